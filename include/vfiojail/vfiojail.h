@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libvfiojail: give a VM exactly the device access it needs before its VMM starts.
+ *
+ * The library is a pure core (spec -> plan, from a host snapshot read under
+ * overridable roots) and a thin effectful shell (apply the plan, start the VMM).
+ * Every function that can fail takes a `struct vj_error **` and, on failure,
+ * returns a negative value and stores an error that names the step, the object,
+ * the errno and a hint.  Errors are values: nothing in the library calls exit().
+ */
+#ifndef VFIOJAIL_VFIOJAIL_H
+#define VFIOJAIL_VFIOJAIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VJ_EXPORT __attribute__((visibility("default")))
+
+/* ------------------------------------------------------------------------- */
+/* Exit statuses shared by the CLI and the library's error values.           */
+
+enum vj_exit {
+	VJ_EXIT_OK = 0,
+	VJ_EXIT_FAIL = 1,      /* check found a failure; status found drift        */
+	VJ_EXIT_USAGE = 2,     /* bad spec, bad flag, bad name: nothing was changed */
+	VJ_EXIT_SETUP = 125,   /* vfiojail failed before the VMM started           */
+	VJ_EXIT_NOEXEC = 126,  /* the VMM exists but cannot be executed            */
+	VJ_EXIT_NOTFOUND = 127 /* the VMM was not found                            */
+};
+
+/* ------------------------------------------------------------------------- */
+/* Errors                                                                     */
+
+struct vj_error {
+	int status;          /* enum vj_exit the CLI should return                */
+	int errnum;          /* errno, 0 when the failure is not a syscall's      */
+	char *step;          /* "spec", "discover", "memlock", "cgroup", ...     */
+	char *object;        /* field, path, PCI address, name                    */
+	char *message;       /* what went wrong, one sentence                     */
+	char *hint;          /* what the user can do, or NULL                     */
+	struct vj_error *cause; /* an earlier error this one wraps, or NULL      */
+};
+
+VJ_EXPORT void vj_error_free(struct vj_error *err);
+/* "step: object: message: strerror(errnum)\n  hint: ..." on @f, with causes. */
+VJ_EXPORT void vj_error_print(const struct vj_error *err, FILE *f);
+
+/* ------------------------------------------------------------------------- */
+/* Sizes, PCI addresses, names                                               */
+
+/* "32GiB", "512M", "1073741824", "4 KiB": binary units only; overflow fails. */
+VJ_EXPORT int vj_parse_size(const char *s, uint64_t *out, const char *field,
+			    struct vj_error **err);
+
+struct vj_pci_addr {
+	uint16_t domain;
+	uint8_t bus;
+	uint8_t slot;     /* 0..0x1f */
+	uint8_t function; /* 0..7 */
+};
+/* "0009:06:00.0" or "06:00.0" (domain 0000). */
+VJ_EXPORT int vj_parse_pci_addr(const char *s, struct vj_pci_addr *out,
+				const char *field, struct vj_error **err);
+/* Canonical "dddd:bb:ss.f" into @buf (at least 13 bytes). */
+VJ_EXPORT void vj_pci_addr_format(const struct vj_pci_addr *a, char buf[static 13]);
+
+/* A VM name: [A-Za-z0-9_.-]{1,64}, not "." or "..". */
+VJ_EXPORT int vj_validate_name(const char *name, const char *field, struct vj_error **err);
+
+/* ------------------------------------------------------------------------- */
+/* The VM spec                                                                */
+
+enum vj_backend { VJ_BACKEND_IOMMUFD = 0, VJ_BACKEND_LEGACY = 1 };
+
+/* Device cgroup access bits, as the kernel's BPF_DEVCG_ACC_* values. */
+enum vj_access { VJ_ACC_MKNOD = 1, VJ_ACC_READ = 2, VJ_ACC_WRITE = 4 };
+
+struct vj_iommufd_spec {
+	char *id; /* [A-Za-z0-9_]{1,32} */
+};
+
+struct vj_hostdev_spec {
+	struct vj_pci_addr addr;
+	char pci[13];         /* canonical form of addr */
+	enum vj_backend backend;
+	char *iommufd;        /* context id (iommufd backend), NULL for legacy */
+};
+
+struct vj_device_spec {
+	char *path;           /* absolute path under /dev */
+	unsigned access;      /* enum vj_access bits */
+};
+
+enum vj_memlock_mode {
+	VJ_MEMLOCK_AUTO = 0,  /* the policy decides                    */
+	VJ_MEMLOCK_HARD,      /* memlock.hard_limit: explicit bytes    */
+	VJ_MEMLOCK_UNLIMITED  /* memlock.unlimited: guest RAM locked   */
+};
+
+struct vj_memlock_spec {
+	enum vj_memlock_mode mode;
+	uint64_t hard_limit;
+	uint64_t extra;       /* memlock.extra, added to the policy's result */
+};
+
+struct vj_spec {
+	char *name;
+	char *user;           /* as written: name or number */
+	char *group;          /* as written, or NULL        */
+	uid_t uid;
+	gid_t gid;
+	uint64_t memory;      /* guest RAM including hotpluggable maximum */
+	char *arch;           /* uname -m style; NULL = the host's */
+	struct vj_iommufd_spec *iommufd;
+	size_t n_iommufd;
+	struct vj_hostdev_spec *hostdevs;
+	size_t n_hostdevs;
+	struct vj_device_spec *devices;
+	size_t n_devices;
+	unsigned viommu;      /* number of vIOMMUs */
+	unsigned nvme;        /* NVMe disks driven from userspace (memlock factor) */
+	unsigned vdpa;        /* vDPA devices (memlock factor) */
+	unsigned pci_host_bridges; /* ppc64 only: sPAPR PHBs, default 1 */
+	bool migration;
+	struct vj_memlock_spec memlock;
+};
+
+/* Where the host is read from.  NULL members mean /sys, /proc, /dev. */
+struct vj_roots {
+	const char *sysfs;
+	const char *proc;
+	const char *dev;
+};
+
+VJ_EXPORT struct vj_spec *vj_spec_new(void);
+VJ_EXPORT void vj_spec_free(struct vj_spec *spec);
+/* Parse a JSON spec file; "-" reads standard input.  User and group names are
+ * resolved through the passwd and group databases. */
+VJ_EXPORT int vj_spec_parse_file(const char *path, struct vj_spec **out, struct vj_error **err);
+VJ_EXPORT int vj_spec_parse_string(const char *json, struct vj_spec **out, struct vj_error **err);
+/* Flags that mirror the spec's fields: name is the flag without "--"
+ * ("name", "user", "group", "memory", "arch", "hostdev", "device", "iommufd",
+ * "viommu", "nvme", "vdpa", "migration", "memlock-hard-limit", "memlock-extra",
+ * "memlock-unlimited").  Repeated list flags append.  Call
+ * vj_spec_finish() once all flags are in. */
+VJ_EXPORT int vj_spec_set_flag(struct vj_spec *spec, const char *flag, const char *value,
+			       struct vj_error **err);
+/* Check required fields, resolve ids and defaults; JSON parsing calls it. */
+VJ_EXPORT int vj_spec_finish(struct vj_spec *spec, struct vj_error **err);
+
+/* ------------------------------------------------------------------------- */
+/* The memlock policy                                                         */
+
+struct vj_memlock_term {
+	uint64_t bytes;
+	char *reason;
+};
+
+struct vj_memlock_plan {
+	bool unchanged;       /* leave RLIMIT_MEMLOCK as it is */
+	bool unlimited;       /* RLIM_INFINITY                 */
+	uint64_t bytes;       /* when neither of the above     */
+	struct vj_memlock_term *terms;
+	size_t n_terms;
+};
+
+/* ------------------------------------------------------------------------- */
+/* The plan                                                                   */
+
+struct vj_node {
+	char *path;           /* inside the jail's /dev, absolute            */
+	char *host_path;      /* what was read for it, for messages           */
+	char type;            /* 'c' or 'b'                                   */
+	uint32_t major, minor;
+	unsigned access;      /* enum vj_access bits                          */
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;          /* permission bits only                         */
+	char *reason;
+	bool copy_acl;        /* copy the host node's ACL when it has one     */
+};
+
+/* A BPF allow rule; minor or major UINT32_MAX is a wildcard. */
+#define VJ_RULE_ANY UINT32_MAX
+struct vj_rule {
+	char type;
+	uint32_t major, minor;
+	unsigned access;
+	char *reason;
+};
+
+enum vj_accounting { VJ_ACCOUNTING_PER_PROCESS = 1, VJ_ACCOUNTING_PER_USER = 0 };
+
+struct vj_iommufd_plan {
+	char *id;
+	char *path;           /* /dev/iommu (the host's, opened by vfiojail) */
+	uint32_t major, minor;
+	enum vj_accounting accounting;
+	size_t n_devices;     /* hostdevs bound to it */
+};
+
+struct vj_bar {
+	unsigned index;
+	uint64_t size;
+};
+
+struct vj_hostdev_plan {
+	char pci[13];
+	enum vj_backend backend;
+	char *driver;
+	int iommu_group;      /* -1 when none */
+	char *node;           /* /dev/vfio/devices/vfioN or /dev/vfio/G */
+	char *iommufd;        /* context id or NULL */
+	struct vj_bar *bars;
+	size_t n_bars;
+};
+
+struct vj_plan {
+	char *name;
+	uid_t uid;
+	gid_t gid;
+	char *arch;
+	struct vj_node *nodes;
+	size_t n_nodes;
+	struct vj_rule *rules;
+	size_t n_rules;
+	struct vj_iommufd_plan *iommufd;
+	size_t n_iommufd;
+	struct vj_hostdev_plan *hostdevs;
+	size_t n_hostdevs;
+	struct vj_memlock_plan memlock;
+	char *cgroup;         /* absolute path of the cgroup to create, or NULL */
+	char **warnings;
+	size_t n_warnings;
+};
+
+struct vj_plan_opts {
+	struct vj_roots roots;
+	const char *cgroup_parent; /* relative to the cgroup2 root; NULL = caller's own */
+};
+
+VJ_EXPORT int vj_plan_build(const struct vj_spec *spec, const struct vj_plan_opts *opts,
+			    struct vj_plan **out, struct vj_error **err);
+VJ_EXPORT void vj_plan_free(struct vj_plan *plan);
+VJ_EXPORT int vj_plan_print_json(const struct vj_plan *plan, FILE *f);
+VJ_EXPORT int vj_plan_print_table(const struct vj_plan *plan, FILE *f);
+
+/* ------------------------------------------------------------------------- */
+/* Host checks                                                                */
+
+enum vj_check_status { VJ_CHECK_PASS = 0, VJ_CHECK_WARN = 1, VJ_CHECK_FAIL = 2 };
+
+struct vj_check {
+	char *name;
+	enum vj_check_status status;
+	char *detail;
+	char *hint;
+};
+
+struct vj_check_report {
+	struct vj_check *checks;
+	size_t n_checks;
+};
+
+VJ_EXPORT int vj_check_host(const struct vj_roots *roots, struct vj_check_report **out,
+			    struct vj_error **err);
+VJ_EXPORT void vj_check_report_free(struct vj_check_report *r);
+/* Worst status in the report. */
+VJ_EXPORT enum vj_check_status vj_check_worst(const struct vj_check_report *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "vfiojail/vfiojail.h"
+int main(void) { return 0; }

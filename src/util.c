@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "util.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "vfiojail/vfiojail.h"
+
+void *vj_array_push(void *arr_ptr, size_t *n, size_t elsz)
+{
+	void **arr = arr_ptr;
+	char *grown;
+
+	if (*n >= SIZE_MAX / elsz - 1)
+		return NULL;
+	grown = realloc(*arr, (*n + 1) * elsz);
+	if (!grown)
+		return NULL;
+	*arr = grown;
+	memset(grown + *n * elsz, 0, elsz);
+	return grown + (*n)++ * elsz;
+}
+
+char *vj_strdupf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return r < 0 ? NULL : s;
+}
+
+char *vj_path_join(const char *root, const char *rel)
+{
+	size_t rl;
+
+	while (*rel == '/')
+		rel++;
+	if (!root || !*root)
+		root = "/";
+	rl = strlen(root);
+	while (rl > 1 && root[rl - 1] == '/')
+		rl--;
+	if (rl == 1 && root[0] == '/')
+		return vj_strdupf("/%s", rel);
+	return vj_strdupf("%.*s/%s", (int)rl, root, rel);
+}
+
+int vj_read_file(const char *path, size_t max, char **out)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+
+	if (max == 0)
+		max = 4096;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(max + 1);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t r = read(fd, buf + len, max + 1 - len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len > max)
+			return -EFBIG;
+	}
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len))
+		return -EINVAL;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		buf[--len] = '\0';
+	*out = TAKE_PTR(buf);
+	return 0;
+}
+
+static int parse_u32_dec(const char *s, const char *end, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (s == end)
+		return -EINVAL;
+	for (; s < end; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			return -ERANGE;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int vj_parse_devnum(const char *s, uint32_t *major, uint32_t *minor)
+{
+	const char *colon = strchr(s, ':');
+	size_t len = strlen(s);
+
+	while (len > 0 && s[len - 1] == '\n')
+		len--;
+	if (!colon || colon > s + len)
+		return -EINVAL;
+	if (parse_u32_dec(s, colon, major) < 0 || parse_u32_dec(colon + 1, s + len, minor) < 0)
+		return -EINVAL;
+	/* The kernel's dev_t has 12 bits of major and 20 of minor. */
+	if (*major >= (1u << 12) || *minor >= (1u << 20))
+		return -ERANGE;
+	return 0;
+}
+
+int vj_readlink_base(const char *path, char **out)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+	const char *base;
+
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	base = strrchr(buf, '/');
+	base = base ? base + 1 : buf;
+	if (!*base)
+		return -EINVAL;
+	*out = strdup(base);
+	return *out ? 0 : -ENOMEM;
+}
+
+int vj_parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		unsigned d;
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+int vj_access_parse(const char *s, unsigned *out)
+{
+	unsigned acc = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		unsigned bit;
+		switch (*s) {
+		case 'r':
+			bit = VJ_ACC_READ;
+			break;
+		case 'w':
+			bit = VJ_ACC_WRITE;
+			break;
+		case 'm':
+			bit = VJ_ACC_MKNOD;
+			break;
+		default:
+			return -EINVAL;
+		}
+		if (acc & bit)
+			return -EINVAL;
+		acc |= bit;
+	}
+	*out = acc;
+	return 0;
+}
+
+void vj_access_format(unsigned access, char buf[static 4])
+{
+	char *p = buf;
+	if (access & VJ_ACC_READ)
+		*p++ = 'r';
+	if (access & VJ_ACC_WRITE)
+		*p++ = 'w';
+	if (access & VJ_ACC_MKNOD)
+		*p++ = 'm';
+	*p = '\0';
+}
