@@ -1,2 +1,609 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+/* The cgroup v2 device filter: load, fill, attach, verify, pin, update. */
+#include "devfilter.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/bpf.h>
+#include <linux/magic.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "devfilter.skel.h"
+#include "devfilter_key.h"
+#include "error.h"
+#include "util.h"
+
+#define STEP "devfilter"
+#define MIN_ENTRIES VJ_DEVFILTER_DEFAULT_ENTRIES
+#define MAX_ENTRIES (1u << 16)
+#define PIN_LINK "link"
+#define PIN_RULES "rules"
+
+#define HINT_PRIV "loading and attaching BPF programs needs CAP_BPF and CAP_SYS_ADMIN: run as root"
+#define HINT_BPFFS "mount the BPF filesystem: mount -t bpf bpf /sys/fs/bpf"
+
+_Static_assert(VJ_RULE_ANY == VJ_DEVFILTER_ANY, "wildcard values differ");
+_Static_assert((int)VJ_ACC_MKNOD == (int)BPF_DEVCG_ACC_MKNOD &&
+		       (int)VJ_ACC_READ == (int)BPF_DEVCG_ACC_READ &&
+		       (int)VJ_ACC_WRITE == (int)BPF_DEVCG_ACC_WRITE,
+	       "access bits differ from the kernel's");
+_Static_assert(sizeof(struct vj_devfilter_key) == 12, "map key layout");
+
+struct vj_devfilter {
+	struct vj_devfilter_bpf *skel;
+	struct bpf_link *link;
+	uint32_t prog_id;
+	char *pin_dir;
+};
+
+/* ---------------------------------------------------------------------- */
+/* libbpf's messages: never printed, the last warning kept for our errors.  */
+
+static _Thread_local char libbpf_last[256];
+
+__attribute__((format(printf, 2, 0))) static int libbpf_capture(enum libbpf_print_level level,
+								  const char *fmt, va_list ap)
+{
+	size_t len;
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(libbpf_last, sizeof(libbpf_last), fmt, ap);
+	len = strlen(libbpf_last);
+	while (len > 0 && libbpf_last[len - 1] == '\n')
+		libbpf_last[--len] = '\0';
+	return 0;
+}
+
+static void libbpf_quiet(void)
+{
+	libbpf_set_print(libbpf_capture);
+	libbpf_last[0] = '\0';
+}
+
+static const char *hint_for(int errnum)
+{
+	switch (errnum) {
+	case EPERM:
+	case EACCES:
+		return HINT_PRIV;
+	default:
+		return NULL;
+	}
+}
+
+/* An error from a libbpf call: its last warning, if any, joins the message. */
+static int err_libbpf(struct vj_error **err, const char *object, int errnum, const char *what)
+{
+	if (libbpf_last[0])
+		return vj_err_sys(err, STEP, object, errnum, hint_for(errnum), "%s (libbpf: %s)",
+				  what, libbpf_last);
+	return vj_err_sys(err, STEP, object, errnum, hint_for(errnum), "%s", what);
+}
+
+static int err_oom(struct vj_error **err, const char *object)
+{
+	return vj_err_sys(err, STEP, object, ENOMEM, NULL, "out of memory");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Rules <-> map entries                                                    */
+
+static void rule_name(const struct vj_rule *r, char *buf, size_t size)
+{
+	char maj[16], min[16], acc[4];
+
+	if (r->major == VJ_RULE_ANY)
+		snprintf(maj, sizeof(maj), "*");
+	else
+		snprintf(maj, sizeof(maj), "%u", r->major);
+	if (r->minor == VJ_RULE_ANY)
+		snprintf(min, sizeof(min), "*");
+	else
+		snprintf(min, sizeof(min), "%u", r->minor);
+	vj_access_format(r->access & (VJ_ACC_READ | VJ_ACC_WRITE | VJ_ACC_MKNOD), acc);
+	snprintf(buf, size, "%c %s:%s %s", r->type >= 0x20 && r->type < 0x7f ? r->type : '?', maj,
+		 min, acc);
+}
+
+static int rule_to_key(const struct vj_rule *r, struct vj_devfilter_key *key, __u32 *access,
+		       struct vj_error **err)
+{
+	char name[64];
+	const char *why = NULL;
+
+	rule_name(r, name, sizeof(name));
+	memset(key, 0, sizeof(*key));
+	if (r->type == 'c')
+		key->type = BPF_DEVCG_DEV_CHAR;
+	else if (r->type == 'b')
+		key->type = BPF_DEVCG_DEV_BLOCK;
+	else
+		why = "the type must be 'c' or 'b'";
+	if (r->major == VJ_RULE_ANY && r->minor != VJ_RULE_ANY)
+		why = "a wildcard major needs a wildcard minor";
+	else if (r->major != VJ_RULE_ANY && r->major >= (1u << 12))
+		why = "the major is out of range (0..4095)";
+	else if (r->minor != VJ_RULE_ANY && r->minor >= (1u << 20))
+		why = "the minor is out of range (0..1048575)";
+	if (r->access == 0 || (r->access & ~(unsigned)(VJ_ACC_READ | VJ_ACC_WRITE | VJ_ACC_MKNOD)))
+		why = "the access must be a non-empty set of r, w, m";
+	if (why)
+		return vj_err_sys(err, STEP, name, EINVAL, NULL, "invalid device rule %s: %s", name,
+				  why);
+	key->major = r->major;
+	key->minor = r->minor;
+	*access = r->access;
+	return 0;
+}
+
+int vj_devfilter_map_update(int map_fd, const struct vj_rule *r, struct vj_error **err)
+{
+	struct vj_devfilter_key key;
+	__u32 access;
+	char name[64];
+
+	if (rule_to_key(r, &key, &access, err) < 0)
+		return -1;
+	if (bpf_map_update_elem(map_fd, &key, &access, BPF_ANY) == 0)
+		return 0;
+	rule_name(r, name, sizeof(name));
+	return vj_err_sys(err, STEP, name, errno,
+			  errno == E2BIG ? "the rule map is full: restart the VM with the device "
+					   "in its spec"
+					 : hint_for(errno),
+			  "cannot add the device rule %s to the filter's map", name);
+}
+
+int vj_devfilter_map_delete(int map_fd, const struct vj_rule *r, struct vj_error **err)
+{
+	struct vj_devfilter_key key;
+	__u32 access;
+	char name[64];
+
+	if (rule_to_key(r, &key, &access, err) < 0)
+		return -1;
+	if (bpf_map_delete_elem(map_fd, &key) == 0)
+		return 0;
+	rule_name(r, name, sizeof(name));
+	return vj_err_sys(err, STEP, name, errno, hint_for(errno),
+			  errno == ENOENT ? "the filter's map holds no rule %s"
+					  : "cannot remove the device rule %s from the filter's map",
+			  name);
+}
+
+static int key_to_rule(const struct vj_devfilter_key *key, __u32 access, struct vj_rule *r)
+{
+	if (key->type == BPF_DEVCG_DEV_CHAR)
+		r->type = 'c';
+	else if (key->type == BPF_DEVCG_DEV_BLOCK)
+		r->type = 'b';
+	else
+		return -EINVAL;
+	r->major = key->major;
+	r->minor = key->minor;
+	r->access = access;
+	r->reason = NULL;
+	return 0;
+}
+
+static int rule_cmp(const void *a, const void *b)
+{
+	const struct vj_rule *x = a, *y = b;
+
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	if (x->major != y->major)
+		return x->major < y->major ? -1 : 1;
+	if (x->minor != y->minor)
+		return x->minor < y->minor ? -1 : 1;
+	return 0;
+}
+
+void vj_devfilter_rules_free(struct vj_rule *rules, size_t n)
+{
+	size_t i;
+
+	for (i = 0; rules && i < n; i++)
+		free(rules[i].reason);
+	free(rules);
+}
+
+int vj_devfilter_map_dump(int map_fd, struct vj_rule **rules, size_t *n, struct vj_error **err)
+{
+	struct vj_rule *out = NULL;
+	size_t count = 0;
+	struct vj_devfilter_key key, next;
+	const void *prev = NULL;
+
+	while (bpf_map_get_next_key(map_fd, prev, &next) == 0) {
+		__u32 access;
+		struct vj_rule *r;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(map_fd, &key, &access) < 0) {
+			if (errno == ENOENT)
+				continue; /* removed while we walked */
+			break;
+		}
+		r = vj_array_push(&out, &count, sizeof(*out));
+		if (!r) {
+			vj_devfilter_rules_free(out, count);
+			return err_oom(err, "rules");
+		}
+		if (key_to_rule(&key, access, r) < 0) {
+			vj_devfilter_rules_free(out, count);
+			return vj_err_sys(err, STEP, "rules", EINVAL, NULL,
+					  "the filter's map holds an entry of unknown type %u",
+					  key.type);
+		}
+	}
+	if (errno != ENOENT) {
+		vj_devfilter_rules_free(out, count);
+		return vj_err_sys(err, STEP, "rules", errno, hint_for(errno),
+				  "cannot read the filter's map");
+	}
+	if (count > 1)
+		qsort(out, count, sizeof(*out), rule_cmp);
+	*rules = out;
+	*n = count;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Load and attach                                                          */
+
+static uint32_t map_entries(size_t n_rules)
+{
+	uint32_t want = MIN_ENTRIES;
+
+	while (want < MAX_ENTRIES && (size_t)want < 2 * n_rules)
+		want <<= 1;
+	return want;
+}
+
+static int prog_id_of(int prog_fd, uint32_t *id)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) < 0)
+		return -errno;
+	*id = info.id;
+	return 0;
+}
+
+static int fill_map(struct vj_devfilter *f, const struct vj_rule *rules, size_t n,
+		    struct vj_error **err)
+{
+	int map_fd = bpf_map__fd(f->skel->maps.rules);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (vj_devfilter_map_update(map_fd, &rules[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+int vj_devfilter_load(const struct vj_rule *rules, size_t n, struct vj_devfilter **out,
+		      struct vj_error **err)
+{
+	struct vj_devfilter *f;
+	int r;
+
+	if (n > MAX_ENTRIES / 2)
+		return vj_err_sys(err, STEP, "rules", E2BIG, NULL,
+				  "%zu device rules are more than the filter holds (%u)", n,
+				  MAX_ENTRIES / 2);
+	libbpf_quiet();
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return err_oom(err, "rules");
+	f->skel = vj_devfilter_bpf__open();
+	if (!f->skel) {
+		r = errno;
+		vj_devfilter_free(f);
+		return err_libbpf(err, "vj_devfilter", r, "cannot open the device filter object");
+	}
+	r = bpf_map__set_max_entries(f->skel->maps.rules, map_entries(n));
+	if (r == 0)
+		r = vj_devfilter_bpf__load(f->skel);
+	if (r < 0) {
+		vj_devfilter_free(f);
+		return err_libbpf(err, "vj_devfilter", -r, "cannot load the device filter program");
+	}
+	r = prog_id_of(bpf_program__fd(f->skel->progs.vj_devfilter), &f->prog_id);
+	if (r < 0) {
+		vj_devfilter_free(f);
+		return vj_err_sys(err, STEP, "vj_devfilter", -r, NULL,
+				  "cannot read the device filter program's id");
+	}
+	if (fill_map(f, rules, n, err) < 0) {
+		vj_devfilter_free(f);
+		return -1;
+	}
+	*out = f;
+	return 0;
+}
+
+uint32_t vj_devfilter_prog_id(const struct vj_devfilter *f)
+{
+	return f ? f->prog_id : 0;
+}
+
+/* Whether @id is among the BPF_CGROUP_DEVICE programs attached to the cgroup itself. */
+static int cgroup_has_prog(int cgroup_fd, uint32_t id, bool *found)
+{
+	__u32 cap = 16;
+
+	for (;;) {
+		_cleanup_free_ __u32 *ids = calloc(cap, sizeof(*ids));
+		__u32 cnt = cap, flags = 0, i;
+		int r;
+
+		if (!ids)
+			return -ENOMEM;
+		r = bpf_prog_query(cgroup_fd, BPF_CGROUP_DEVICE, 0, &flags, ids, &cnt);
+		if (r == -ENOSPC && cap < (1u << 20)) {
+			cap = cnt > cap ? cnt : cap * 2;
+			continue;
+		}
+		if (r < 0)
+			return r;
+		*found = false;
+		for (i = 0; i < cnt && i < cap; i++)
+			if (ids[i] == id)
+				*found = true;
+		return 0;
+	}
+}
+
+int vj_devfilter_attach(struct vj_devfilter *f, int cgroup_fd, const char *cgroup_path,
+			struct vj_error **err)
+{
+	const char *obj = cgroup_path ? cgroup_path : "cgroup";
+	bool found = false;
+	int r;
+
+	if (f->link)
+		return vj_err_sys(err, STEP, obj, EALREADY, NULL,
+				  "the device filter is attached already");
+	libbpf_quiet();
+	f->link = bpf_program__attach_cgroup(f->skel->progs.vj_devfilter, cgroup_fd);
+	if (!f->link)
+		return err_libbpf(err, obj, errno, "cannot attach the device filter to the cgroup");
+	r = cgroup_has_prog(cgroup_fd, f->prog_id, &found);
+	if (r == 0 && found)
+		return 0;
+	bpf_link__destroy(f->link);
+	f->link = NULL;
+	if (r < 0)
+		return vj_err_sys(err, STEP, obj, -r, hint_for(-r),
+				  "cannot query the device programs of the cgroup to verify the "
+				  "filter");
+	return vj_err_sys(err, STEP, obj, 0, NULL,
+			  "the device filter (program id %u) is not listed on the cgroup after "
+			  "attaching it",
+			  f->prog_id);
+}
+
+void vj_devfilter_free(struct vj_devfilter *f)
+{
+	if (!f)
+		return;
+	if (f->link)
+		bpf_link__destroy(f->link); /* closes the fd: detaches unless pinned */
+	vj_devfilter_bpf__destroy(f->skel);
+	free(f->pin_dir);
+	free(f);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Pins                                                                     */
+
+char *vj_devfilter_pin_dir(const char *bpffs_root, const char *name)
+{
+	_cleanup_free_ char *base = vj_path_join(bpffs_root ? bpffs_root : VJ_BPFFS_DEFAULT,
+						 "vfiojail");
+
+	return base ? vj_path_join(base, name) : NULL;
+}
+
+static bool on_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+/* Create the missing components of @dir (0700); each new one must be made on a bpffs. */
+static int mkdir_bpffs(const char *dir, struct vj_error **err)
+{
+	_cleanup_free_ char *p = strdup(dir);
+	char *slash;
+	struct stat st;
+
+	if (!p)
+		return err_oom(err, dir);
+	for (slash = strchr(p + 1, '/');; slash = strchr(slash + 1, '/')) {
+		if (slash)
+			*slash = '\0';
+		if (stat(p, &st) < 0) {
+			char *last = strrchr(p, '/');
+			char saved = last[1];
+
+			last[1] = '\0'; /* the parent, which exists */
+			if (!on_bpffs(p))
+				return vj_err_sys(err, STEP, dir, ENOTSUP, HINT_BPFFS,
+						  "%s is not on a BPF filesystem", p);
+			last[1] = saved;
+			if (mkdir(p, 0700) < 0 && errno != EEXIST)
+				return vj_err_sys(err, STEP, p, errno, NULL,
+						  "cannot create the pin directory %s", p);
+		} else if (!S_ISDIR(st.st_mode)) {
+			return vj_err_sys(err, STEP, p, ENOTDIR, NULL, "%s is not a directory", p);
+		}
+		if (!slash)
+			break;
+		*slash = '/';
+	}
+	if (!on_bpffs(dir))
+		return vj_err_sys(err, STEP, dir, ENOTSUP, HINT_BPFFS,
+				  "%s is not on a BPF filesystem", dir);
+	return 0;
+}
+
+static int pin_fd(int fd, const char *dir, const char *name, struct vj_error **err)
+{
+	_cleanup_free_ char *p = vj_path_join(dir, name);
+
+	if (!p)
+		return err_oom(err, dir);
+	if (bpf_obj_pin(fd, p) == 0)
+		return 0;
+	return vj_err_sys(err, STEP, p, errno,
+			  errno == EEXIST ? "a pin is left from an earlier run: remove it"
+					  : hint_for(errno),
+			  "cannot pin the device filter's %s at %s", name, p);
+}
+
+static void unlink_in(const char *dir, const char *name)
+{
+	_cleanup_free_ char *p = vj_path_join(dir, name);
+
+	if (p)
+		unlink(p);
+}
+
+int vj_devfilter_pin(struct vj_devfilter *f, const char *dir, struct vj_error **err)
+{
+	if (!f->link)
+		return vj_err_sys(err, STEP, dir, EINVAL, NULL,
+				  "the device filter must be attached before it is pinned");
+	if (f->pin_dir)
+		return vj_err_sys(err, STEP, dir, EALREADY, NULL,
+				  "the device filter is pinned already at %s", f->pin_dir);
+	if (dir[0] != '/')
+		return vj_err_sys(err, STEP, dir, EINVAL, NULL,
+				  "the pin directory %s is not absolute", dir);
+	if (mkdir_bpffs(dir, err) < 0)
+		return -1;
+	if (pin_fd(bpf_link__fd(f->link), dir, PIN_LINK, err) < 0)
+		return -1;
+	if (pin_fd(bpf_map__fd(f->skel->maps.rules), dir, PIN_RULES, err) < 0) {
+		unlink_in(dir, PIN_LINK);
+		return -1;
+	}
+	f->pin_dir = strdup(dir);
+	if (!f->pin_dir) {
+		unlink_in(dir, PIN_RULES);
+		unlink_in(dir, PIN_LINK);
+		return err_oom(err, dir);
+	}
+	return 0;
+}
+
+static int unlink_pin(const char *dir, const char *name, struct vj_error **err)
+{
+	_cleanup_free_ char *p = vj_path_join(dir, name);
+
+	if (!p)
+		return err_oom(err, dir);
+	if (unlink(p) == 0 || errno == ENOENT)
+		return 0;
+	return vj_err_sys(err, STEP, p, errno, NULL, "cannot remove the pin %s", p);
+}
+
+int vj_devfilter_unpin_dir(const char *dir, struct vj_error **err)
+{
+	if (unlink_pin(dir, PIN_LINK, err) < 0 || unlink_pin(dir, PIN_RULES, err) < 0)
+		return -1;
+	if (rmdir(dir) == 0 || errno == ENOENT)
+		return 0;
+	return vj_err_sys(err, STEP, dir, errno,
+			  errno == ENOTEMPTY ? "something else is pinned there: look at it" : NULL,
+			  "cannot remove the pin directory %s", dir);
+}
+
+static int open_pin(const char *dir, const char *name, struct vj_error **err)
+{
+	_cleanup_free_ char *p = vj_path_join(dir, name);
+	int fd;
+
+	if (!p)
+		return err_oom(err, dir);
+	fd = bpf_obj_get(p);
+	if (fd < 0)
+		return vj_err_sys(err, STEP, p, errno,
+				  errno == ENOENT ? "is the VM running? (is bpffs mounted?)"
+						  : hint_for(errno),
+				  "cannot open the pinned device filter %s %s", name, p);
+	return fd;
+}
+
+static int check_map(int fd, const char *dir, struct vj_error **err)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return vj_err_sys(err, STEP, dir, errno, NULL, "cannot inspect the pinned map");
+	if (info.type != BPF_MAP_TYPE_HASH || info.key_size != sizeof(struct vj_devfilter_key) ||
+	    info.value_size != sizeof(__u32))
+		return vj_err_sys(err, STEP, dir, EINVAL, NULL,
+				  "the pinned %s is not a device filter map (type %u, key %u, "
+				  "value %u bytes)",
+				  PIN_RULES, info.type, info.key_size, info.value_size);
+	return 0;
+}
+
+static int check_link(int fd, const char *dir, struct vj_error **err)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return vj_err_sys(err, STEP, dir, errno, NULL, "cannot inspect the pinned link");
+	if (info.type != BPF_LINK_TYPE_CGROUP ||
+	    info.cgroup.attach_type != BPF_CGROUP_DEVICE)
+		return vj_err_sys(err, STEP, dir, EINVAL, NULL,
+				  "the pinned %s is not a cgroup device link (link type %u)",
+				  PIN_LINK, info.type);
+	return 0;
+}
+
+int vj_devfilter_open_pinned(const char *dir, int *map_fd, int *link_fd, struct vj_error **err)
+{
+	_cleanup_close_ int mfd = -1;
+	_cleanup_close_ int lfd = -1;
+
+	if (map_fd) {
+		mfd = open_pin(dir, PIN_RULES, err);
+		if (mfd < 0 || check_map(mfd, dir, err) < 0)
+			return -1;
+	}
+	if (link_fd) {
+		lfd = open_pin(dir, PIN_LINK, err);
+		if (lfd < 0 || check_link(lfd, dir, err) < 0)
+			return -1;
+	}
+	if (map_fd)
+		*map_fd = TAKE_FD(mfd);
+	if (link_fd)
+		*link_fd = TAKE_FD(lfd);
+	return 0;
+}

@@ -1,3 +1,368 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The vfiojail command: parses arguments and calls the library, nothing more.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
 #include "vfiojail/vfiojail.h"
-int main(void) { return 0; }
+
+enum {
+	OPT_JSON = 0x100,
+	OPT_SYSFS_ROOT,
+	OPT_PROC_ROOT,
+	OPT_DEV_ROOT,
+	OPT_STATE_DIR,
+	OPT_CGROUP_PARENT,
+	OPT_IOMMUFD_ACCOUNTING,
+	OPT_EXEC,
+	OPT_KILL,
+	OPT_BPFFS,
+	OPT_SPEC_FLAG, /* spec flags are told apart by their long name */
+};
+
+struct cli {
+	const char *command;
+	bool json;
+	struct vj_plan_opts plan_opts;
+	const char *state_dir;
+	const char *bpffs;
+	bool best_effort;
+	bool exec;
+	bool kill;
+	char **vmm_argv;            /* after "--" */
+	const char *spec_path;
+	struct vj_spec *spec_flags; /* non-NULL once a spec flag was given */
+	char **rest;                /* positional arguments after the options */
+	int n_rest;
+};
+
+static const struct option long_options[] = {
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT },
+	{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
+	{ "dev-root", required_argument, NULL, OPT_DEV_ROOT },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
+	{ "iommufd-accounting", required_argument, NULL, OPT_IOMMUFD_ACCOUNTING },
+	{ "exec", no_argument, NULL, OPT_EXEC },
+	{ "kill", no_argument, NULL, OPT_KILL },
+	{ "bpffs", required_argument, NULL, OPT_BPFFS },
+	/* The spec as flags: the same fields as the JSON file. */
+	{ "name", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "user", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "group", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "memory", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "arch", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "hostdev", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "device", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "iommufd", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "viommu", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "nvme", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "vdpa", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "pci-host-bridges", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "migration", no_argument, NULL, OPT_SPEC_FLAG },
+	{ "memlock-hard-limit", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "memlock-extra", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "memlock-unlimited", no_argument, NULL, OPT_SPEC_FLAG },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: vfiojail COMMAND [OPTIONS]\n"
+	      "\n"
+	      "Commands:\n"
+	      "  plan [SPEC] [--json]    print what run would do on this host; changes nothing\n"
+	      "  check [--json]          validate this host for vfiojail (PASS/WARN/FAIL)\n"
+	      "  version                 print the version\n"
+	      "\n"
+	      "The spec is a JSON file (SPEC, \"-\" for stdin) or these flags:\n"
+	      "  --name NAME  --user USER  --group GROUP  --memory SIZE  --arch ARCH\n"
+	      "  --hostdev BDF[,backend=iommufd|legacy][,iommufd=ID]   (repeatable)\n"
+	      "  --device PATH[:rwm]  --iommufd ID                     (repeatable)\n"
+	      "  --viommu N  --nvme N  --vdpa N  --pci-host-bridges N  --migration\n"
+	      "  --memlock-hard-limit SIZE | --memlock-extra SIZE | --memlock-unlimited\n"
+	      "\n"
+	      "Host options:\n"
+	      "  --sysfs-root DIR  --proc-root DIR  --dev-root DIR   read the host from here\n"
+	      "  --cgroup-parent PATH   create the VM's cgroup under PATH (cgroup2-relative)\n"
+	      "  --state-dir DIR        state directory (default " VJ_DEFAULT_STATE_DIR ")\n"
+	      "\n"
+	      "Exit status: run exits with the VMM's status (128+N when killed by signal N);\n"
+	      "1 check found a failure, or teardown found the VM running; 2 bad spec or usage;\n"
+	      "125 vfiojail failed before the VMM started (the host cannot provide what the\n"
+	      "spec asks); 126 the VMM cannot be executed; 127 it was not found.  See vfiojail(1).\n",
+	      f);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vfiojail: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'vfiojail --help'.\n", stderr);
+	return VJ_EXIT_USAGE;
+}
+
+static int report(struct vj_error *e)
+{
+	int status = e ? e->status : VJ_EXIT_SETUP;
+
+	vj_error_print(e, stderr);
+	vj_error_free(e);
+	return status ? status : VJ_EXIT_SETUP;
+}
+
+/* Parse options into @cli; returns -1 when done, or an exit status. */
+static int parse_options(struct cli *cli, int argc, char **argv)
+{
+	struct vj_error *e = NULL;
+	int c, idx;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", long_options, &idx)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			cli->json = true;
+			break;
+		case OPT_SYSFS_ROOT:
+			cli->plan_opts.roots.sysfs = optarg;
+			break;
+		case OPT_PROC_ROOT:
+			cli->plan_opts.roots.proc = optarg;
+			break;
+		case OPT_DEV_ROOT:
+			cli->plan_opts.roots.dev = optarg;
+			break;
+		case OPT_STATE_DIR:
+			cli->state_dir = optarg;
+			break;
+		case OPT_CGROUP_PARENT:
+			cli->plan_opts.cgroup_parent = optarg;
+			break;
+		case OPT_IOMMUFD_ACCOUNTING:
+			if (!strcmp(optarg, "best-effort"))
+				cli->best_effort = true;
+			else if (!strcmp(optarg, "strict"))
+				cli->best_effort = false;
+			else
+				return usage_error("--iommufd-accounting: \"%s\" is not strict or best-effort", optarg);
+			break;
+		case OPT_EXEC:
+			cli->exec = true;
+			break;
+		case OPT_KILL:
+			cli->kill = true;
+			break;
+		case OPT_BPFFS:
+			cli->bpffs = optarg;
+			break;
+		case OPT_SPEC_FLAG:
+			if (!cli->spec_flags && !(cli->spec_flags = vj_spec_new()))
+				return report(NULL);
+			if (vj_spec_set_flag(cli->spec_flags, long_options[idx].name, optarg, &e) < 0)
+				return report(e);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case '?':
+			if (optopt)
+				return usage_error("option '-%c' is not known or lacks its value", optopt);
+			return usage_error("option '%s' is not known or lacks its value",
+					   argv[optind - 1]);
+		default:
+			return usage_error("cannot parse option '%s'", argv[optind - 1]);
+		}
+	}
+	cli->rest = argv + optind;
+	cli->n_rest = argc - optind;
+	return -1;
+}
+
+/* The spec from SPEC or from the flags, never both. */
+static int load_spec(struct cli *cli, struct vj_spec **out)
+{
+	struct vj_error *e = NULL;
+
+	if (cli->spec_path && cli->spec_flags)
+		return usage_error("%s", "give a spec file or spec flags (--name, --user, ...), not both");
+	if (cli->spec_path) {
+		if (vj_spec_parse_file(cli->spec_path, out, &e) < 0)
+			return report(e);
+		return -1;
+	}
+	if (!cli->spec_flags)
+		return usage_error("%s", "no spec: give a SPEC file or --name, --user and the other spec flags");
+	if (vj_spec_finish(cli->spec_flags, &e) < 0)
+		return report(e);
+	*out = cli->spec_flags;
+	cli->spec_flags = NULL;
+	return -1;
+}
+
+static int cmd_plan(struct cli *cli)
+{
+	struct vj_spec *spec = NULL;
+	struct vj_plan *plan = NULL;
+	struct vj_error *e = NULL;
+	int r;
+
+	if (cli->n_rest > 1)
+		return usage_error("plan takes one SPEC, got extra argument '%s'", cli->rest[1]);
+	cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
+	r = load_spec(cli, &spec);
+	if (r >= 0)
+		return r;
+	if (vj_plan_build(spec, &cli->plan_opts, &plan, &e) < 0) {
+		vj_spec_free(spec);
+		return report(e);
+	}
+	r = cli->json ? vj_plan_print_json(plan, stdout) : vj_plan_print_table(plan, stdout);
+	vj_plan_free(plan);
+	vj_spec_free(spec);
+	return r < 0 ? VJ_EXIT_SETUP : 0;
+}
+
+static int cmd_check(struct cli *cli)
+{
+	struct vj_check_report *rep = NULL;
+	struct vj_error *e = NULL;
+	int r;
+
+	if (cli->n_rest > 0)
+		return usage_error("check takes no arguments, got '%s'", cli->rest[0]);
+	if (cli->spec_flags)
+		return usage_error("%s", "check takes no spec flags");
+	if (vj_check_host(&cli->plan_opts.roots, &rep, &e) < 0)
+		return report(e);
+	r = cli->json ? vj_check_print_json(rep, stdout) : vj_check_print_table(rep, stdout);
+	if (r == 0)
+		r = vj_check_worst(rep) == VJ_CHECK_FAIL ? VJ_EXIT_FAIL : 0;
+	else
+		r = VJ_EXIT_SETUP;
+	vj_check_report_free(rep);
+	return r;
+}
+
+static void print_warning(const char *msg, void *userdata)
+{
+	(void)userdata;
+	fprintf(stderr, "vfiojail: warning: %s\n", msg);
+}
+
+static void run_opts_init(struct cli *cli, struct vj_run_opts *o)
+{
+	*o = (struct vj_run_opts){
+		.plan = cli->plan_opts,
+		.state_dir = cli->state_dir,
+		.bpffs = cli->bpffs,
+		.iommufd_best_effort = cli->best_effort,
+		.exec = cli->exec,
+		.argv = cli->vmm_argv,
+		.warn = print_warning,
+	};
+}
+
+static int cmd_run(struct cli *cli)
+{
+	struct vj_spec *spec = NULL;
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	int r;
+
+	if (cli->n_rest > 1)
+		return usage_error("run takes one SPEC before \"--\", got extra argument '%s'", cli->rest[1]);
+	if (!cli->vmm_argv || !cli->vmm_argv[0])
+		return usage_error("%s", "run needs the VMM after \"--\": vfiojail run SPEC -- VMM [ARGS...]");
+	cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
+	r = load_spec(cli, &spec);
+	if (r >= 0)
+		return r;
+	run_opts_init(cli, &o);
+	fflush(NULL);
+	r = vj_run(spec, &o, &e);
+	vj_spec_free(spec);
+	if (e) {
+		vj_error_print(e, stderr);
+		vj_error_free(e);
+	}
+	return r;
+}
+
+static int cmd_teardown(struct cli *cli)
+{
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	int r;
+
+	if (cli->n_rest != 1)
+		return usage_error("%s", "teardown takes one NAME");
+	if (cli->spec_flags)
+		return usage_error("%s", "teardown takes a NAME, not spec flags");
+	run_opts_init(cli, &o);
+	r = vj_teardown(cli->rest[0], &o, cli->kill, &e);
+	if (e) {
+		vj_error_print(e, stderr);
+		vj_error_free(e);
+	}
+	return r;
+}
+
+static const struct command {
+	const char *name;
+	int (*fn)(struct cli *cli);
+} commands[] = {
+	{ "plan", cmd_plan },
+	{ "check", cmd_check },
+	{ "run", cmd_run },
+	{ "teardown", cmd_teardown },
+};
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	size_t i;
+	int r;
+
+	if (argc < 2)
+		return usage(stderr), VJ_EXIT_USAGE;
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("vfiojail %s\n", VJ_VERSION);
+		return 0;
+	}
+	cli.command = argv[1];
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, cli.command) != 0)
+			continue;
+		/* Everything after the first "--" is the VMM's, untouched by getopt. */
+		int n = argc;
+		for (int k = 2; k < argc; k++)
+			if (!strcmp(argv[k], "--")) {
+				n = k;
+				cli.vmm_argv = argv + k + 1;
+				break;
+			}
+		r = parse_options(&cli, n - 1, argv + 1);
+		if (r < 0)
+			r = commands[i].fn(&cli);
+		vj_spec_free(cli.spec_flags);
+		return r;
+	}
+	return usage_error("unknown command '%s'", cli.command);
+}

@@ -1,2 +1,945 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+/*
+ * The plan: everything `run` will do, resolved against a host snapshot read
+ * under the roots in vj_plan_opts.  Building it changes nothing on the host.
+ */
+#include "plan.h"
+
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+
+#include "cgroup.h"
+#include "error.h"
+#include "memlock.h"
+#include "pci.h"
+#include "size.h"
+#include "sysfs.h"
+#include "util.h"
+#include "vfio.h"
+
+#define VJ_CGROUP_PREFIX "vfiojail-"
+
+/* Unix98 pty slaves: majors UNIX98_PTY_SLAVE_MAJOR (136) .. +UNIX98_PTY_MAJOR_COUNT (8),
+ * fixed by the kernel ABI (include/uapi/linux/major.h, drivers/tty/Kconfig). */
+#define PTS_MAJOR_FIRST 136u
+#define PTS_MAJOR_COUNT 8u
+
+struct default_node {
+	const char *path;
+	bool pseudo;   /* keeps the host's (wider) mode */
+	bool optional; /* only when the host has it    */
+	const char *reason;
+};
+
+static const struct default_node default_nodes[] = {
+	{ "/dev/null", true, false, "default pseudo-device" },
+	{ "/dev/zero", true, false, "default pseudo-device" },
+	{ "/dev/full", true, false, "default pseudo-device" },
+	{ "/dev/random", true, false, "default pseudo-device" },
+	{ "/dev/urandom", true, false, "default pseudo-device" },
+	{ "/dev/ptmx", true, false, "pseudo-terminal multiplexer for the kept /dev/pts" },
+	{ "/dev/kvm", false, true, "KVM, present on this host" },
+	{ "/dev/userfaultfd", false, true, "userfaultfd (post-copy migration), present on this host" },
+};
+
+const char *vj_host_arch(void)
+{
+	static struct utsname u;
+
+	if (!u.machine[0] && uname(&u) < 0)
+		return "unknown";
+	return u.machine;
+}
+
+static void node_clear(struct vj_node *n)
+{
+	free(n->path);
+	free(n->host_path);
+	free(n->reason);
+}
+
+void vj_plan_free(struct vj_plan *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->n_nodes; i++)
+		node_clear(&p->nodes[i]);
+	free(p->nodes);
+	for (i = 0; i < p->n_rules; i++)
+		free(p->rules[i].reason);
+	free(p->rules);
+	for (i = 0; i < p->n_iommufd; i++) {
+		free(p->iommufd[i].id);
+		free(p->iommufd[i].path);
+	}
+	free(p->iommufd);
+	for (i = 0; i < p->n_hostdevs; i++) {
+		free(p->hostdevs[i].driver);
+		free(p->hostdevs[i].node);
+		free(p->hostdevs[i].iommufd);
+		free(p->hostdevs[i].bars);
+	}
+	free(p->hostdevs);
+	vj_memlock_plan_clear(&p->memlock);
+	for (i = 0; i < p->n_warnings; i++)
+		free(p->warnings[i]);
+	free(p->warnings);
+	free(p->cgroup);
+	free(p->name);
+	free(p->arch);
+	free(p);
+}
+
+static int oom(struct vj_error **err)
+{
+	return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "plan", NULL, NULL, "out of memory");
+}
+
+static int plan_warn(struct vj_plan *p, struct vj_error **err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int plan_warn(struct vj_plan *p, struct vj_error **err, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg, **slot;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return oom(err);
+	slot = VJ_PUSH(p->warnings, p->n_warnings);
+	if (!slot) {
+		free(msg);
+		return oom(err);
+	}
+	*slot = msg;
+	return 0;
+}
+
+/* Append "; more" to *reason. */
+static int reason_append(char **reason, const char *more)
+{
+	char *joined;
+
+	if (strstr(*reason, more))
+		return 0;
+	joined = vj_strdupf("%s; %s", *reason, more);
+	if (!joined)
+		return -ENOMEM;
+	free(*reason);
+	*reason = joined;
+	return 0;
+}
+
+struct node_req {
+	const char *path;      /* inside the jail */
+	const char *host_path; /* read for it     */
+	char type;
+	uint32_t major, minor;
+	unsigned access;
+	mode_t mode;
+	const char *reason;
+};
+
+/* Add a node, or merge into the node already planned at that path. */
+static int plan_add_node(struct vj_plan *p, const struct node_req *rq, struct vj_error **err)
+{
+	struct vj_node *n;
+	size_t i;
+
+	for (i = 0; i < p->n_nodes; i++) {
+		n = &p->nodes[i];
+		if (strcmp(n->path, rq->path) != 0)
+			continue;
+		if (n->type != rq->type || n->major != rq->major || n->minor != rq->minor)
+			return vj_err(err, VJ_EXIT_SETUP, 0, "plan", rq->path, NULL,
+				      "planned twice with different devices: %c %u:%u (%s) and %c %u:%u (%s)",
+				      n->type, n->major, n->minor, n->reason, rq->type, rq->major,
+				      rq->minor, rq->reason);
+		n->access |= rq->access;
+		if (reason_append(&n->reason, rq->reason) < 0)
+			return oom(err);
+		return 0;
+	}
+	n = VJ_PUSH(p->nodes, p->n_nodes);
+	if (!n)
+		return oom(err);
+	n->type = rq->type;
+	n->major = rq->major;
+	n->minor = rq->minor;
+	n->access = rq->access;
+	n->uid = p->uid;
+	n->gid = p->gid;
+	n->mode = rq->mode;
+	n->copy_acl = true;
+	n->path = strdup(rq->path);
+	n->host_path = strdup(rq->host_path);
+	n->reason = strdup(rq->reason);
+	if (!n->path || !n->host_path || !n->reason)
+		return oom(err);
+	return 0;
+}
+
+static int plan_add_rule(struct vj_plan *p, char type, uint32_t major, uint32_t minor,
+			 unsigned access, const char *reason, struct vj_error **err)
+{
+	struct vj_rule *r;
+	size_t i;
+
+	for (i = 0; i < p->n_rules; i++) {
+		r = &p->rules[i];
+		if (r->type == type && r->major == major && r->minor == minor) {
+			r->access |= access;
+			if (reason_append(&r->reason, reason) < 0)
+				return oom(err);
+			return 0;
+		}
+	}
+	r = VJ_PUSH(p->rules, p->n_rules);
+	if (!r)
+		return oom(err);
+	r->type = type;
+	r->major = major;
+	r->minor = minor;
+	r->access = access;
+	r->reason = strdup(reason);
+	return r->reason ? 0 : oom(err);
+}
+
+/* A node that exists under the dev root, as the host has it. */
+static int plan_host_node(struct vj_plan *p, const struct vj_plan_opts *o, const char *path,
+			  unsigned access, bool keep_mode, const char *reason, bool optional,
+			  const char *field, struct vj_error **err)
+{
+	_cleanup_free_ char *host_path = vj_path_join(vj_root_dev(&o->roots), path + strlen("/dev"));
+	struct vj_devnode_stat st;
+	struct node_req rq;
+	int r;
+
+	if (!host_path)
+		return oom(err);
+	r = vj_dev_stat(&o->roots, path, &st);
+	if (r == -ENOENT && optional)
+		return 0;
+	if (r == -ENODEV)
+		return vj_err(err, VJ_EXIT_SETUP, 0, "discover", field ? field : path,
+			      "name the device node itself, not a symlink or directory",
+			      "%s (%s) is not a device node", path, host_path);
+	if (r < 0)
+		return vj_err(err, VJ_EXIT_SETUP, -r, "discover", field ? field : path,
+			      r == -ENOENT ? "check the path, or load the driver that provides it" : NULL,
+			      "cannot use %s (%s)", path, host_path);
+	rq = (struct node_req){
+		.path = path,
+		.host_path = host_path,
+		.type = st.type,
+		.major = st.major,
+		.minor = st.minor,
+		.access = access,
+		.mode = keep_mode && (st.mode & 0666) > 0600 ? (st.mode & 0666) : 0600,
+		.reason = reason,
+	};
+	return plan_add_node(p, &rq, err);
+}
+
+static int plan_defaults(struct vj_plan *p, const struct vj_plan_opts *o, struct vj_error **err)
+{
+	uint32_t i;
+	int r;
+
+	for (i = 0; i < ARRAY_SIZE(default_nodes); i++) {
+		const struct default_node *d = &default_nodes[i];
+		r = plan_host_node(p, o, d->path, VJ_ACC_READ | VJ_ACC_WRITE, d->pseudo, d->reason,
+				   d->optional, NULL, err);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < PTS_MAJOR_COUNT; i++) {
+		r = plan_add_rule(p, 'c', PTS_MAJOR_FIRST + i, VJ_RULE_ANY, VJ_ACC_READ | VJ_ACC_WRITE,
+				  "pseudo-terminal slaves in the kept /dev/pts", err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static struct vj_iommufd_plan *plan_find_ctx(struct vj_plan *p, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_iommufd; i++)
+		if (strcmp(p->iommufd[i].id, id) == 0)
+			return &p->iommufd[i];
+	return NULL;
+}
+
+static int plan_iommufd(struct vj_plan *p, const struct vj_spec *s, const struct vj_plan_opts *o,
+			struct vj_error **err)
+{
+	uint32_t major, minor;
+	struct node_req rq;
+	size_t i;
+	int r;
+
+	if (s->n_iommufd == 0)
+		return 0;
+	r = vj_sysfs_misc_devnum(&o->roots, "iommu", &major, &minor);
+	if (r < 0)
+		return vj_err(err, VJ_EXIT_SETUP, -r, "discover", "/dev/iommu",
+			      "use a kernel built with CONFIG_IOMMUFD, or backend \"legacy\" for every hostdev and no \"iommufd\" contexts",
+			      "this kernel has no /dev/iommu (%s/class/misc/iommu/dev)",
+			      vj_root_sysfs(&o->roots));
+	for (i = 0; i < s->n_iommufd; i++) {
+		struct vj_iommufd_plan *c = VJ_PUSH(p->iommufd, p->n_iommufd);
+		if (!c)
+			return oom(err);
+		c->id = strdup(s->iommufd[i].id);
+		c->path = strdup("/dev/iommu");
+		if (!c->id || !c->path)
+			return oom(err);
+		c->major = major;
+		c->minor = minor;
+		c->accounting = VJ_ACCOUNTING_PER_PROCESS;
+	}
+	rq = (struct node_req){
+		.path = "/dev/iommu",
+		.host_path = "/dev/iommu",
+		.type = 'c',
+		.major = major,
+		.minor = minor,
+		.access = VJ_ACC_READ | VJ_ACC_WRITE,
+		.mode = 0600,
+		.reason = "iommufd (the VMM is handed opened contexts)",
+	};
+	return plan_add_node(p, &rq, err);
+}
+
+/* Devices of one IOMMU group must share a backend and an iommufd context: the kernel
+ * blocks legacy group use once a device is opened through its cdev, and iommufd
+ * attaches a group's devices to one domain. */
+static int plan_check_group_peers(const struct vj_plan *p, const struct vj_hostdev_plan *h,
+				  struct vj_error **err)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_hostdevs; i++) {
+		const struct vj_hostdev_plan *o = &p->hostdevs[i];
+		if (o == h || o->iommu_group != h->iommu_group)
+			continue;
+		if (o->backend != h->backend)
+			return vj_err(err, VJ_EXIT_USAGE, 0, "plan", h->pci,
+				      "give every hostdev of one IOMMU group the same backend",
+				      "%s and %s are in IOMMU group %d but use different backends",
+				      o->pci, h->pci, h->iommu_group);
+		if (h->iommufd && o->iommufd && strcmp(h->iommufd, o->iommufd) != 0)
+			return vj_err(err, VJ_EXIT_USAGE, 0, "plan", h->pci,
+				      "put every hostdev of one IOMMU group in the same iommufd context",
+				      "%s and %s are in IOMMU group %d but in iommufd contexts %s and %s",
+				      o->pci, h->pci, h->iommu_group, o->iommufd, h->iommufd);
+	}
+	return 0;
+}
+
+static int plan_hostdev_node(struct vj_plan *p, const struct vj_plan_opts *o,
+			     struct vj_hostdev_plan *h, struct vj_error **err)
+{
+	_cleanup_free_ char *name = NULL, *reason = NULL;
+	uint32_t major, minor;
+	struct node_req rq;
+	int r;
+
+	if (h->backend == VJ_BACKEND_IOMMUFD) {
+		r = vj_vfio_cdev(&o->roots, h->pci, &name, &major, &minor, err);
+		if (r < 0)
+			return r;
+		h->node = vj_strdupf("/dev/vfio/devices/%s", name);
+		reason = vj_strdupf("hostdev %s (iommufd backend, context %s)", h->pci, h->iommufd);
+	} else {
+		r = vj_vfio_group_devnum(&o->roots, h->iommu_group, &major, &minor, err);
+		if (r < 0)
+			return r;
+		h->node = vj_strdupf("/dev/vfio/%d", h->iommu_group);
+		reason = vj_strdupf("hostdev %s (legacy backend, IOMMU group %d)", h->pci,
+				    h->iommu_group);
+	}
+	if (!h->node || !reason)
+		return oom(err);
+	rq = (struct node_req){
+		.path = h->node,
+		.host_path = h->node,
+		.type = 'c',
+		.major = major,
+		.minor = minor,
+		.access = VJ_ACC_READ | VJ_ACC_WRITE,
+		.mode = 0600,
+		.reason = reason,
+	};
+	r = plan_add_node(p, &rq, err);
+	if (r < 0 || h->backend != VJ_BACKEND_LEGACY)
+		return r;
+
+	r = vj_sysfs_misc_devnum(&o->roots, "vfio", &major, &minor);
+	if (r < 0)
+		return vj_err(err, VJ_EXIT_SETUP, -r, "discover", "/dev/vfio/vfio",
+			      "load the vfio module, or use backend \"iommufd\"",
+			      "this kernel has no VFIO container device (%s/class/misc/vfio/dev)",
+			      vj_root_sysfs(&o->roots));
+	rq = (struct node_req){
+		.path = "/dev/vfio/vfio",
+		.host_path = "/dev/vfio/vfio",
+		.type = 'c',
+		.major = major,
+		.minor = minor,
+		.access = VJ_ACC_READ | VJ_ACC_WRITE,
+		.mode = 0600,
+		.reason = "legacy VFIO container",
+	};
+	return plan_add_node(p, &rq, err);
+}
+
+static int plan_hostdev(struct vj_plan *p, const struct vj_hostdev_spec *hs,
+			const struct vj_plan_opts *o, struct vj_error **err)
+{
+	struct vj_pci_device dev = { 0 };
+	struct vj_hostdev_plan *h;
+	int r = -1;
+
+	if (vj_pci_device_read(&o->roots, hs->pci, &dev, err) < 0)
+		return -1;
+	if (!dev.driver || !vj_vfio_driver_is_vfio(dev.driver)) {
+		_cleanup_free_ char *hint =
+			vj_strdupf("bind it to vfio-pci first, e.g. driverctl set-override %s vfio-pci",
+				   hs->pci);
+		if (dev.driver)
+			vj_err(err, VJ_EXIT_SETUP, 0, "discover", hs->pci, hint,
+			       "bound to driver %s, not to vfio-pci or a vfio variant driver",
+			       dev.driver);
+		else
+			vj_err(err, VJ_EXIT_SETUP, 0, "discover", hs->pci, hint,
+			       "not bound to any driver (vfio-pci is needed)");
+		goto out;
+	}
+	if (dev.iommu_group < 0) {
+		vj_err(err, VJ_EXIT_SETUP, 0, "discover", hs->pci,
+		       "enable the IOMMU (intel_iommu=on or amd_iommu=on, and VT-d/AMD-Vi in firmware)",
+		       "has no IOMMU group");
+		goto out;
+	}
+	if (vj_vfio_group_check_viable(&o->roots, dev.iommu_group, hs->pci, err) < 0)
+		goto out;
+
+	h = VJ_PUSH(p->hostdevs, p->n_hostdevs);
+	if (!h) {
+		oom(err);
+		goto out;
+	}
+	memcpy(h->pci, hs->pci, sizeof(h->pci));
+	h->backend = hs->backend;
+	h->driver = TAKE_PTR(dev.driver);
+	h->iommu_group = dev.iommu_group;
+	h->bars = TAKE_PTR(dev.bars);
+	h->n_bars = dev.n_bars;
+	dev.n_bars = 0;
+	if (hs->iommufd) {
+		struct vj_iommufd_plan *c = plan_find_ctx(p, hs->iommufd);
+		h->iommufd = strdup(hs->iommufd);
+		if (!h->iommufd) {
+			oom(err);
+			goto out;
+		}
+		if (c)
+			c->n_devices++;
+	}
+	if (plan_check_group_peers(p, h, err) < 0)
+		goto out;
+	r = plan_hostdev_node(p, o, h, err);
+out:
+	vj_pci_device_clear(&dev);
+	return r;
+}
+
+static int plan_devices(struct vj_plan *p, const struct vj_spec *s, const struct vj_plan_opts *o,
+			struct vj_error **err)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_devices; i++) {
+		char field[32];
+		snprintf(field, sizeof(field), "devices[%zu]", i);
+		if (plan_host_node(p, o, s->devices[i].path, s->devices[i].access, false,
+				   "listed in the spec's devices", false, field, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int plan_rules_from_nodes(struct vj_plan *p, struct vj_error **err)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_nodes; i++) {
+		const struct vj_node *n = &p->nodes[i];
+		if (plan_add_rule(p, n->type, n->major, n->minor, n->access, n->path, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One label per DMA address space: each iommufd context with devices, plus the
+ * legacy container when any hostdev uses it. */
+static int plan_memlock(struct vj_plan *p, const struct vj_spec *s, struct vj_error **err)
+{
+	struct vj_memlock_input in = {
+		.arch = p->arch,
+		.memory = s->memory,
+		.spec = s->memlock,
+		.n_vfio = (unsigned)s->n_hostdevs,
+		.viommu = s->viommu,
+		.nvme = s->nvme,
+		.vdpa = s->vdpa,
+		.pci_host_bridges = s->pci_host_bridges,
+		.migration = s->migration,
+		.page_size = (uint64_t)sysconf(_SC_PAGESIZE),
+	};
+	char **labels = calloc(p->n_iommufd + 1, sizeof(*labels));
+	size_t n = 0, i, j;
+	int r = -1;
+
+	if (!labels)
+		return oom(err);
+	for (i = 0; i <= p->n_iommufd; i++) {
+		bool legacy = i == p->n_iommufd;
+		const char *id = legacy ? NULL : p->iommufd[i].id;
+		char *label = NULL;
+
+		for (j = 0; j < p->n_hostdevs; j++) {
+			const struct vj_hostdev_plan *h = &p->hostdevs[j];
+			char *next;
+			if (legacy ? h->backend != VJ_BACKEND_LEGACY
+				   : (!h->iommufd || strcmp(h->iommufd, id) != 0))
+				continue;
+			if (legacy)
+				in.legacy = true;
+			if (!label)
+				next = legacy ? vj_strdupf("legacy VFIO container (%s", h->pci)
+					      : vj_strdupf("iommufd context %s (%s", id, h->pci);
+			else
+				next = vj_strdupf("%s, %s", label, h->pci);
+			free(label);
+			label = next;
+			if (!label)
+				goto out;
+		}
+		if (label) {
+			labels[n] = vj_strdupf("%s)", label);
+			free(label);
+			if (!labels[n++])
+				goto out;
+		}
+	}
+	in.spaces = (const char *const *)labels;
+	in.n_spaces = n;
+	r = vj_memlock_compute(&in, &p->memlock, err);
+out:
+	if (r < 0 && !(err && *err))
+		oom(err);
+	for (i = 0; i < n; i++)
+		free(labels[i]);
+	free(labels);
+	return r;
+}
+
+/* "machine.slice/x" or "/machine.slice/x": relative to the cgroup2 root, no ".." */
+static int cgroup_parent_check(const char *parent, struct vj_error **err)
+{
+	const char *c = parent;
+
+	if (strlen(parent) > 1024)
+		return vj_err(err, VJ_EXIT_USAGE, 0, "spec", "--cgroup-parent", NULL,
+			      "longer than 1024 bytes");
+	while (*c) {
+		size_t len;
+		while (*c == '/')
+			c++;
+		len = strcspn(c, "/");
+		if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+			return vj_err(err, VJ_EXIT_USAGE, 0, "spec", "--cgroup-parent", NULL,
+				      "\"%s\" has a \".\" or \"..\" component", parent);
+		for (size_t k = 0; k < len; k++)
+			if ((unsigned char)c[k] < 0x20 || c[k] == 0x7f)
+				return vj_err(err, VJ_EXIT_USAGE, 0, "spec", "--cgroup-parent", NULL,
+					      "has a control character");
+		c += len;
+	}
+	return 0;
+}
+
+static int plan_cgroup(struct vj_plan *p, const struct vj_plan_opts *o, struct vj_error **err)
+{
+	_cleanup_free_ char *root = NULL, *self = NULL, *parent = NULL;
+	struct vj_error *e = NULL;
+	const char *rel;
+
+	if (o->cgroup_parent && cgroup_parent_check(o->cgroup_parent, err) < 0)
+		return -1;
+	if (vj_cgroup2_root(vj_root_proc(&o->roots), &root, &e) < 0) {
+		int r = plan_warn(p, err, "no cgroup2 mount found (%s): run cannot install the device filter and will refuse to start",
+				  e && e->message ? e->message : "unknown");
+		vj_error_free(e);
+		return r;
+	}
+	if (o->cgroup_parent) {
+		rel = o->cgroup_parent;
+	} else {
+		if (vj_cgroup_self(vj_root_proc(&o->roots), &self, err) < 0)
+			return -1;
+		rel = self;
+	}
+	parent = vj_path_join(root, rel);
+	if (!parent)
+		return oom(err);
+	p->cgroup = vj_path_join(parent, VJ_CGROUP_PREFIX);
+	if (!p->cgroup)
+		return oom(err);
+	{
+		char *full = vj_strdupf("%s%s", p->cgroup, p->name);
+		if (!full)
+			return oom(err);
+		free(p->cgroup);
+		p->cgroup = full;
+	}
+	return 0;
+}
+
+static int plan_warnings(struct vj_plan *p, const struct vj_spec *s, struct vj_error **err)
+{
+	struct rlimit rl;
+	size_t i;
+
+	for (i = 0; i < p->n_iommufd; i++)
+		if (p->iommufd[i].n_devices == 0 &&
+		    plan_warn(p, err, "iommufd context %s has no hostdev: it is opened and handed over, but no RAM budget is planned for it",
+			      p->iommufd[i].id) < 0)
+			return -1;
+	if (!p->memlock.unchanged && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+	    rl.rlim_max != RLIM_INFINITY &&
+	    (p->memlock.unlimited || p->memlock.bytes > (uint64_t)rl.rlim_max)) {
+		char want[32], have[32];
+		if (p->memlock.unlimited)
+			snprintf(want, sizeof(want), "unlimited");
+		else
+			vj_size_format(p->memlock.bytes, want);
+		vj_size_format((uint64_t)rl.rlim_max, have);
+		if (plan_warn(p, err, "RLIMIT_MEMLOCK %s is above this process's hard limit %s: run needs CAP_SYS_RESOURCE to raise it",
+			      want, have) < 0)
+			return -1;
+	}
+	for (i = 0; i < p->n_hostdevs; i++)
+		if (p->hostdevs[i].backend == VJ_BACKEND_LEGACY && s->migration &&
+		    plan_warn(p, err, "hostdev %s: migration with the legacy backend relies on VFIO type1 dirty tracking; iommufd is preferred",
+			      p->hostdevs[i].pci) < 0)
+			return -1;
+	return 0;
+}
+
+int vj_plan_build(const struct vj_spec *s, const struct vj_plan_opts *opts, struct vj_plan **out,
+		  struct vj_error **err)
+{
+	static const struct vj_plan_opts no_opts;
+	struct vj_plan *p;
+	size_t i;
+
+	*out = NULL;
+	if (!opts)
+		opts = &no_opts;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return oom(err);
+	p->name = strdup(s->name);
+	p->arch = strdup(s->arch ? s->arch : vj_host_arch());
+	p->uid = s->uid;
+	p->gid = s->gid;
+	if (!p->name || !p->arch) {
+		oom(err);
+		goto fail;
+	}
+	if (plan_defaults(p, opts, err) < 0 || plan_iommufd(p, s, opts, err) < 0)
+		goto fail;
+	for (i = 0; i < s->n_hostdevs; i++)
+		if (plan_hostdev(p, &s->hostdevs[i], opts, err) < 0)
+			goto fail;
+	if (plan_devices(p, s, opts, err) < 0 || plan_rules_from_nodes(p, err) < 0 ||
+	    plan_memlock(p, s, err) < 0 || plan_cgroup(p, opts, err) < 0 ||
+	    plan_warnings(p, s, err) < 0)
+		goto fail;
+	*out = p;
+	return 0;
+fail:
+	vj_plan_free(p);
+	return -1;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Output                                                                     */
+
+static json_object *json_devnum(uint32_t v)
+{
+	return v == VJ_RULE_ANY ? json_object_new_string("*") : json_object_new_int64(v);
+}
+
+static json_object *json_devtype(char t)
+{
+	char s[2] = { t, 0 };
+	return json_object_new_string(s);
+}
+
+static json_object *json_access(unsigned a)
+{
+	char s[4];
+	vj_access_format(a, s);
+	return json_object_new_string(s);
+}
+
+static json_object *json_mode(mode_t m)
+{
+	char s[8];
+	snprintf(s, sizeof(s), "%04o", (unsigned)m & 07777);
+	return json_object_new_string(s);
+}
+
+static json_object *json_str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static json_object *plan_nodes_json(const struct vj_plan *p)
+{
+	json_object *a = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < p->n_nodes; i++) {
+		const struct vj_node *n = &p->nodes[i];
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "path", json_object_new_string(n->path));
+		json_object_object_add(o, "type", json_devtype(n->type));
+		json_object_object_add(o, "major", json_object_new_int64(n->major));
+		json_object_object_add(o, "minor", json_object_new_int64(n->minor));
+		json_object_object_add(o, "access", json_access(n->access));
+		json_object_object_add(o, "uid", json_object_new_int64(n->uid));
+		json_object_object_add(o, "gid", json_object_new_int64(n->gid));
+		json_object_object_add(o, "mode", json_mode(n->mode));
+		json_object_object_add(o, "reason", json_object_new_string(n->reason));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *plan_rules_json(const struct vj_plan *p)
+{
+	json_object *a = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < p->n_rules; i++) {
+		const struct vj_rule *r = &p->rules[i];
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "type", json_devtype(r->type));
+		json_object_object_add(o, "major", json_devnum(r->major));
+		json_object_object_add(o, "minor", json_devnum(r->minor));
+		json_object_object_add(o, "access", json_access(r->access));
+		json_object_object_add(o, "reason", json_object_new_string(r->reason));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static const char *accounting_name(enum vj_accounting a)
+{
+	return a == VJ_ACCOUNTING_PER_PROCESS ? "per-process" : "per-user";
+}
+
+static json_object *plan_iommufd_json(const struct vj_plan *p)
+{
+	json_object *a = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < p->n_iommufd; i++) {
+		const struct vj_iommufd_plan *c = &p->iommufd[i];
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_string(c->id));
+		json_object_object_add(o, "path", json_object_new_string(c->path));
+		json_object_object_add(o, "major", json_object_new_int64(c->major));
+		json_object_object_add(o, "minor", json_object_new_int64(c->minor));
+		json_object_object_add(o, "accounting",
+				       json_object_new_string(accounting_name(c->accounting)));
+		json_object_object_add(o, "devices", json_object_new_int64((int64_t)c->n_devices));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *plan_hostdevs_json(const struct vj_plan *p)
+{
+	json_object *a = json_object_new_array();
+	size_t i, j;
+
+	for (i = 0; i < p->n_hostdevs; i++) {
+		const struct vj_hostdev_plan *h = &p->hostdevs[i];
+		json_object *o = json_object_new_object(), *bars = json_object_new_array();
+		json_object_object_add(o, "pci", json_object_new_string(h->pci));
+		json_object_object_add(o, "backend", json_object_new_string(
+				h->backend == VJ_BACKEND_LEGACY ? "legacy" : "iommufd"));
+		json_object_object_add(o, "driver", json_str_or_null(h->driver));
+		json_object_object_add(o, "iommu_group", json_object_new_int(h->iommu_group));
+		json_object_object_add(o, "node", json_str_or_null(h->node));
+		json_object_object_add(o, "iommufd", json_str_or_null(h->iommufd));
+		for (j = 0; j < h->n_bars; j++) {
+			json_object *b = json_object_new_object();
+			json_object_object_add(b, "index", json_object_new_int((int)h->bars[j].index));
+			json_object_object_add(b, "size", json_object_new_int64((int64_t)h->bars[j].size));
+			json_object_array_add(bars, b);
+		}
+		json_object_object_add(o, "bars", bars);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *plan_memlock_json(const struct vj_memlock_plan *m)
+{
+	json_object *o = json_object_new_object(), *terms = json_object_new_array();
+	size_t i;
+
+	if (m->unchanged)
+		json_object_object_add(o, "bytes", NULL);
+	else if (m->unlimited)
+		json_object_object_add(o, "bytes", json_object_new_int64(-1));
+	else
+		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)m->bytes));
+	for (i = 0; i < m->n_terms; i++) {
+		json_object *t = json_object_new_object();
+		json_object_object_add(t, "bytes", json_object_new_int64((int64_t)m->terms[i].bytes));
+		json_object_object_add(t, "reason", json_object_new_string(m->terms[i].reason));
+		json_object_array_add(terms, t);
+	}
+	json_object_object_add(o, "terms", terms);
+	return o;
+}
+
+int vj_plan_print_json(const struct vj_plan *p, FILE *f)
+{
+	json_object *o = json_object_new_object(), *w = json_object_new_array();
+	size_t i;
+	int r;
+
+	if (!o || !w)
+		return -ENOMEM;
+	json_object_object_add(o, "name", json_object_new_string(p->name));
+	json_object_object_add(o, "uid", json_object_new_int64(p->uid));
+	json_object_object_add(o, "gid", json_object_new_int64(p->gid));
+	json_object_object_add(o, "arch", json_object_new_string(p->arch));
+	json_object_object_add(o, "nodes", plan_nodes_json(p));
+	json_object_object_add(o, "rules", plan_rules_json(p));
+	json_object_object_add(o, "iommufd", plan_iommufd_json(p));
+	json_object_object_add(o, "hostdevs", plan_hostdevs_json(p));
+	json_object_object_add(o, "memlock", plan_memlock_json(&p->memlock));
+	json_object_object_add(o, "cgroup", json_str_or_null(p->cgroup));
+	for (i = 0; i < p->n_warnings; i++)
+		json_object_array_add(w, json_object_new_string(p->warnings[i]));
+	json_object_object_add(o, "warnings", w);
+	r = fprintf(f, "%s\n",
+		    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_SPACED |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return r < 0 ? -EIO : 0;
+}
+
+static void devnum_format(uint32_t v, char buf[static 12])
+{
+	if (v == VJ_RULE_ANY)
+		snprintf(buf, 12, "*");
+	else
+		snprintf(buf, 12, "%u", v);
+}
+
+int vj_plan_print_table(const struct vj_plan *p, FILE *f)
+{
+	char acc[4], sz[32], maj[12], min[12];
+	size_t i;
+
+	fprintf(f, "VM %s: uid %u, gid %u, arch %s\n", p->name, (unsigned)p->uid, (unsigned)p->gid,
+		p->arch);
+	fprintf(f, "cgroup: %s\n\n", p->cgroup ? p->cgroup : "(none: no cgroup2 mount)");
+
+	fprintf(f, "%-28s %-4s %-11s %-6s %-13s %-4s %s\n", "NODE", "TYPE", "MAJ:MIN", "ACCESS",
+		"OWNER", "MODE", "REASON");
+	for (i = 0; i < p->n_nodes; i++) {
+		const struct vj_node *n = &p->nodes[i];
+		char devnum[24], owner[24];
+		vj_access_format(n->access, acc);
+		snprintf(devnum, sizeof(devnum), "%u:%u", n->major, n->minor);
+		snprintf(owner, sizeof(owner), "%u:%u", (unsigned)n->uid, (unsigned)n->gid);
+		fprintf(f, "%-28s %-4c %-11s %-6s %-13s %04o %s\n", n->path, n->type, devnum, acc,
+			owner, (unsigned)n->mode, n->reason);
+	}
+
+	fprintf(f, "\nDEVICE FILTER (BPF, cgroup2): %zu allow rules, everything else denied\n",
+		p->n_rules);
+	for (i = 0; i < p->n_rules; i++) {
+		const struct vj_rule *r = &p->rules[i];
+		vj_access_format(r->access, acc);
+		devnum_format(r->major, maj);
+		devnum_format(r->minor, min);
+		fprintf(f, "  allow %c %s:%s %-3s  %s\n", r->type, maj, min, acc, r->reason);
+	}
+
+	if (p->n_hostdevs)
+		fprintf(f, "\nHOSTDEVS\n");
+	for (i = 0; i < p->n_hostdevs; i++) {
+		const struct vj_hostdev_plan *h = &p->hostdevs[i];
+		fprintf(f, "  %s  driver %s, IOMMU group %d, %s backend%s%s, node %s", h->pci,
+			h->driver, h->iommu_group,
+			h->backend == VJ_BACKEND_LEGACY ? "legacy" : "iommufd",
+			h->iommufd ? ", context " : "", h->iommufd ? h->iommufd : "", h->node);
+		for (size_t j = 0; j < h->n_bars; j++) {
+			vj_size_format(h->bars[j].size, sz);
+			fprintf(f, "%s BAR%u %s", j ? "," : ";", h->bars[j].index, sz);
+		}
+		fputc('\n', f);
+	}
+
+	if (p->n_iommufd)
+		fprintf(f, "\nIOMMUFD CONTEXTS (opened by vfiojail, handed to the VMM)\n");
+	for (i = 0; i < p->n_iommufd; i++) {
+		const struct vj_iommufd_plan *c = &p->iommufd[i];
+		fprintf(f, "  %-12s %s (%u:%u)  accounting %s, %zu hostdev(s)\n", c->id, c->path,
+			c->major, c->minor, accounting_name(c->accounting), c->n_devices);
+	}
+
+	fprintf(f, "\nRLIMIT_MEMLOCK: ");
+	if (p->memlock.unchanged) {
+		fprintf(f, "left unchanged\n");
+	} else if (p->memlock.unlimited) {
+		fprintf(f, "unlimited\n");
+	} else {
+		vj_size_format(p->memlock.bytes, sz);
+		fprintf(f, "%s (%llu bytes)\n", sz, (unsigned long long)p->memlock.bytes);
+	}
+	for (i = 0; i < p->memlock.n_terms; i++) {
+		vj_size_format(p->memlock.terms[i].bytes, sz);
+		fprintf(f, "  + %-10s %s\n", sz, p->memlock.terms[i].reason);
+	}
+
+	if (p->n_warnings)
+		fprintf(f, "\nWARNINGS\n");
+	for (i = 0; i < p->n_warnings; i++)
+		fprintf(f, "  %s\n", p->warnings[i]);
+	return ferror(f) ? -EIO : 0;
+}

@@ -59,7 +59,7 @@ static inline void closedirp(DIR **d)
 
 /* Grow *arr (of *n elements of size elsz) by one zeroed element; returns it or NULL. */
 void *vj_array_push(void *arr_ptr, size_t *n, size_t elsz);
-#define VJ_PUSH(arr, n) ((__typeof__(*(arr)))vj_array_push(&(arr), &(n), sizeof(*(arr))))
+#define VJ_PUSH(arr, n) ((__typeof__(arr))vj_array_push(&(arr), &(n), sizeof(*(arr))))
 
 /* root + "/" + rel (rel may start with '/'); NULL root means "/" itself. */
 char *vj_path_join(const char *root, const char *rel);

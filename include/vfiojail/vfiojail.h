@@ -274,6 +274,44 @@ VJ_EXPORT int vj_check_host(const struct vj_roots *roots, struct vj_check_report
 VJ_EXPORT void vj_check_report_free(struct vj_check_report *r);
 /* Worst status in the report. */
 VJ_EXPORT enum vj_check_status vj_check_worst(const struct vj_check_report *r);
+/* "PASS  name: detail" lines with "hint:" lines under the others. */
+VJ_EXPORT int vj_check_print_table(const struct vj_check_report *r, FILE *f);
+/* {"checks": [{"name", "status": "PASS"|"WARN"|"FAIL", "detail", "hint"}]} */
+VJ_EXPORT int vj_check_print_json(const struct vj_check_report *r, FILE *f);
+
+/* ------------------------------------------------------------------------- */
+/* Running a VMM in its jail                                                  */
+
+struct vj_run_opts {
+	struct vj_plan_opts plan;
+	const char *state_dir;     /* NULL = VJ_DEFAULT_STATE_DIR (/run/vfiojail)        */
+	const char *bpffs;         /* bpffs mount; NULL = /sys/fs/bpf                    */
+	bool iommufd_best_effort;  /* --iommufd-accounting=best-effort                    */
+	bool exec;                 /* --exec: become the VMM, no supervisor               */
+	char *const *argv;         /* the VMM and its arguments; argv[0] looked up in PATH */
+	/* Called for each warning (plan warnings, best-effort downgrades); may be NULL. */
+	void (*warn)(const char *msg, void *userdata);
+	void *userdata;
+};
+
+/*
+ * Plan, apply, start the VMM as the VM's user, supervise it and clean up.
+ * Returns the status the caller should exit with: the VMM's own (128 + signal
+ * when it was killed), or with *err set: 2 bad spec, argv or name in use, 125
+ * vfiojail failed before the VMM started (nothing is left behind), 126 the VMM
+ * cannot be executed, 127 it was not found.  With opts->exec it does not return
+ * when the VMM starts.
+ */
+VJ_EXPORT int vj_run(const struct vj_spec *spec, const struct vj_run_opts *opts,
+		     struct vj_error **err);
+
+/*
+ * Remove what a jail left: its cgroup (after its processes are gone; with
+ * @kill they are SIGKILLed first), its pinned filter, its state.  Idempotent:
+ * 0 when there is nothing left.  Only opts->state_dir and opts->bpffs are used.
+ */
+VJ_EXPORT int vj_teardown(const char *name, const struct vj_run_opts *opts, bool kill,
+			  struct vj_error **err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cgroup v2, written directly through cgroupfs.
+ *
+ * Every function that can fail returns a negative value and stores an error
+ * with status VJ_EXIT_SETUP, step "cgroup", the path as object, the errno and
+ * a hint.  Paths named abs_path are absolute paths of cgroup directories in
+ * the mounted cgroup2 hierarchy (e.g. /sys/fs/cgroup/unified/vm1).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "vfiojail/vfiojail.h"
+
+/* The cgroup2 mount point, from <proc_root>/self/mountinfo (NULL = /proc). */
+int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **err);
+
+/* The caller's cgroup2 path ("/" or "/a/b"), from <proc_root>/self/cgroup. */
+int vj_cgroup_self(const char *proc_root, char **path_out, struct vj_error **err);
+
+/* mkdir 0755.  An existing directory is an error: a leftover is reported, never reused. */
+int vj_cgroup_create(const char *abs_path, struct vj_error **err);
+
+/* An O_DIRECTORY fd of the cgroup (for BPF attach); returns the fd or -1. */
+int vj_cgroup_open(const char *abs_path, struct vj_error **err);
+
+/* Move @pid (0 = the caller) into the cgroup through cgroup.procs. */
+int vj_cgroup_enter(const char *abs_path, pid_t pid, struct vj_error **err);
+
+/* "populated" of cgroup.events: whether a process lives in the cgroup or below. */
+int vj_cgroup_populated(const char *abs_path, bool *populated, struct vj_error **err);
+
+/* The processes of the cgroup itself (cgroup.procs), in the kernel's order. */
+int vj_cgroup_pids(const char *abs_path, pid_t **pids, size_t *n, struct vj_error **err);
+
+/*
+ * SIGKILL every process of the cgroup and below: cgroup.kill where the kernel
+ * has it (5.14+), else vj_cgroup_kill_each().  Does not wait for them to exit.
+ */
+int vj_cgroup_kill(const char *abs_path, struct vj_error **err);
+
+/*
+ * The fallback for kernels without cgroup.kill: SIGKILL each pid listed in
+ * cgroup.procs, again until the list is empty (about 5 s at most, then EBUSY).
+ * Only the cgroup itself is walked, not its children.
+ */
+int vj_cgroup_kill_each(const char *abs_path, struct vj_error **err);
+
+/*
+ * rmdir.  EBUSY right after the last process left is retried for about 1 s,
+ * watching cgroup.events for "populated 0".  A missing cgroup is success.
+ */
+int vj_cgroup_remove(const char *abs_path, struct vj_error **err);

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The jail's own /dev, built in a private mount namespace of the launch child. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "vfiojail/vfiojail.h"
+
+struct vj_mountns_opts {
+	const char *dev_root; /* the host's /dev: pts, shm, mqueue are kept from it; NULL = /dev */
+	const char *target;   /* where the new /dev is mounted; NULL = /dev                   */
+};
+
+/* Enter a new mount namespace whose mounts do not propagate back to the host
+ * (unshare(CLONE_NEWNS), then / recursively slave).  Errors: status 125,
+ * step "mountns". */
+int vj_mountns_enter(struct vj_error **err);
+
+/*
+ * Cover the target with a small tmpfs (nosuid, noexec, mode 0755) and fill it:
+ * pts, shm and mqueue bound from the dev root when they exist there, one node
+ * per @nodes entry (mknod of type/major/minor, owned by node uid/gid, mode as
+ * planned, the host node's extended access ACL copied when copy_acl is set),
+ * the links fd, stdin, stdout, stderr and, without a /dev/ptmx node, ptmx ->
+ * pts/ptmx.  Node paths must be normalized absolute paths under /dev, outside
+ * the kept mounts and the links; parents are created 0755 root-owned and no
+ * symlink is ever followed.  Everything is checked before the target is
+ * covered.  Must run inside vj_mountns_enter()'s namespace, as root.
+ * Errors: status 125, step "mountns", object the path at fault.
+ */
+int vj_mountns_populate_dev(const struct vj_node *nodes, size_t n,
+			    const struct vj_mountns_opts *o, struct vj_error **err);

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Dropping privileges for the VM user: the last step before execve. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vfiojail/vfiojail.h"
+
+/*
+ * Become @uid:@gid for good.  Supplementary groups are taken from the group
+ * database as initgroups() would (getgrouplist of @user_name, or of the passwd
+ * name of @uid when @user_name is NULL; a uid with no passwd entry gets only
+ * @gid).  Sets no_new_privs, empties the capability bounding, ambient,
+ * inheritable, permitted and effective sets, then reads every one of them back.
+ * Refuses uid 0.  Errors: status 125, step "privileges".
+ */
+int vj_privs_drop(uid_t uid, gid_t gid, const char *user_name, struct vj_error **err);
+
+/* The caller's effective capability set (bit N = capability N).  0 or -errno. */
+int vj_privs_caps_effective(uint64_t *eff);
+
+static inline bool vj_cap_in(uint64_t set, unsigned cap)
+{
+	return cap < 64 && (set & ((uint64_t)1 << cap));
+}

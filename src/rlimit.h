@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* RLIMIT_MEMLOCK: apply a memlock plan to this process, read and raise it for another. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vfiojail/vfiojail.h"
+
+/*
+ * setrlimit(RLIMIT_MEMLOCK) with soft = hard = p->bytes (RLIM_INFINITY when
+ * p->unlimited; nothing at all when p->unchanged).  Raising the hard limit
+ * needs CAP_SYS_RESOURCE: EPERM is an error (status 125, step "memlock",
+ * object "RLIMIT_MEMLOCK") that gives the wanted bytes and the current hard
+ * limit.
+ */
+int vj_rlimit_memlock_set(const struct vj_memlock_plan *p, struct vj_error **err);
+
+/* prlimit(@pid, RLIMIT_MEMLOCK) read; @pid 0 is this process.  RLIM_INFINITY
+ * reads as UINT64_MAX. */
+int vj_rlimit_memlock_get(pid_t pid, uint64_t *soft, uint64_t *hard, struct vj_error **err);
+
+/* Make @pid's soft and hard RLIMIT_MEMLOCK at least @bytes (UINT64_MAX =
+ * unlimited) with prlimit; a limit already higher is left as it is. */
+int vj_rlimit_memlock_raise(pid_t pid, uint64_t bytes, struct vj_error **err);

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* cgroup v2 on the real kernel (needs root), and mountinfo/cgroup parsing from fake proc roots. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <linux/magic.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cgroup.h"
+#include "util.h"
+
+#define MAX_CHILDREN 4
+
+struct fixture {
+	char *root;     /* cgroup2 mount */
+	char *path;     /* our test cgroup */
+	char *proc;     /* fake proc root (temp dir) */
+	pid_t children[MAX_CHILDREN];
+	size_t n_children;
+};
+
+static unsigned counter;
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	_cleanup_free_ char *self = NULL;
+	_cleanup_free_ char *base = NULL;
+	struct vj_error *err = NULL;
+
+	if (!fx)
+		return -1;
+	*state = fx;
+	if (vj_cgroup2_root(NULL, &fx->root, &err) < 0 || vj_cgroup_self(NULL, &self, &err) < 0) {
+		vj_error_print(err, stderr);
+		vj_error_free(err);
+		return -1;
+	}
+	base = vj_path_join(fx->root, self);
+	fx->path = vj_strdupf("%s/vfiojail-test-%ld-%u", base, (long)getpid(), counter++);
+	return fx->path ? 0 : -1;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (remove(path) < 0)
+		fprintf(stderr, "cannot remove %s: %m\n", path);
+	return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+	if (dir)
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	size_t i;
+
+	for (i = 0; i < fx->n_children; i++) {
+		kill(fx->children[i], SIGKILL);
+		waitpid(fx->children[i], NULL, 0);
+	}
+	if (fx->path && access(fx->path, F_OK) == 0) {
+		vj_cgroup_kill(fx->path, &err);
+		vj_cgroup_remove(fx->path, &err);
+		if (err) {
+			vj_error_print(err, stderr);
+			vj_error_free(err);
+		}
+	}
+	rm_tree(fx->proc);
+	free(fx->proc);
+	free(fx->root);
+	free(fx->path);
+	free(fx);
+	return 0;
+}
+
+/* A child that (optionally) moves itself into @path, reports, then sleeps until killed. */
+static pid_t spawn(struct fixture *fx, const char *path)
+{
+	int p[2];
+	pid_t pid;
+	char ok = 0;
+
+	assert_true(fx->n_children < MAX_CHILDREN);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct vj_error *err = NULL;
+		char r = 1;
+		if (path && vj_cgroup_enter(path, 0, &err) < 0)
+			r = 0;
+		if (write(p[1], &r, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	fx->children[fx->n_children++] = pid;
+	close(p[1]);
+	assert_int_equal(read(p[0], &ok, 1), 1);
+	close(p[0]);
+	assert_int_equal(ok, 1);
+	return pid;
+}
+
+static void assert_killed(struct fixture *fx, pid_t pid)
+{
+	int status = 0;
+	size_t i;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	for (i = 0; i < fx->n_children; i++)
+		if (fx->children[i] == pid)
+			fx->children[i] = fx->children[--fx->n_children];
+}
+
+static bool has_pid(const pid_t *pids, size_t n, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (pids[i] == pid)
+			return true;
+	return false;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A fake proc root whose self/<name> holds @text. */
+static void fake_proc(struct fixture *fx, const char *name, const char *text)
+{
+	_cleanup_free_ char *self = NULL;
+	_cleanup_free_ char *file = NULL;
+
+	if (!fx->proc) {
+		char tmpl[] = "/tmp/vfiojail-test-proc-XXXXXX";
+		assert_non_null(mkdtemp(tmpl));
+		fx->proc = strdup(tmpl);
+		assert_non_null(fx->proc);
+	}
+	self = vj_path_join(fx->proc, "self");
+	mkdir(self, 0755);
+	file = vj_path_join(self, name);
+	write_file(file, text);
+}
+
+static void assert_cgroup_error(struct vj_error *err, int errnum, const char *object_part)
+{
+	assert_non_null(err);
+	assert_int_equal(err->status, VJ_EXIT_SETUP);
+	assert_string_equal(err->step, "cgroup");
+	assert_int_equal(err->errnum, errnum);
+	assert_non_null(err->object);
+	assert_non_null(strstr(err->object, object_part));
+	assert_non_null(err->message);
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void test_root_is_cgroup2(void **state)
+{
+	struct fixture *fx = *state;
+	struct statfs st;
+
+	assert_int_equal(statfs(fx->root, &st), 0);
+	assert_true(st.f_type == CGROUP2_SUPER_MAGIC);
+}
+
+static void test_root_parses_mountinfo_escapes(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	_cleanup_free_ char *root = NULL;
+
+	fake_proc(fx, "mountinfo",
+		  "23 27 0:22 / /sys rw,relatime - sysfs sysfs rw\n"
+		  "50 23 0:50 / /mnt/decoy rw - tmpfs cgroup2 rw\n"
+		  "36 31 0:33 / /sys/fs/cgroup/devices rw,relatime shared:5 - cgroup cgroup rw,devices\n"
+		  "41 31 0:38 / /run/my\\040cgroup\\134x\\011y rw,relatime shared:9 master:2 - cgroup2 "
+		  "cgroup2 rw,nsdelegate\n");
+	assert_int_equal(vj_cgroup2_root(fx->proc, &root, &err), 0);
+	assert_null(err);
+	assert_string_equal(root, "/run/my cgroup\\x\ty");
+}
+
+static void test_root_missing_is_an_error(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	char *root = NULL;
+
+	fake_proc(fx, "mountinfo",
+		  "23 27 0:22 / /sys rw,relatime - sysfs sysfs rw\n"
+		  "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n");
+	assert_int_equal(vj_cgroup2_root(fx->proc, &root, &err), -1);
+	assert_null(root);
+	assert_cgroup_error(err, 0, "mountinfo");
+	assert_non_null(err->hint);
+	vj_error_free(err);
+}
+
+static void test_self_parses_unified_line(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	_cleanup_free_ char *self = NULL;
+	char *none = NULL;
+
+	fake_proc(fx, "cgroup",
+		  "5:devices:/x\n1:name=systemd:/y\n0::/machine.slice/vm 1\n");
+	assert_int_equal(vj_cgroup_self(fx->proc, &self, &err), 0);
+	assert_string_equal(self, "/machine.slice/vm 1");
+
+	fake_proc(fx, "cgroup", "5:devices:/x\n1:name=systemd:/y\n");
+	assert_int_equal(vj_cgroup_self(fx->proc, &none, &err), -1);
+	assert_null(none);
+	assert_cgroup_error(err, 0, "self/cgroup");
+	vj_error_free(err);
+}
+
+static void test_self_is_a_cgroup_of_the_root(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	_cleanup_free_ char *self = NULL;
+	_cleanup_free_ char *procs = NULL;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+
+	assert_int_equal(vj_cgroup_self(NULL, &self, &err), 0);
+	assert_int_equal(self[0], '/');
+	procs = vj_strdupf("%s%s", fx->root, strcmp(self, "/") == 0 ? "" : self);
+	assert_int_equal(vj_cgroup_pids(procs, &pids, &n, &err), 0);
+	assert_true(has_pid(pids, n, getpid()));
+}
+
+static void test_create_twice_reports_leftover(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	struct stat st;
+
+	assert_int_equal(vj_cgroup_create(fx->path, &err), 0);
+	assert_int_equal(stat(fx->path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(vj_cgroup_create(fx->path, &err), -1);
+	assert_cgroup_error(err, EEXIST, fx->path);
+	assert_string_equal(err->object, fx->path);
+	assert_non_null(strstr(err->message, fx->path));
+	assert_non_null(err->hint);
+	vj_error_free(err);
+}
+
+static void test_open_gives_cgroup_dir_fd(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	_cleanup_close_ int fd = -1;
+	struct statfs st;
+	int bad;
+
+	assert_int_equal(vj_cgroup_create(fx->path, &err), 0);
+	fd = vj_cgroup_open(fx->path, &err);
+	assert_true(fd >= 0);
+	assert_int_equal(fstatfs(fd, &st), 0);
+	assert_true(st.f_type == CGROUP2_SUPER_MAGIC);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+
+	assert_int_equal(vj_cgroup_remove(fx->path, &err), 0);
+	bad = vj_cgroup_open(fx->path, &err);
+	assert_int_equal(bad, -1);
+	assert_cgroup_error(err, ENOENT, fx->path);
+	vj_error_free(err);
+}
+
+static void test_enter_missing_cgroup_fails(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+
+	assert_int_equal(vj_cgroup_enter(fx->path, 0, &err), -1);
+	assert_cgroup_error(err, ENOENT, fx->path);
+	vj_error_free(err);
+}
+
+static void test_enter_populated_kill_remove(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 99;
+	bool populated = true;
+	pid_t self_enter, moved;
+	struct stat st;
+
+	assert_int_equal(vj_cgroup_create(fx->path, &err), 0);
+	assert_int_equal(vj_cgroup_populated(fx->path, &populated, &err), 0);
+	assert_false(populated);
+	assert_int_equal(vj_cgroup_pids(fx->path, &pids, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(TAKE_PTR(pids));
+
+	self_enter = spawn(fx, fx->path); /* joins by writing 0 */
+	moved = spawn(fx, NULL);
+	assert_int_equal(vj_cgroup_enter(fx->path, moved, &err), 0);
+	assert_null(err);
+
+	assert_int_equal(vj_cgroup_populated(fx->path, &populated, &err), 0);
+	assert_true(populated);
+	assert_int_equal(vj_cgroup_pids(fx->path, &pids, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_true(has_pid(pids, n, self_enter));
+	assert_true(has_pid(pids, n, moved));
+
+	/* Busy while processes live in it: reported after the retry window, not removed. */
+	assert_int_equal(vj_cgroup_remove(fx->path, &err), -1);
+	assert_cgroup_error(err, EBUSY, fx->path);
+	vj_error_free(TAKE_PTR(err));
+	assert_int_equal(stat(fx->path, &st), 0);
+
+	assert_int_equal(vj_cgroup_kill(fx->path, &err), 0);
+	assert_killed(fx, self_enter);
+	assert_killed(fx, moved);
+	assert_int_equal(vj_cgroup_remove(fx->path, &err), 0);
+	assert_null(err);
+	assert_int_equal(stat(fx->path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	/* Idempotent. */
+	assert_int_equal(vj_cgroup_remove(fx->path, &err), 0);
+	assert_null(err);
+}
+
+static void test_kill_each_fallback(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 99;
+	bool populated = true;
+	pid_t a, b;
+
+	assert_int_equal(vj_cgroup_create(fx->path, &err), 0);
+	a = spawn(fx, fx->path);
+	b = spawn(fx, fx->path);
+	assert_int_equal(vj_cgroup_kill_each(fx->path, &err), 0);
+	assert_null(err);
+	assert_int_equal(vj_cgroup_pids(fx->path, &pids, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_killed(fx, a);
+	assert_killed(fx, b);
+	assert_int_equal(vj_cgroup_populated(fx->path, &populated, &err), 0);
+	assert_false(populated);
+	assert_int_equal(vj_cgroup_remove(fx->path, &err), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_root_is_cgroup2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_parses_mountinfo_escapes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_missing_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_self_parses_unified_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_self_is_a_cgroup_of_the_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_twice_reports_leftover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_gives_cgroup_dir_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enter_missing_cgroup_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enter_populated_kill_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill_each_fallback, setup, teardown),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_cgroup needs root\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,501 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The memlock policy (a table of VM shapes) and the RLIMIT_MEMLOCK helpers. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "error.h"
+#include "memlock.h"
+#include "rlimit.h"
+
+#define MIB (UINT64_C(1) << 20)
+#define GIB (UINT64_C(1) << 30)
+#define TIB (UINT64_C(1) << 40)
+
+/* ------------------------------------------------------------------------ */
+/* Policy table                                                              */
+
+enum outcome { OK_BYTES, OK_UNCHANGED, OK_UNLIMITED, FAILS };
+
+struct policy_case {
+	const char *name;
+	struct vj_memlock_input in;
+	enum outcome outcome;
+	uint64_t bytes;       /* OK_BYTES */
+	size_t n_terms;       /* 0: not checked */
+	const char *last_reason; /* substring of the last term's reason, or NULL */
+};
+
+static const char *const one_space[] = { "iommufd context iommufd0 (0000:06:00.0, 0000:07:00.0)" };
+static const char *const two_spaces[] = {
+	"iommufd context iommufd0 (0009:06:00.0)",
+	"iommufd context iommufd1 (0009:07:00.0)",
+};
+
+static const struct policy_case cases[] = {
+	{ "hard limit wins over devices",
+	  { .arch = "x86_64", .memory = 4 * GIB, .n_vfio = 2, .spaces = two_spaces, .n_spaces = 2,
+	    .spec = { .mode = VJ_MEMLOCK_HARD, .hard_limit = 123456789, .extra = GIB } },
+	  OK_BYTES, 123456789, 1, "explicit memlock.hard_limit" },
+	{ "hard limit wins on ppc64 too",
+	  { .arch = "ppc64le", .memory = 4 * GIB, .n_vfio = 1,
+	    .spec = { .mode = VJ_MEMLOCK_HARD, .hard_limit = 2 * GIB } },
+	  OK_BYTES, 2 * GIB, 1, "explicit memlock.hard_limit" },
+	{ "unlimited",
+	  { .arch = "x86_64", .memory = 4 * GIB, .n_vfio = 1, .spec = { .mode = VJ_MEMLOCK_UNLIMITED } },
+	  OK_UNLIMITED, 0, 1, "memlock.unlimited: guest memory is locked" },
+	{ "no device: left as it is",
+	  { .arch = "x86_64", .memory = 4 * GIB },
+	  OK_UNCHANGED, 0, 1, "no VFIO, NVMe or vDPA device: RLIMIT_MEMLOCK left as it is" },
+	{ "no device: extra is ignored",
+	  { .arch = "aarch64", .memory = 4 * GIB, .spec = { .extra = GIB } },
+	  OK_UNCHANGED, 0, 2, "ignored" },
+	/* libvirt: factor 1 -> 4 GiB + 1 GiB */
+	{ "1 VFIO device, 4 GiB",
+	  { .arch = "x86_64", .memory = 4 * GIB, .n_vfio = 1, .spaces = one_space, .n_spaces = 1 },
+	  OK_BYTES, 5 * GIB, 2, "1 GiB I/O allowance (once)" },
+	/* libvirt: factor 1 -> 5 GiB; both devices share one space, so do we */
+	{ "2 VFIO devices in one address space",
+	  { .arch = "x86_64", .memory = 4 * GIB, .n_vfio = 2, .spaces = one_space, .n_spaces = 1 },
+	  OK_BYTES, 5 * GIB, 2, "1 GiB I/O allowance (once)" },
+	/* libvirt says 5 GiB; two contexts pin guest RAM twice: 2 * 4 + 1 = 9 GiB */
+	{ "2 VFIO devices in two address spaces",
+	  { .arch = "x86_64", .memory = 4 * GIB, .n_vfio = 2, .spaces = two_spaces, .n_spaces = 2 },
+	  OK_BYTES, 9 * GIB, 3, "1 GiB I/O allowance (once)" },
+	/* no address space labels from the caller: libvirt's flat 1 */
+	{ "VFIO without space labels",
+	  { .arch = "x86_64", .memory = 4 * GIB, .n_vfio = 3 },
+	  OK_BYTES, 5 * GIB, 2, "1 GiB I/O allowance (once)" },
+	/* libvirt with a vIOMMU: factor nvfio = 3 -> 3 * 4 + 1 = 13 GiB */
+	{ "vIOMMU with 3 VFIO devices",
+	  { .arch = "x86_64", .memory = 4 * GIB, .n_vfio = 3, .viommu = 1, .spaces = one_space,
+	    .n_spaces = 1 },
+	  OK_BYTES, 13 * GIB, 4, "1 GiB I/O allowance (once)" },
+	/* libvirt: factor 1 (vdpa) + 1 (nvme) + 1 (vfio) -> 3 * 4 + 1 = 13 GiB */
+	{ "NVMe 1 + vDPA 1 + VFIO 1",
+	  { .arch = "x86_64", .memory = 4 * GIB, .n_vfio = 1, .nvme = 1, .vdpa = 1,
+	    .spaces = one_space, .n_spaces = 1 },
+	  OK_BYTES, 13 * GIB, 4, "1 GiB I/O allowance (once)" },
+	/* 2 NVMe disks alone: 2 * 8 + 1 = 17 GiB */
+	{ "2 NVMe disks, no VFIO",
+	  { .arch = "x86_64", .memory = 8 * GIB, .nvme = 2 },
+	  OK_BYTES, 17 * GIB, 3, "1 GiB I/O allowance (once)" },
+	/* 4 + 1 + 0.25 GiB */
+	{ "extra is added last",
+	  { .arch = "x86_64", .memory = 4 * GIB, .n_vfio = 1, .spaces = one_space, .n_spaces = 1,
+	    .spec = { .extra = 256 * MIB } },
+	  OK_BYTES, 5 * GIB + 256 * MIB, 3, "memlock.extra" },
+	/*
+	 * ppc64, no VFIO, 4 GiB, PHBs 0 -> 1.  libvirt in KiB: 4194304 / 128 + 4096 * 1
+	 * + 8192 = 45056 KiB = 44 MiB = 46137344 bytes.
+	 */
+	{ "ppc64 without VFIO",
+	  { .arch = "ppc64", .memory = 4 * GIB },
+	  OK_BYTES, 46137344, 3, "8 MiB" },
+	/*
+	 * ppc64le, 1 VFIO, 4 GiB, 1 PHB: base 44 MiB as above; passthrough
+	 * max(2 GiB * 1, 4 GiB + 4 GiB / 512 * 1 + 8 MiB) = 4 GiB + 16 MiB.
+	 * libvirt KiB: 45056 + 4194304 + 8192 + 8192 = 4255744 KiB = 4357881856 bytes.
+	 */
+	{ "ppc64le with VFIO, 1 PHB",
+	  { .arch = "ppc64le", .memory = 4 * GIB, .n_vfio = 1, .pci_host_bridges = 1 },
+	  OK_BYTES, 4357881856, 4, "ppc64 VFIO DMA windows" },
+	/*
+	 * ppc64, 1 VFIO, 1 GiB, 2 PHBs: base 1 GiB / 128 = 8 MiB, + 2 * 4 MiB, + 8 MiB
+	 * = 24 MiB; passthrough max(2 GiB * 2, 1 GiB + 2 MiB * 2 + 8 MiB) = 4 GiB.
+	 * 4 GiB + 24 MiB = 4320133120 bytes.
+	 */
+	{ "ppc64 with VFIO, 2 PHBs, small guest",
+	  { .arch = "ppc64", .memory = 1 * GIB, .n_vfio = 1, .pci_host_bridges = 2 },
+	  OK_BYTES, 4320133120, 4, "ppc64 VFIO DMA windows" },
+	/* 46137344 + 1 MiB */
+	{ "ppc64 with extra",
+	  { .arch = "ppc64", .memory = 4 * GIB, .spec = { .extra = MIB } },
+	  OK_BYTES, 46137344 + MIB, 4, "memlock.extra" },
+	/* 2^63 twice does not fit */
+	{ "overflow of the sum",
+	  { .arch = "x86_64", .memory = UINT64_C(1) << 63, .n_vfio = 2, .spaces = two_spaces,
+	    .n_spaces = 2 },
+	  FAILS },
+	{ "overflow of the sum by extra",
+	  { .arch = "x86_64", .memory = UINT64_MAX - GIB, .n_vfio = 1, .spec = { .extra = 1 } },
+	  FAILS },
+	{ "overflow in the ppc64 formula",
+	  { .arch = "ppc64", .memory = UINT64_MAX / 2, .n_vfio = 1, .pci_host_bridges = 1000 },
+	  FAILS },
+	/* INT_MAX pages of 4 KiB is the largest guest type1 can dirty-track: allowed */
+	{ "guard: legacy + migration at the limit",
+	  { .arch = "x86_64", .memory = (uint64_t)INT_MAX * 4096, .n_vfio = 1, .legacy = true,
+	    .migration = true, .page_size = 4096 },
+	  OK_BYTES, (uint64_t)INT_MAX * 4096 + GIB, 2, "1 GiB I/O allowance (once)" },
+	{ "guard: legacy + migration one byte over",
+	  { .arch = "x86_64", .memory = (uint64_t)INT_MAX * 4096 + 1, .n_vfio = 1, .legacy = true,
+	    .migration = true },
+	  FAILS },
+	{ "guard is checked before an explicit hard limit",
+	  { .arch = "x86_64", .memory = 9 * TIB, .n_vfio = 1, .legacy = true, .migration = true,
+	    .spec = { .mode = VJ_MEMLOCK_HARD, .hard_limit = GIB } },
+	  FAILS },
+	{ "guard: 9 TiB without migration is fine",
+	  { .arch = "x86_64", .memory = 9 * TIB, .n_vfio = 1, .legacy = true },
+	  OK_BYTES, 9 * TIB + GIB, 2, NULL },
+	{ "guard: 9 TiB on iommufd with migration is fine",
+	  { .arch = "x86_64", .memory = 9 * TIB, .n_vfio = 1, .migration = true },
+	  OK_BYTES, 9 * TIB + GIB, 2, NULL },
+	/* 64 KiB pages: INT_MAX pages cover ~128 TiB */
+	{ "guard: 9 TiB with 64 KiB pages is fine",
+	  { .arch = "aarch64", .memory = 9 * TIB, .n_vfio = 1, .legacy = true, .migration = true,
+	    .page_size = 65536 },
+	  OK_BYTES, 9 * TIB + GIB, 2, NULL },
+};
+
+static uint64_t terms_sum(const struct vj_memlock_plan *p)
+{
+	uint64_t s = 0;
+
+	for (size_t i = 0; i < p->n_terms; i++)
+		s += p->terms[i].bytes;
+	return s;
+}
+
+static void check_case(const struct policy_case *c)
+{
+	struct vj_memlock_plan p;
+	struct vj_error *err = NULL;
+	int r;
+
+	print_message("case: %s\n", c->name);
+	memset(&p, 0xa5, sizeof(p));
+	r = vj_memlock_compute(&c->in, &p, &err);
+	if (c->outcome == FAILS) {
+		assert_int_equal(r, -1);
+		assert_non_null(err);
+		assert_int_equal(err->status, VJ_EXIT_USAGE);
+		assert_string_equal(err->step, "memlock");
+		assert_string_equal(err->object, "memory");
+		assert_int_equal(p.n_terms, 0);
+		assert_null(p.terms);
+		vj_error_free(err);
+		return;
+	}
+	assert_int_equal(r, 0);
+	assert_null(err);
+	assert_int_equal(p.unchanged, c->outcome == OK_UNCHANGED);
+	assert_int_equal(p.unlimited, c->outcome == OK_UNLIMITED);
+	if (c->outcome == OK_BYTES) {
+		assert_int_equal(p.bytes, c->bytes);
+		assert_int_equal(terms_sum(&p), p.bytes);
+	} else {
+		assert_int_equal(p.bytes, 0);
+		assert_int_equal(terms_sum(&p), 0);
+	}
+	assert_true(p.n_terms >= 1);
+	if (c->n_terms)
+		assert_int_equal(p.n_terms, c->n_terms);
+	for (size_t i = 0; i < p.n_terms; i++) {
+		assert_non_null(p.terms[i].reason);
+		assert_true(strlen(p.terms[i].reason) > 0);
+	}
+	if (c->last_reason)
+		assert_non_null(strstr(p.terms[p.n_terms - 1].reason, c->last_reason));
+	vj_memlock_plan_clear(&p);
+	assert_null(p.terms);
+	assert_int_equal(p.n_terms, 0);
+}
+
+static void test_policy_table(void **state)
+{
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_case(&cases[i]);
+}
+
+static size_t count_terms_with(const struct vj_memlock_plan *p, const char *needle)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_terms; i++)
+		if (strstr(p->terms[i].reason, needle))
+			n++;
+	return n;
+}
+
+/* Each DMA address space is named in its own term, with the guest RAM. */
+static void test_space_terms_name_each_space(void **state)
+{
+	struct vj_memlock_input in = { .arch = "x86_64", .memory = 4 * GIB, .n_vfio = 2,
+				       .spaces = two_spaces, .n_spaces = 2, .vdpa = 2, .nvme = 1 };
+	struct vj_memlock_plan p;
+	struct vj_error *err = NULL;
+
+	assert_int_equal(vj_memlock_compute(&in, &p, &err), 0);
+	/* 2 spaces + 2 vDPA + 1 NVMe = 5 budgets of 4 GiB, + 1 GiB */
+	assert_int_equal(p.bytes, 21 * GIB);
+	assert_int_equal(p.n_terms, 6);
+	assert_string_equal(p.terms[0].reason,
+			    "guest RAM for DMA address space: iommufd context iommufd0 (0009:06:00.0)");
+	assert_int_equal(p.terms[0].bytes, 4 * GIB);
+	assert_string_equal(p.terms[1].reason,
+			    "guest RAM for DMA address space: iommufd context iommufd1 (0009:07:00.0)");
+	assert_int_equal(count_terms_with(&p, "guest RAM for vDPA device"), 2);
+	assert_int_equal(count_terms_with(&p, "guest RAM for NVMe disk"), 1);
+	assert_int_equal(count_terms_with(&p, "1 GiB I/O allowance (once)"), 1);
+	assert_int_equal(p.terms[5].bytes, GIB);
+	vj_memlock_plan_clear(&p);
+}
+
+/* The ppc64 formula applies without any device, as libvirt does. */
+static void test_ppc64_terms(void **state)
+{
+	struct vj_memlock_input in = { .arch = "ppc64le", .memory = 4 * GIB, .n_vfio = 1,
+				       .pci_host_bridges = 1 };
+	struct vj_memlock_plan p;
+	struct vj_error *err = NULL;
+
+	assert_int_equal(vj_memlock_compute(&in, &p, &err), 0);
+	assert_false(p.unchanged);
+	assert_int_equal(p.n_terms, 4);
+	assert_int_equal(p.terms[0].bytes, 32 * MIB);      /* 4 GiB / 128 */
+	assert_int_equal(p.terms[1].bytes, 4 * MIB);       /* 1 PHB */
+	assert_int_equal(p.terms[2].bytes, 8 * MIB);
+	assert_int_equal(p.terms[3].bytes, 4 * GIB + 16 * MIB);
+	assert_non_null(strstr(p.terms[0].reason, "hash page table"));
+	assert_int_equal(count_terms_with(&p, "1 GiB I/O allowance"), 0);
+	vj_memlock_plan_clear(&p);
+}
+
+static void test_guard_message(void **state)
+{
+	struct vj_memlock_input in = { .arch = "x86_64", .memory = 9 * TIB, .n_vfio = 1,
+				       .legacy = true, .migration = true };
+	struct vj_memlock_plan p;
+	struct vj_error *err = NULL;
+
+	assert_int_equal(vj_memlock_compute(&in, &p, &err), -1);
+	assert_non_null(err);
+	assert_int_equal(err->status, VJ_EXIT_USAGE);
+	assert_non_null(strstr(err->message, "9895604649984")); /* the guest size, 9 TiB */
+	assert_non_null(strstr(err->message, "~8 TiB"));
+	assert_non_null(strstr(err->message, "migrated"));
+	assert_string_equal(err->hint, "use backend iommufd for every hostdev");
+	vj_error_free(err);
+}
+
+static void test_clear_tolerates_empty(void **state)
+{
+	struct vj_memlock_plan p = { 0 };
+
+	vj_memlock_plan_clear(&p);
+	vj_memlock_plan_clear(NULL);
+	assert_int_equal(p.n_terms, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* RLIMIT_MEMLOCK, in forked children so the test process keeps its limits.  */
+
+static bool has_cap_sys_resource(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	unsigned long long eff = 0;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return eff & (1ULL << 24); /* CAP_SYS_RESOURCE */
+}
+
+#define CHILD_CHECK(cond, code)                                                        \
+	do {                                                                           \
+		if (!(cond)) {                                                         \
+			fprintf(stderr, "child check %d failed: %s\n", (code), #cond); \
+			return (code);                                                 \
+		}                                                                      \
+	} while (0)
+
+static bool limits_are(pid_t pid, uint64_t soft, uint64_t hard)
+{
+	struct vj_error *err = NULL;
+	uint64_t s, h;
+
+	if (vj_rlimit_memlock_get(pid, &s, &h, &err) < 0) {
+		vj_error_free(err);
+		return false;
+	}
+	return s == soft && h == hard;
+}
+
+static bool err_has(const struct vj_error *e, const char *needle)
+{
+	return e && e->message && strstr(e->message, needle);
+}
+
+static int child_set(void)
+{
+	struct vj_memlock_plan p = { .bytes = 4 * MIB };
+	struct vj_error *err = NULL;
+	int r;
+
+	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == 0, 1);
+	CHILD_CHECK(limits_are(0, 4 * MIB, 4 * MIB), 2);
+	CHILD_CHECK(limits_are(getpid(), 4 * MIB, 4 * MIB), 3);
+
+	/* unchanged: nothing happens even though bytes says 1 MiB */
+	p = (struct vj_memlock_plan){ .unchanged = true, .bytes = MIB };
+	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == 0, 4);
+	CHILD_CHECK(limits_are(0, 4 * MIB, 4 * MIB), 5);
+
+	/* the hard limit is now 4 MiB: 16 MiB needs CAP_SYS_RESOURCE */
+	p = (struct vj_memlock_plan){ .bytes = 16 * MIB };
+	r = vj_rlimit_memlock_set(&p, &err);
+	if (has_cap_sys_resource()) {
+		CHILD_CHECK(r == 0, 10);
+		CHILD_CHECK(limits_are(0, 16 * MIB, 16 * MIB), 11);
+		return 0;
+	}
+	CHILD_CHECK(r == -1 && err, 20);
+	CHILD_CHECK(err->status == VJ_EXIT_SETUP && err->errnum == EPERM, 21);
+	CHILD_CHECK(strcmp(err->step, "memlock") == 0, 22);
+	CHILD_CHECK(strcmp(err->object, "RLIMIT_MEMLOCK") == 0, 23);
+	CHILD_CHECK(err_has(err, "16777216 bytes wanted"), 24);
+	CHILD_CHECK(err_has(err, "hard limit is 4194304 bytes"), 25);
+	CHILD_CHECK(err_has(err, "raising the hard limit needs CAP_SYS_RESOURCE"), 26);
+	vj_error_free(err);
+	err = NULL;
+	CHILD_CHECK(limits_are(0, 4 * MIB, 4 * MIB), 27);
+
+	p = (struct vj_memlock_plan){ .unlimited = true };
+	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == -1, 30);
+	CHILD_CHECK(err_has(err, "unlimited wanted"), 31);
+	vj_error_free(err);
+	return 0;
+}
+
+static int child_raise(void)
+{
+	struct vj_memlock_plan p = { .bytes = 4 * MIB };
+	struct rlimit rl = { .rlim_cur = MIB, .rlim_max = 4 * MIB };
+	struct vj_error *err = NULL;
+	int r;
+
+	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == 0, 1);
+	CHILD_CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0, 2);
+
+	CHILD_CHECK(vj_rlimit_memlock_raise(getpid(), 2 * MIB, &err) == 0, 3);
+	CHILD_CHECK(limits_are(0, 2 * MIB, 4 * MIB), 4);
+	/* never lowers */
+	CHILD_CHECK(vj_rlimit_memlock_raise(0, MIB, &err) == 0, 5);
+	CHILD_CHECK(limits_are(0, 2 * MIB, 4 * MIB), 6);
+
+	r = vj_rlimit_memlock_raise(0, 16 * MIB, &err);
+	if (has_cap_sys_resource()) {
+		CHILD_CHECK(r == 0, 10);
+		CHILD_CHECK(limits_are(0, 16 * MIB, 16 * MIB), 11);
+		return 0;
+	}
+	CHILD_CHECK(r == -1 && err && err->errnum == EPERM, 20);
+	CHILD_CHECK(err_has(err, "CAP_SYS_RESOURCE"), 21);
+	CHILD_CHECK(err_has(err, "hard limit is 4194304 bytes"), 22);
+	vj_error_free(err);
+	CHILD_CHECK(limits_are(0, 2 * MIB, 4 * MIB), 23);
+	return 0;
+}
+
+static void run_in_child(int (*fn)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fn());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_rlimit_set(void **state)
+{
+	run_in_child(child_set);
+}
+
+static void test_rlimit_raise_self(void **state)
+{
+	run_in_child(child_raise);
+}
+
+/* prlimit on another process: a child lowers its soft limit and waits. */
+static void test_rlimit_raise_other_process(void **state)
+{
+	struct vj_error *err = NULL;
+	uint64_t soft, hard;
+	int ready[2], status;
+	char c;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl;
+
+		close(ready[0]);
+		if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+			_exit(1);
+		rl.rlim_cur = MIB < rl.rlim_max ? MIB : rl.rlim_max;
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0 || write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+
+	assert_int_equal(vj_rlimit_memlock_get(pid, &soft, &hard, &err), 0);
+	assert_true(soft <= MIB);
+	if (hard >= 2 * MIB) {
+		assert_int_equal(vj_rlimit_memlock_raise(pid, 2 * MIB, &err), 0);
+		assert_true(limits_are(pid, 2 * MIB, hard));
+	}
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+
+	/* the child is reaped: its pid names no process any more */
+	assert_int_equal(vj_rlimit_memlock_get(pid, &soft, &hard, &err), -1);
+	assert_non_null(err);
+	assert_int_equal(err->errnum, ESRCH);
+	assert_int_equal(err->status, VJ_EXIT_SETUP);
+	assert_non_null(strstr(err->object, "pid"));
+	vj_error_free(err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_policy_table),
+		cmocka_unit_test(test_space_terms_name_each_space),
+		cmocka_unit_test(test_ppc64_terms),
+		cmocka_unit_test(test_guard_message),
+		cmocka_unit_test(test_clear_tolerates_empty),
+		cmocka_unit_test(test_rlimit_set),
+		cmocka_unit_test(test_rlimit_raise_self),
+		cmocka_unit_test(test_rlimit_raise_other_process),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
