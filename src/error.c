@@ -15,6 +15,9 @@ static char *xstrdup_or_null(const char *s)
 
 static struct vj_error *error_newv(int status, int errnum, const char *step, const char *object,
 				   const char *hint, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+static struct vj_error *error_newv(int status, int errnum, const char *step, const char *object,
+				   const char *hint, const char *fmt, va_list ap)
 {
 	struct vj_error *e = calloc(1, sizeof(*e));
 	if (!e)

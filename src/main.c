@@ -131,7 +131,7 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", long_options, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", long_options, &idx)) != -1) {
 		switch (c) {
 		case OPT_JSON:
 			cli->json = true;

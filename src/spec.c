@@ -435,8 +435,10 @@ static int json_type_fail(const char *field, const char *expected, json_object *
 	if (t != json_type_object && t != json_type_array && t != json_type_null)
 		text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							     JSON_C_TO_STRING_NOSLASHESCAPE);
-	return vj_err_spec(err, field, "expected %s, got %s %.64s%s", expected, json_kind(o),
-			   text ? text : "", text && strlen(text) > 64 ? "..." : "");
+	if (!text)
+		text = "";
+	return vj_err_spec(err, field, "expected %s, got %s%s%.64s%s", expected, json_kind(o),
+			   *text ? " " : "", text, strlen(text) > 64 ? "..." : "");
 }
 
 static int json_string(json_object *o, const char *field, const char **out, struct vj_error **err)

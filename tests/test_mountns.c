@@ -71,8 +71,8 @@ static int setup(void **state)
 		return 0; /* each test skips */
 	f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	strcpy(f->host, "/tmp/vj-devroot-XXXXXX");
-	strcpy(f->target, "/tmp/vj-target-XXXXXX");
+	snprintf(f->host, sizeof(f->host), "%s", "/tmp/vj-devroot-XXXXXX");
+	snprintf(f->target, sizeof(f->target), "%s", "/tmp/vj-target-XXXXXX");
 	assert_non_null(mkdtemp(f->host));
 	assert_non_null(mkdtemp(f->target));
 	snprintf(f->path[0], PATH_MAX, "%s/null", f->host);

@@ -176,7 +176,15 @@ static void test_flags_same_as_full_spec(void **state)
 
 static void test_defaults(void **state)
 {
-	struct vj_spec *spec = parse_ok("{" BASE "}");
+	char *path = spec_path("minimal.json");
+	struct vj_spec *spec = NULL;
+	struct vj_error *err = NULL;
+
+	if (vj_spec_parse_file(path, &spec, &err) != 0)
+		fail_msg("%s: %s", err->object, err->message);
+	free(path);
+	assert_string_equal(spec->name, "vm");
+	assert_string_equal(spec->user, "nobody");
 
 	assert_int_equal(spec->uid, NOBODY);
 	assert_int_equal(spec->gid, NOBODY); /* nobody's primary group, nogroup */

@@ -83,7 +83,7 @@ enum vj_backend { VJ_BACKEND_IOMMUFD = 0, VJ_BACKEND_LEGACY = 1 };
 enum vj_access { VJ_ACC_MKNOD = 1, VJ_ACC_READ = 2, VJ_ACC_WRITE = 4 };
 
 struct vj_iommufd_spec {
-	char *id; /* [A-Za-z0-9_]{1,32} */
+	char *id; /* [A-Za-z][A-Za-z0-9_.-]{0,31}, a QEMU object id */
 };
 
 struct vj_hostdev_spec {

@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared by the integration tests: assertions, fixture hosts and throwaway containers.
+# Each test is a bash script run by meson with VFIOJAIL, PROBE, VJ_FIXTURES and
+# VJ_SOURCE_ROOT set.  A test prints "SKIP: reason" and exits 77 only when the kernel
+# lacks a feature it needs.
+set -euo pipefail
+
+: "${VFIOJAIL:?}" "${VJ_FIXTURES:?}" "${VJ_SOURCE_ROOT:?}"
+MKDEVROOT="$VJ_SOURCE_ROOT/tests/mkdevroot"
+CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:verify_asan_link_order=0}
+
+_cleanups=()
+on_exit() { _cleanups+=("$1"); }
+_run_cleanups() {
+	local rc=$? i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[i]}" || true; done
+	exit $rc
+}
+trap _run_cleanups EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+pass() { echo "ok - $*"; }
+
+assert_eq() { # ACTUAL EXPECTED WHAT
+	[[ "$1" == "$2" ]] || fail "$3: expected [$2], got [$1]"
+}
+assert_contains() { # HAYSTACK NEEDLE WHAT
+	[[ "$1" == *"$2"* ]] || fail "$3: [$2] not found in: $1"
+}
+# Run "$@", capturing stdout in $out, stderr in $err and the exit status in $rc.
+capture() {
+	local o e
+	o=$(mktemp) e=$(mktemp)
+	set +e
+	"$@" >"$o" 2>"$e"
+	rc=$?
+	set -e
+	out=$(cat "$o") err=$(cat "$e")
+	rm -f "$o" "$e"
+}
+
+# A fixture host in a fresh temp dir: $HOST/sys and $HOST/dev (stand-in nodes).
+make_host() { # FIXTURE -> sets HOST
+	local work
+	work=$(mktemp -d /tmp/vfiojail-test.XXXXXX)
+	chmod 0755 "$work"
+	on_exit "rm -rf '$work'"
+	"$MKDEVROOT" "$VJ_FIXTURES/$1" "$work/host"
+	HOST="$work/host"
+	WORK="$work"
+}
+
+# No cgroup, pin, state or mount of ours left.
+assert_nothing_left() { # CGROUP_DIR STATE_DIR BPFFS
+	local left
+	left=$(find "$1" -mindepth 1 -type d 2>/dev/null || true)
+	[[ -z "$left" ]] || fail "cgroups left: $left"
+	left=$(find "$2" -mindepth 1 2>/dev/null || true)
+	[[ -z "$left" ]] || fail "state left: $left"
+	left=$(find "$3" -mindepth 1 2>/dev/null || true)
+	[[ -z "$left" ]] || fail "bpffs pins left: $left"
+}
+
+# in_container FIXTURE SCRIPT: run bash SCRIPT in a throwaway container: new mount,
+# pid, ipc and uts namespaces, a private /run and bpffs, its own cgroup subtree, and
+# the fixture host at $HOST (with the real /dev/pts and /dev/shm bound into
+# $HOST/dev).  Variables exported before the call are visible to SCRIPT.
+# Everything is removed afterwards, whatever SCRIPT did; returns SCRIPT's status.
+in_container() {
+	local fixture=$1 script=$2 cg rc=0
+	[[ -n "$CG2" ]] || skip "no cgroup2 mount"
+	make_host "$fixture"
+	cp "${PROBE:?}" "$WORK/probe"
+	chmod 0755 "$WORK/probe"
+	cg="$CG2/vfiojail-test.$$.$RANDOM"
+	mkdir "$cg"
+	export HOST WORK CG="$cg"
+	set +e
+	(
+		echo 0 >"$cg/cgroup.procs"
+		exec unshare --mount --pid --ipc --uts --fork --mount-proc --propagation private \
+			bash -euo pipefail -c '
+				mount -t tmpfs -o mode=0755 tmpfs /run
+				mount -t bpf bpf /sys/fs/bpf
+				for d in pts shm; do
+					mkdir -p "$HOST/dev/$d"
+					mount --bind "/dev/$d" "$HOST/dev/$d"
+				done
+				source "$VJ_SOURCE_ROOT/tests/integration/lib.sh"
+				'"$script"
+	)
+	rc=$?
+	set -e
+	container_cleanup "$cg"
+	return $rc
+}
+
+# Kill what is left in a test cgroup subtree and remove it, deepest first.
+container_cleanup() {
+	local cg=$1 d i
+	[[ -d "$cg" ]] || return 0
+	if [[ -f "$cg/cgroup.kill" ]]; then
+		echo 1 >"$cg/cgroup.kill" 2>/dev/null || true
+	fi
+	for i in $(seq 50); do
+		grep -q "populated 0" "$cg/cgroup.events" 2>/dev/null && break
+		sleep 0.1
+	done
+	find "$cg" -mindepth 1 -depth -type d | while read -r d; do
+		for i in $(seq 20); do rmdir "$d" 2>/dev/null && break; sleep 0.05; done
+	done
+	for i in $(seq 20); do rmdir "$cg" 2>/dev/null && break; sleep 0.05; done
+	[[ ! -d "$cg" ]] || echo "warning: could not remove $cg" >&2
+}
