@@ -500,16 +500,20 @@ int vj_devfilter_pin(struct vj_devfilter *f, const char *dir, struct vj_error **
 				  "the pin directory %s is not absolute", dir);
 	if (mkdir_bpffs(dir, err) < 0)
 		return -1;
-	if (pin_fd(bpf_link__fd(f->link), dir, PIN_LINK, err) < 0)
+	if (pin_fd(bpf_link__fd(f->link), dir, PIN_LINK, err) < 0) {
+		rmdir(dir); /* only when empty: never someone else's pins */
 		return -1;
+	}
 	if (pin_fd(bpf_map__fd(f->skel->maps.rules), dir, PIN_RULES, err) < 0) {
 		unlink_in(dir, PIN_LINK);
+		rmdir(dir);
 		return -1;
 	}
 	f->pin_dir = strdup(dir);
 	if (!f->pin_dir) {
 		unlink_in(dir, PIN_RULES);
 		unlink_in(dir, PIN_LINK);
+		rmdir(dir);
 		return err_oom(err, dir);
 	}
 	return 0;

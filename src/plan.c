@@ -140,7 +140,8 @@ static int reason_append(char **reason, const char *more)
 
 struct node_req {
 	const char *path;      /* inside the jail */
-	const char *host_path; /* read for it     */
+	const char *host_path; /* read for it; NULL: derived from sysfs, looked up here */
+	const struct vj_roots *roots;
 	char type;
 	uint32_t major, minor;
 	unsigned access;
@@ -180,10 +181,25 @@ static int plan_add_node(struct vj_plan *p, const struct node_req *rq, struct vj
 	n->mode = rq->mode;
 	n->copy_acl = true;
 	n->path = strdup(rq->path);
-	n->host_path = strdup(rq->host_path);
 	n->reason = strdup(rq->reason);
-	if (!n->path || !n->host_path || !n->reason)
+	if (!n->path || !n->reason)
 		return oom(err);
+	if (rq->host_path) {
+		n->host_path = strdup(rq->host_path);
+		if (!n->host_path)
+			return oom(err);
+	} else {
+		/* A node known from sysfs: copy the host node's ACL only when the host
+		 * has that very node (a container without udev may not). */
+		struct vj_devnode_stat st;
+		n->copy_acl = vj_dev_stat(rq->roots, rq->path, &st) == 0 && st.type == rq->type &&
+			      st.major == rq->major && st.minor == rq->minor;
+		if (n->copy_acl) {
+			n->host_path = vj_path_join(vj_root_dev(rq->roots), rq->path + strlen("/dev"));
+			if (!n->host_path)
+				return oom(err);
+		}
+	}
 	return 0;
 }
 
@@ -310,7 +326,7 @@ static int plan_iommufd(struct vj_plan *p, const struct vj_spec *s, const struct
 	}
 	rq = (struct node_req){
 		.path = "/dev/iommu",
-		.host_path = "/dev/iommu",
+		.roots = &o->roots,
 		.type = 'c',
 		.major = major,
 		.minor = minor,
@@ -373,7 +389,7 @@ static int plan_hostdev_node(struct vj_plan *p, const struct vj_plan_opts *o,
 		return oom(err);
 	rq = (struct node_req){
 		.path = h->node,
-		.host_path = h->node,
+		.roots = &o->roots,
 		.type = 'c',
 		.major = major,
 		.minor = minor,
@@ -393,7 +409,7 @@ static int plan_hostdev_node(struct vj_plan *p, const struct vj_plan_opts *o,
 			      vj_root_sysfs(&o->roots));
 	rq = (struct node_req){
 		.path = "/dev/vfio/vfio",
-		.host_path = "/dev/vfio/vfio",
+		.roots = &o->roots,
 		.type = 'c',
 		.major = major,
 		.minor = minor,

@@ -8,7 +8,7 @@
  *
  *   parent: plan, resolve the VMM, lock, state, cgroup, filter (attach, verify,
  *           pin), iommufd contexts (per-process accounting), fork
- *   child:  join the cgroup, new mount namespace with its own /dev, memlock,
+ *   child:  new mount namespace with its own /dev, join the cgroup, memlock,
  *           fds 3.. and @fd:ID@, drop privileges, exec
  *   parent: forward signals, wait, remove cgroup, pins, state; exit as the VMM
  */
@@ -190,6 +190,20 @@ static const char *bpffs_root(const struct vj_run_opts *o)
 	return o->bpffs && *o->bpffs ? o->bpffs : VJ_BPFFS_DEFAULT;
 }
 
+/* Unpin a jail's filter, and remove the shared vfiojail/ directory once it is empty. */
+static int unpin(const char *dir, struct vj_error **err)
+{
+	_cleanup_free_ char *parent = strdup(dir);
+	char *slash;
+	int r = vj_devfilter_unpin_dir(dir, err);
+
+	if (r == 0 && parent && (slash = strrchr(parent, '/')) && slash != parent) {
+		*slash = '\0';
+		(void)rmdir(parent); /* ENOTEMPTY while other jails are pinned */
+	}
+	return r;
+}
+
 /* Remove a jail's cgroup (killing what is left in it when @kill), filter pins and
  * state.  Shared by a failed launch, the end of a supervised VM and teardown. */
 static int remove_jail(int dirfd, const struct vj_state *st, bool kill, struct vj_error **err)
@@ -203,7 +217,7 @@ static int remove_jail(int dirfd, const struct vj_state *st, bool kill, struct v
 		if (vj_cgroup_remove(st->cgroup, err) < 0)
 			r = -1;
 	}
-	if (st->bpf_pin && vj_devfilter_unpin_dir(st->bpf_pin, r < 0 ? NULL : err) < 0)
+	if (st->bpf_pin && unpin(st->bpf_pin, r < 0 ? NULL : err) < 0)
 		r = -1;
 	if (r == 0 && vj_state_remove(dirfd, st->name, err) < 0)
 		r = -1;
@@ -220,7 +234,7 @@ static void launch_undo(struct launch *l)
 	free(l->ctx_fds);
 	l->ctx_fds = NULL;
 	if (l->pinned)
-		vj_devfilter_unpin_dir(l->st.bpf_pin, NULL);
+		unpin(l->st.bpf_pin, NULL);
 	vj_devfilter_free(l->filter); /* an unpinned link detaches here */
 	l->filter = NULL;
 	if (l->cgroup_created) {
@@ -382,9 +396,11 @@ static int child_setup(struct launch *l, int *errfd, struct vj_error **err)
 	struct vj_mountns_opts mo = { .dev_root = vj_root_dev(&l->o->plan.roots), .target = "/dev" };
 	size_t i;
 
-	if (vj_cgroup_enter(l->st.cgroup, 0, err) < 0 || vj_mountns_enter(err) < 0 ||
+	/* /dev is populated before joining the cgroup: the filter grants no mknod to
+	 * anything in the VM's cgroup, this child included. */
+	if (vj_mountns_enter(err) < 0 ||
 	    vj_mountns_populate_dev(l->plan->nodes, l->plan->n_nodes, &mo, err) < 0 ||
-	    vj_rlimit_memlock_set(&l->plan->memlock, err) < 0 || arrange_fds(l, errfd, err) < 0)
+	    vj_cgroup_enter(l->st.cgroup, 0, err) < 0 || vj_rlimit_memlock_set(&l->plan->memlock, err) < 0 || arrange_fds(l, errfd, err) < 0)
 		return -1;
 	for (i = 0; l->env[i]; i++)
 		if (putenv(l->env[i]) < 0)
@@ -627,7 +643,8 @@ int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct
 	if (r < 0) {
 		/* A damaged state file: remove what can be derived from the name. */
 		char *pin = vj_devfilter_pin_dir(bpffs_root(o), name);
-		vj_devfilter_unpin_dir(pin, NULL);
+		if (pin)
+			unpin(pin, NULL);
 		free(pin);
 		vj_state_remove(dirfd, name, NULL);
 		vj_state_unlock(dirfd, name, lock_fd);
@@ -638,7 +655,7 @@ int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct
 	if (r == 1) {
 		/* No state: still remove pins a crashed launch may have left. */
 		char *pin = vj_devfilter_pin_dir(bpffs_root(o), name);
-		r = vj_devfilter_unpin_dir(pin, err);
+		r = pin ? unpin(pin, err) : -1;
 		free(pin);
 		vj_state_unlock(dirfd, name, lock_fd);
 		return r < 0 ? VJ_EXIT_SETUP : 0;

@@ -444,6 +444,33 @@ static void test_pin_outside_bpffs_fails(void **state)
 	assert_int_equal(access(parent, F_OK), -1); /* nothing created on the wrong fs */
 }
 
+static void test_pin_over_leftover_fails(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	struct vj_devfilter *second = NULL;
+	struct vj_rule *dump = NULL;
+	size_t n = 0;
+
+	load_attach(fx, base_rules, ARRAY_SIZE(base_rules));
+	pin_and_open(fx);
+	assert_int_equal(vj_devfilter_load(&hotplug_rule, 1, &second, &err), 0);
+	assert_int_equal(vj_devfilter_attach(second, fx->cg_fd, fx->cg, &err), 0);
+	assert_int_equal(attached(fx, NULL), 2);
+	assert_int_equal(vj_devfilter_pin(second, fx->pin, &err), -1);
+	vj_devfilter_free(second);
+	assert_devfilter_error(err, "link");
+	assert_int_equal(err->errnum, EEXIST);
+	vj_error_free(err);
+	err = NULL;
+	/* The first filter's pins are untouched. */
+	assert_int_equal(attached_settled(fx, 1), 1);
+	assert_int_equal(vj_devfilter_map_dump(fx->map_fd, &dump, &n, &err), 0);
+	assert_int_equal(n, ARRAY_SIZE(base_rules));
+	vj_devfilter_rules_free(dump, n);
+	assert_int_equal(probe(fx, "c241_0", O_RDONLY), EPERM);
+}
+
 static void test_open_pinned_missing_fails(void **state)
 {
 	struct fixture *fx = *state;
@@ -470,6 +497,7 @@ int main(void)
 		T(test_bad_rules_are_rejected),
 		T(test_attach_to_non_cgroup_fails_closed),
 		T(test_pin_outside_bpffs_fails),
+		T(test_pin_over_leftover_fails),
 		T(test_open_pinned_missing_fails),
 	};
 
