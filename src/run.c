@@ -408,9 +408,20 @@ static int child_setup(struct launch *l, int *errfd, struct vj_error **err)
 	return vj_privs_drop(l->plan->uid, l->plan->gid, NULL, err);
 }
 
+/* The VMM starts with every signal at its default action and the launcher's mask. */
+static void reset_signals(const sigset_t *mask)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+
+	for (int sig = 1; sig < _NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &sa, NULL);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+}
+
 static int child_exec(struct launch *l, const sigset_t *mask, struct vj_error **err)
 {
-	sigprocmask(SIG_SETMASK, mask, NULL);
+	reset_signals(mask);
 	execv(l->vmm_path, l->argv);
 	return vj_err(err, errno == ENOENT ? VJ_EXIT_NOTFOUND : VJ_EXIT_NOEXEC, errno, "exec",
 		      l->vmm_path, "the VMM must be executable by the VM's user", "cannot execute the VMM");
@@ -582,6 +593,14 @@ int vj_run(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_er
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &set, &old);
+	if (!o->exec) {
+		/* A launcher may have left these ignored (bash does for background jobs);
+		 * an ignored signal never reaches sigwaitinfo, so none could be forwarded. */
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		for (int sig = 1; sig < _NSIG; sig++)
+			if (sigismember(&set, sig) == 1)
+				sigaction(sig, &dfl, NULL);
+	}
 	if (o->exec) {
 		launch_exec(&l, &old, err); /* returns only on failure */
 		sigprocmask(SIG_SETMASK, &old, NULL);

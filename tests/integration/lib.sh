@@ -80,6 +80,7 @@ in_container() {
 	make_host "$fixture"
 	cp "${PROBE:?}" "$WORK/probe"
 	chmod 0755 "$WORK/probe"
+	mkdir -m 1777 "$WORK/out"  # where the VM user writes its reports
 	cg="$CG2/vfiojail-test.$$.$RANDOM"
 	mkdir "$cg"
 	export HOST WORK CG="$cg"
