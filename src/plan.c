@@ -911,9 +911,11 @@ int vj_plan_print_table(const struct vj_plan *p, FILE *f)
 	for (i = 0; i < p->n_rules; i++) {
 		const struct vj_rule *r = &p->rules[i];
 		vj_access_format(r->access, acc);
+		char devnum[24];
 		devnum_format(r->major, maj);
 		devnum_format(r->minor, min);
-		fprintf(f, "  allow %c %s:%s %-3s  %s\n", r->type, maj, min, acc, r->reason);
+		snprintf(devnum, sizeof(devnum), "%s:%s", maj, min);
+		fprintf(f, "  allow %c %-11s %-3s  %s\n", r->type, devnum, acc, r->reason);
 	}
 
 	if (p->n_hostdevs)

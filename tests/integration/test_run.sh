@@ -12,6 +12,8 @@ mknod -m 0666 "$WORK/foreign/sda" b 8 0
 mknod -m 0666 "$WORK/foreign/mem" c 1 1
 mknod -m 0666 "$WORK/foreign/other-vm-vfio2" c 240 2
 mknod -m 0666 "$WORK/foreign/tty0" c 4 0
+# A host ACL on /dev/net/tun is copied; the planned mode 0600 masks its entries.
+setfacl -m u:daemon:rw "$HOST/dev/net/tun"
 roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev")
 spec="$WORK/vm.json"
 cat >"$spec" <<JSON
@@ -52,6 +54,10 @@ nodes_seen=$(rq "[.dev[] | select(.type == \"c\" or .type == \"b\") | \"\(.path)
 assert_eq "$nodes_seen" "$nodes_plan" "device nodes in the jail"
 assert_eq "$(rq "[.dev[] | select(.link) | \"\(.path)=\(.link)\"] | sort | join(\" \")")" \
 	"/dev/fd=/proc/self/fd /dev/stderr=/proc/self/fd/2 /dev/stdin=/proc/self/fd/0 /dev/stdout=/proc/self/fd/1" "links"
+acl=$(rq ".dev[] | select(.path == \"/dev/net/tun\") | .acl")
+assert_contains "$acl" "user:$(id -u daemon):rw-" "host ACL entry copied"
+assert_contains "$acl" "mask::---" "ACL mask keeps the planned mode"
+assert_eq "$(rq ".dev[] | select(.path == \"/dev/null\") | .acl")" null "no ACL where the host has none"
 # Every planned node passes the filter (no EPERM: stand-ins answer ENXIO, real ones open).
 for path in $(pq ".nodes[].path"); do
 	e=$(rq ".opens[] | select(.path == \"$path\") | .error // \"ok\"")
