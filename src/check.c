@@ -18,6 +18,7 @@
 #include "devfilter.h"
 #include "error.h"
 #include "iommufd.h"
+#include "plan.h"
 #include "privs.h"
 #include "size.h"
 #include "sysfs.h"
@@ -334,7 +335,6 @@ int vj_check_print_json(const struct vj_check_report *r, FILE *f)
 {
 	json_object *o = json_object_new_object(), *a = json_object_new_array();
 	size_t i;
-	int ret;
 
 	for (i = 0; i < r->n_checks; i++) {
 		const struct vj_check *c = &r->checks[i];
@@ -346,10 +346,5 @@ int vj_check_print_json(const struct vj_check_report *r, FILE *f)
 		json_object_array_add(a, j);
 	}
 	json_object_object_add(o, "checks", a);
-	ret = fprintf(f, "%s\n",
-		      json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-								JSON_C_TO_STRING_SPACED |
-								JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return ret < 0 ? -EIO : 0;
+	return vj_json_print_put(o, f);
 }

@@ -848,11 +848,20 @@ static json_object *plan_memlock_json(const struct vj_memlock_plan *m)
 	return o;
 }
 
+int vj_json_print_put(json_object *o, FILE *f)
+{
+	int r = fprintf(f, "%s\n",
+			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								  JSON_C_TO_STRING_SPACED |
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return r < 0 ? -EIO : 0;
+}
+
 int vj_plan_print_json(const struct vj_plan *p, FILE *f)
 {
 	json_object *o = json_object_new_object(), *w = json_object_new_array();
 	size_t i;
-	int r;
 
 	if (!o || !w)
 		return -ENOMEM;
@@ -869,12 +878,7 @@ int vj_plan_print_json(const struct vj_plan *p, FILE *f)
 	for (i = 0; i < p->n_warnings; i++)
 		json_object_array_add(w, json_object_new_string(p->warnings[i]));
 	json_object_object_add(o, "warnings", w);
-	r = fprintf(f, "%s\n",
-		    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							      JSON_C_TO_STRING_SPACED |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return r < 0 ? -EIO : 0;
+	return vj_json_print_put(o, f);
 }
 
 static void devnum_format(uint32_t v, char buf[static 12])
