@@ -634,6 +634,50 @@ static int plan_cgroup(struct vj_plan *p, const struct vj_plan_opts *o, struct v
 	return 0;
 }
 
+static bool plan_has_hostdev(const struct vj_plan *p, const char *pci)
+{
+	for (size_t i = 0; i < p->n_hostdevs; i++)
+		if (strcmp(p->hostdevs[i].pci, pci) == 0)
+			return true;
+	return false;
+}
+
+/* The kernel gives a group's DMA to one owner (iommu_device_claim_dma_owner): a
+ * vfio-bound device that shares a group with this VM's but is not assigned to it
+ * cannot go to another VM while this one runs. */
+static int plan_warn_group_peers(struct vj_plan *p, const struct vj_plan_opts *o,
+				 struct vj_error **err)
+{
+	for (size_t i = 0; i < p->n_hostdevs; i++) {
+		int group = p->hostdevs[i].iommu_group;
+		char **members = NULL;
+		size_t n = 0, j, k;
+		int r = 0;
+
+		for (k = 0; k < i; k++)
+			if (p->hostdevs[k].iommu_group == group)
+				break;
+		if (k < i || vj_vfio_group_members(&o->roots, group, &members, &n, NULL) < 0)
+			continue;
+		for (j = 0; j < n && r == 0; j++) {
+			struct vj_pci_device d = { 0 };
+			if (plan_has_hostdev(p, members[j]) ||
+			    vj_pci_device_read(&o->roots, members[j], &d, NULL) < 0)
+				continue;
+			if (d.driver && vj_vfio_driver_is_vfio(d.driver))
+				r = plan_warn(p, err, "IOMMU group %d also holds %s (bound to %s), not assigned to this VM: a group has one DMA owner, so %s cannot be given to another VM while this one runs",
+					      group, members[j], d.driver, members[j]);
+			vj_pci_device_clear(&d);
+		}
+		for (j = 0; j < n; j++)
+			free(members[j]);
+		free(members);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int plan_warnings(struct vj_plan *p, const struct vj_spec *s, struct vj_error **err)
 {
 	struct rlimit rl;
@@ -693,7 +737,7 @@ int vj_plan_build(const struct vj_spec *s, const struct vj_plan_opts *opts, stru
 			goto fail;
 	if (plan_devices(p, s, opts, err) < 0 || plan_rules_from_nodes(p, err) < 0 ||
 	    plan_memlock(p, s, err) < 0 || plan_cgroup(p, opts, err) < 0 ||
-	    plan_warnings(p, s, err) < 0)
+	    plan_warnings(p, s, err) < 0 || plan_warn_group_peers(p, opts, err) < 0)
 		goto fail;
 	*out = p;
 	return 0;

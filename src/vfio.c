@@ -167,6 +167,39 @@ int vj_vfio_group_check_viable(const struct vj_roots *r, int group, const char *
 /* Device nodes                                                               */
 
 /* MAJ:MIN from a sysfs "dev" file, with an error naming the file. */
+int vj_vfio_group_members(const struct vj_roots *r, int group, char ***addrs, size_t *n,
+			  struct vj_error **err)
+{
+	_cleanup_(dirents_free) struct dirents ents = { 0 };
+	_cleanup_free_ char *dir = sysfs_pathf(r, "kernel/iommu_groups/%d/devices", group);
+	char **v;
+	int ret;
+
+	*addrs = NULL;
+	*n = 0;
+	if (!dir)
+		return oom(err, "IOMMU group");
+	ret = list_dir(dir, &ents);
+	if (ret < 0)
+		return vj_err_sys(err, "discover", dir, -ret, NULL,
+				  "cannot list the devices of IOMMU group %d", group);
+	v = calloc((size_t)ents.n + 1, sizeof(*v));
+	if (!v)
+		return oom(err, dir);
+	for (int i = 0; i < ents.n; i++) {
+		v[i] = strdup(ents.list[i]->d_name);
+		if (!v[i]) {
+			for (int j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			return oom(err, dir);
+		}
+	}
+	*addrs = v;
+	*n = (size_t)ents.n;
+	return 0;
+}
+
 static int read_devnum(const char *path, const char *what, uint32_t *major, uint32_t *minor,
 		       struct vj_error **err)
 {

@@ -18,6 +18,10 @@ bool vj_vfio_driver_is_dma_managed(const char *driver);
 int vj_vfio_group_check_viable(const struct vj_roots *r, int group, const char *for_pci,
 			       struct vj_error **err);
 
+/* The PCI addresses in IOMMU group @group, sorted; free each and the array. */
+int vj_vfio_group_members(const struct vj_roots *r, int group, char ***addrs, size_t *n,
+			  struct vj_error **err);
+
 /* iommufd backend: <sysfs>/bus/pci/devices/<pci>/vfio-dev/vfioN/dev.
  * Fills "vfioN" and MAJ:MIN.  Missing vfio-dev: error "this kernel has no
  * VFIO cdev; use backend legacy". */

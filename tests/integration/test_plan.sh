@@ -68,6 +68,14 @@ assert_eq "$rc" 0 "two contexts ($err)"
 assert_eq "$(jq .memlock.bytes <<<"$out")" $((9 * 1024 * 1024 * 1024)) "two address spaces"
 pass "one RAM budget per DMA address space"
 
+# Half of a group assigned: the other vfio-bound function is named in a warning.
+capture "$VFIOJAIL" plan --json "${roots[@]}" --name half --user nobody --memory 1G \
+	--hostdev 0009:06:00.0 --memlock-hard-limit 1MiB
+assert_eq "$rc" 0 "half a group ($err)"
+assert_contains "$(jq -r '.warnings | join("\n")' <<<"$out")" "IOMMU group 14 also holds 0009:06:00.1" "group peer warning"
+assert_eq "$(jq -r '[.warnings[] | select(contains("IOMMU group"))] | length' <<<"$plan")" 0 "no group warning when the whole group is assigned"
+pass "a vfio-bound group peer left out is warned about"
+
 # Refusals: the host cannot give what the spec asks (status 125), naming the device.
 make_host group-shared
 capture "$VFIOJAIL" plan --json --sysfs-root "$HOST/sys" --dev-root "$HOST/dev" \
