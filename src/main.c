@@ -80,6 +80,16 @@ static void usage(FILE *f)
 	      "Commands:\n"
 	      "  plan [SPEC] [--json]    print what run would do on this host; changes nothing\n"
 	      "  check [--json]          validate this host for vfiojail (PASS/WARN/FAIL)\n"
+	      "  run [SPEC] [--exec] -- VMM [ARGS...]\n"
+	      "                          start the VMM in its jail and supervise it\n"
+	      "  setup [SPEC]            build the jail and keep it, starting nothing\n"
+	      "  enter NAME [--exec] -- CMD [ARGS...]\n"
+	      "                          run CMD in the jail made by setup, as run runs the VMM\n"
+	      "  teardown [--kill] NAME  remove a jail: cgroup, filter, namespace, state\n"
+	      "  status NAME [--json]    the jail's state checked against the system (1: drift)\n"
+	      "  list [--json]           every jail, checked as status does\n"
+	      "  gc                      tear down jails with no process left whose launcher\n"
+	      "                          or supervisor is gone\n"
 	      "  version                 print the version\n"
 	      "\n"
 	      "The spec is a JSON file (SPEC, \"-\" for stdin) or these flags:\n"
@@ -131,7 +141,10 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", long_options, &idx)) != -1) {
+	/* "enter NAME CMD ARGS" without "--": options stop at NAME. */
+	const char *optstring = !strcmp(cli->command, "enter") && !cli->vmm_argv ? "+h" : "h";
+
+	while ((c = getopt_long(argc, argv, optstring, long_options, &idx)) != -1) {
 		switch (c) {
 		case OPT_JSON:
 			cli->json = true;
@@ -320,6 +333,139 @@ static int cmd_teardown(struct cli *cli)
 	return r;
 }
 
+static int print_error(int r, struct vj_error *e)
+{
+	if (e) {
+		vj_error_print(e, stderr);
+		vj_error_free(e);
+	}
+	return r;
+}
+
+static int cmd_setup(struct cli *cli)
+{
+	struct vj_spec *spec = NULL;
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	int r;
+
+	if (cli->n_rest > 1)
+		return usage_error("setup takes one SPEC, got extra argument '%s'", cli->rest[1]);
+	if (cli->vmm_argv)
+		return usage_error("%s", "setup starts nothing: use vfiojail enter NAME -- CMD afterwards");
+	cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
+	r = load_spec(cli, &spec);
+	if (r >= 0)
+		return r;
+	run_opts_init(cli, &o);
+	r = vj_setup(spec, &o, &e);
+	if (r == 0)
+		printf("%s\n", spec->name);
+	vj_spec_free(spec);
+	return print_error(r, e);
+}
+
+static int cmd_enter(struct cli *cli)
+{
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	int r;
+
+	if (cli->spec_flags)
+		return usage_error("%s", "enter takes a NAME, not spec flags");
+	/* "enter NAME CMD ARGS" without "--": everything after NAME is the command. */
+	if (!cli->vmm_argv && cli->n_rest >= 2)
+		cli->vmm_argv = cli->rest + 1;
+	else if (cli->n_rest != 1)
+		return usage_error("%s", "enter takes one NAME, then the command: vfiojail enter NAME -- CMD [ARGS...]");
+	if (!cli->vmm_argv || !cli->vmm_argv[0])
+		return usage_error("%s", "enter needs a command: vfiojail enter NAME -- CMD [ARGS...]");
+	run_opts_init(cli, &o);
+	fflush(NULL);
+	r = vj_enter(cli->rest[0], &o, &e);
+	return print_error(r, e);
+}
+
+static int cmd_status(struct cli *cli)
+{
+	struct vj_status *st = NULL;
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	int r;
+
+	if (cli->n_rest != 1 || cli->spec_flags)
+		return usage_error("%s", "status takes one NAME");
+	run_opts_init(cli, &o);
+	if (vj_status_get(cli->rest[0], &o, &st, &e) < 0)
+		return report(e);
+	r = cli->json ? vj_status_print_json(st, stdout) : vj_status_print_table(st, stdout);
+	r = r < 0 ? VJ_EXIT_SETUP : st->drift ? VJ_EXIT_FAIL : 0;
+	vj_status_free(st);
+	return r;
+}
+
+static int cmd_list(struct cli *cli)
+{
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	char **names = NULL;
+	size_t n = 0, i;
+	int r = 0;
+
+	if (cli->n_rest != 0 || cli->spec_flags)
+		return usage_error("%s", "list takes no arguments");
+	run_opts_init(cli, &o);
+	if (vj_list(&o, &names, &n, &e) < 0)
+		return report(e);
+	if (cli->json)
+		fputs("{\"jails\": [", stdout);
+	else
+		printf("%-24s %-6s %-6s %s\n", "NAME", "KIND", "PROCS", "STATE");
+	for (i = 0; i < n; i++) {
+		struct vj_status *st = NULL;
+		if (vj_status_get(names[i], &o, &st, &e) < 0) {
+			vj_error_print(e, stderr);
+			vj_error_free(e);
+			e = NULL;
+			r = VJ_EXIT_FAIL;
+		} else if (cli->json) {
+			fputs(i ? "," : "", stdout);
+			vj_status_print_json(st, stdout);
+		} else {
+			printf("%-24s %-6s %-6zu %s%s\n", st->name, st->kind, st->n_procs,
+			       st->drift ? "drift" : "ok", st->abandoned ? ", abandoned" : "");
+		}
+		if (st && st->drift)
+			r = VJ_EXIT_FAIL;
+		vj_status_free(st);
+		free(names[i]);
+	}
+	free(names);
+	if (cli->json)
+		fputs("]}\n", stdout);
+	return r;
+}
+
+static int cmd_gc(struct cli *cli)
+{
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	char **names = NULL;
+	size_t n = 0;
+	int r;
+
+	if (cli->n_rest != 0 || cli->spec_flags)
+		return usage_error("%s", "gc takes no arguments");
+	run_opts_init(cli, &o);
+	r = vj_gc(&o, &names, &n, &e);
+	for (size_t i = 0; i < n; i++) {
+		printf("removed %s\n", names[i]);
+		free(names[i]);
+	}
+	free(names);
+	return r < 0 ? report(e) : 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct cli *cli);
@@ -328,6 +474,11 @@ static const struct command {
 	{ "check", cmd_check },
 	{ "run", cmd_run },
 	{ "teardown", cmd_teardown },
+	{ "setup", cmd_setup },
+	{ "enter", cmd_enter },
+	{ "status", cmd_status },
+	{ "list", cmd_list },
+	{ "gc", cmd_gc },
 };
 
 int main(int argc, char **argv)

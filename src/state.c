@@ -89,6 +89,97 @@ void vj_state_unlock(int dirfd, const char *name, int lock_fd)
 	close(lock_fd);
 }
 
+static json_object *str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static json_object *plan_nodes_json(const struct vj_plan *p)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < p->n_nodes; i++) {
+		const struct vj_node *n = &p->nodes[i];
+		json_object *o = json_object_new_object();
+		char type[2] = { n->type, 0 };
+
+		json_object_object_add(o, "path", str_or_null(n->path));
+		json_object_object_add(o, "host_path", str_or_null(n->host_path));
+		json_object_object_add(o, "type", json_object_new_string(type));
+		json_object_object_add(o, "major", json_object_new_int64(n->major));
+		json_object_object_add(o, "minor", json_object_new_int64(n->minor));
+		json_object_object_add(o, "access", json_object_new_int64(n->access));
+		json_object_object_add(o, "uid", json_object_new_int64(n->uid));
+		json_object_object_add(o, "gid", json_object_new_int64(n->gid));
+		json_object_object_add(o, "mode", json_object_new_int64(n->mode));
+		json_object_object_add(o, "copy_acl", json_object_new_boolean(n->copy_acl));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *plan_rules_json(const struct vj_plan *p)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < p->n_rules; i++) {
+		const struct vj_rule *r = &p->rules[i];
+		json_object *o = json_object_new_object();
+		char type[2] = { r->type, 0 };
+
+		json_object_object_add(o, "type", json_object_new_string(type));
+		json_object_object_add(o, "major", json_object_new_int64(r->major));
+		json_object_object_add(o, "minor", json_object_new_int64(r->minor));
+		json_object_object_add(o, "access", json_object_new_int64(r->access));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *plan_json(const struct vj_plan *p)
+{
+	json_object *o = json_object_new_object(), *m = json_object_new_object();
+	json_object *ctx = json_object_new_array();
+
+	json_object_object_add(o, "uid", json_object_new_int64(p->uid));
+	json_object_object_add(o, "gid", json_object_new_int64(p->gid));
+	json_object_object_add(m, "unchanged", json_object_new_boolean(p->memlock.unchanged));
+	json_object_object_add(m, "unlimited", json_object_new_boolean(p->memlock.unlimited));
+	json_object_object_add(m, "bytes", json_object_new_int64((int64_t)p->memlock.bytes));
+	json_object_object_add(o, "memlock", m);
+	json_object_object_add(o, "nodes", plan_nodes_json(p));
+	json_object_object_add(o, "rules", plan_rules_json(p));
+	for (size_t i = 0; i < p->n_iommufd; i++) {
+		json_object *c = json_object_new_object();
+		json_object_object_add(c, "id", str_or_null(p->iommufd[i].id));
+		json_object_object_add(c, "path", str_or_null(p->iommufd[i].path));
+		json_object_array_add(ctx, c);
+	}
+	json_object_object_add(o, "iommufd", ctx);
+	return o;
+}
+
+static void add_extra(json_object *o, const struct vj_state *st)
+{
+	json_object *roots;
+
+	json_object_object_add(o, "kind", json_object_new_string(st->kind == VJ_STATE_SETUP ? "setup" : "run"));
+	json_object_object_add(o, "ns", str_or_null(st->ns_path));
+	json_object_object_add(o, "owner", json_object_new_int64(st->owner));
+	json_object_object_add(o, "owner_start", json_object_new_int64((int64_t)st->owner_start));
+	if (st->plan)
+		json_object_object_add(o, "plan", plan_json(st->plan));
+	if (st->spec)
+		json_object_object_add(o, "spec", json_tokener_parse(st->spec));
+	roots = json_object_new_object();
+	json_object_object_add(roots, "sysfs", str_or_null(st->sysfs_root));
+	json_object_object_add(roots, "proc", str_or_null(st->proc_root));
+	json_object_object_add(roots, "dev", str_or_null(st->dev_root));
+	json_object_object_add(o, "roots", roots);
+	json_object_object_add(o, "cgroup_parent", str_or_null(st->cgroup_parent));
+	json_object_object_add(o, "iommufd_best_effort", json_object_new_boolean(st->iommufd_best_effort));
+}
+
 int vj_state_write(int dirfd, const struct vj_state *st, struct vj_error **err)
 {
 	_cleanup_free_ char *file = entry(st->name, "json"), *tmp = entry(st->name, "json.tmp");
@@ -100,12 +191,13 @@ int vj_state_write(int dirfd, const struct vj_state *st, struct vj_error **err)
 
 	if (!file || !tmp || !o)
 		goto oom;
-	json_object_object_add(o, "version", json_object_new_int(1));
+	json_object_object_add(o, "version", json_object_new_int(2));
 	json_object_object_add(o, "name", json_object_new_string(st->name));
 	json_object_object_add(o, "cgroup", st->cgroup ? json_object_new_string(st->cgroup) : NULL);
 	json_object_object_add(o, "bpf_pin", st->bpf_pin ? json_object_new_string(st->bpf_pin) : NULL);
 	json_object_object_add(o, "supervisor", json_object_new_int64(st->supervisor));
 	json_object_object_add(o, "vmm", json_object_new_int64(st->vmm));
+	add_extra(o, st);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	len = strlen(text);
 
@@ -174,6 +266,199 @@ static int json_pid(json_object *o, const char *key, pid_t *out)
 	return 0;
 }
 
+static int json_u32(json_object *o, const char *key, uint32_t *out)
+{
+	json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return -1;
+	n = json_object_get_int64(v);
+	if (n < 0 || n > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)n;
+	return 0;
+}
+
+static int json_flag(json_object *o, const char *key, bool *out)
+{
+	json_object *v;
+
+	*out = false;
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return -1;
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+static int json_devtype(json_object *o, char *out)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, "type", &v) || !json_object_is_type(v, json_type_string))
+		return -1;
+	s = json_object_get_string(v);
+	if ((strcmp(s, "c") != 0 && strcmp(s, "b") != 0))
+		return -1;
+	*out = s[0];
+	return 0;
+}
+
+/* An array member @key of @o, each element an object; NULL when absent or wrong. */
+static json_object *json_objects(json_object *o, const char *key)
+{
+	json_object *a;
+
+	if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(a); i++)
+		if (!json_object_is_type(json_object_array_get_idx(a, i), json_type_object))
+			return NULL;
+	return a;
+}
+
+static int read_nodes(json_object *o, struct vj_plan *p)
+{
+	json_object *a = json_objects(o, "nodes");
+	size_t n = a ? json_object_array_length(a) : 0;
+
+	if (!a || !(p->nodes = calloc(n ? n : 1, sizeof(*p->nodes))))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct vj_node *nd = &p->nodes[p->n_nodes++]; /* freed with the plan */
+		uint32_t v[6];
+
+		if (json_str(e, "path", true, &nd->path) < 0 || !nd->path ||
+		    json_str(e, "host_path", false, &nd->host_path) < 0 || json_devtype(e, &nd->type) < 0 ||
+		    json_u32(e, "major", &v[0]) < 0 || json_u32(e, "minor", &v[1]) < 0 ||
+		    json_u32(e, "access", &v[2]) < 0 || json_u32(e, "uid", &v[3]) < 0 ||
+		    json_u32(e, "gid", &v[4]) < 0 || json_u32(e, "mode", &v[5]) < 0 ||
+		    json_flag(e, "copy_acl", &nd->copy_acl) < 0)
+			return -1;
+		nd->mode = (mode_t)(v[5] & 0777);
+		nd->major = v[0];
+		nd->minor = v[1];
+		nd->access = v[2];
+		nd->uid = v[3];
+		nd->gid = v[4];
+	}
+	return 0;
+}
+
+static int read_rules(json_object *o, struct vj_plan *p)
+{
+	json_object *a = json_objects(o, "rules");
+	size_t n = a ? json_object_array_length(a) : 0;
+
+	if (!a || !(p->rules = calloc(n ? n : 1, sizeof(*p->rules))))
+		return -1;
+	for (size_t i = 0; i < n; i++, p->n_rules++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct vj_rule *r = &p->rules[i];
+
+		if (json_devtype(e, &r->type) < 0 || json_u32(e, "major", &r->major) < 0 ||
+		    json_u32(e, "minor", &r->minor) < 0 || json_u32(e, "access", &r->access) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int read_contexts(json_object *o, struct vj_plan *p)
+{
+	json_object *a = json_objects(o, "iommufd");
+	size_t n = a ? json_object_array_length(a) : 0;
+
+	if (!a || !(p->iommufd = calloc(n ? n : 1, sizeof(*p->iommufd))))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct vj_iommufd_plan *c = &p->iommufd[p->n_iommufd++]; /* freed with the plan */
+
+		c->accounting = VJ_ACCOUNTING_PER_PROCESS;
+		if (json_str(e, "id", false, &c->id) < 0 || !c->id ||
+		    json_str(e, "path", true, &c->path) < 0 || !c->path)
+			return -1;
+	}
+	return 0;
+}
+
+static int read_plan(json_object *o, struct vj_plan **out)
+{
+	struct vj_plan *p;
+	json_object *m;
+	uint32_t uid, gid;
+	int64_t bytes;
+	int r = -1;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(o, "plan", &o) || json_object_is_type(o, json_type_null))
+		return 0;
+	if (!json_object_is_type(o, json_type_object) || !(p = calloc(1, sizeof(*p))))
+		return -1;
+	if (json_u32(o, "uid", &uid) < 0 || json_u32(o, "gid", &gid) < 0 ||
+	    !json_object_object_get_ex(o, "memlock", &m) || !json_object_is_type(m, json_type_object) ||
+	    json_flag(m, "unchanged", &p->memlock.unchanged) < 0 ||
+	    json_flag(m, "unlimited", &p->memlock.unlimited) < 0 ||
+	    !json_object_object_get_ex(m, "bytes", &m) || !json_object_is_type(m, json_type_int) ||
+	    (bytes = json_object_get_int64(m)) < 0 ||
+	    read_nodes(o, p) < 0 || read_rules(o, p) < 0 || read_contexts(o, p) < 0)
+		goto out;
+	p->uid = uid;
+	p->gid = gid;
+	p->memlock.bytes = (uint64_t)bytes;
+	*out = p;
+	p = NULL;
+	r = 0;
+out:
+	vj_plan_free(p);
+	return r;
+}
+
+static int read_extra(json_object *o, struct vj_state *st)
+{
+	json_object *v, *roots;
+	_cleanup_free_ char *kind = NULL;
+
+	if (json_str(o, "kind", false, &kind) < 0)
+		return -1;
+	if (!kind || !strcmp(kind, "run"))
+		st->kind = VJ_STATE_RUN;
+	else if (!strcmp(kind, "setup"))
+		st->kind = VJ_STATE_SETUP;
+	else
+		return -1;
+	if (json_object_object_get_ex(o, "owner_start", &v)) {
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+			return -1;
+		st->owner_start = (uint64_t)json_object_get_int64(v);
+	}
+	if (json_pid(o, "owner", &st->owner) < 0 ||
+	    json_str(o, "ns", true, &st->ns_path) < 0 || read_plan(o, &st->plan) < 0 ||
+	    json_str(o, "cgroup_parent", false, &st->cgroup_parent) < 0 ||
+	    json_flag(o, "iommufd_best_effort", &st->iommufd_best_effort) < 0)
+		return -1;
+	if (json_object_object_get_ex(o, "spec", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_object))
+			return -1;
+		if (!(st->spec = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN))))
+			return -1;
+	}
+	if (json_object_object_get_ex(o, "roots", &roots)) {
+		if (!json_object_is_type(roots, json_type_object) ||
+		    json_str(roots, "sysfs", false, &st->sysfs_root) < 0 ||
+		    json_str(roots, "proc", false, &st->proc_root) < 0 ||
+		    json_str(roots, "dev", false, &st->dev_root) < 0)
+			return -1;
+	}
+	if (st->kind == VJ_STATE_SETUP && (!st->ns_path || !st->plan || !st->spec))
+		return -1;
+	return 0;
+}
+
 int vj_state_read(int dirfd, const char *name, struct vj_state *st, struct vj_error **err)
 {
 	_cleanup_free_ char *file = entry(name, "json"), *buf = NULL;
@@ -211,7 +496,8 @@ int vj_state_read(int dirfd, const char *name, struct vj_state *st, struct vj_er
 	if (json_str(o, "name", false, &st->name) < 0 || !st->name || strcmp(st->name, name) != 0 ||
 	    json_str(o, "cgroup", true, &st->cgroup) < 0 ||
 	    json_str(o, "bpf_pin", true, &st->bpf_pin) < 0 ||
-	    json_pid(o, "supervisor", &st->supervisor) < 0 || json_pid(o, "vmm", &st->vmm) < 0) {
+	    json_pid(o, "supervisor", &st->supervisor) < 0 || json_pid(o, "vmm", &st->vmm) < 0 ||
+	    read_extra(o, st) < 0) {
 		vj_state_clear(st);
 		r = state_damaged(err, file, "a field is missing or has the wrong type");
 	}
@@ -231,10 +517,56 @@ int vj_state_remove(int dirfd, const char *name, struct vj_error **err)
 	return 0;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int vj_state_list(int dirfd, char ***names, size_t *n, struct vj_error **err)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	char **v = NULL;
+	size_t count = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return vj_err(err, VJ_EXIT_SETUP, errno, "state", ".", NULL, "cannot list the state directory");
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char **slot;
+
+		if (len <= 5 || strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		slot = VJ_PUSH(v, count);
+		if (!slot || !(*slot = strndup(de->d_name, len - 5))) {
+			for (size_t i = 0; i < count; i++)
+				free(v[i]);
+			free(v);
+			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", NULL, NULL, "out of memory");
+		}
+	}
+	if (count)
+		qsort(v, count, sizeof(*v), name_cmp);
+	*names = v;
+	*n = count;
+	return 0;
+}
+
 void vj_state_clear(struct vj_state *st)
 {
 	free(st->name);
 	free(st->cgroup);
 	free(st->bpf_pin);
+	free(st->ns_path);
+	vj_plan_free(st->plan);
+	free(st->spec);
+	free(st->sysfs_root);
+	free(st->proc_root);
+	free(st->dev_root);
+	free(st->cgroup_parent);
 	memset(st, 0, sizeof(*st));
 }

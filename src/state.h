@@ -6,17 +6,32 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "vfiojail/vfiojail.h"
 
+enum vj_state_kind {
+	VJ_STATE_RUN = 0,   /* made by run: lives as long as its VMM          */
+	VJ_STATE_SETUP = 1, /* made by setup: lives until teardown            */
+};
+
 struct vj_state {
 	char *name;
+	enum vj_state_kind kind;
 	char *cgroup;      /* absolute cgroup2 path, NULL before it is known */
 	char *bpf_pin;     /* pin directory of the device filter             */
+	char *ns_path;     /* setup: the nsfs binding of the jail's mount ns */
 	pid_t supervisor;  /* supervising vfiojail, 0 with --exec            */
 	pid_t vmm;         /* the VMM, 0 before it started                   */
+	pid_t owner;       /* setup: its caller (the launcher), 0 when unknown */
+	uint64_t owner_start; /* the owner's start time (/proc/PID/stat), for pid reuse */
+	/* What later commands need (setup; NULL/false in older files): */
+	struct vj_plan *plan; /* uid, gid, nodes, rules, memlock, iommufd     */
+	char *spec;        /* the spec as JSON text, for re-planning          */
+	char *sysfs_root, *proc_root, *dev_root, *cgroup_parent; /* as given  */
+	bool iommufd_best_effort;
 };
 
 const char *vj_state_dir(const char *state_dir);
@@ -34,6 +49,8 @@ void vj_state_unlock(int dirfd, const char *name, int lock_fd);
 int vj_state_write(int dirfd, const struct vj_state *st, struct vj_error **err);
 /* Read NAME.json: 0 and filled, 1 when there is none, -1 on a damaged or unsafe file. */
 int vj_state_read(int dirfd, const char *name, struct vj_state *st, struct vj_error **err);
+/* The names with a NAME.json in the state directory (sorted); 0 or -1. */
+int vj_state_list(int dirfd, char ***names, size_t *n, struct vj_error **err);
 /* Unlink NAME.json; absent is fine. */
 int vj_state_remove(int dirfd, const char *name, struct vj_error **err);
 void vj_state_clear(struct vj_state *st);

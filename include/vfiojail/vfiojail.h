@@ -313,6 +313,75 @@ VJ_EXPORT int vj_run(const struct vj_spec *spec, const struct vj_run_opts *opts,
 VJ_EXPORT int vj_teardown(const char *name, const struct vj_run_opts *opts, bool kill,
 			  struct vj_error **err);
 
+/* ------------------------------------------------------------------------- */
+/* Standalone jails: setup, enter, teardown                                   */
+
+/*
+ * Build the VM's jail without starting anything: the cgroup with its attached
+ * and pinned filter, the mount namespace with its /dev (kept alive by a binding
+ * of its nsfs file under <state_dir>/ns), and the state file.  0, or with *err
+ * set: 2 bad spec or a jail of this name exists (left untouched), 125 the host
+ * cannot provide it (nothing is left behind).  Only opts->plan, state_dir,
+ * bpffs, iommufd_best_effort and warn are used.
+ */
+VJ_EXPORT int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *opts,
+		       struct vj_error **err);
+
+/*
+ * Run opts->argv in the jail NAME made by vj_setup, as vj_run runs the VMM (its
+ * namespace and cgroup, memlock, fresh iommufd contexts with @fd:ID@, dropped
+ * privileges), supervised or with opts->exec.  The jail stays when it exits.
+ * Returns as vj_run does.
+ */
+VJ_EXPORT int vj_enter(const char *name, const struct vj_run_opts *opts, struct vj_error **err);
+
+/* ------------------------------------------------------------------------- */
+/* What a jail's state says, verified against the live system                 */
+
+struct vj_status_item {
+	char *name;           /* "cgroup", "filter", "rules", "namespace", "memlock", ... */
+	bool ok;              /* false: drift                                           */
+	char *detail;
+};
+
+struct vj_status_proc {
+	pid_t pid;
+	uint64_t memlock_soft, memlock_hard; /* UINT64_MAX = unlimited */
+	uint64_t locked;      /* VmLck bytes */
+};
+
+struct vj_status {
+	char *name;
+	char *kind;           /* "setup" or "run" */
+	char *cgroup;
+	struct vj_status_item *items;
+	size_t n_items;
+	struct vj_status_proc *procs;
+	size_t n_procs;
+	bool drift;           /* some item is not as the state says           */
+	bool abandoned;       /* no process left and its owner (launcher or
+			       * supervisor) is gone: vfiojail gc removes it */
+};
+
+/* Read NAME's state and check it: 0, or -1 with *err (2: no such jail). */
+VJ_EXPORT int vj_status_get(const char *name, const struct vj_run_opts *opts,
+			    struct vj_status **out, struct vj_error **err);
+VJ_EXPORT void vj_status_free(struct vj_status *s);
+/* "OK    item: detail" / "DRIFT item: detail" lines, then the processes. */
+VJ_EXPORT int vj_status_print_table(const struct vj_status *s, FILE *f);
+/* {"name", "kind", "cgroup", "drift", "abandoned", "items": [{"name", "ok",
+ * "detail"}], "processes": [{"pid", "memlock_soft", "memlock_hard", "locked"}]} */
+VJ_EXPORT int vj_status_print_json(const struct vj_status *s, FILE *f);
+/* The names of every jail in the state directory, sorted. */
+VJ_EXPORT int vj_list(const struct vj_run_opts *opts, char ***names, size_t *n,
+		      struct vj_error **err);
+
+/* Tear down every abandoned jail (see struct vj_status); the names removed are
+ * returned in *removed (caller frees each and the array).  0, or -1 with *err
+ * for the first jail that could not be removed (the others are still tried). */
+VJ_EXPORT int vj_gc(const struct vj_run_opts *opts, char ***removed, size_t *n,
+		    struct vj_error **err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,1150 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Jails that outlive one command: setup, enter, teardown (and the pieces run
+ * shares with them).
+ *
+ * setup is one list of steps, like run's launch: state file (written first, so
+ * that teardown can always find everything), cgroup, filter (attach, verify,
+ * pin), the mount namespace (a short-lived child unshares and populates /dev;
+ * its nsfs file is bound on <state_dir>/ns/NAME, a private mount, so the
+ * namespace outlives the child).  Each step records what it made in struct
+ * setup before the next starts; a failure removes it all, newest first.
+ */
+#include "jail.h"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "error.h"
+#include "mountns.h"
+#include "plan.h"
+#include "privs.h"
+#include "rlimit.h"
+#include "sysfs.h"
+#include "util.h"
+#include "vmm.h"
+
+/* ------------------------------------------------------------------------- */
+/* Shared with run                                                            */
+
+const char *vj_jail_bpffs(const struct vj_run_opts *o)
+{
+	return o->bpffs && *o->bpffs ? o->bpffs : VJ_BPFFS_DEFAULT;
+}
+
+int vj_jail_unpin(const char *dir, struct vj_error **err)
+{
+	_cleanup_free_ char *parent = strdup(dir);
+	char *slash;
+	int r = vj_devfilter_unpin_dir(dir, err);
+
+	if (r == 0 && parent && (slash = strrchr(parent, '/')) && slash != parent) {
+		*slash = '\0';
+		(void)rmdir(parent); /* ENOTEMPTY while other jails are pinned */
+	}
+	return r;
+}
+
+int vj_jail_make_filter(const char *cgroup, const struct vj_plan *plan, const char *pin,
+			struct vj_devfilter **filter, bool *cgroup_created, bool *pinned,
+			struct vj_error **err)
+{
+	_cleanup_close_ int cgfd = -1;
+
+	if (vj_cgroup_create(cgroup, err) < 0)
+		return -1;
+	*cgroup_created = true;
+	cgfd = vj_cgroup_open(cgroup, err);
+	if (cgfd < 0)
+		return -1;
+	if (vj_devfilter_load(plan->rules, plan->n_rules, filter, err) < 0 ||
+	    vj_devfilter_attach(*filter, cgfd, cgroup, err) < 0)
+		return -1;
+	if (vj_devfilter_pin(*filter, pin, err) < 0)
+		return -1;
+	*pinned = true;
+	return 0;
+}
+
+/* The ns directory's own lock: setups and teardowns of any name take it while
+ * they change the directory or its mount. */
+static int ns_dir_lock(int dirfd, struct vj_error **err)
+{
+	while (flock(dirfd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return vj_err_sys(err, "namespace", VJ_NS_DIR, errno, NULL, "flock");
+	return 0;
+}
+
+static void ns_dir_unlock(int dirfd)
+{
+	flock(dirfd, LOCK_UN);
+}
+
+/* "<dir of ns_path>" */
+static char *ns_dir_of(const char *ns_path)
+{
+	char *d = strdup(ns_path), *slash = d ? strrchr(d, '/') : NULL;
+
+	if (slash && slash != d)
+		*slash = '\0';
+	return d;
+}
+
+static bool dir_is_empty(const char *path)
+{
+	_cleanup_closedir_ DIR *d = opendir(path);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			return false;
+	return d != NULL;
+}
+
+int vj_jail_ns_remove(int dirfd, const char *ns_path, struct vj_error **err)
+{
+	_cleanup_free_ char *dir = ns_dir_of(ns_path);
+	int r = 0;
+
+	if (!dir)
+		return vj_err_sys(err, "namespace", ns_path, ENOMEM, NULL, "out of memory");
+	if (ns_dir_lock(dirfd, err) < 0)
+		return -1;
+	/* EINVAL: not a mount point (never bound, or unbound already). */
+	while (umount2(ns_path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+		;
+	if (errno != EINVAL && errno != ENOENT)
+		r = vj_err_sys(err, "namespace", ns_path, errno, NULL,
+			       "cannot unmount the namespace binding");
+	if (r == 0 && unlink(ns_path) < 0 && errno != ENOENT)
+		r = vj_err_sys(err, "namespace", ns_path, errno, NULL,
+			       "cannot remove the namespace binding");
+	if (r == 0 && dir_is_empty(dir)) {
+		while (umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+			;
+		(void)rmdir(dir);
+	}
+	ns_dir_unlock(dirfd);
+	return r;
+}
+
+int vj_jail_remove(int dirfd, const struct vj_state *st, bool kill, struct vj_error **err)
+{
+	int r = 0;
+
+	if (st->cgroup) {
+		bool populated = false;
+		if (vj_cgroup_populated(st->cgroup, &populated, NULL) == 0 && populated && kill)
+			vj_cgroup_kill(st->cgroup, NULL);
+		if (vj_cgroup_remove(st->cgroup, err) < 0)
+			r = -1;
+	}
+	if (st->bpf_pin && vj_jail_unpin(st->bpf_pin, r < 0 ? NULL : err) < 0)
+		r = -1;
+	if (st->ns_path && vj_jail_ns_remove(dirfd, st->ns_path, r < 0 ? NULL : err) < 0)
+		r = -1;
+	if (r == 0 && vj_state_remove(dirfd, st->name, err) < 0)
+		r = -1;
+	return r;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The spec, kept in the state for re-planning                                */
+
+
+static json_object *spec_memlock_json(const struct vj_memlock_spec *m)
+{
+	json_object *o;
+
+	if (m->mode == VJ_MEMLOCK_AUTO && m->extra == 0)
+		return NULL;
+	o = json_object_new_object();
+	if (m->mode == VJ_MEMLOCK_HARD)
+		json_object_object_add(o, "hard_limit", json_object_new_int64((int64_t)m->hard_limit));
+	else if (m->mode == VJ_MEMLOCK_UNLIMITED)
+		json_object_object_add(o, "unlimited", json_object_new_boolean(1));
+	else
+		json_object_object_add(o, "extra", json_object_new_int64((int64_t)m->extra));
+	return o;
+}
+
+/* The spec as JSON that vj_spec_parse_string() reads back to the same spec;
+ * user and group as the ids they were resolved to. */
+static char *spec_to_json(const struct vj_spec *s)
+{
+	json_object *o = json_object_new_object(), *a, *m;
+	char *text;
+	size_t i;
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "name", json_object_new_string(s->name));
+	json_object_object_add(o, "user", json_object_new_int64(s->uid));
+	json_object_object_add(o, "group", json_object_new_int64(s->gid));
+	json_object_object_add(o, "memory", json_object_new_int64((int64_t)s->memory));
+	if (s->arch)
+		json_object_object_add(o, "arch", json_object_new_string(s->arch));
+	a = json_object_new_array();
+	for (i = 0; i < s->n_iommufd; i++) {
+		json_object *c = json_object_new_object();
+		json_object_object_add(c, "id", json_object_new_string(s->iommufd[i].id));
+		json_object_array_add(a, c);
+	}
+	json_object_object_add(o, "iommufd", a);
+	a = json_object_new_array();
+	for (i = 0; i < s->n_hostdevs; i++) {
+		const struct vj_hostdev_spec *h = &s->hostdevs[i];
+		json_object *c = json_object_new_object();
+		json_object_object_add(c, "pci", json_object_new_string(h->pci));
+		json_object_object_add(c, "backend", json_object_new_string(
+				h->backend == VJ_BACKEND_LEGACY ? "legacy" : "iommufd"));
+		if (h->iommufd)
+			json_object_object_add(c, "iommufd", json_object_new_string(h->iommufd));
+		json_object_array_add(a, c);
+	}
+	json_object_object_add(o, "hostdevs", a);
+	a = json_object_new_array();
+	for (i = 0; i < s->n_devices; i++) {
+		json_object *c = json_object_new_object();
+		char acc[4];
+		vj_access_format(s->devices[i].access, acc);
+		json_object_object_add(c, "path", json_object_new_string(s->devices[i].path));
+		json_object_object_add(c, "access", json_object_new_string(acc));
+		json_object_array_add(a, c);
+	}
+	json_object_object_add(o, "devices", a);
+	json_object_object_add(o, "viommu", json_object_new_int64(s->viommu));
+	json_object_object_add(o, "nvme", json_object_new_int64(s->nvme));
+	json_object_object_add(o, "vdpa", json_object_new_int64(s->vdpa));
+	json_object_object_add(o, "pci_host_bridges", json_object_new_int64(s->pci_host_bridges));
+	json_object_object_add(o, "migration", json_object_new_boolean(s->migration));
+	if ((m = spec_memlock_json(&s->memlock)))
+		json_object_object_add(o, "memlock", m);
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return text;
+}
+
+static int oom(struct vj_error **err, const char *object)
+{
+	return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", object, NULL, "out of memory");
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* The state a later command needs: where the host was read, the spec, the plan. */
+static int state_fill(struct vj_state *st, const struct vj_spec *spec, struct vj_plan *plan,
+		      const struct vj_run_opts *o)
+{
+	const struct vj_roots *roots = &o->plan.roots;
+
+	st->spec = spec_to_json(spec);
+	st->plan = plan;
+	st->iommufd_best_effort = o->iommufd_best_effort;
+	st->sysfs_root = dup_or_null(roots->sysfs);
+	st->proc_root = dup_or_null(roots->proc);
+	st->dev_root = dup_or_null(roots->dev);
+	st->cgroup_parent = dup_or_null(o->plan.cgroup_parent);
+	if (!st->spec || (roots->sysfs && !st->sysfs_root) || (roots->proc && !st->proc_root) ||
+	    (roots->dev && !st->dev_root) || (o->plan.cgroup_parent && !st->cgroup_parent))
+		return -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Locks                                                                      */
+
+/* The name's lock, waiting up to about 5 s for a short command (enter, attach)
+ * that holds it; a supervising run holds it for good: still "in use". */
+static int lock_name(int dirfd, const char *name, bool wait, struct vj_error **err)
+{
+	for (int tries = 0;; tries++) {
+		struct vj_error *e = NULL;
+		int fd = vj_state_lock(dirfd, name, &e);
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		if (fd >= 0)
+			return fd;
+		if (!wait || e->status != VJ_EXIT_USAGE || tries >= 250) {
+			if (err && !*err)
+				*err = e;
+			else
+				vj_error_free(e);
+			return -1;
+		}
+		vj_error_free(e);
+		nanosleep(&ts, NULL);
+	}
+}
+
+static uint64_t proc_start_time(pid_t pid);
+
+/* ------------------------------------------------------------------------- */
+/* setup                                                                      */
+
+struct setup {
+	const struct vj_spec *spec;
+	const struct vj_run_opts *o;
+	struct vj_plan *plan;
+	int dirfd, lock_fd;
+	struct vj_state st;
+	bool state_written, cgroup_created, pinned, ns_made;
+	struct vj_devfilter *filter;
+};
+
+static void setup_undo(struct setup *s)
+{
+	if (s->ns_made)
+		vj_jail_ns_remove(s->dirfd, s->st.ns_path, NULL);
+	if (s->pinned)
+		vj_jail_unpin(s->st.bpf_pin, NULL);
+	vj_devfilter_free(s->filter); /* an unpinned link detaches here */
+	s->filter = NULL;
+	if (s->cgroup_created)
+		vj_cgroup_remove(s->st.cgroup, NULL);
+	if (s->state_written)
+		vj_state_remove(s->dirfd, s->spec->name, NULL);
+	s->ns_made = s->pinned = s->cgroup_created = s->state_written = false;
+}
+
+static void setup_free(struct setup *s)
+{
+	vj_devfilter_free(s->filter);
+	if (s->lock_fd >= 0)
+		vj_state_unlock(s->dirfd, s->spec->name, s->lock_fd);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	s->st.plan = NULL; /* s->plan's */
+	vj_state_clear(&s->st);
+	vj_plan_free(s->plan);
+}
+
+static int setup_state(struct setup *s, struct vj_error **err)
+{
+	struct vj_state old;
+	int r;
+
+	s->dirfd = vj_state_dir_open(s->o->state_dir, err);
+	if (s->dirfd < 0)
+		return -1;
+	s->lock_fd = vj_state_lock(s->dirfd, s->spec->name, err);
+	if (s->lock_fd < 0)
+		return -1;
+	r = vj_state_read(s->dirfd, s->spec->name, &old, NULL);
+	vj_state_clear(&old);
+	if (r != 1)
+		return vj_err(err, VJ_EXIT_USAGE, EEXIST, "state", s->spec->name,
+			      "pick another name, or remove it first: vfiojail teardown NAME",
+			      "a jail of this name exists already");
+	s->st.kind = VJ_STATE_SETUP;
+	s->st.owner = getppid(); /* the launcher: when it is gone and no process runs, gc may remove the jail */
+	s->st.owner_start = proc_start_time(s->st.owner);
+	s->st.name = strdup(s->spec->name);
+	s->st.cgroup = strdup(s->plan->cgroup);
+	s->st.bpf_pin = vj_devfilter_pin_dir(vj_jail_bpffs(s->o), s->spec->name);
+	s->st.ns_path = vj_strdupf("%s/" VJ_NS_DIR "/%s", vj_state_dir(s->o->state_dir),
+				   s->spec->name);
+	if (!s->st.name || !s->st.cgroup || !s->st.bpf_pin || !s->st.ns_path ||
+	    state_fill(&s->st, s->spec, s->plan, s->o) < 0)
+		return oom(err, s->spec->name);
+	/* Written before anything else exists, so teardown can always find it all. */
+	if (vj_state_write(s->dirfd, &s->st, err) < 0)
+		return -1;
+	s->state_written = true;
+	return 0;
+}
+
+/* <state_dir>/ns as a private mount of itself, so that the nsfs bindings in it
+ * propagate nowhere (a binding that reached the jail's own namespace would keep
+ * it alive for ever).  Called with the ns directory lock held. */
+static int ns_dir_private(const char *dir, struct vj_error **err)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return vj_err_sys(err, "namespace", dir, errno, NULL, "cannot create the directory");
+	if (mount(NULL, dir, NULL, MS_PRIVATE, NULL) == 0)
+		return 0;
+	if (errno != EINVAL) /* EINVAL: not a mount point yet */
+		return vj_err_sys(err, "namespace", dir, errno, NULL, "cannot make it a private mount");
+	if (mount(dir, dir, NULL, MS_BIND, NULL) < 0 || mount(NULL, dir, NULL, MS_PRIVATE, NULL) < 0)
+		return vj_err_sys(err, "namespace", dir, errno, "vfiojail needs CAP_SYS_ADMIN",
+				  "cannot make it a private bind mount of itself");
+	return 0;
+}
+
+/* The namespace holder: a new mount namespace with the jail's /dev, made on
+ * @cpu (-1: anywhere); it then waits for the parent to bind its nsfs file (or
+ * to die). */
+static void ns_child(struct setup *s, int cpu, int errfd, int gofd)
+{
+	struct vj_mountns_opts mo = { .dev_root = vj_root_dev(&s->o->plan.roots), .target = "/dev" };
+	struct vj_error *e = NULL;
+	cpu_set_t one;
+	char c;
+
+	CPU_ZERO(&one);
+	if (cpu >= 0) {
+		CPU_SET(cpu, &one);
+		(void)sched_setaffinity(0, sizeof(one), &one);
+	}
+	if (vj_mountns_enter(&e) < 0 ||
+	    vj_mountns_populate_dev(s->plan->nodes, s->plan->n_nodes, &mo, &e) < 0) {
+		vj_vmm_send_error(errfd, e);
+		_exit(VJ_EXIT_SETUP);
+	}
+	close(errfd); /* EOF without an error: ready */
+	while (read(gofd, &c, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+static int create_ns_file(struct setup *s, struct vj_error **err)
+{
+	int fd = open(s->st.ns_path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+
+	if (fd < 0)
+		return vj_err_sys(err, "namespace", s->st.ns_path, errno,
+				  errno == EEXIST ? "vfiojail teardown NAME removes a leftover" : NULL,
+				  "cannot create the namespace binding");
+	close(fd);
+	s->ns_made = true;
+	return 0;
+}
+
+/*
+ * One namespace holder on @cpu; bind its namespace.  1 when the kernel refused
+ * the binding as a possible loop (EINVAL): since Linux 6.18 namespace ids come
+ * from per-CPU batches, so a newer namespace made on another CPU can have a
+ * lower id than ours; one made on the CPU that made ours never does.
+ */
+static int ns_attempt(struct setup *s, int cpu, struct vj_error **err)
+{
+	int errp[2] = { -1, -1 }, gop[2] = { -1, -1 }, status, r = -1;
+	char src[64];
+	pid_t pid = -1;
+
+	if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(gop, O_CLOEXEC) < 0) {
+		vj_err_sys(err, "namespace", NULL, errno, NULL, "pipe");
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		vj_err_sys(err, "namespace", NULL, errno, NULL, "cannot fork");
+		goto out;
+	}
+	if (pid == 0) {
+		close(errp[0]);
+		close(gop[1]);
+		ns_child(s, cpu, errp[1], gop[0]);
+	}
+	close(errp[1]);
+	errp[1] = -1;
+	if (vj_vmm_recv_error(errp[0], err) < 0)
+		goto out;
+	snprintf(src, sizeof(src), "/proc/%d/ns/mnt", (int)pid);
+	if (mount(src, s->st.ns_path, NULL, MS_BIND, NULL) == 0)
+		r = 0;
+	else if (errno == EINVAL && cpu >= 0)
+		r = 1;
+	else
+		vj_err_sys(err, "namespace", s->st.ns_path, errno, NULL,
+			   "cannot bind the jail's mount namespace (%s)", src);
+out:
+	for (int i = 0; i < 2; i++) {
+		if (errp[i] >= 0)
+			close(errp[i]);
+		if (gop[i] >= 0)
+			close(gop[i]); /* the holder exits */
+	}
+	if (pid > 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	return r;
+}
+
+static int ns_bind_any_cpu(struct setup *s, struct vj_error **err)
+{
+	cpu_set_t allowed;
+	int r = 1;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+		return ns_attempt(s, -1, err);
+	for (int cpu = 0; r == 1 && cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &allowed))
+			r = ns_attempt(s, cpu, err);
+	if (r == 1)
+		return vj_err_sys(err, "namespace", s->st.ns_path, EINVAL, NULL,
+				  "the kernel refused to bind the jail's mount namespace on every CPU");
+	return r;
+}
+
+static int setup_ns(struct setup *s, struct vj_error **err)
+{
+	_cleanup_free_ char *dir = ns_dir_of(s->st.ns_path);
+	int r;
+
+	if (!dir)
+		return oom(err, s->st.ns_path);
+	if (ns_dir_lock(s->dirfd, err) < 0)
+		return -1;
+	r = ns_dir_private(dir, err);
+	if (r == 0)
+		r = create_ns_file(s, err);
+	if (r == 0)
+		r = ns_bind_any_cpu(s, err);
+	if (r < 0 && !s->ns_made && dir_is_empty(dir)) {
+		umount2(dir, MNT_DETACH);
+		rmdir(dir);
+	}
+	ns_dir_unlock(s->dirfd);
+	return r; /* on failure setup_undo removes the binding */
+}
+
+int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_error **err)
+{
+	struct setup s = { .spec = spec, .o = o, .dirfd = -1, .lock_fd = -1 };
+	int r = -1;
+
+	if (vj_plan_build(spec, &o->plan, &s.plan, err) < 0)
+		goto out;
+	for (size_t i = 0; o->warn && i < s.plan->n_warnings; i++)
+		o->warn(s.plan->warnings[i], o->userdata);
+	if (!s.plan->cgroup) {
+		vj_err(err, VJ_EXIT_SETUP, ENOENT, "cgroup", NULL,
+		       "mount cgroup2 (vfiojail check tells where it looks)",
+		       "no cgroup2 mount: the device filter cannot be installed");
+		goto out;
+	}
+	if (setup_state(&s, err) < 0 ||
+	    vj_jail_make_filter(s.st.cgroup, s.plan, s.st.bpf_pin, &s.filter, &s.cgroup_created,
+				&s.pinned, err) < 0 ||
+	    setup_ns(&s, err) < 0) {
+		setup_undo(&s);
+		goto out;
+	}
+	r = 0;
+out:
+	setup_free(&s);
+	if (r < 0)
+		return err && *err ? (*err)->status : VJ_EXIT_SETUP;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Opening a jail made by setup                                               */
+
+struct jail {
+	int dirfd, lock_fd;
+	const char *name;
+	struct vj_state st;
+};
+
+static void jail_close(struct jail *j)
+{
+	if (j->lock_fd >= 0)
+		vj_state_unlock(j->dirfd, j->name, j->lock_fd);
+	j->lock_fd = -1;
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	j->dirfd = -1;
+	vj_state_clear(&j->st);
+}
+
+/* Lock NAME and read its state; it must be a jail made by setup. */
+static int jail_open(struct jail *j, const char *name, const struct vj_run_opts *o,
+		     struct vj_error **err)
+{
+	int r;
+
+	*j = (struct jail){ .dirfd = -1, .lock_fd = -1, .name = name };
+	if (vj_validate_name(name, "NAME", err) < 0)
+		return -1;
+	j->dirfd = vj_state_dir_open(o->state_dir, err);
+	if (j->dirfd < 0)
+		return -1;
+	j->lock_fd = lock_name(j->dirfd, name, true, err);
+	if (j->lock_fd < 0)
+		return -1;
+	r = vj_state_read(j->dirfd, name, &j->st, err);
+	if (r == 1)
+		return vj_err(err, VJ_EXIT_USAGE, ENOENT, "state", name,
+			      "create it with vfiojail setup", "no jail of this name");
+	if (r < 0)
+		return -1;
+	if (j->st.kind != VJ_STATE_SETUP)
+		return vj_err(err, VJ_EXIT_USAGE, 0, "state", name,
+			      "only jails made by vfiojail setup can be entered or changed",
+			      "this VM was started by vfiojail run");
+	return 0;
+}
+
+/* An fd of the kept namespace, checked to be a mount namespace. */
+static int open_ns(const char *path, struct vj_error **err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return vj_err_sys(err, "namespace", path, errno, "vfiojail teardown NAME, then setup again",
+				  "cannot open the jail's namespace binding");
+	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNS)
+		return vj_err_sys(err, "namespace", path, errno ? errno : EINVAL,
+				  "vfiojail teardown NAME, then setup again",
+				  "not a mount namespace: the binding is gone");
+	return TAKE_FD(fd);
+}
+
+/* ------------------------------------------------------------------------- */
+/* enter                                                                      */
+
+struct enter {
+	struct jail j;
+	struct vj_vmm vmm;
+	int ns_fd;
+};
+
+static int enter_join(void *userdata, struct vj_error **err)
+{
+	struct enter *e = userdata;
+
+	if (setns(e->ns_fd, CLONE_NEWNS) < 0)
+		return vj_err_sys(err, "namespace", e->j.st.ns_path, errno, NULL,
+				  "cannot enter the jail's mount namespace");
+	if (chdir("/") < 0)
+		return vj_err_sys(err, "namespace", "/", errno, NULL, "chdir");
+	return vj_cgroup_enter(e->j.st.cgroup, 0, err);
+}
+
+/* The VMM runs: the name's lock is free for attach, detach and other enters. */
+static void enter_started(pid_t pid, void *userdata)
+{
+	struct enter *e = userdata;
+
+	(void)pid;
+	vj_state_unlock(e->j.dirfd, e->j.name, e->j.lock_fd);
+	e->j.lock_fd = -1;
+	close(e->ns_fd); /* an open fd would keep the binding busy */
+	e->ns_fd = -1;
+}
+
+static bool have_sys_resource(void)
+{
+	uint64_t eff = 0;
+
+	return vj_privs_caps_effective(&eff) == 0 && vj_cap_in(eff, 24 /* CAP_SYS_RESOURCE */);
+}
+
+int vj_enter(const char *name, const struct vj_run_opts *o, struct vj_error **err)
+{
+	struct enter e = { .ns_fd = -1 };
+	sigset_t set, old;
+	int r = -1;
+
+	if (!o->argv || !o->argv[0])
+		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL,
+			      "vfiojail enter NAME -- CMD [ARGS...]", "no command to run");
+	if (jail_open(&e.j, name, o, err) < 0)
+		goto out;
+	if (vj_vmm_prepare(&e.vmm, e.j.st.plan, o->argv, err) < 0)
+		goto out;
+	/* Without CAP_SYS_RESOURCE no later attach could raise a lowered hard limit. */
+	e.vmm.memlock_keep_hard = !have_sys_resource();
+	e.ns_fd = open_ns(e.j.st.ns_path, err);
+	if (e.ns_fd < 0 ||
+	    vj_vmm_open_contexts(&e.vmm, e.j.st.dev_root ? e.j.st.dev_root : "/dev",
+				 o->iommufd_best_effort || e.j.st.iommufd_best_effort, o->warn,
+				 o->userdata, err) < 0)
+		goto out;
+	vj_vmm_block_signals(o->exec, &set, &old);
+	if (o->exec) {
+		int nofd = -1;
+		if (enter_join(&e, err) == 0 && vj_vmm_child_finish(&e.vmm, &nofd, err) == 0)
+			vj_vmm_exec(&e.vmm, &old, err); /* returns only on failure */
+	} else {
+		r = vj_vmm_start_supervised(&e.vmm, enter_join, enter_started, &e, &old, &set, err);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+out:
+	if (e.ns_fd >= 0)
+		close(e.ns_fd);
+	vj_vmm_free(&e.vmm);
+	jail_close(&e.j);
+	if (r < 0)
+		return err && *err ? (*err)->status : VJ_EXIT_SETUP;
+	return r;
+}
+
+/* ------------------------------------------------------------------------- */
+/* teardown                                                                   */
+
+/* Without a usable state file: what can be derived from the name. */
+static int teardown_by_name(int dirfd, const char *name, const struct vj_run_opts *o,
+			    struct vj_error **err)
+{
+	_cleanup_free_ char *pin = vj_devfilter_pin_dir(vj_jail_bpffs(o), name);
+	_cleanup_free_ char *ns = vj_strdupf("%s/" VJ_NS_DIR "/%s", vj_state_dir(o->state_dir), name);
+	int r = 0;
+
+	if (!pin || !ns)
+		return oom(err, name);
+	if (vj_jail_unpin(pin, err) < 0)
+		r = -1;
+	if (vj_jail_ns_remove(dirfd, ns, r < 0 ? NULL : err) < 0)
+		r = -1;
+	return r;
+}
+
+int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err)
+{
+	_cleanup_close_ int dirfd = -1;
+	struct vj_state st;
+	bool populated = false;
+	int lock_fd, r;
+
+	if (vj_validate_name(name, "NAME", err) < 0)
+		return VJ_EXIT_USAGE;
+	dirfd = vj_state_dir_open(o->state_dir, err);
+	if (dirfd < 0)
+		return VJ_EXIT_SETUP;
+	lock_fd = lock_name(dirfd, name, true, err);
+	if (lock_fd < 0)
+		return (*err)->status;
+	r = vj_state_read(dirfd, name, &st, err);
+	if (r < 0) {
+		/* A damaged state file: remove what can be derived from the name. */
+		teardown_by_name(dirfd, name, o, NULL);
+		vj_state_remove(dirfd, name, NULL);
+		vj_state_unlock(dirfd, name, lock_fd);
+		vj_err_wrap(err, "teardown", name,
+			    "removed its pins, namespace binding and state file; its cgroup (vfiojail-%s) may remain",
+			    name);
+		return VJ_EXIT_SETUP;
+	}
+	if (r == 1) {
+		/* No state: still remove what a crashed launch may have left. */
+		r = teardown_by_name(dirfd, name, o, err);
+		if (vj_state_remove(dirfd, name, r < 0 ? NULL : err) < 0) /* a torn write's temporary */
+			r = -1;
+		vj_state_unlock(dirfd, name, lock_fd);
+		return r < 0 ? VJ_EXIT_SETUP : 0;
+	}
+	if (st.cgroup && vj_cgroup_populated(st.cgroup, &populated, NULL) == 0 && populated && !kill) {
+		vj_err(err, VJ_EXIT_FAIL, EBUSY, "teardown", name,
+		       "stop the VMM first, or add --kill to SIGKILL every process in its cgroup",
+		       "the VM still runs (cgroup %s)", st.cgroup);
+		r = VJ_EXIT_FAIL;
+	} else {
+		r = vj_jail_remove(dirfd, &st, kill, err) < 0 ? VJ_EXIT_SETUP : 0;
+	}
+	vj_state_clear(&st);
+	vj_state_unlock(dirfd, name, lock_fd);
+	return r;
+}
+
+/* ------------------------------------------------------------------------- */
+/* status                                                                     */
+
+/* Field 22 of /proc/PID/stat (start time in clock ticks), 0 when gone. */
+static uint64_t proc_start_time(pid_t pid)
+{
+	_cleanup_free_ char *path = vj_strdupf("/proc/%d/stat", (int)pid), *buf = NULL;
+	unsigned long long t = 0;
+	char *p;
+
+	if (!path || vj_read_file(path, 4096, &buf) < 0 || !(p = strrchr(buf, ')')))
+		return 0;
+	/* after ")": state(3) ... starttime(22) */
+	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &t) != 1)
+		return 0;
+	return t;
+}
+
+static bool owner_alive(const struct vj_state *st)
+{
+	if (st->kind == VJ_STATE_RUN)
+		return st->supervisor > 0 && kill(st->supervisor, 0) == 0;
+	return st->owner > 0 && proc_start_time(st->owner) == st->owner_start;
+}
+
+/* VmLck of /proc/PID/status in bytes. */
+static uint64_t proc_locked(pid_t pid)
+{
+	_cleanup_free_ char *path = vj_strdupf("/proc/%d/status", (int)pid), *buf = NULL;
+	unsigned long long kb = 0;
+	char *p;
+
+	if (!path || vj_read_file(path, 65536, &buf) < 0 || !(p = strstr(buf, "\nVmLck:")))
+		return 0;
+	if (sscanf(p + 7, " %llu", &kb) != 1)
+		return 0;
+	return (uint64_t)kb * 1024;
+}
+
+static uint64_t limit_value(const char *s)
+{
+	return strncmp(s, "unlimited", 9) == 0 ? UINT64_MAX : strtoull(s, NULL, 10);
+}
+
+/* RLIMIT_MEMLOCK of any process from /proc/PID/limits: prlimit(2) on another
+ * user's process needs CAP_SYS_RESOURCE, reading this file does not. */
+static int proc_memlock(pid_t pid, uint64_t *soft, uint64_t *hard)
+{
+	_cleanup_free_ char *path = vj_strdupf("/proc/%d/limits", (int)pid), *buf = NULL;
+	char a[32], b[32], *p;
+
+	if (!path || vj_read_file(path, 8192, &buf) < 0 || !(p = strstr(buf, "Max locked memory")))
+		return -1;
+	if (sscanf(p + strlen("Max locked memory"), " %31s %31s", a, b) != 2)
+		return -1;
+	*soft = limit_value(a);
+	*hard = limit_value(b);
+	return 0;
+}
+
+static int add_item(struct vj_status *s, const char *name, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int add_item(struct vj_status *s, const char *name, bool ok, const char *fmt, ...)
+{
+	struct vj_status_item *it = VJ_PUSH(s->items, s->n_items);
+	va_list ap;
+	int r;
+
+	if (!it)
+		return -1;
+	it->ok = ok;
+	it->name = strdup(name);
+	va_start(ap, fmt);
+	r = vasprintf(&it->detail, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		it->detail = NULL;
+	if (!ok)
+		s->drift = true;
+	return it->name && it->detail ? 0 : -1;
+}
+
+static void rule_str(const struct vj_rule *r, char buf[static 64])
+{
+	char acc[4], maj[12], min[12];
+
+	vj_access_format(r->access, acc);
+	if (r->major == VJ_RULE_ANY)
+		snprintf(maj, sizeof(maj), "*");
+	else
+		snprintf(maj, sizeof(maj), "%u", r->major);
+	if (r->minor == VJ_RULE_ANY)
+		snprintf(min, sizeof(min), "*");
+	else
+		snprintf(min, sizeof(min), "%u", r->minor);
+	snprintf(buf, 64, "%c %s:%s %s", r->type, maj, min, acc);
+}
+
+static bool rule_same_dev(const struct vj_rule *a, const struct vj_rule *b)
+{
+	return a->type == b->type && a->major == b->major && a->minor == b->minor;
+}
+
+static const struct vj_rule *find_rule(const struct vj_rule *rules, size_t n, const struct vj_rule *r)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rule_same_dev(&rules[i], r))
+			return &rules[i];
+	return NULL;
+}
+
+/* The map against the planned rules: what is missing, extra or different. */
+static int check_rules(struct vj_status *s, int map_fd, const struct vj_plan *p)
+{
+	struct vj_rule *have = NULL;
+	size_t n = 0, bad = 0;
+	_cleanup_free_ char *msg = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&msg, &len);
+	char buf[64];
+	int r;
+
+	if (!m)
+		return -1;
+	if (vj_devfilter_map_dump(map_fd, &have, &n, NULL) < 0) {
+		fclose(m);
+		return add_item(s, "rules", false, "cannot read the filter's map");
+	}
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct vj_rule *h = find_rule(have, n, &p->rules[i]);
+		rule_str(&p->rules[i], buf);
+		if (!h)
+			fprintf(m, "%smissing %s", bad++ ? ", " : "", buf);
+		else if (h->access != p->rules[i].access)
+			fprintf(m, "%s%s has access %u", bad++ ? ", " : "", buf, h->access);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!find_rule(p->rules, p->n_rules, &have[i])) {
+			rule_str(&have[i], buf);
+			fprintf(m, "%sextra %s", bad++ ? ", " : "", buf);
+		}
+	fclose(m);
+	if (bad)
+		r = add_item(s, "rules", false, "the filter's map differs from the plan: %s", msg);
+	else
+		r = add_item(s, "rules", true, "the filter's map holds exactly the %zu planned rules", n);
+	vj_devfilter_rules_free(have, n);
+	return r;
+}
+
+/* The pinned link is a live cgroup device link whose program is on the cgroup. */
+static int check_filter(struct vj_status *s, const struct vj_state *st)
+{
+	_cleanup_close_ int map_fd = -1, link_fd = -1, cgfd = -1;
+	struct bpf_link_info info;
+	__u32 len = sizeof(info), ids[64], cnt = ARRAY_SIZE(ids), flags = 0;
+	bool found = false;
+
+	if (!st->bpf_pin || vj_devfilter_open_pinned(st->bpf_pin, &map_fd, &link_fd, NULL) < 0)
+		return add_item(s, "filter", false, "no pinned filter at %s",
+				st->bpf_pin ? st->bpf_pin : "(none)");
+	memset(&info, 0, sizeof(info));
+	cgfd = st->cgroup ? vj_cgroup_open(st->cgroup, NULL) : -1;
+	if (cgfd < 0 || bpf_obj_get_info_by_fd(link_fd, &info, &len) < 0 ||
+	    bpf_prog_query(cgfd, BPF_CGROUP_DEVICE, 0, &flags, ids, &cnt) < 0)
+		return add_item(s, "filter", false, "cannot query the cgroup's device programs");
+	for (__u32 i = 0; i < cnt; i++)
+		found = found || ids[i] == info.prog_id;
+	if (add_item(s, "filter", found, found ? "program %u attached to the cgroup"
+					      : "program %u is not attached to the cgroup",
+		     info.prog_id) < 0)
+		return -1;
+	return st->plan ? check_rules(s, map_fd, st->plan) : 0;
+}
+
+static int check_procs(struct vj_status *s, const struct vj_state *st)
+{
+	const struct vj_memlock_plan *m = st->plan ? &st->plan->memlock : NULL;
+	uint64_t want = m ? (m->unlimited ? UINT64_MAX : m->bytes) : 0;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0, bad = 0;
+
+	if (vj_cgroup_pids(st->cgroup, &pids, &n, NULL) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		struct vj_status_proc *p = VJ_PUSH(s->procs, s->n_procs);
+		if (!p)
+			return -1;
+		p->pid = pids[i];
+		p->locked = proc_locked(pids[i]);
+		if (proc_memlock(pids[i], &p->memlock_soft, &p->memlock_hard) < 0)
+			continue; /* gone meanwhile */
+		if (m && !m->unchanged && p->memlock_soft != want) {
+			bad++;
+			if (add_item(s, "memlock", false, "pid %d has RLIMIT_MEMLOCK %" PRIu64 ", the plan says %" PRIu64,
+				     (int)p->pid, p->memlock_soft, want) < 0)
+				return -1;
+		}
+	}
+	if (!bad && m && !m->unchanged)
+		return add_item(s, "memlock", true, "%zu process(es), each with RLIMIT_MEMLOCK %" PRIu64, n, want);
+	return 0;
+}
+
+static int status_check(struct vj_status *s, const struct vj_state *st)
+{
+	bool populated = false;
+	struct stat sb;
+
+	if (!st->cgroup || stat(st->cgroup, &sb) < 0) {
+		if (add_item(s, "cgroup", false, "%s is missing", st->cgroup ? st->cgroup : "the cgroup") < 0)
+			return -1;
+	} else if (add_item(s, "cgroup", true, "%s", st->cgroup) < 0 || check_filter(s, st) < 0 ||
+		   check_procs(s, st) < 0) {
+		return -1;
+	} else {
+		(void)vj_cgroup_populated(st->cgroup, &populated, NULL);
+	}
+	if (st->kind == VJ_STATE_SETUP) {
+		_cleanup_close_ int fd = open_ns(st->ns_path, NULL);
+		if (add_item(s, "namespace", fd >= 0, fd >= 0 ? "kept at %s" : "no namespace bound at %s",
+			     st->ns_path) < 0)
+			return -1;
+	}
+	s->abandoned = !populated && !owner_alive(st);
+	if (s->abandoned && add_item(s, "owner", true, "no process left and its %s is gone: vfiojail gc removes it",
+				     st->kind == VJ_STATE_RUN ? "supervisor" : "launcher") < 0)
+		return -1;
+	return 0;
+}
+
+void vj_status_free(struct vj_status *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_items; i++) {
+		free(s->items[i].name);
+		free(s->items[i].detail);
+	}
+	free(s->items);
+	free(s->procs);
+	free(s->name);
+	free(s->kind);
+	free(s->cgroup);
+	free(s);
+}
+
+int vj_status_get(const char *name, const struct vj_run_opts *o, struct vj_status **out,
+		  struct vj_error **err)
+{
+	_cleanup_close_ int dirfd = -1;
+	struct vj_status *s = NULL;
+	struct vj_state st;
+	int r;
+
+	if (vj_validate_name(name, "NAME", err) < 0)
+		return -1;
+	dirfd = vj_state_dir_open(o->state_dir, err);
+	if (dirfd < 0)
+		return -1;
+	r = vj_state_read(dirfd, name, &st, err);
+	if (r == 1)
+		return vj_err(err, VJ_EXIT_USAGE, ENOENT, "state", name, NULL, "no jail of this name");
+	if (r < 0)
+		return -1;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->name = strdup(name)) ||
+	    !(s->kind = strdup(st.kind == VJ_STATE_SETUP ? "setup" : "run")) ||
+	    (st.cgroup && !(s->cgroup = strdup(st.cgroup))) || status_check(s, &st) < 0) {
+		vj_status_free(s);
+		vj_state_clear(&st);
+		return oom(err, name);
+	}
+	vj_state_clear(&st);
+	*out = s;
+	return 0;
+}
+
+static void print_limit(FILE *f, uint64_t v)
+{
+	if (v == UINT64_MAX)
+		fputs("unlimited", f);
+	else
+		fprintf(f, "%" PRIu64, v);
+}
+
+int vj_status_print_table(const struct vj_status *s, FILE *f)
+{
+	fprintf(f, "%s (%s)%s%s\n", s->name, s->kind, s->drift ? ": DRIFT" : "",
+		s->abandoned ? ", abandoned" : "");
+	for (size_t i = 0; i < s->n_items; i++)
+		fprintf(f, "%-5s %s: %s\n", s->items[i].ok ? "OK" : "DRIFT", s->items[i].name,
+			s->items[i].detail);
+	if (s->n_procs)
+		fputs("PID       MEMLOCK-SOFT  MEMLOCK-HARD  LOCKED\n", f);
+	for (size_t i = 0; i < s->n_procs; i++) {
+		fprintf(f, "%-9d ", (int)s->procs[i].pid);
+		print_limit(f, s->procs[i].memlock_soft);
+		fputs("  ", f);
+		print_limit(f, s->procs[i].memlock_hard);
+		fprintf(f, "  %" PRIu64 "\n", s->procs[i].locked);
+	}
+	return ferror(f) ? -1 : 0;
+}
+
+static json_object *limit_json(uint64_t v)
+{
+	return json_object_new_int64(v == UINT64_MAX ? -1 : (int64_t)v);
+}
+
+static json_object *status_json(const struct vj_status *s)
+{
+	json_object *o = json_object_new_object(), *items = json_object_new_array();
+	json_object *procs = json_object_new_array();
+
+	json_object_object_add(o, "name", json_object_new_string(s->name));
+	json_object_object_add(o, "kind", json_object_new_string(s->kind));
+	json_object_object_add(o, "cgroup", s->cgroup ? json_object_new_string(s->cgroup) : NULL);
+	json_object_object_add(o, "drift", json_object_new_boolean(s->drift));
+	json_object_object_add(o, "abandoned", json_object_new_boolean(s->abandoned));
+	for (size_t i = 0; i < s->n_items; i++) {
+		json_object *it = json_object_new_object();
+		json_object_object_add(it, "name", json_object_new_string(s->items[i].name));
+		json_object_object_add(it, "ok", json_object_new_boolean(s->items[i].ok));
+		json_object_object_add(it, "detail", json_object_new_string(s->items[i].detail));
+		json_object_array_add(items, it);
+	}
+	json_object_object_add(o, "items", items);
+	for (size_t i = 0; i < s->n_procs; i++) {
+		json_object *p = json_object_new_object();
+		json_object_object_add(p, "pid", json_object_new_int(s->procs[i].pid));
+		json_object_object_add(p, "memlock_soft", limit_json(s->procs[i].memlock_soft));
+		json_object_object_add(p, "memlock_hard", limit_json(s->procs[i].memlock_hard));
+		json_object_object_add(p, "locked", json_object_new_int64((int64_t)s->procs[i].locked));
+		json_object_array_add(procs, p);
+	}
+	json_object_object_add(o, "processes", procs);
+	return o;
+}
+
+int vj_status_print_json(const struct vj_status *s, FILE *f)
+{
+	return vj_json_print_put(status_json(s), f);
+}
+
+int vj_list(const struct vj_run_opts *o, char ***names, size_t *n, struct vj_error **err)
+{
+	_cleanup_close_ int dirfd = vj_state_dir_open(o->state_dir, err);
+
+	if (dirfd < 0)
+		return -1;
+	return vj_state_list(dirfd, names, n, err);
+}
+
+/* ------------------------------------------------------------------------- */
+/* gc                                                                         */
+
+int vj_gc(const struct vj_run_opts *o, char ***removed, size_t *n_removed, struct vj_error **err)
+{
+	char **names = NULL, **out = NULL;
+	size_t n = 0, count = 0;
+	int r = 0;
+
+	if (vj_list(o, &names, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct vj_status *st = NULL;
+		bool abandoned = vj_status_get(names[i], o, &st, NULL) == 0 && st->abandoned;
+		char **slot;
+
+		vj_status_free(st);
+		if (!abandoned || vj_teardown(names[i], o, false, r < 0 ? NULL : err) != 0) {
+			if (abandoned)
+				r = -1;
+			free(names[i]);
+			continue;
+		}
+		slot = VJ_PUSH(out, count);
+		if (!slot) {
+			free(names[i]);
+			continue;
+		}
+		*slot = names[i];
+	}
+	free(names);
+	*removed = out;
+	*n_removed = count;
+	return r;
+}

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Starting a VMM in a jail: shared by run and enter (see vmm.h). */
+#include "vmm.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "iommufd.h"
+#include "privs.h"
+#include "rlimit.h"
+#include "util.h"
+
+#define FD_FIRST VJ_VMM_FD_FIRST
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int resolve_vmm(const char *arg0, char **out, struct vj_error **err)
+{
+	const char *path = getenv("PATH");
+	_cleanup_free_ char *copy = NULL;
+	char *dir, *save = NULL;
+	struct stat st;
+	bool found_noexec = false;
+
+	if (strchr(arg0, '/')) {
+		if (stat(arg0, &st) < 0)
+			return vj_err(err, VJ_EXIT_NOTFOUND, errno, "exec", arg0, NULL, "the VMM was not found");
+		if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111))
+			return vj_err(err, VJ_EXIT_NOEXEC, EACCES, "exec", arg0, NULL,
+				      "the VMM is not an executable file");
+		*out = strdup(arg0);
+		return *out ? 0 : vj_err(err, VJ_EXIT_SETUP, ENOMEM, "exec", arg0, NULL, "out of memory");
+	}
+	copy = strdup(path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	if (!copy)
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "exec", arg0, NULL, "out of memory");
+	for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		_cleanup_free_ char *cand = vj_strdupf("%s/%s", *dir ? dir : ".", arg0);
+		if (!cand)
+			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "exec", arg0, NULL, "out of memory");
+		if (stat(cand, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (!(st.st_mode & 0111)) {
+			found_noexec = true;
+			continue;
+		}
+		*out = TAKE_PTR(cand);
+		return 0;
+	}
+	if (found_noexec)
+		return vj_err(err, VJ_EXIT_NOEXEC, EACCES, "exec", arg0, NULL,
+			      "the VMM was found in PATH but is not executable");
+	return vj_err(err, VJ_EXIT_NOTFOUND, ENOENT, "exec", arg0, "give its full path, or fix PATH",
+		      "the VMM was not found in PATH");
+}
+
+/* VFIOJAIL_FD_<ID>: ID upper-cased, anything but [A-Z0-9] as '_'. */
+static char *fd_env(const char *id, int fd)
+{
+	char *s = vj_strdupf("VFIOJAIL_FD_%s=%d", id, fd);
+	for (char *c = s ? s + strlen("VFIOJAIL_FD_") : NULL; c && *c != '='; c++) {
+		if (*c >= 'a' && *c <= 'z')
+			*c = (char)(*c - 'a' + 'A');
+		else if (!((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+			*c = '_';
+	}
+	return s;
+}
+
+/* Replace each "@fd:ID@" in @arg by the context's fd number. */
+static int substitute_arg(const struct vj_plan *p, const char *arg, size_t index, char **out,
+			  struct vj_error **err)
+{
+	_cleanup_free_ char *res = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&res, &len);
+	const char *c = arg, *at, *end;
+	char field[32];
+	int r = 0;
+
+	snprintf(field, sizeof(field), "argv[%zu]", index);
+	if (!m)
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", field, NULL, "out of memory");
+	while (r == 0 && (at = strstr(c, "@fd:"))) {
+		size_t i, idlen;
+
+		end = strchr(at + 4, '@');
+		if (!end) {
+			r = vj_err(err, VJ_EXIT_USAGE, 0, "argv", field, "write @fd:ID@",
+				   "\"%s\": @fd: without its closing @", arg);
+			break;
+		}
+		idlen = (size_t)(end - at - 4);
+		for (i = 0; i < p->n_iommufd; i++)
+			if (strlen(p->iommufd[i].id) == idlen && !strncmp(p->iommufd[i].id, at + 4, idlen))
+				break;
+		if (i == p->n_iommufd) {
+			r = vj_err(err, VJ_EXIT_USAGE, 0, "argv", field,
+				   "declare the context in the spec's \"iommufd\" list",
+				   "\"%.*s\" names no iommufd context of this VM", (int)(end - at + 1), at);
+			break;
+		}
+		fprintf(m, "%.*s%d", (int)(at - c), c, FD_FIRST + (int)i);
+		c = end + 1;
+	}
+	fputs(c, m);
+	if (fclose(m) != 0 && r == 0)
+		r = vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", field, NULL, "out of memory");
+	if (r == 0)
+		*out = TAKE_PTR(res);
+	return r;
+}
+
+int vj_vmm_prepare(struct vj_vmm *v, struct vj_plan *plan, char *const *argv,
+		   struct vj_error **err)
+{
+	size_t n = 0, i;
+
+	v->plan = plan;
+	while (argv[n])
+		n++;
+	v->argv = calloc(n + 1, sizeof(char *));
+	v->env = calloc(plan->n_iommufd + 1, sizeof(char *));
+	if (!v->argv || !v->env)
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", NULL, NULL, "out of memory");
+	for (i = 0; i < n; i++)
+		if (substitute_arg(plan, argv[i], i, &v->argv[i], err) < 0)
+			return -1;
+	for (i = 0; i < plan->n_iommufd; i++)
+		if (!(v->env[i] = fd_env(plan->iommufd[i].id, FD_FIRST + (int)i)))
+			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", NULL, NULL, "out of memory");
+	return resolve_vmm(argv[0], &v->path, err);
+}
+
+int vj_vmm_open_contexts(struct vj_vmm *v, const char *dev_root, bool best_effort,
+			 void (*warn)(const char *msg, void *userdata), void *userdata,
+			 struct vj_error **err)
+{
+	_cleanup_free_ char *path = vj_path_join(dev_root, "iommu");
+	struct vj_plan *p = v->plan;
+	size_t i;
+
+	v->ctx_fds = malloc((p->n_iommufd + 1) * sizeof(int));
+	if (!path || !v->ctx_fds)
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "iommufd", NULL, NULL, "out of memory");
+	for (i = 0; i < p->n_iommufd; i++)
+		v->ctx_fds[i] = -1;
+	for (i = 0; i < p->n_iommufd; i++) {
+		_cleanup_free_ char *w = NULL;
+		if (vj_iommufd_open_context(path, p->iommufd[i].id, best_effort, &v->ctx_fds[i], &w,
+					    err) < 0)
+			return -1;
+		if (w) {
+			p->iommufd[i].accounting = VJ_ACCOUNTING_PER_USER;
+			if (warn)
+				warn(w, userdata);
+		}
+	}
+	return 0;
+}
+
+void vj_vmm_close_contexts(struct vj_vmm *v)
+{
+	for (size_t i = 0; v->ctx_fds && v->plan && i < v->plan->n_iommufd; i++)
+		if (v->ctx_fds[i] >= 0) {
+			close(v->ctx_fds[i]);
+			v->ctx_fds[i] = -1;
+		}
+}
+
+void vj_vmm_free(struct vj_vmm *v)
+{
+	vj_vmm_close_contexts(v);
+	free(v->ctx_fds);
+	strv_free(v->argv);
+	strv_free(v->env);
+	free(v->path);
+	memset(v, 0, sizeof(*v));
+}
+
+/* ------------------------------------------------------------------------- */
+/* The launch child                                                           */
+
+/* fds 3.. are the contexts in spec order; @keep (the error pipe) goes right after
+ * them, close-on-exec; every other fd above 2 is closed. */
+static int arrange_fds(struct vj_vmm *l, int *keep, struct vj_error **err)
+{
+	size_t n = l->plan->n_iommufd, i;
+	int base = FD_FIRST + (int)n + 1, high[64];
+
+	if (n > ARRAY_SIZE(high) - 1)
+		return vj_err(err, VJ_EXIT_SETUP, EMFILE, "fds", NULL, NULL, "too many iommufd contexts");
+	/* Move everything above the target range first, so no dup2 clobbers a source. */
+	for (i = 0; i < n; i++)
+		if ((high[i] = fcntl(l->ctx_fds[i], F_DUPFD_CLOEXEC, base + 64)) < 0)
+			return vj_err(err, VJ_EXIT_SETUP, errno, "fds", l->plan->iommufd[i].id, NULL, "dup");
+	if (*keep >= 0 && (high[n] = fcntl(*keep, F_DUPFD_CLOEXEC, base + 64)) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "fds", NULL, NULL, "dup");
+	for (i = 0; i < n; i++)
+		if (dup2(high[i], FD_FIRST + (int)i) < 0) /* dup2 clears close-on-exec */
+			return vj_err(err, VJ_EXIT_SETUP, errno, "fds", l->plan->iommufd[i].id, NULL, "dup2");
+	if (*keep >= 0) {
+		if (dup3(high[n], FD_FIRST + (int)n, O_CLOEXEC) < 0)
+			return vj_err(err, VJ_EXIT_SETUP, errno, "fds", NULL, NULL, "dup3");
+		*keep = FD_FIRST + (int)n;
+	}
+	if (close_range((unsigned)(FD_FIRST + (int)n + (*keep >= 0 ? 1 : 0)), ~0U, 0) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "fds", NULL, NULL, "close_range");
+	for (i = 0; i < n; i++)
+		l->ctx_fds[i] = FD_FIRST + (int)i;
+	return 0;
+}
+
+/* soft = the plan; the hard limit stays where it is when it is higher, so that a
+ * hotplug can raise the soft limit later without CAP_SYS_RESOURCE. */
+static int memlock_soft(const struct vj_memlock_plan *p, struct vj_error **err)
+{
+	struct rlimit rl;
+	rlim_t want = p->unlimited ? RLIM_INFINITY : (rlim_t)p->bytes;
+
+	if (p->unchanged)
+		return 0;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK", NULL, "getrlimit");
+	if (rl.rlim_max < want)
+		return vj_rlimit_memlock_set(p, err); /* raises both, or says why not */
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK", NULL,
+			      "cannot set the soft limit");
+	return 0;
+}
+
+int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err)
+{
+	const struct vj_memlock_plan *m = &v->plan->memlock;
+
+	if ((v->memlock_keep_hard ? memlock_soft(m, err) : vj_rlimit_memlock_set(m, err)) < 0 ||
+	    arrange_fds(v, errfd, err) < 0)
+		return -1;
+	for (size_t i = 0; v->env[i]; i++)
+		if (putenv(v->env[i]) < 0)
+			return vj_err(err, VJ_EXIT_SETUP, errno, "exec", v->env[i], NULL, "putenv");
+	return vj_privs_drop(v->plan->uid, v->plan->gid, NULL, err);
+}
+
+/* The VMM starts with every signal at its default action and the launcher's mask. */
+static void reset_signals(const sigset_t *mask)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+
+	for (int sig = 1; sig < _NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &sa, NULL);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+}
+
+int vj_vmm_exec(struct vj_vmm *v, const sigset_t *mask, struct vj_error **err)
+{
+	reset_signals(mask);
+	execv(v->path, v->argv);
+	return vj_err(err, errno == ENOENT ? VJ_EXIT_NOTFOUND : VJ_EXIT_NOEXEC, errno, "exec",
+		      v->path, "the VMM must be executable by the VM's user", "cannot execute the VMM");
+}
+
+/* The error crosses the pipe as NUL-separated fields. */
+void vj_vmm_send_error(int fd, const struct vj_error *e)
+{
+	char buf[4096];
+	int n;
+
+	if (!e)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d%c%d%c%s%c%s%c%s%c%s", e->status, 0, e->errnum, 0,
+		     e->step ? e->step : "", 0, e->object ? e->object : "", 0,
+		     e->message ? e->message : "", 0, e->hint ? e->hint : "");
+	if (n > 0 && write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n + 1 : sizeof(buf)) < 0)
+		return;
+}
+
+int vj_vmm_recv_error(int fd, struct vj_error **err)
+{
+	char buf[4096], *f[6];
+	ssize_t n = 0, r;
+	int i;
+
+	while ((r = read(fd, buf + n, sizeof(buf) - 1 - (size_t)n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			break;
+		n += r;
+	}
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	f[0] = buf;
+	for (i = 1; i < 6; i++)
+		f[i] = f[i - 1] + strlen(f[i - 1]) + (f[i - 1] + strlen(f[i - 1]) < buf + n ? 1 : 0);
+	return vj_err(err, atoi(f[0]), atoi(f[1]), *f[2] ? f[2] : NULL, *f[3] ? f[3] : NULL,
+		      *f[5] ? f[5] : NULL, "%s", f[4]);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Supervisor                                                                 */
+
+void vj_vmm_block_signals(bool exec, sigset_t *set, sigset_t *old)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+	sigprocmask(SIG_BLOCK, set, old);
+	if (!exec) {
+		/* A launcher may have left these ignored (bash does for background jobs);
+		 * an ignored signal never reaches sigwaitinfo, so none could be forwarded. */
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		for (int sig = 1; sig < _NSIG; sig++)
+			if (sigismember(set, sig) == 1)
+				sigaction(sig, &dfl, NULL);
+	}
+}
+
+static int supervise(pid_t pid, const sigset_t *set)
+{
+	int status = 0;
+
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(set, &si);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(pid, sig);
+			continue;
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return VJ_EXIT_SETUP;
+}
+
+int vj_vmm_start_supervised(struct vj_vmm *v, int (*join)(void *userdata, struct vj_error **err),
+			    void (*started)(pid_t pid, void *userdata), void *userdata,
+			    const sigset_t *old, const sigset_t *set, struct vj_error **err)
+{
+	int pipefd[2], status;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "fork", NULL, NULL, "pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return vj_err(err, VJ_EXIT_SETUP, errno, "fork", NULL, NULL, "cannot fork the launch child");
+	}
+	if (pid == 0) {
+		struct vj_error *e = NULL;
+		int errfd = pipefd[1];
+
+		close(pipefd[0]);
+		if (join(userdata, &e) == 0 && vj_vmm_child_finish(v, &errfd, &e) == 0)
+			vj_vmm_exec(v, old, &e);
+		vj_vmm_send_error(errfd, e);
+		_exit(e ? e->status : VJ_EXIT_SETUP);
+	}
+	close(pipefd[1]);
+	if (vj_vmm_recv_error(pipefd[0], err) < 0) {
+		close(pipefd[0]);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		return -1;
+	}
+	close(pipefd[0]);
+	/* The VMM runs: its fds are its own now. */
+	vj_vmm_close_contexts(v);
+	if (started)
+		started(pid, userdata);
+	return supervise(pid, set);
+}

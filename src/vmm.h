@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Starting a VMM in a jail, shared by `run` and `enter`: its path and argv
+ * (@fd:ID@ replaced), the iommufd contexts handed to it as fds 3.., the last
+ * steps of the launch child (memlock, fds, environment, dropped privileges),
+ * exec, and the supervisor that forwards signals and waits.
+ */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "vfiojail/vfiojail.h"
+
+#define VJ_VMM_FD_FIRST 3
+
+struct vj_vmm {
+	struct vj_plan *plan;  /* uid, gid, memlock, iommufd (accounting may be downgraded) */
+	char *path;            /* argv[0] resolved in PATH          */
+	char **argv;           /* with @fd:ID@ replaced             */
+	char **env;            /* VFIOJAIL_FD_<ID>=N                */
+	int *ctx_fds;          /* one per plan->iommufd, -1 when not open */
+	bool memlock_keep_hard; /* soft = plan; the hard limit is kept when it is higher */
+};
+
+/* argv with @fd:ID@ replaced, VFIOJAIL_FD_<ID>, and argv[0] found in PATH. */
+int vj_vmm_prepare(struct vj_vmm *v, struct vj_plan *plan, char *const *argv,
+		   struct vj_error **err);
+/* Open each planned iommufd context under @dev_root (per-process accounting). */
+int vj_vmm_open_contexts(struct vj_vmm *v, const char *dev_root, bool best_effort,
+			 void (*warn)(const char *msg, void *userdata), void *userdata,
+			 struct vj_error **err);
+void vj_vmm_close_contexts(struct vj_vmm *v);
+void vj_vmm_free(struct vj_vmm *v);
+
+/* In the launch child, once it is in the jail's namespace and cgroup: memlock,
+ * fds 3.. (and *errfd moved right after them), environment, dropped privileges. */
+int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err);
+/* Reset signals to their defaults and @mask, execv; returns only on failure. */
+int vj_vmm_exec(struct vj_vmm *v, const sigset_t *mask, struct vj_error **err);
+
+/* An error across a pipe from a forked child: sent as NUL-separated fields;
+ * recv reads to EOF and returns 0 when nothing came, -1 with *err set. */
+void vj_vmm_send_error(int fd, const struct vj_error *e);
+int vj_vmm_recv_error(int fd, struct vj_error **err);
+
+/* Block SIGCHLD and the forwarded signals into @set (old mask in @old); without
+ * @exec their dispositions are reset so that sigwaitinfo sees them. */
+void vj_vmm_block_signals(bool exec, sigset_t *set, sigset_t *old);
+
+/*
+ * Fork the launch child: @join(@userdata) puts it in the jail, then
+ * vj_vmm_child_finish and exec.  The parent waits until the exec happened (or
+ * returns the child's error), closes its copies of the contexts, calls
+ * @started(pid, @userdata) and supervises: the VMM's status (128 + signal).
+ */
+int vj_vmm_start_supervised(struct vj_vmm *v, int (*join)(void *userdata, struct vj_error **err),
+			    void (*started)(pid_t pid, void *userdata), void *userdata,
+			    const sigset_t *old, const sigset_t *set, struct vj_error **err);
