@@ -712,6 +712,59 @@ static int teardown_by_name(int dirfd, const char *name, const struct vj_run_opt
 	return r;
 }
 
+/* Search the cgroup2 tree (a few levels deep, as launchers nest) for directories
+ * named vfiojail-NAME: 1 and *path when exactly one, 0 none, 2 several, -1 error. */
+static int find_cgroup_in(const char *dir, const char *want, int depth, char **path)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && found < 2) {
+		_cleanup_free_ char *sub = NULL;
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		sub = vj_strdupf("%s/%s", dir, de->d_name);
+		if (!sub)
+			return -1;
+		if (strcmp(de->d_name, want) == 0) {
+			if (found++ == 0)
+				*path = TAKE_PTR(sub);
+			continue;
+		}
+		if (depth > 0) {
+			char *deeper = NULL;
+			int r = find_cgroup_in(sub, want, depth - 1, &deeper);
+			if (r < 0)
+				return -1;
+			if (r > 0 && found == 0)
+				*path = deeper;
+			else
+				free(deeper);
+			found += r;
+		}
+	}
+	return found > 2 ? 2 : found;
+}
+
+static int find_cgroup_by_name(const struct vj_run_opts *o, const char *name, char **path)
+{
+	_cleanup_free_ char *root = NULL, *want = vj_strdupf("vfiojail-%s", name);
+	int r;
+
+	*path = NULL;
+	if (!want || vj_cgroup2_root(vj_root_proc(&o->plan.roots), &root, NULL) < 0)
+		return -1;
+	r = find_cgroup_in(root, want, 6, path);
+	if (r != 1) {
+		free(*path);
+		*path = NULL;
+	}
+	return r;
+}
+
 int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err)
 {
 	_cleanup_close_ int dirfd = -1;
@@ -728,15 +781,46 @@ int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct
 	if (lock_fd < 0)
 		return (*err)->status;
 	r = vj_state_read(dirfd, name, &st, err);
-	if (r < 0) {
-		/* A damaged state file: remove what can be derived from the name. */
-		teardown_by_name(dirfd, name, o, NULL);
-		vj_state_remove(dirfd, name, NULL);
+	if (r == VJ_STATE_DAMAGED) {
+		/* A damaged state file: remove what can be derived from the name, and the
+		 * cgroup when exactly one vfiojail-NAME can be found. */
+		_cleanup_free_ char *cg = NULL;
+		struct vj_error *e = NULL;
+		int found = find_cgroup_by_name(o, name, &cg);
+
+		r = teardown_by_name(dirfd, name, o, &e);
+		if (r == 0 && found == 1) {
+			bool busy = false;
+			if (vj_cgroup_populated(cg, &busy, NULL) == 0 && busy && kill)
+				vj_cgroup_kill(cg, NULL);
+			r = vj_cgroup_remove(cg, &e);
+		}
+		if (r == 0)
+			r = vj_state_remove(dirfd, name, &e);
 		vj_state_unlock(dirfd, name, lock_fd);
+		if (r < 0) {
+			vj_error_free(*err);
+			*err = e;
+			return VJ_EXIT_SETUP;
+		}
+		vj_error_free(e);
+		if (found == 1) {
+			/* Everything was found by name and removed; say what happened. */
+			if (o->warn && *err && (*err)->message)
+				o->warn((*err)->message, o->userdata);
+			vj_error_free(*err);
+			*err = NULL;
+			return 0;
+		}
 		vj_err_wrap(err, "teardown", name,
-			    "removed its pins, namespace binding and state file; its cgroup (vfiojail-%s) may remain",
+			    found == 0 ? "removed its pins, namespace binding and state file; no cgroup vfiojail-%s was found"
+				       : "removed its pins, namespace binding and state file; several cgroups are named vfiojail-%s: remove the right one by hand",
 			    name);
 		return VJ_EXIT_SETUP;
+	}
+	if (r < 0) {
+		vj_state_unlock(dirfd, name, lock_fd);
+		return VJ_EXIT_SETUP; /* could not read it: touch nothing */
 	}
 	if (r == 1) {
 		/* No state: still remove what a crashed launch may have left. */

@@ -229,9 +229,10 @@ fail:
 
 static int state_damaged(struct vj_error **err, const char *file, const char *what)
 {
-	return vj_err(err, VJ_EXIT_SETUP, 0, "state", file,
-		      "vfiojail teardown NAME removes what can still be found", "damaged state file: %s",
-		      what);
+	vj_err(err, VJ_EXIT_SETUP, 0, "state", file,
+	       "vfiojail teardown NAME removes what can still be found", "damaged state file: %s",
+	       what);
+	return VJ_STATE_DAMAGED;
 }
 
 static int json_str(json_object *o, const char *key, bool absolute, char **out)
@@ -486,6 +487,8 @@ int vj_state_read(int dirfd, const char *name, struct vj_state *st, struct vj_er
 	if (!buf)
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", file, NULL, "out of memory");
 	n = read(fd, buf, (size_t)s.st_size);
+	if (n < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "state", file, NULL, "cannot read the state file");
 	if (n != s.st_size)
 		return state_damaged(err, file, "short read");
 	o = json_tokener_parse(buf);

@@ -47,7 +47,10 @@ void vj_state_unlock(int dirfd, const char *name, int lock_fd);
 
 /* Write NAME.json atomically (temporary file, fsync, rename). */
 int vj_state_write(int dirfd, const struct vj_state *st, struct vj_error **err);
-/* Read NAME.json: 0 and filled, 1 when there is none, -1 on a damaged or unsafe file. */
+/* Read NAME.json: 0 and filled, 1 when there is none, VJ_STATE_DAMAGED for a file
+ * that exists but cannot be trusted, -1 when it could not be read (which says
+ * nothing about its contents: the caller must not treat it as damaged). */
+#define VJ_STATE_DAMAGED (-2)
 int vj_state_read(int dirfd, const char *name, struct vj_state *st, struct vj_error **err);
 /* The names with a NAME.json in the state directory (sorted); 0 or -1. */
 int vj_state_list(int dirfd, char ***names, size_t *n, struct vj_error **err);

@@ -76,7 +76,7 @@ done
 
 # teardown of an --exec jail whose VMM has exited, with each fault; a clean teardown
 # afterwards must still remove everything.
-for c in bpf:EPERM write:EBUSY mkdir:EPERM; do
+for c in open:ENOMEM open:EINTR bpf:EPERM write:EBUSY mkdir:EPERM; do
 	name=${c%%:*} errno=${c#*:}
 	for n in $(seq 1 "$max"); do
 		"$VFIOJAIL" run "${roots[@]}" "${vm[@]}" --exec -- "$WORK/probe" --out /dev/null 2>/dev/null

@@ -79,9 +79,10 @@ assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
 "$VFIOJAIL" run "${roots[@]}" --exec --name vm-d --user nobody -- "$WORK/probe" --out /dev/null || true
 echo "{ not json" >/run/vfiojail/vm-d.json
 capture "$VFIOJAIL" teardown vm-d
+assert_eq "$rc" 0 "teardown of a damaged state finds the jail by name ($err)"
 assert_contains "$err" "damaged" "reports the damaged state"
-[[ ! -e /run/vfiojail/vm-d.json && ! -e /sys/fs/bpf/vfiojail/vm-d ]] || fail "pins and state of vm-d remain"
-rmdir "$CG/vfiojail-vm-d"
+[[ ! -e /run/vfiojail/vm-d.json && ! -e /sys/fs/bpf/vfiojail/vm-d && ! -e "$CG/vfiojail-vm-d" ]] ||
+	fail "cgroup, pins or state of vm-d remain"
 capture "$VFIOJAIL" teardown "../etc"
 assert_eq "$rc" 2 "a hostile name"
 assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
