@@ -153,6 +153,8 @@ static json_object *plan_json(const struct vj_plan *p)
 		json_object *c = json_object_new_object();
 		json_object_object_add(c, "id", str_or_null(p->iommufd[i].id));
 		json_object_object_add(c, "path", str_or_null(p->iommufd[i].path));
+		json_object_object_add(c, "major", json_object_new_int64(p->iommufd[i].major));
+		json_object_object_add(c, "minor", json_object_new_int64(p->iommufd[i].minor));
 		json_object_array_add(ctx, c);
 	}
 	json_object_object_add(o, "iommufd", ctx);
@@ -381,7 +383,8 @@ static int read_contexts(json_object *o, struct vj_plan *p)
 
 		c->accounting = VJ_ACCOUNTING_PER_PROCESS;
 		if (json_str(e, "id", false, &c->id) < 0 || !c->id ||
-		    json_str(e, "path", true, &c->path) < 0 || !c->path)
+		    json_str(e, "path", true, &c->path) < 0 || !c->path ||
+		    json_u32(e, "major", &c->major) < 0 || json_u32(e, "minor", &c->minor) < 0)
 			return -1;
 	}
 	return 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -157,9 +158,20 @@ int vj_vmm_open_contexts(struct vj_vmm *v, const char *dev_root, bool best_effor
 		v->ctx_fds[i] = -1;
 	for (i = 0; i < p->n_iommufd; i++) {
 		_cleanup_free_ char *w = NULL;
+		struct stat st;
 		if (vj_iommufd_open_context(path, p->iommufd[i].id, best_effort, &v->ctx_fds[i], &w,
 					    err) < 0)
 			return -1;
+		/* The fd handed over must be the iommufd the plan found in sysfs, not a
+		 * stale or planted node that merely sits at the path. */
+		if (fstat(v->ctx_fds[i], &st) < 0 || !S_ISCHR(st.st_mode) ||
+		    major(st.st_rdev) != p->iommufd[i].major || minor(st.st_rdev) != p->iommufd[i].minor)
+			return vj_err(err, VJ_EXIT_SETUP, 0, "iommufd", path,
+				      "recreate the node from /sys/class/misc/iommu/dev (udev normally does)",
+				      "%s is not the kernel's iommufd: it is %s %u:%u, sysfs says char %u:%u",
+				      p->iommufd[i].id, S_ISCHR(st.st_mode) ? "char" : "not a char device",
+				      major(st.st_rdev), minor(st.st_rdev), p->iommufd[i].major,
+				      p->iommufd[i].minor);
 		if (w) {
 			p->iommufd[i].accounting = VJ_ACCOUNTING_PER_USER;
 			if (warn)

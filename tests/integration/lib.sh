@@ -104,6 +104,15 @@ in_container() {
 	return $rc
 }
 
+# Make the fixture host's /dev/iommu a node of a real driver (null, 1:3) that answers
+# ENOTTY to IOMMU_OPTION, as a kernel without it would; sysfs says the same number,
+# as it would on a real host.
+iommu_answers_enotty() {
+	rm -f "$HOST/dev/iommu"
+	mknod -m 0660 "$HOST/dev/iommu" c 1 3
+	echo "1:3" >"$HOST/sys/class/misc/iommu/dev"
+}
+
 # Kill what is left in a test cgroup subtree and remove it, deepest first.
 container_cleanup() {
 	local cg=$1 d i

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 : "${FAULTINJECT:?}"
 
 in_container gpu-iommufd '
-rm "$HOST/dev/iommu"; mknod -m 0660 "$HOST/dev/iommu" c 1 3
+iommu_answers_enotty
 mknod -m 0666 "$WORK/mem" c 1 1
 roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
 vm=(--name vmf --user nobody --memory 1G --hostdev 0009:06:00.0 --device /dev/net/tun --memlock-hard-limit 4MiB)

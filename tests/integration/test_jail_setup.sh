@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 in_container gpu-iommufd '
-rm "$HOST/dev/iommu"; mknod -m 0660 "$HOST/dev/iommu" c 1 3
+iommu_answers_enotty
 mkdir -m 0755 "$WORK/foreign"
 mknod -m 0666 "$WORK/foreign/vfio2" c 240 2
 roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev")

@@ -16,7 +16,7 @@ export QEMU
 
 in_container gpu-iommufd '
 # /dev/iommu stand-in: a node of a real driver (null), so it opens; IOMMU_OPTION gets ENOTTY.
-rm "$HOST/dev/iommu"; mknod -m 0660 "$HOST/dev/iommu" c 1 3
+iommu_answers_enotty
 mkdir -m 0755 "$WORK/foreign"
 mknod -m 0666 "$WORK/foreign/sda" b 8 0
 roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev")

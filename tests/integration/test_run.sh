@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 
 in_container gpu-iommufd '
 # /dev/iommu stand-in: a node of a real driver (null) that answers ENOTTY to IOMMU_OPTION.
-rm "$HOST/dev/iommu"; mknod -m 0660 "$HOST/dev/iommu" c 1 3
+iommu_answers_enotty
 # Nodes outside the plan, made by root where the jail can see them, mode 0666.
 mkdir -m 0755 "$WORK/foreign"
 mknod -m 0666 "$WORK/foreign/sda" b 8 0

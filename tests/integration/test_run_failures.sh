@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 
 in_container gpu-iommufd '
-rm "$HOST/dev/iommu"; mknod -m 0660 "$HOST/dev/iommu" c 1 3
+iommu_answers_enotty
 roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev")
 vm=(--name vm1 --user nobody --memory 1G --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
 probe=("$WORK/probe" --out /dev/null)
@@ -29,6 +29,10 @@ expect_failure 125 cgroup /no/such/parent -- "${roots[@]}" --cgroup-parent /no/s
 mv "$HOST/dev/iommu" "$HOST/dev/iommu.away"
 expect_failure 125 iommufd iommufd0 -- "${roots[@]}" "${vm[@]}" -- "${probe[@]}"
 mv "$HOST/dev/iommu.away" "$HOST/dev/iommu"
+# iommufd: a /dev/iommu that is not the device sysfs names (stale or planted) is refused.
+echo "10:120" >"$HOST/sys/class/misc/iommu/dev"
+expect_failure 125 iommufd "not the kernel" -- "${roots[@]}" --iommufd-accounting=best-effort "${vm[@]}" -- "${probe[@]}"
+echo "1:3" >"$HOST/sys/class/misc/iommu/dev"
 # iommufd: strict accounting on a kernel without IOMMU_OPTION.
 expect_failure 125 iommufd iommufd0 -- "${roots[@]}" "${vm[@]}" -- "${probe[@]}"
 # memlock: above the hard limit without CAP_SYS_RESOURCE (this machine: 8 MiB).

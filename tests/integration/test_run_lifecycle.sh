@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 
 in_container gpu-iommufd '
-rm "$HOST/dev/iommu"; mknod -m 0660 "$HOST/dev/iommu" c 1 3
+iommu_answers_enotty
 roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
 # Stand-ins of each GPU node outside the jails, where both VMs can see them.
 mkdir -m 0755 "$WORK/foreign"
