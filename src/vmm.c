@@ -355,7 +355,14 @@ static int supervise(pid_t pid, const sigset_t *set)
 		if (sig < 0)
 			continue;
 		if (sig != SIGCHLD) {
-			kill(pid, sig);
+			/* A terminal's ^C, ^\ or hangup (sent by the kernel to the whole
+			 * foreground process group) has reached the VMM already, as it
+			 * shares our group: forwarding it would deliver it twice. */
+			bool from_tty = si.si_code == SI_KERNEL &&
+					(sig == SIGINT || sig == SIGQUIT || sig == SIGHUP) &&
+					getpgid(pid) == getpgrp();
+			if (!from_tty)
+				kill(pid, sig);
 			continue;
 		}
 		if (waitpid(pid, &status, WNOHANG) == pid)
