@@ -186,7 +186,7 @@ static json_object *spec_memlock_json(const struct vj_memlock_spec *m)
 
 /* The spec as JSON that vj_spec_parse_string() reads back to the same spec;
  * user and group as the ids they were resolved to. */
-static char *spec_to_json(const struct vj_spec *s)
+char *vj_jail_spec_json(const struct vj_spec *s)
 {
 	json_object *o = json_object_new_object(), *a, *m;
 	char *text;
@@ -258,7 +258,7 @@ static int state_fill(struct vj_state *st, const struct vj_spec *spec, struct vj
 {
 	const struct vj_roots *roots = &o->plan.roots;
 
-	st->spec = spec_to_json(spec);
+	st->spec = vj_jail_spec_json(spec);
 	st->plan = plan;
 	st->iommufd_best_effort = o->iommufd_best_effort;
 	st->sysfs_root = dup_or_null(roots->sysfs);
@@ -552,13 +552,7 @@ out:
 /* ------------------------------------------------------------------------- */
 /* Opening a jail made by setup                                               */
 
-struct jail {
-	int dirfd, lock_fd;
-	const char *name;
-	struct vj_state st;
-};
-
-static void jail_close(struct jail *j)
+void vj_jail_close(struct vj_jail *j)
 {
 	if (j->lock_fd >= 0)
 		vj_state_unlock(j->dirfd, j->name, j->lock_fd);
@@ -570,12 +564,12 @@ static void jail_close(struct jail *j)
 }
 
 /* Lock NAME and read its state; it must be a jail made by setup. */
-static int jail_open(struct jail *j, const char *name, const struct vj_run_opts *o,
+int vj_jail_open(struct vj_jail *j, const char *name, const struct vj_run_opts *o,
 		     struct vj_error **err)
 {
 	int r;
 
-	*j = (struct jail){ .dirfd = -1, .lock_fd = -1, .name = name };
+	*j = (struct vj_jail){ .dirfd = -1, .lock_fd = -1, .name = name };
 	if (vj_validate_name(name, "NAME", err) < 0)
 		return -1;
 	j->dirfd = vj_state_dir_open(o->state_dir, err);
@@ -598,7 +592,7 @@ static int jail_open(struct jail *j, const char *name, const struct vj_run_opts 
 }
 
 /* An fd of the kept namespace, checked to be a mount namespace. */
-static int open_ns(const char *path, struct vj_error **err)
+int vj_jail_open_ns(const char *path, struct vj_error **err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
@@ -616,7 +610,7 @@ static int open_ns(const char *path, struct vj_error **err)
 /* enter                                                                      */
 
 struct enter {
-	struct jail j;
+	struct vj_jail j;
 	struct vj_vmm vmm;
 	int ns_fd;
 };
@@ -661,13 +655,13 @@ int vj_enter(const char *name, const struct vj_run_opts *o, struct vj_error **er
 	if (!o->argv || !o->argv[0])
 		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL,
 			      "vfiojail enter NAME -- CMD [ARGS...]", "no command to run");
-	if (jail_open(&e.j, name, o, err) < 0)
+	if (vj_jail_open(&e.j, name, o, err) < 0)
 		goto out;
 	if (vj_vmm_prepare(&e.vmm, e.j.st.plan, o->argv, err) < 0)
 		goto out;
 	/* Without CAP_SYS_RESOURCE no later attach could raise a lowered hard limit. */
 	e.vmm.memlock_keep_hard = !have_sys_resource();
-	e.ns_fd = open_ns(e.j.st.ns_path, err);
+	e.ns_fd = vj_jail_open_ns(e.j.st.ns_path, err);
 	if (e.ns_fd < 0 ||
 	    vj_vmm_open_contexts(&e.vmm, e.j.st.dev_root ? e.j.st.dev_root : "/dev",
 				 o->iommufd_best_effort || e.j.st.iommufd_best_effort, o->warn,
@@ -686,7 +680,7 @@ out:
 	if (e.ns_fd >= 0)
 		close(e.ns_fd);
 	vj_vmm_free(&e.vmm);
-	jail_close(&e.j);
+	vj_jail_close(&e.j);
 	if (r < 0)
 		return err && *err ? (*err)->status : VJ_EXIT_SETUP;
 	return r;
@@ -787,14 +781,23 @@ int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct
 		_cleanup_free_ char *cg = NULL;
 		struct vj_error *e = NULL;
 		int found = find_cgroup_by_name(o, name, &cg);
+		bool busy = false;
 
-		r = teardown_by_name(dirfd, name, o, &e);
-		if (r == 0 && found == 1) {
-			bool busy = false;
-			if (vj_cgroup_populated(cg, &busy, NULL) == 0 && busy && kill)
-				vj_cgroup_kill(cg, NULL);
-			r = vj_cgroup_remove(cg, &e);
+		/* A VM that still runs keeps its filter: nothing is removed without --kill. */
+		if (found == 1 && vj_cgroup_populated(cg, &busy, NULL) == 0 && busy && !kill) {
+			vj_state_unlock(dirfd, name, lock_fd);
+			vj_error_free(*err);
+			*err = NULL;
+			vj_err(err, VJ_EXIT_FAIL, EBUSY, "teardown", name,
+			       "stop the VMM first, or add --kill to SIGKILL every process in its cgroup",
+			       "the state file is damaged and the VM still runs (cgroup %s)", cg);
+			return VJ_EXIT_FAIL;
 		}
+		if (found == 1 && busy)
+			vj_cgroup_kill(cg, NULL);
+		r = teardown_by_name(dirfd, name, o, &e);
+		if (r == 0 && found == 1)
+			r = vj_cgroup_remove(cg, &e);
 		if (r == 0)
 			r = vj_state_remove(dirfd, name, &e);
 		vj_state_unlock(dirfd, name, lock_fd);
@@ -814,7 +817,8 @@ int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct
 		}
 		vj_err_wrap(err, "teardown", name,
 			    found == 0 ? "removed its pins, namespace binding and state file; no cgroup vfiojail-%s was found"
-				       : "removed its pins, namespace binding and state file; several cgroups are named vfiojail-%s: remove the right one by hand",
+			    : found < 0 ? "removed its pins, namespace binding and state file; the cgroup2 tree could not be searched for vfiojail-%s"
+					: "removed its pins, namespace binding and state file; several cgroups are named vfiojail-%s: remove the right one by hand",
 			    name);
 		return VJ_EXIT_SETUP;
 	}
@@ -869,7 +873,7 @@ static bool owner_alive(const struct vj_state *st)
 }
 
 /* VmLck of /proc/PID/status in bytes. */
-static uint64_t proc_locked(pid_t pid)
+uint64_t vj_proc_locked(pid_t pid)
 {
 	_cleanup_free_ char *path = vj_strdupf("/proc/%d/status", (int)pid), *buf = NULL;
 	unsigned long long kb = 0;
@@ -889,7 +893,7 @@ static uint64_t limit_value(const char *s)
 
 /* RLIMIT_MEMLOCK of any process from /proc/PID/limits: prlimit(2) on another
  * user's process needs CAP_SYS_RESOURCE, reading this file does not. */
-static int proc_memlock(pid_t pid, uint64_t *soft, uint64_t *hard)
+int vj_proc_memlock(pid_t pid, uint64_t *soft, uint64_t *hard)
 {
 	_cleanup_free_ char *path = vj_strdupf("/proc/%d/limits", (int)pid), *buf = NULL;
 	char a[32], b[32], *p;
@@ -1032,8 +1036,8 @@ static int check_procs(struct vj_status *s, const struct vj_state *st)
 		if (!p)
 			return -1;
 		p->pid = pids[i];
-		p->locked = proc_locked(pids[i]);
-		if (proc_memlock(pids[i], &p->memlock_soft, &p->memlock_hard) < 0)
+		p->locked = vj_proc_locked(pids[i]);
+		if (vj_proc_memlock(pids[i], &p->memlock_soft, &p->memlock_hard) < 0)
 			continue; /* gone meanwhile */
 		if (m && !m->unchanged && p->memlock_soft != want) {
 			bad++;
@@ -1062,7 +1066,7 @@ static int status_check(struct vj_status *s, const struct vj_state *st)
 		(void)vj_cgroup_populated(st->cgroup, &populated, NULL);
 	}
 	if (st->kind == VJ_STATE_SETUP) {
-		_cleanup_close_ int fd = open_ns(st->ns_path, NULL);
+		_cleanup_close_ int fd = vj_jail_open_ns(st->ns_path, NULL);
 		if (add_item(s, "namespace", fd >= 0, fd >= 0 ? "kept at %s" : "no namespace bound at %s",
 			     st->ns_path) < 0)
 			return -1;

@@ -37,3 +37,34 @@ int vj_jail_ns_remove(int dirfd, const char *ns_path, struct vj_error **err);
  * namespace binding and state.  Shared by a failed launch, the end of a
  * supervised VM, teardown and gc. */
 int vj_jail_remove(int dirfd, const struct vj_state *st, bool kill, struct vj_error **err);
+
+/* ------------------------------------------------------------------------- */
+/* Shared by enter, attach and detach                                         */
+
+/* A jail made by setup, opened with its name's lock held. */
+struct vj_jail {
+	int dirfd, lock_fd;
+	const char *name;
+	struct vj_state st;
+};
+
+/* Lock NAME (waiting a few seconds for a short command) and read its state; it
+ * must be a jail made by setup (status 2 otherwise, or when there is none). */
+int vj_jail_open(struct vj_jail *j, const char *name, const struct vj_run_opts *o,
+		 struct vj_error **err);
+/* Release the lock and the state; safe on a half-opened jail. */
+void vj_jail_close(struct vj_jail *j);
+
+/* An fd of the kept namespace binding @path, checked to be a mount namespace. */
+int vj_jail_open_ns(const char *path, struct vj_error **err);
+
+/* The spec as JSON that vj_spec_parse_string() reads back to the same spec;
+ * user and group as the ids they were resolved to.  NULL without memory. */
+char *vj_jail_spec_json(const struct vj_spec *s);
+
+/* RLIMIT_MEMLOCK of any process, from /proc/PID/limits (UINT64_MAX =
+ * unlimited): prlimit(2) on another user's process needs CAP_SYS_RESOURCE,
+ * reading this file does not.  0, or -1 when the process is gone. */
+int vj_proc_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);
+/* VmLck of /proc/PID/status in bytes (0 when gone). */
+uint64_t vj_proc_locked(pid_t pid);

@@ -419,7 +419,7 @@ static int cmd_list(struct cli *cli)
 	struct vj_error *e = NULL;
 	struct vj_run_opts o;
 	char **names = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, printed = 0;
 	int r = 0;
 
 	if (cli->n_rest != 0 || cli->spec_flags)
@@ -439,7 +439,7 @@ static int cmd_list(struct cli *cli)
 			e = NULL;
 			r = VJ_EXIT_FAIL;
 		} else if (cli->json) {
-			fputs(i ? "," : "", stdout);
+			fputs(printed++ ? "," : "", stdout);
 			vj_status_print_json(st, stdout);
 		} else {
 			printf("%-24s %-6s %-6zu %s%s\n", st->name, st->kind, st->n_procs,

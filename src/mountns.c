@@ -435,3 +435,178 @@ int vj_mountns_populate_dev(const struct vj_node *nodes, size_t n,
 			return -1;
 	return make_links(devfd, target, kept.fd[KEPT_PTS] >= 0, plan_has_ptmx(nodes, n), err);
 }
+
+/* ---- hotplug: nodes added to and removed from a kept namespace ----------- */
+
+#define MAX_DEPTH 32
+
+/* The directories leading to a node, below the jail's /dev: fd[i] is name[i]
+ * inside fd[i - 1] (inside the /dev fd for i = 0). */
+struct dir_chain {
+	int fd[MAX_DEPTH];
+	char name[MAX_DEPTH][NAME_MAX + 1];
+	size_t n;
+};
+
+static void dir_chain_close(struct dir_chain *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		closep(&c->fd[i]);
+	c->n = 0;
+}
+
+/* Open the existing parents of @path (never creating, never following a
+ * symlink, never leaving the tmpfs): 0, 1 when one is missing, -1 on error. */
+static int open_chain(int devfd, dev_t dev, const char *path, struct dir_chain *c,
+		      const char **leaf, struct vj_error **err)
+{
+	const char *p = path + strlen(JAIL_DEV);
+	struct stat st;
+
+	c->n = 0;
+	for (const char *slash; (slash = strchr(p, '/')); p = slash + 1) {
+		int parent = c->n ? c->fd[c->n - 1] : devfd;
+
+		if (c->n == MAX_DEPTH)
+			return vj_err_sys(err, STEP, path, ENAMETOOLONG, NULL, "too many directories");
+		snprintf(c->name[c->n], sizeof(c->name[c->n]), "%.*s", (int)(slash - p), p);
+		c->fd[c->n] = openat(parent, c->name[c->n], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (c->fd[c->n] < 0)
+			return errno == ENOENT ? 1 : vj_err_sys(err, STEP, path, errno, NULL,
+								"cannot open directory %s", c->name[c->n]);
+		c->n++;
+		if (fstat(c->fd[c->n - 1], &st) < 0 || st.st_dev != dev)
+			return vj_err_sys(err, STEP, path, EXDEV, NULL,
+					  "directory %s is another mount", c->name[c->n - 1]);
+	}
+	*leaf = p;
+	return 0;
+}
+
+/* rmdir the chain's directories that are empty, deepest first. */
+static void remove_empty_parents(int devfd, struct dir_chain *c)
+{
+	for (size_t i = c->n; i-- > 0;)
+		if (unlinkat(i ? c->fd[i - 1] : devfd, c->name[i], AT_REMOVEDIR) < 0)
+			break;
+}
+
+/* The jail's /dev, once in its namespace: the tmpfs vj_mountns_populate_dev made. */
+static int open_jail_dev(int *devfd, dev_t *dev, struct vj_error **err)
+{
+	_cleanup_close_ int fd = open("/dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct statfs sfs;
+	struct stat st;
+
+	if (fd < 0)
+		return vj_err_sys(err, STEP, "/dev", errno, NULL, "cannot open the jail's /dev");
+	if (fstatfs(fd, &sfs) < 0 || fstat(fd, &st) < 0)
+		return vj_err_sys(err, STEP, "/dev", errno, NULL, "cannot stat the jail's /dev");
+	if (sfs.f_type != TMPFS_MAGIC)
+		return vj_err_sys(err, STEP, "/dev", 0, "vfiojail teardown NAME, then setup again",
+				  "the jail's /dev is not the tmpfs vfiojail made");
+	*dev = st.st_dev;
+	*devfd = TAKE_FD(fd);
+	return 0;
+}
+
+static int join_ns(int ns_fd, struct vj_error **err)
+{
+	if (setns(ns_fd, CLONE_NEWNS) < 0)
+		return vj_err_sys(err, STEP, "mount namespace", errno, NULL,
+				  "cannot enter the jail's mount namespace");
+	if (chdir("/") < 0)
+		return vj_err_sys(err, STEP, "/", errno, NULL, "chdir");
+	return 0;
+}
+
+/* 0 when the node at @path is gone (or was never there), -1 when something
+ * else than the planned node is there (left alone) or it cannot be removed. */
+static int remove_node(int devfd, dev_t dev, const struct vj_node *node, bool dry_run,
+		       struct vj_error **err)
+{
+	struct dir_chain c = { .n = 0 };
+	const char *leaf = NULL;
+	struct stat st;
+	int r = open_chain(devfd, dev, node->path, &c, &leaf, err);
+
+	if (r != 0)
+		goto out; /* 1: a parent is missing, so is the node */
+	if (fstatat(c.n ? c.fd[c.n - 1] : devfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			r = vj_err_sys(err, STEP, node->path, errno, NULL, "cannot stat the node");
+		else if (!dry_run)
+			remove_empty_parents(devfd, &c); /* left by a failed attempt */
+		goto out;
+	}
+	if (!host_node_matches(&st, node)) {
+		r = vj_err_sys(err, STEP, node->path, EEXIST, "remove it by hand (nsenter --mount=...)",
+			       "not the planned %s device %u:%u: left alone",
+			       node->type == 'c' ? "character" : "block", node->major, node->minor);
+		goto out;
+	}
+	if (!dry_run) {
+		if (unlinkat(c.n ? c.fd[c.n - 1] : devfd, leaf, 0) < 0) {
+			r = vj_err_sys(err, STEP, node->path, errno, NULL, "cannot remove the node");
+			goto out;
+		}
+		remove_empty_parents(devfd, &c);
+	}
+out:
+	dir_chain_close(&c);
+	return r < 0 ? -1 : 0;
+}
+
+int vj_mountns_add_nodes(int ns_fd, const struct vj_node *nodes, size_t n, struct vj_error **err)
+{
+	_cleanup_(acl_list_free) struct acl_list acls = { NULL, 0 };
+	_cleanup_close_ int devfd = -1;
+	struct vj_error *e = NULL;
+	dev_t dev = 0;
+	size_t made;
+
+	for (size_t i = 0; i < n; i++)
+		if (check_node(&nodes[i], err) < 0)
+			return -1;
+	/* The host's ACLs are read here: setns hides the host's /dev. */
+	if (load_host_acls(nodes, n, &acls, err) < 0 || join_ns(ns_fd, err) < 0 ||
+	    open_jail_dev(&devfd, &dev, err) < 0)
+		return -1;
+	for (made = 0; made < n; made++)
+		if (make_node(devfd, dev, &nodes[made], acls.acl[made], &e) < 0)
+			break;
+	if (made == n)
+		return 0;
+	/* Undo, newest first; a node half made by the failed make_node goes too,
+	 * unless something was at its path already (then it is not ours). */
+	if (e->errnum != EEXIST)
+		remove_node(devfd, dev, &nodes[made], false, NULL);
+	while (made-- > 0)
+		remove_node(devfd, dev, &nodes[made], false, NULL);
+	if (err && !*err)
+		*err = e;
+	else
+		vj_error_free(e);
+	return -1;
+}
+
+int vj_mountns_remove_nodes(int ns_fd, const struct vj_node *nodes, size_t n,
+			    struct vj_error **err)
+{
+	_cleanup_close_ int devfd = -1;
+	dev_t dev = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (check_node(&nodes[i], err) < 0)
+			return -1;
+	if (join_ns(ns_fd, err) < 0 || open_jail_dev(&devfd, &dev, err) < 0)
+		return -1;
+	/* Everything is checked before anything is removed. */
+	for (size_t i = 0; i < n; i++)
+		if (remove_node(devfd, dev, &nodes[i], true, err) < 0)
+			return -1;
+	for (size_t i = 0; i < n; i++)
+		if (remove_node(devfd, dev, &nodes[i], false, err) < 0)
+			return -1;
+	return 0;
+}

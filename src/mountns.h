@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The jail's own /dev, built in a private mount namespace of the launch child. */
+/* The jail's own /dev, built in a private mount namespace of the launch child,
+ * and the nodes a hotplug adds to or removes from a kept one. */
 #pragma once
 
 #include <stddef.h>
@@ -31,3 +32,23 @@ int vj_mountns_enter(struct vj_error **err);
  */
 int vj_mountns_populate_dev(const struct vj_node *nodes, size_t n,
 			    const struct vj_mountns_opts *o, struct vj_error **err);
+
+/*
+ * Hotplug into a kept namespace (@ns_fd, an fd of its nsfs file).  Both change
+ * the calling process's mount namespace: call them in a forked, single-threaded
+ * child, as root.
+ *
+ * add: check the nodes, read the host nodes' ACLs (before setns hides the
+ * host's /dev), enter the namespace and create each node in its /dev as
+ * vj_mountns_populate_dev does (parents 0755, mknod, owner, ACL, mode).  A
+ * path already taken is an error (EEXIST).  On failure the nodes made so far,
+ * and the directories made for them, are removed again.
+ *
+ * remove: enter the namespace, check that every node present at its path is
+ * the planned device (anything else is left alone and is an error), then
+ * unlink each, and the parent directories that are left empty.  A node that is
+ * not there is fine.
+ */
+int vj_mountns_add_nodes(int ns_fd, const struct vj_node *nodes, size_t n, struct vj_error **err);
+int vj_mountns_remove_nodes(int ns_fd, const struct vj_node *nodes, size_t n,
+			    struct vj_error **err);

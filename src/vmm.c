@@ -355,11 +355,12 @@ static int supervise(pid_t pid, const sigset_t *set)
 		if (sig < 0)
 			continue;
 		if (sig != SIGCHLD) {
-			/* A terminal's ^C, ^\ or hangup (sent by the kernel to the whole
+			/* A terminal's ^C or ^\ (sent by the line discipline to the whole
 			 * foreground process group) has reached the VMM already, as it
-			 * shares our group: forwarding it would deliver it twice. */
-			bool from_tty = si.si_code == SI_KERNEL &&
-					(sig == SIGINT || sig == SIGQUIT || sig == SIGHUP) &&
+			 * shares our group: forwarding it would deliver it twice.  A
+			 * hangup is always forwarded: the kernel sends it to the session
+			 * leader alone (drivers/tty/tty_jobctrl.c), which may be us. */
+			bool from_tty = si.si_code == SI_KERNEL && (sig == SIGINT || sig == SIGQUIT) &&
 					getpgid(pid) == getpgrp();
 			if (!from_tty)
 				kill(pid, sig);

@@ -336,6 +336,41 @@ VJ_EXPORT int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *opt
 VJ_EXPORT int vj_enter(const char *name, const struct vj_run_opts *opts, struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
+/* Hotplug into a jail made by setup                                          */
+
+/* Devices to attach or detach, written as the spec's flags are:
+ * "BDF[,backend=iommufd|legacy][,iommufd=ID]" and "PATH[:ACCESS]". */
+struct vj_hotplug {
+	const char *const *hostdevs;
+	size_t n_hostdevs;
+	const char *const *devices;
+	size_t n_devices;
+};
+
+/*
+ * Add devices to the running jail NAME, in this order: re-plan from the spec in
+ * its state plus @h (validated as the spec is); raise RLIMIT_MEMLOCK of every
+ * process in its cgroup to the new plan (never lowering one); create the new
+ * nodes in its namespace; add their rules to its filter's map; write the state.
+ * A failure undoes the steps before it.  0, or with *err set: 2 bad device,
+ * already attached, no such jail or not one made by setup; 125 the host cannot
+ * provide it (the jail is as before).  Only opts->state_dir, bpffs and warn
+ * are used; the roots and cgroup parent are the state's.
+ */
+VJ_EXPORT int vj_attach(const char *name, const struct vj_hotplug *h,
+			const struct vj_run_opts *opts, struct vj_error **err);
+
+/*
+ * Remove devices from the running jail NAME: their rules leave the filter's map
+ * first (access is revoked at once), then their nodes; rules and nodes still
+ * needed by another device stay.  RLIMIT_MEMLOCK is lowered to the new plan
+ * only when no process has more memory locked than that (else it is kept, with
+ * a warning).  Returns as vj_attach does (2: a device that is not attached).
+ */
+VJ_EXPORT int vj_detach(const char *name, const struct vj_hotplug *h,
+			const struct vj_run_opts *opts, struct vj_error **err);
+
+/* ------------------------------------------------------------------------- */
 /* What a jail's state says, verified against the live system                 */
 
 struct vj_status_item {

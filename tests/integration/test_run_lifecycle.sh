@@ -83,6 +83,18 @@ assert_eq "$rc" 0 "teardown of a damaged state finds the jail by name ($err)"
 assert_contains "$err" "damaged" "reports the damaged state"
 [[ ! -e /run/vfiojail/vm-d.json && ! -e /sys/fs/bpf/vfiojail/vm-d && ! -e "$CG/vfiojail-vm-d" ]] ||
 	fail "cgroup, pins or state of vm-d remain"
+# A damaged state file while the VM still runs: its filter stays until --kill.
+"$VFIOJAIL" run "${roots[@]}" --exec --name vm-r --user nobody -- "$WORK/probe" --out /dev/null --sleep 60 &
+r=$!
+wait_populated vm-r
+echo "garbage" >/run/vfiojail/vm-r.json
+capture "$VFIOJAIL" teardown vm-r
+assert_eq "$rc" 1 "teardown of a running VM with a damaged state ($err)"
+[[ -e /sys/fs/bpf/vfiojail/vm-r/link && -d "$CG/vfiojail-vm-r" ]] || fail "the running VM lost its filter"
+capture "$VFIOJAIL" teardown --kill vm-r
+assert_eq "$rc" 0 "teardown --kill with a damaged state ($err)"
+set +e; wait $r; set -e
+[[ ! -e /sys/fs/bpf/vfiojail/vm-r && ! -e "$CG/vfiojail-vm-r" && ! -e /run/vfiojail/vm-r.json ]] || fail "vm-r left something"
 capture "$VFIOJAIL" teardown "../etc"
 assert_eq "$rc" 2 "a hostile name"
 assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
