@@ -39,6 +39,10 @@ struct cli {
 	struct vj_spec *spec_flags; /* non-NULL once a spec flag was given */
 	char **rest;                /* positional arguments after the options */
 	int n_rest;
+	const char **hostdevs;      /* attach, detach: --hostdev and --device as written */
+	size_t n_hostdevs;
+	const char **devices;
+	size_t n_devices;
 };
 
 static const struct option long_options[] = {
@@ -85,6 +89,10 @@ static void usage(FILE *f)
 	      "  setup [SPEC]            build the jail and keep it, starting nothing\n"
 	      "  enter NAME [--exec] -- CMD [ARGS...]\n"
 	      "                          run CMD in the jail made by setup, as run runs the VMM\n"
+	      "  attach NAME --hostdev BDF[,...] | --device PATH[:rwm] ...\n"
+	      "                          hot-plug devices into a jail made by setup\n"
+	      "  detach NAME --hostdev BDF | --device PATH ...\n"
+	      "                          unplug them: access is revoked first, then the nodes go\n"
 	      "  teardown [--kill] NAME  remove a jail: cgroup, filter, namespace, state\n"
 	      "  status NAME [--json]    the jail's state checked against the system (1: drift)\n"
 	      "  list [--json]           every jail, checked as status does\n"
@@ -143,11 +151,31 @@ static int report(struct vj_error *e)
 	return status ? status : VJ_EXIT_SETUP;
 }
 
+static bool is_hotplug(const char *command)
+{
+	return !strcmp(command, "attach") || !strcmp(command, "detach");
+}
+
+/* attach and detach take --hostdev and --device only, kept as written: the
+ * library checks them against the jail's spec.  -1, or an exit status. */
+static int hotplug_flag(struct cli *cli, const char *flag, int argc)
+{
+	const char ***list = !strcmp(flag, "hostdev") ? &cli->hostdevs : &cli->devices;
+	size_t *n = !strcmp(flag, "hostdev") ? &cli->n_hostdevs : &cli->n_devices;
+
+	if (strcmp(flag, "hostdev") != 0 && strcmp(flag, "device") != 0)
+		return usage_error("%s takes --hostdev and --device, not --%s", cli->command, flag);
+	if (!*list && !(*list = calloc((size_t)argc, sizeof(**list))))
+		return report(NULL);
+	(*list)[(*n)++] = optarg;
+	return -1;
+}
+
 /* Parse options into @cli; returns -1 when done, or an exit status. */
 static int parse_options(struct cli *cli, int argc, char **argv)
 {
 	struct vj_error *e = NULL;
-	int c, idx;
+	int c, idx, r;
 
 	optind = 1;
 	opterr = 0;
@@ -192,6 +220,12 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			cli->bpffs = optarg;
 			break;
 		case OPT_SPEC_FLAG:
+			if (is_hotplug(cli->command)) {
+				r = hotplug_flag(cli, long_options[idx].name, argc);
+				if (r >= 0)
+					return r;
+				break;
+			}
 			if (!cli->spec_flags && !(cli->spec_flags = vj_spec_new()))
 				return report(NULL);
 			if (vj_spec_set_flag(cli->spec_flags, long_options[idx].name, optarg, &e) < 0)
@@ -476,6 +510,26 @@ static int cmd_gc(struct cli *cli)
 	return r < 0 ? report(e) : 0;
 }
 
+static int cmd_hotplug(struct cli *cli)
+{
+	struct vj_hotplug h = {
+		.hostdevs = cli->hostdevs, .n_hostdevs = cli->n_hostdevs,
+		.devices = cli->devices, .n_devices = cli->n_devices,
+	};
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	bool attach = !strcmp(cli->command, "attach");
+	int r;
+
+	if (cli->n_rest != 1 || cli->vmm_argv)
+		return usage_error("%s takes one NAME and --hostdev/--device flags", cli->command);
+	if (!cli->n_hostdevs && !cli->n_devices)
+		return usage_error("%s needs at least one --hostdev BDF or --device PATH", cli->command);
+	run_opts_init(cli, &o);
+	r = attach ? vj_attach(cli->rest[0], &h, &o, &e) : vj_detach(cli->rest[0], &h, &o, &e);
+	return print_error(r, e);
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct cli *cli);
@@ -489,6 +543,8 @@ static const struct command {
 	{ "status", cmd_status },
 	{ "list", cmd_list },
 	{ "gc", cmd_gc },
+	{ "attach", cmd_hotplug },
+	{ "detach", cmd_hotplug },
 };
 
 int main(int argc, char **argv)
@@ -523,6 +579,8 @@ int main(int argc, char **argv)
 		if (r < 0)
 			r = commands[i].fn(&cli);
 		vj_spec_free(cli.spec_flags);
+		free(cli.hostdevs);
+		free(cli.devices);
 		return r;
 	}
 	return usage_error("unknown command '%s'", cli.command);
