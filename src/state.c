@@ -11,7 +11,7 @@
 #include "error.h"
 #include "util.h"
 
-#define STATE_MAX (64 * 1024)
+#define STATE_MAX (16 * 1024 * 1024) /* a plan of 65536 nodes and rules fits */
 
 const char *vj_state_dir(const char *state_dir)
 {

@@ -95,6 +95,21 @@ capture "$VFIOJAIL" teardown --kill vm-r
 assert_eq "$rc" 0 "teardown --kill with a damaged state ($err)"
 set +e; wait $r; set -e
 [[ ! -e /sys/fs/bpf/vfiojail/vm-r && ! -e "$CG/vfiojail-vm-r" && ! -e /run/vfiojail/vm-r.json ]] || fail "vm-r left something"
+# A jail with 1024 devices: its state (the whole plan) is still read back whole.
+mkdir -p "$HOST/dev/many"
+many=()
+for i in $(seq 0 1023); do
+	mknod -m 0600 "$HOST/dev/many/n$i" c 243 "$i"
+	many+=(--device "/dev/many/n$i")
+done
+capture "$VFIOJAIL" run "${roots[@]}" --exec --name vm-many --user nobody "${many[@]}" -- \
+	"$WORK/probe" --out "$WORK/out/many.json"
+assert_eq "$rc" 0 "run --exec with 1024 devices ($err)"
+assert_eq "$(jq "[.dev[] | select(.major == 243)] | length" "$WORK/out/many.json")" 1024 "1024 nodes in the jail"
+capture "$VFIOJAIL" teardown vm-many
+assert_eq "$rc" 0 "teardown with 1024 devices ($err)"
+[[ "$err" != *damaged* ]] || fail "the state of a 1024-device jail was not read back: $err"
+assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
 capture "$VFIOJAIL" teardown "../etc"
 assert_eq "$rc" 2 "a hostile name"
 assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
