@@ -22,6 +22,7 @@
 #include <sys/acl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -178,12 +179,19 @@ static bool host_node_matches(const struct stat *st, const struct vj_node *node)
 /* The host node's access ACL when it has entries beyond owner/group/other. */
 static int load_host_acl(const struct vj_node *node, acl_t *out, struct vj_error **err)
 {
-	_cleanup_close_ int fd = open(node->host_path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
 	char p[FD_PATH_MAX];
 	struct stat st;
 	acl_t acl;
 
 	*out = NULL;
+	/* Most nodes have no ACL: an lstat that checks the node and an lgetxattr say
+	 * so, and only a node that has one is opened, checked again and read. */
+	if (lstat(node->host_path, &st) == 0 && host_node_matches(&st, node) &&
+	    lgetxattr(node->host_path, "system.posix_acl_access", NULL, 0) < 0 &&
+	    (errno == ENODATA || errno == ENOTSUP))
+		return 0;
+	fd = open(node->host_path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return vj_err_sys(err, STEP, node->host_path, errno, NULL,
 				  "cannot open the host node of %s to copy its ACL", node->path);
@@ -348,18 +356,51 @@ static int set_node_acl(int dir, const char *leaf, acl_t acl, const char *obj,
  * comes last so that it sets the ACL mask to the planned group bits, and
  * no ACL entry can grant more than the planned mode.
  */
+/* The directory the previous node went into, kept open for the next one. */
+struct parent_cache {
+	char path[PATH_MAX]; /* "/dev/vfio/devices/" with its trailing slash */
+	int fd;
+};
+
+static void parent_cache_close(struct parent_cache *c)
+{
+	closep(&c->fd);
+	c->fd = -1;
+	c->path[0] = '\0';
+}
+
+/*
+ * mknod, chown, then, only when the host node has an ACL, the ACL and a chmod:
+ * the chmod comes last so that it sets the ACL mask to the planned group bits,
+ * and no ACL entry can grant more than the planned mode.  The node is made with
+ * its final mode (the caller clears the umask): nothing else sees this tmpfs
+ * before the VMM runs, so the moment it is root's does not matter.
+ */
 static int make_node(int devfd, dev_t dev, const struct vj_node *node, acl_t acl,
-		     struct vj_error **err)
+		     struct parent_cache *cache, struct vj_error **err)
 {
 	_cleanup_close_ int parent = -1;
 	mode_t type = node->type == 'c' ? S_IFCHR : S_IFBLK;
-	const char *leaf;
+	const char *leaf = strrchr(node->path, '/') + 1;
+	size_t dirlen = (size_t)(leaf - node->path);
 	int dir;
 
-	if (open_parent(devfd, dev, node->path, &parent, &leaf, err) < 0)
-		return -1;
-	dir = parent >= 0 ? parent : devfd;
-	if (mknodat(dir, leaf, type, makedev(node->major, node->minor)) < 0)
+	if (cache && cache->fd >= 0 && strlen(cache->path) == dirlen &&
+	    !strncmp(cache->path, node->path, dirlen)) {
+		dir = cache->fd;
+	} else {
+		if (open_parent(devfd, dev, node->path, &parent, &leaf, err) < 0)
+			return -1;
+		dir = parent >= 0 ? parent : devfd;
+		if (cache && parent >= 0 && dirlen < sizeof(cache->path)) {
+			parent_cache_close(cache);
+			memcpy(cache->path, node->path, dirlen);
+			cache->path[dirlen] = '\0';
+			cache->fd = TAKE_FD(parent);
+			dir = cache->fd;
+		}
+	}
+	if (mknodat(dir, leaf, type | (acl ? 0 : node->mode), makedev(node->major, node->minor)) < 0)
 		return vj_err_sys(err, STEP, node->path, errno,
 				  errno == EEXIST ? "the plan lists this path twice" : NULL,
 				  "cannot create %s device %u:%u",
@@ -367,12 +408,30 @@ static int make_node(int devfd, dev_t dev, const struct vj_node *node, acl_t acl
 	if (fchownat(dir, leaf, node->uid, node->gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return vj_err_sys(err, STEP, node->path, errno, NULL, "cannot chown to %u:%u",
 				  (unsigned)node->uid, (unsigned)node->gid);
-	if (acl && set_node_acl(dir, leaf, acl, node->path, err) < 0)
+	if (!acl)
+		return 0;
+	if (set_node_acl(dir, leaf, acl, node->path, err) < 0)
 		return -1;
 	if (fchmodat(dir, leaf, node->mode, 0) < 0)
 		return vj_err_sys(err, STEP, node->path, errno, NULL, "cannot chmod to %04o",
 				  (unsigned)node->mode);
 	return 0;
+}
+
+/* Make every node; the umask is cleared meanwhile so each gets its planned mode. */
+static int make_nodes(int devfd, dev_t dev, const struct vj_node *nodes, size_t n,
+		      const struct acl_list *acls, size_t *made, struct vj_error **err)
+{
+	struct parent_cache cache = { .fd = -1 };
+	mode_t old = umask(0);
+	int r = 0;
+
+	for (*made = 0; *made < n; (*made)++)
+		if ((r = make_node(devfd, dev, &nodes[*made], acls->acl[*made], &cache, err)) < 0)
+			break;
+	parent_cache_close(&cache);
+	umask(old);
+	return r;
 }
 
 static int make_link(int devfd, const char *target, const char *name, const char *dest,
@@ -422,6 +481,7 @@ int vj_mountns_populate_dev(const struct vj_node *nodes, size_t n,
 	_cleanup_(acl_list_free) struct acl_list acls = { NULL, 0 };
 	_cleanup_close_ int devfd = -1;
 	dev_t dev = 0;
+	size_t made;
 
 	for (size_t i = 0; i < n; i++)
 		if (check_node(&nodes[i], err) < 0)
@@ -430,9 +490,8 @@ int vj_mountns_populate_dev(const struct vj_node *nodes, size_t n,
 		return -1;
 	if (mount_tmpfs(target, &devfd, &dev, err) < 0 || bind_kept(devfd, dev, target, &kept, err) < 0)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (make_node(devfd, dev, &nodes[i], acls.acl[i], err) < 0)
-			return -1;
+	if (make_nodes(devfd, dev, nodes, n, &acls, &made, err) < 0)
+		return -1;
 	return make_links(devfd, target, kept.fd[KEPT_PTS] >= 0, plan_has_ptmx(nodes, n), err);
 }
 
@@ -572,10 +631,7 @@ int vj_mountns_add_nodes(int ns_fd, const struct vj_node *nodes, size_t n, struc
 	if (load_host_acls(nodes, n, &acls, err) < 0 || join_ns(ns_fd, err) < 0 ||
 	    open_jail_dev(&devfd, &dev, err) < 0)
 		return -1;
-	for (made = 0; made < n; made++)
-		if (make_node(devfd, dev, &nodes[made], acls.acl[made], &e) < 0)
-			break;
-	if (made == n)
+	if (make_nodes(devfd, dev, nodes, n, &acls, &made, &e) == 0)
 		return 0;
 	/* Undo, newest first; a node half made by the failed make_node goes too,
 	 * unless something was at its path already (then it is not ours). */
