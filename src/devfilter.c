@@ -428,6 +428,36 @@ static bool on_bpffs(const char *path)
 	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
 }
 
+/*
+ * A directory inside a bpffs (not its mount root) must be a real directory of
+ * ours that no one else can write.  A fresh bpffs root is mode 1777, so anyone
+ * could have made it first, and could then unlink the pins in it: unlinking the
+ * last reference to a pinned link detaches the filter (--exec leaves no other).
+ */
+static int check_pin_component(const char *p, struct vj_error **err)
+{
+	_cleanup_free_ char *parent = strdup(p);
+	char *last = parent ? strrchr(parent, '/') : NULL;
+	struct stat st;
+
+	if (!last)
+		return err_oom(err, p);
+	last[last == parent ? 1 : 0] = '\0';
+	if (!on_bpffs(parent))
+		return 0; /* the bpffs mount root, or a directory above it */
+	if (lstat(p, &st) < 0)
+		return vj_err_sys(err, STEP, p, errno, NULL, "cannot stat the pin directory %s", p);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+		return vj_err_sys(err, STEP, p, EPERM,
+				  "remove it; vfiojail makes it itself, mode 0700",
+				  "refusing the pin directory %s (uid %u, mode %04o): it must be a "
+				  "directory of uid %u that no one else can write, or others could "
+				  "remove the pins and so detach the device filter",
+				  p, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+				  (unsigned)geteuid());
+	return 0;
+}
+
 /* Create the missing components of @dir (0700); each new one must be made on a bpffs. */
 static int mkdir_bpffs(const char *dir, struct vj_error **err)
 {
@@ -455,6 +485,8 @@ static int mkdir_bpffs(const char *dir, struct vj_error **err)
 		} else if (!S_ISDIR(st.st_mode)) {
 			return vj_err_sys(err, STEP, p, ENOTDIR, NULL, "%s is not a directory", p);
 		}
+		if (check_pin_component(p, err) < 0)
+			return -1;
 		if (!slash)
 			break;
 		*slash = '/';

@@ -7,22 +7,38 @@
  * opening the paths it is given, chosen environment variables and its argv.
  *
  *   probe [--open PATH] [--open-ro PATH] [--env NAME] [--exit N]
- *         [--sleep SECONDS] [--out FILE] [ARG...]
+ *         [--sleep SECONDS] [--out FILE]
+ *         [--attack [--attack-node PATH] [--attack-absent PATH]
+ *          [--attack-suid PATH] [--attack-pin DIR]] [ARG...]
  *
- * Plain libc only.
+ * --attack turns it into a hostile VMM: before anything else it tries to get
+ * out of its jail in every way listed in run_attacks() and adds "attacks": one
+ * {"attack", "target", "errno", "error"} object per attempt (errno 0: it
+ * worked).  --attack-node: a node outside its plan to open read-write (another
+ * VM's, the host's); --attack-absent: a host /dev path that must not be there;
+ * --attack-suid: a setuid-root program to run ("-u" is passed; it prints the
+ * euid it got); --attack-pin: the jail's bpffs pin directory.  The supervisor
+ * attacked is the parent process.
+ *
+ * Plain libc and kernel headers only.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/bpf.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -37,6 +53,13 @@ struct opts {
 	int exit_status;
 	unsigned sleep_s;
 	const char *out;
+	bool attack;
+	const char *attack_node[MAX_ARGS];
+	int n_attack_node;
+	const char *attack_absent[MAX_ARGS];
+	int n_attack_absent;
+	const char *attack_suid;
+	const char *attack_pin;
 };
 
 static void json_str(FILE *f, const char *s)
@@ -358,6 +381,358 @@ static void print_argv(FILE *f, int argc, char **argv)
 	fputc(']', f);
 }
 
+/* ---- --attack: a hostile VMM --------------------------------------------- */
+
+struct attacks {
+	FILE *f;
+	bool first;
+};
+
+/* One attempt: @e is the errno it failed with, 0 when it succeeded.  @extra is
+ * more JSON members (",\"k\":v") or "". */
+static void report(struct attacks *a, const char *attack, const char *target, int e,
+		   const char *extra)
+{
+	fprintf(a->f, "%s{\"attack\":", a->first ? "" : ",");
+	a->first = false;
+	json_str(a->f, attack);
+	fputs(",\"target\":", a->f);
+	json_str(a->f, target);
+	fprintf(a->f, ",\"errno\":%d,\"error\":", e);
+	json_str(a->f, e ? strerrorname_np(e) : NULL);
+	fprintf(a->f, "%s}", extra);
+}
+
+static int err_of(int r)
+{
+	return r < 0 ? errno : 0;
+}
+
+static void attack_open_node(struct attacks *a, const char *path)
+{
+	int fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int e = err_of(fd);
+
+	if (fd >= 0)
+		close(fd);
+	report(a, "open_node", path, e, "");
+}
+
+static void attack_absent(struct attacks *a, const char *path)
+{
+	struct stat st;
+
+	report(a, "host_dev_visible", path, err_of(lstat(path, &st)), "");
+}
+
+/* mknod of a char device (another VM's VFIO node numbers, 240:2) in @dir. */
+static void attack_mknod(struct attacks *a, const char *dir)
+{
+	char path[PATH_MAX];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/vj-attack-node.%d", dir, (int)getpid());
+	r = mknod(path, S_IFCHR | 0666, makedev(240, 2));
+	report(a, "mknod", path, err_of(r), "");
+	if (r == 0)
+		unlink(path);
+}
+
+/* Run the setuid-root program and read the euid it prints. */
+static void attack_suid(struct attacks *a, const char *path)
+{
+	char buf[64] = "", extra[96];
+	int pfd[2], status = 0, e = 0;
+	ssize_t n = 0;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		report(a, "setuid_exec", path, errno, "");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], STDOUT_FILENO);
+		execl(path, path, "-u", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	if (pid < 0)
+		e = errno;
+	while (pid > 0 && n < (ssize_t)sizeof(buf) - 1) {
+		ssize_t r = read(pfd[0], buf + n, sizeof(buf) - 1 - (size_t)n);
+		if (r <= 0)
+			break;
+		n += r;
+	}
+	buf[n] = '\0';
+	close(pfd[0]);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	snprintf(extra, sizeof(extra), ",\"euid\":%ld,\"exit\":%d",
+		 n > 0 ? strtol(buf, NULL, 10) : -1L, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	report(a, "setuid_exec", path, e, extra);
+}
+
+static void attack_memlock(struct attacks *a)
+{
+	struct rlimit rl;
+	char extra[96];
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0) {
+		report(a, "raise_memlock", "RLIMIT_MEMLOCK", errno, "");
+		return;
+	}
+	snprintf(extra, sizeof(extra), ",\"hard\":%lld", rlim_json(rl.rlim_max));
+	if (rl.rlim_max != RLIM_INFINITY)
+		rl.rlim_max += 1 << 20;
+	rl.rlim_cur = rl.rlim_max;
+	report(a, "raise_memlock", "RLIMIT_MEMLOCK", err_of(setrlimit(RLIMIT_MEMLOCK, &rl)), extra);
+}
+
+static long sys_bpf(int cmd, union bpf_attr *attr)
+{
+	return syscall(SYS_bpf, cmd, attr, sizeof(*attr));
+}
+
+/* The cgroup2 mount point and the caller's cgroup in it, or -1. */
+static int own_cgroup(char mnt[PATH_MAX], char cg[PATH_MAX])
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], rel[PATH_MAX] = "";
+	bool found = false;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char point[PATH_MAX], type[64];
+		const char *dash = strstr(line, " - ");
+		if (dash && sscanf(dash, " - %63s", type) == 1 && !strcmp(type, "cgroup2") &&
+		    sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1) {
+			snprintf(mnt, PATH_MAX, "%s", point);
+			found = true;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	f = fopen("/proc/self/cgroup", "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3)) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(rel, sizeof(rel), "%s", line + 3);
+		}
+	if (f)
+		fclose(f);
+	if (!found || !rel[0])
+		return -1;
+	snprintf(cg, PATH_MAX, "%s%s", mnt, strcmp(rel, "/") ? rel : "");
+	return 0;
+}
+
+static void attack_bpf(struct attacks *a, const char *pin)
+{
+	/* r0 = 1 (allow every device); exit */
+	struct bpf_insn prog[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	char mnt[PATH_MAX], cg[PATH_MAX], path[PATH_MAX];
+	union bpf_attr attr;
+	int fd, cgfd = -1;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+	attr.insns = (uint64_t)(uintptr_t)prog;
+	attr.insn_cnt = 2;
+	attr.license = (uint64_t)(uintptr_t)"GPL";
+	fd = (int)sys_bpf(BPF_PROG_LOAD, &attr);
+	report(a, "bpf_prog_load", "cgroup device program allowing everything", err_of(fd), "");
+
+	if (own_cgroup(mnt, cg) == 0)
+		cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && cgfd >= 0) {
+		memset(&attr, 0, sizeof(attr));
+		attr.target_fd = (uint32_t)cgfd;
+		attr.attach_bpf_fd = (uint32_t)fd;
+		attr.attach_type = BPF_CGROUP_DEVICE;
+		attr.attach_flags = BPF_F_ALLOW_MULTI;
+		report(a, "bpf_prog_attach", cg, err_of((int)sys_bpf(BPF_PROG_ATTACH, &attr)), "");
+	}
+	if (fd >= 0)
+		close(fd);
+
+	memset(&attr, 0, sizeof(attr));
+	attr.target_fd = (uint32_t)cgfd;
+	attr.attach_type = BPF_CGROUP_DEVICE;
+	report(a, "bpf_prog_detach", cg,
+	       cgfd < 0 ? errno : err_of((int)sys_bpf(BPF_PROG_DETACH, &attr)), "");
+	if (cgfd >= 0)
+		close(cgfd);
+
+	memset(&attr, 0, sizeof(attr));
+	report(a, "bpf_link_get_next_id", "any link",
+	       err_of((int)sys_bpf(BPF_LINK_GET_NEXT_ID, &attr)), "");
+
+	if (!pin)
+		return;
+	snprintf(path, sizeof(path), "%s/link", pin);
+	memset(&attr, 0, sizeof(attr));
+	attr.pathname = (uint64_t)(uintptr_t)path;
+	fd = (int)sys_bpf(BPF_OBJ_GET, &attr);
+	report(a, "bpf_obj_get_link", path, err_of(fd), "");
+	if (fd >= 0) {
+		memset(&attr, 0, sizeof(attr));
+		attr.link_detach.link_fd = (uint32_t)fd;
+		report(a, "bpf_link_detach", path, err_of((int)sys_bpf(BPF_LINK_DETACH, &attr)),
+		       "");
+		close(fd);
+	}
+	snprintf(path, sizeof(path), "%s/rules", pin);
+	memset(&attr, 0, sizeof(attr));
+	attr.pathname = (uint64_t)(uintptr_t)path;
+	fd = (int)sys_bpf(BPF_OBJ_GET, &attr);
+	report(a, "bpf_obj_get_rules", path, err_of(fd), "");
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Write our pid into @dir/cgroup.procs: the step that failed decides errno. */
+static void attack_cgroup_move(struct attacks *a, const char *what, const char *dir)
+{
+	char path[PATH_MAX], pid[32];
+	int fd, e;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	e = err_of(fd);
+	if (fd >= 0) {
+		e = err_of((int)write(fd, pid, strlen(pid)));
+		close(fd);
+	}
+	report(a, what, path, e, fd >= 0 ? ",\"step\":\"write\"" : ",\"step\":\"open\"");
+}
+
+static void attack_cgroup(struct attacks *a)
+{
+	char mnt[PATH_MAX], cg[PATH_MAX], parent[PATH_MAX], child[PATH_MAX + 16];
+	char *slash;
+	int r;
+
+	if (own_cgroup(mnt, cg) < 0) {
+		report(a, "cgroup_escape_parent", NULL, ENOENT, "");
+		return;
+	}
+	snprintf(parent, sizeof(parent), "%s", cg);
+	slash = strrchr(parent, '/');
+	if (slash && slash > parent + strlen(mnt))
+		*slash = '\0';
+	attack_cgroup_move(a, "cgroup_escape_parent", parent);
+	attack_cgroup_move(a, "cgroup_escape_root", mnt);
+	snprintf(child, sizeof(child), "%s/vj-attack", cg);
+	r = mkdir(child, 0755);
+	report(a, "cgroup_mkdir", child, err_of(r), "");
+	if (r == 0)
+		rmdir(child);
+}
+
+/* fds 4..20 were not handed over: each must be closed. */
+static void attack_fds(struct attacks *a)
+{
+	char target[32] = "4-20";
+	int e = EBADF;
+
+	for (int fd = 4; fd <= 20; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0) {
+			snprintf(target, sizeof(target), "%d", fd);
+			e = 0;
+			break;
+		}
+	}
+	report(a, "use_fd_not_given", target, e, "");
+}
+
+static void attack_supervisor(struct attacks *a)
+{
+	pid_t sup = getppid();
+	char target[64], path[PATH_MAX], comm[64] = "", extra[128];
+	FILE *f;
+	int pidfd, fd, e, r;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)sup);
+	f = fopen(path, "re");
+	if (f && fgets(comm, sizeof(comm), f))
+		comm[strcspn(comm, "\n")] = '\0';
+	if (f)
+		fclose(f);
+	snprintf(target, sizeof(target), "%d", (int)sup);
+	snprintf(extra, sizeof(extra), ",\"comm\":\"%.32s\"", comm);
+
+	r = (int)ptrace(PTRACE_ATTACH, sup, NULL, NULL);
+	e = err_of(r);
+	if (r == 0)
+		ptrace(PTRACE_DETACH, sup, NULL, NULL);
+	report(a, "ptrace_supervisor", target, e, extra);
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)sup);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	report(a, "supervisor_mem", path, err_of(fd), "");
+	if (fd >= 0)
+		close(fd);
+
+	pidfd = (int)syscall(SYS_pidfd_open, sup, 0);
+	if (pidfd < 0) {
+		report(a, "steal_supervisor_fd", target, errno, "");
+	} else {
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, 0, 0);
+		report(a, "steal_supervisor_fd", target, err_of(fd), "");
+		if (fd >= 0)
+			close(fd);
+		close(pidfd);
+	}
+	report(a, "kill_supervisor", target, err_of(kill(sup, SIGKILL)), extra);
+}
+
+static void attack_host_root(struct attacks *a)
+{
+	struct stat st;
+
+	report(a, "host_root_via_proc", "/proc/1/root/dev", err_of(lstat("/proc/1/root/dev", &st)),
+	       "");
+}
+
+/* Every attempt, as a JSON array (NULL when out of memory). */
+static char *run_attacks(const struct opts *o)
+{
+	struct attacks a = { .first = true };
+	char *json = NULL;
+	size_t len = 0;
+
+	a.f = open_memstream(&json, &len);
+	if (!a.f)
+		return NULL;
+	fputc('[', a.f);
+	attack_fds(&a); /* first, while nothing of ours is open */
+	for (int i = 0; i < o->n_attack_node; i++)
+		attack_open_node(&a, o->attack_node[i]);
+	attack_mknod(&a, "/dev");
+	attack_mknod(&a, "/tmp");
+	for (int i = 0; i < o->n_attack_absent; i++)
+		attack_absent(&a, o->attack_absent[i]);
+	attack_host_root(&a);
+	if (o->attack_suid)
+		attack_suid(&a, o->attack_suid);
+	attack_memlock(&a);
+	attack_bpf(&a, o->attack_pin);
+	attack_cgroup(&a);
+	attack_supervisor(&a);
+	fputc(']', a.f);
+	if (fclose(a.f) != 0) {
+		free(json);
+		return NULL;
+	}
+	return json;
+}
+
 static int usage(const char *why)
 {
 	fprintf(stderr, "probe: %s\n", why);
@@ -385,6 +760,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 		if (strncmp(a, "--", 2) != 0)
 			continue; /* plain arguments are only echoed in argv */
+		if (!strcmp(a, "--attack")) {
+			o->attack = true;
+			continue;
+		}
 		if (!v)
 			return usage("option needs a value");
 		if (!strcmp(a, "--open") || !strcmp(a, "--open-ro")) {
@@ -406,6 +785,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->sleep_s = u;
 		} else if (!strcmp(a, "--out")) {
 			o->out = v;
+		} else if (!strcmp(a, "--attack-node")) {
+			if (o->n_attack_node == MAX_ARGS)
+				return usage("too many --attack-node");
+			o->attack_node[o->n_attack_node++] = v;
+		} else if (!strcmp(a, "--attack-absent")) {
+			if (o->n_attack_absent == MAX_ARGS)
+				return usage("too many --attack-absent");
+			o->attack_absent[o->n_attack_absent++] = v;
+		} else if (!strcmp(a, "--attack-suid")) {
+			o->attack_suid = v;
+		} else if (!strcmp(a, "--attack-pin")) {
+			o->attack_pin = v;
 		} else {
 			return usage("unknown option");
 		}
@@ -447,7 +838,7 @@ static int emit(const char *json, size_t len, const char *out)
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	char *json = NULL;
+	char *json = NULL, *attacks = NULL;
 	size_t len = 0;
 	FILE *f;
 
@@ -458,6 +849,8 @@ int main(int argc, char **argv)
 		return 1;
 	fputc('{', f);
 	print_fds(f); /* first: nothing of ours is open yet but the memstream */
+	if (o.attack && !(attacks = run_attacks(&o)))
+		return 1;
 	print_ids(f);
 	print_caps(f);
 	print_memlock(f);
@@ -465,6 +858,10 @@ int main(int argc, char **argv)
 	print_dev(f);
 	print_opens(f, &o);
 	print_env(f, &o);
+	if (attacks) {
+		fprintf(f, "\"attacks\":%s,", attacks);
+		free(attacks);
+	}
 	print_argv(f, argc, argv);
 	fputs("}\n", f);
 	if (fclose(f) != 0 || emit(json, len, o.out) < 0)
