@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 
 in_container gpu-iommufd '
 iommu_answers_enotty
-mknod -m 0666 "$WORK/mem" c 1 1
+mknod -m 0666 "$WORK/loop-control" c 10 237
 roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
 vm=(--name vmf --user nobody --memory 1G --hostdev 0009:06:00.0 --device /dev/net/tun --memlock-hard-limit 4MiB)
 max=${VJ_FAULT_MAX_N:-40}
@@ -45,7 +45,7 @@ for c in mkdir:EPERM mkdir:ENOSPC write:EBUSY write:ENOSPC bpf:EPERM bpf:ENOMEM 
 	name=${c%%:*} errno=${c#*:}
 	for n in $(seq 1 "$max"); do
 		inject "$name" "$n" "$errno" -- "$VFIOJAIL" run "${roots[@]}" "${vm[@]}" -- \
-			"$WORK/probe" --open "$WORK/mem" --open /dev/vfio/devices/vfio0 --out "$WORK/out/report.json"
+			"$WORK/probe" --open "$WORK/loop-control" --open /dev/vfio/devices/vfio0 --out "$WORK/out/report.json"
 		[[ -s "$WORK/out/hit" ]] || break # fewer than n calls: this case is done
 		what="run with $name call $n failing $errno"
 		cases=$((cases + 1))

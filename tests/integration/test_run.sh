@@ -9,7 +9,7 @@ iommu_answers_enotty
 # Nodes outside the plan, made by root where the jail can see them, mode 0666.
 mkdir -m 0755 "$WORK/foreign"
 mknod -m 0666 "$WORK/foreign/sda" b 8 0
-mknod -m 0666 "$WORK/foreign/mem" c 1 1
+mknod -m 0666 "$WORK/foreign/loop-control" c 10 237
 mknod -m 0666 "$WORK/foreign/other-vm-vfio2" c 240 2
 mknod -m 0666 "$WORK/foreign/tty0" c 4 0
 # A host ACL on /dev/net/tun is copied; the planned mode 0600 masks its entries.
@@ -66,7 +66,12 @@ done
 assert_eq "$(rq ".opens[] | select(.path == \"/dev/null\") | .errno")" 0 "/dev/null opens"
 assert_eq "$(rq ".opens[] | select(.path == \"/dev/vfio/devices/vfio0\") | .error")" ENXIO "GPU stand-in reaches the driver lookup"
 # Every node outside the plan is refused with EPERM, although its mode allows it.
-for f in sda mem other-vm-vfio2 tty0; do
+# Control: outside the jail, the VM user opens loop-control (its driver lets anyone
+# open it), so the EPERM inside comes from the filter, not from the driver.
+setpriv --reuid=65534 --regid=65534 --clear-groups "$WORK/probe" \
+	--open "$WORK/foreign/loop-control" --out "$WORK/out/control.json"
+assert_eq "$(jq -r ".opens[0].errno" "$WORK/out/control.json")" 0 "loop-control opens outside the jail"
+for f in sda loop-control other-vm-vfio2 tty0; do
 	assert_eq "$(rq ".opens[] | select(.path == \"$WORK/foreign/$f\") | .error")" EPERM "$f refused by the filter"
 done
 assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
