@@ -5,7 +5,9 @@
 #include <linux/types.h>
 
 #define VJ_DEVFILTER_ANY 0xffffffffu
-#define VJ_DEVFILTER_DEFAULT_ENTRIES 64
+/* The map is not preallocated: a larger maximum costs the kernel 16 bytes a bucket,
+ * so every filter has room for hundreds of hotplugged devices (8 KiB at 512). */
+#define VJ_DEVFILTER_DEFAULT_ENTRIES 512
 
 struct vj_devfilter_key {
 	__u32 type;  /* BPF_DEVCG_DEV_BLOCK (1) or BPF_DEVCG_DEV_CHAR (2) */

@@ -285,12 +285,24 @@ static int prog_id_of(int prog_fd, uint32_t *id)
 	return 0;
 }
 
+/* Every rule in one BPF_MAP_UPDATE_BATCH (Linux 5.6); one update per rule where
+ * the kernel has no batch operations for hash maps. */
 static int fill_map(struct vj_devfilter *f, const struct vj_rule *rules, size_t n,
 		    struct vj_error **err)
 {
 	int map_fd = bpf_map__fd(f->skel->maps.rules);
+	_cleanup_free_ struct vj_devfilter_key *keys = calloc(n ? n : 1, sizeof(*keys));
+	_cleanup_free_ __u32 *values = calloc(n ? n : 1, sizeof(*values));
+	__u32 count = (__u32)n;
 	size_t i;
 
+	if (!keys || !values)
+		return err_oom(err, "rules");
+	for (i = 0; i < n; i++)
+		if (rule_to_key(&rules[i], &keys[i], &values[i], err) < 0)
+			return -1;
+	if (n == 0 || bpf_map_update_batch(map_fd, keys, values, &count, NULL) == 0)
+		return 0;
 	for (i = 0; i < n; i++)
 		if (vj_devfilter_map_update(map_fd, &rules[i], err) < 0)
 			return -1;

@@ -372,8 +372,8 @@ static void test_map_is_sized_for_the_rules(void **state)
 		rules[i] = (struct vj_rule){ .type = 'b', .major = 300 + i, .minor = ANY, .access = R };
 	load_attach(fx, rules, ARRAY_SIZE(rules));
 	pin_and_open(fx);
-	/* 40 rules get 128 entries: 88 more fit, the next one does not. */
-	for (i = 0; i < 88; i++) {
+	/* 40 rules get the minimum, 512 entries: 472 more fit, the next one does not. */
+	for (i = 0; i < 472; i++) {
 		extra.major = 1000 + i;
 		assert_int_equal(vj_devfilter_map_update(fx->map_fd, &extra, &err), 0);
 	}
