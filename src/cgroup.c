@@ -42,6 +42,17 @@ static void short_sleep(void)
 	nanosleep(&ts, NULL);
 }
 
+/* Sleep *step ns, then double it up to POLL_INTERVAL_NS: a cgroup is usually free a
+ * few microseconds after its last process is reaped, so the first waits are short. */
+static void backoff_sleep(long *step)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = *step };
+
+	nanosleep(&ts, NULL);
+	if (*step < POLL_INTERVAL_NS)
+		*step = *step * 2 < POLL_INTERVAL_NS ? *step * 2 : POLL_INTERVAL_NS;
+}
+
 /* ---------------------------------------------------------------------- */
 /* mountinfo                                                                */
 
@@ -330,6 +341,8 @@ int vj_cgroup_kill(const char *abs_path, struct vj_error **err)
 /* Wait (at most until @deadline) for cgroup.events to say "populated 0". */
 static void wait_unpopulated(const char *abs_path, int64_t deadline)
 {
+	long step = 20 * 1000;
+
 	while (now_ns() < deadline) {
 		bool populated = true;
 		struct vj_error *e = NULL;
@@ -340,7 +353,7 @@ static void wait_unpopulated(const char *abs_path, int64_t deadline)
 		}
 		if (!populated)
 			return;
-		short_sleep();
+		backoff_sleep(&step);
 	}
 }
 
@@ -349,6 +362,7 @@ int vj_cgroup_remove(const char *abs_path, struct vj_error **err)
 	int64_t deadline = now_ns() + REMOVE_TIMEOUT_NS;
 	bool populated = false;
 	struct vj_error *e = NULL;
+	long step = 20 * 1000;
 
 	for (;;) {
 		if (rmdir(abs_path) == 0 || errno == ENOENT)
@@ -359,7 +373,7 @@ int vj_cgroup_remove(const char *abs_path, struct vj_error **err)
 		if (now_ns() >= deadline)
 			break;
 		wait_unpopulated(abs_path, deadline);
-		short_sleep();
+		backoff_sleep(&step);
 	}
 	if (vj_cgroup_populated(abs_path, &populated, &e) < 0)
 		vj_error_free(e);
