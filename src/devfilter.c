@@ -28,6 +28,7 @@
 #define MAX_ENTRIES (1u << 16)
 #define PIN_LINK "link"
 #define PIN_RULES "rules"
+#define PIN_RULES_TMP "rules-grow" /* a grown map before its rename; bpffs refuses dots (EPERM) */
 
 #define HINT_PRIV "loading and attaching BPF programs needs CAP_BPF and CAP_SYS_ADMIN: run as root"
 #define HINT_BPFFS "mount the BPF filesystem: mount -t bpf bpf /sys/fs/bpf"
@@ -425,12 +426,20 @@ void vj_devfilter_free(struct vj_devfilter *f)
 /* ---------------------------------------------------------------------- */
 /* Pins                                                                     */
 
+/* bpffs refuses every name with a dot in it (EPERM, kernel/bpf/inode.c bpf_lookup),
+ * and VM names may have dots: each is written ':', which no VM name contains. */
 char *vj_devfilter_pin_dir(const char *bpffs_root, const char *name)
 {
 	_cleanup_free_ char *base = vj_path_join(bpffs_root ? bpffs_root : VJ_BPFFS_DEFAULT,
 						 "vfiojail");
+	_cleanup_free_ char *leaf = strdup(name);
 
-	return base ? vj_path_join(base, name) : NULL;
+	if (!base || !leaf)
+		return NULL;
+	for (char *p = leaf; *p; p++)
+		if (*p == '.')
+			*p = ':';
+	return vj_path_join(base, leaf);
 }
 
 static bool on_bpffs(const char *path)
@@ -576,7 +585,8 @@ static int unlink_pin(const char *dir, const char *name, struct vj_error **err)
 
 int vj_devfilter_unpin_dir(const char *dir, struct vj_error **err)
 {
-	if (unlink_pin(dir, PIN_LINK, err) < 0 || unlink_pin(dir, PIN_RULES, err) < 0)
+	if (unlink_pin(dir, PIN_LINK, err) < 0 || unlink_pin(dir, PIN_RULES, err) < 0 ||
+	    unlink_pin(dir, PIN_RULES_TMP, err) < 0)
 		return -1;
 	if (rmdir(dir) == 0 || errno == ENOENT)
 		return 0;
@@ -654,4 +664,189 @@ int vj_devfilter_open_pinned(const char *dir, int *map_fd, int *link_fd, struct 
 	if (link_fd)
 		*link_fd = TAKE_FD(lfd);
 	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Growing a pinned filter: a bigger one swapped in on the same link        */
+
+
+struct vj_devfilter_swap {
+	char *dir;
+	int link_fd;
+	int cgroup_fd;
+	int old_prog_fd;
+	int old_map_fd;
+	uint32_t old_prog_id;
+	struct vj_devfilter *next; /* the new program and map */
+};
+
+int vj_devfilter_map_max_entries(int map_fd, uint32_t *max_entries, struct vj_error **err)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(map_fd, &info, &len) < 0)
+		return vj_err_sys(err, STEP, PIN_RULES, errno, hint_for(errno),
+				  "cannot read the size of the filter's map");
+	*max_entries = info.max_entries;
+	return 0;
+}
+
+void vj_devfilter_swap_free(struct vj_devfilter_swap *s)
+{
+	if (!s)
+		return;
+	if (s->link_fd >= 0)
+		close(s->link_fd);
+	if (s->cgroup_fd >= 0)
+		close(s->cgroup_fd);
+	if (s->old_prog_fd >= 0)
+		close(s->old_prog_fd);
+	if (s->old_map_fd >= 0)
+		close(s->old_map_fd);
+	vj_devfilter_free(s->next); /* never attached through it: the link keeps its program */
+	free(s->dir);
+	free(s);
+}
+
+/* The pinned link's program now: its id and an fd of it. */
+static int open_link_prog(struct vj_devfilter_swap *s, struct vj_error **err)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(s->link_fd, &info, &len) < 0)
+		return vj_err_sys(err, STEP, s->dir, errno, hint_for(errno),
+				  "cannot inspect the pinned link");
+	s->old_prog_id = info.prog_id;
+	s->old_prog_fd = bpf_prog_get_fd_by_id(info.prog_id);
+	if (s->old_prog_fd < 0)
+		return vj_err_sys(err, STEP, s->dir, errno, hint_for(errno),
+				  "cannot open program %u of the pinned link", info.prog_id);
+	return 0;
+}
+
+/* BPF_PROG_QUERY: @want is attached to the cgroup, @gone is not. */
+static int check_swapped(const struct vj_devfilter_swap *s, uint32_t want, uint32_t gone,
+			 struct vj_error **err)
+{
+	bool found = false, left = true;
+	int r = cgroup_has_prog(s->cgroup_fd, want, &found);
+
+	if (r == 0)
+		r = cgroup_has_prog(s->cgroup_fd, gone, &left);
+	if (r < 0)
+		return vj_err_sys(err, STEP, s->dir, -r, hint_for(-r),
+				  "cannot query the device programs of the cgroup to verify the "
+				  "swapped filter");
+	if (!found || left)
+		return vj_err_sys(err, STEP, s->dir, 0, NULL,
+				  "after the swap the cgroup lists program %u %s and program %u %s",
+				  want, found ? "(right)" : "not (wrong)", gone,
+				  left ? "still (wrong)" : "no more");
+	return 0;
+}
+
+/* One BPF_LINK_UPDATE with BPF_F_REPLACE: the kernel swaps only when the link
+ * runs @from_fd (EPERM otherwise), so nothing else's change is overwritten. */
+static int link_update(const struct vj_devfilter_swap *s, int to_fd, uint32_t to_id, int from_fd,
+		       uint32_t from_id, struct vj_error **err)
+{
+	LIBBPF_OPTS(bpf_link_update_opts, opts, .flags = BPF_F_REPLACE,
+		    .old_prog_fd = (__u32)from_fd);
+
+	if (bpf_link_update(s->link_fd, to_fd, &opts) == 0)
+		return 0;
+	return vj_err_sys(err, STEP, s->dir, errno,
+			  errno == EPERM ? "the link runs another program now: look at it with "
+					   "bpftool link show"
+					 : hint_for(errno),
+			  "cannot swap program %u for program %u on the pinned link", from_id,
+			  to_id);
+}
+
+/* Swap, then verify; a swap that does not show is swapped back. */
+static int swap_verified(const struct vj_devfilter_swap *s, int to_fd, uint32_t to_id, int from_fd,
+			 uint32_t from_id, struct vj_error **err)
+{
+	if (link_update(s, to_fd, to_id, from_fd, from_id, err) < 0)
+		return -1;
+	if (check_swapped(s, to_id, from_id, err) == 0)
+		return 0;
+	link_update(s, from_fd, from_id, to_fd, to_id, NULL);
+	return -1;
+}
+
+/* Pin @map_fd under a temporary name in @dir, then rename it over @dir/rules
+ * (bpffs renames like any simple filesystem): the pin is never missing. */
+static int repin_map(const char *dir, int map_fd, struct vj_error **err)
+{
+	_cleanup_free_ char *tmp = vj_path_join(dir, PIN_RULES_TMP);
+	_cleanup_free_ char *dst = vj_path_join(dir, PIN_RULES);
+	int r;
+
+	if (!tmp || !dst)
+		return err_oom(err, dir);
+	unlink(tmp); /* left by an attach that died between pin and rename */
+	if (bpf_obj_pin(map_fd, tmp) < 0)
+		return vj_err_sys(err, STEP, tmp, errno, hint_for(errno),
+				  "cannot pin the device filter's map at %s", tmp);
+	if (rename(tmp, dst) == 0)
+		return 0;
+	r = errno;
+	unlink(tmp);
+	return vj_err_sys(err, STEP, dst, r, NULL, "cannot rename the pin %s over %s", tmp, dst);
+}
+
+static struct vj_devfilter_swap *swap_new(const char *dir, int cgroup_fd)
+{
+	struct vj_devfilter_swap *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->link_fd = s->old_prog_fd = s->old_map_fd = -1;
+	s->dir = strdup(dir);
+	s->cgroup_fd = fcntl(cgroup_fd, F_DUPFD_CLOEXEC, 3);
+	if (!s->dir || s->cgroup_fd < 0) {
+		vj_devfilter_swap_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int vj_devfilter_replace(const char *dir, int cgroup_fd, const struct vj_rule *rules, size_t n,
+			 struct vj_devfilter_swap **out, struct vj_error **err)
+{
+	struct vj_devfilter_swap *s = swap_new(dir, cgroup_fd);
+	int new_fd;
+
+	if (!s)
+		return vj_err_sys(err, STEP, dir, errno ? errno : ENOMEM, NULL,
+				  "cannot keep the filter's state for a swap");
+	if (vj_devfilter_open_pinned(dir, &s->old_map_fd, &s->link_fd, err) < 0 ||
+	    open_link_prog(s, err) < 0 || vj_devfilter_load(rules, n, &s->next, err) < 0)
+		goto fail;
+	new_fd = bpf_program__fd(s->next->skel->progs.vj_devfilter);
+	if (swap_verified(s, new_fd, s->next->prog_id, s->old_prog_fd, s->old_prog_id, err) < 0)
+		goto fail;
+	if (repin_map(dir, bpf_map__fd(s->next->skel->maps.rules), err) < 0) {
+		swap_verified(s, s->old_prog_fd, s->old_prog_id, new_fd, s->next->prog_id, NULL);
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	vj_devfilter_swap_free(s);
+	return -1;
+}
+
+int vj_devfilter_swap_rollback(struct vj_devfilter_swap *s, struct vj_error **err)
+{
+	int new_fd = bpf_program__fd(s->next->skel->progs.vj_devfilter);
+
+	if (swap_verified(s, s->old_prog_fd, s->old_prog_id, new_fd, s->next->prog_id, err) < 0)
+		return -1;
+	return repin_map(s->dir, s->old_map_fd, err);
 }

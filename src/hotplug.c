@@ -8,8 +8,9 @@
  *
  * attach, in libvirt's order: memlock of every process in the cgroup raised
  * (never lowered), the new nodes made in the kept namespace (a forked helper
- * setns()es into it), the new rules added to the pinned filter's map, the
- * state written.  Each step's undo is known before the next starts; a failure
+ * setns()es into it), the new rules added to the pinned filter's map (or,
+ * when they would not fit, a bigger filter with every rule swapped in on the
+ * same link), the state written.  Each step's undo is known before the next starts; a failure
  * undoes them newest first, so the jail is as it was.
  *
  * detach: rules first (access is revoked at once), then the nodes, then
@@ -338,6 +339,36 @@ static void map_undo(int map_fd, const struct rule_change *c, size_t n)
 {
 	for (size_t i = n; i-- > 0;)
 		rule_set(map_fd, &c[i].rule, c[i].old_access, NULL);
+}
+
+/* attach: the rules of @p with @c applied (shallow, no reasons; attach only
+ * adds access bits, so every rule keeps an entry). */
+static int rules_after(const struct vj_plan *p, const struct rule_change *c, size_t n_c,
+		       struct vj_rule **out, size_t *n)
+{
+	struct vj_rule *all = calloc(p->n_rules + n_c + 1, sizeof(*all));
+	size_t count = 0;
+
+	if (!all)
+		return -1;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		all[count] = p->rules[i];
+		all[count++].reason = NULL;
+	}
+	for (size_t i = 0; i < n_c; i++) {
+		struct vj_rule *r = NULL;
+
+		for (size_t k = 0; k < count && !r; k++)
+			if (all[k].type == c[i].rule.type && all[k].major == c[i].rule.major &&
+			    all[k].minor == c[i].rule.minor)
+				r = &all[k];
+		if (!r)
+			r = &all[count++];
+		*r = c[i].rule;
+	}
+	*out = all;
+	*n = count;
+	return 0;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -682,6 +713,38 @@ static int hotplug_write(struct hotplug *h, struct vj_error **err)
 	return -1;
 }
 
+/*
+ * attach's filter step: the new rule bits into the pinned map, or, when the
+ * jail's rules would outgrow the map, a filter sized for all of them swapped
+ * in on the same link (*swap set, for a rollback on a later failure).
+ */
+static int filter_apply(struct hotplug *h, struct vj_devfilter_swap **swap, struct vj_error **err)
+{
+	_cleanup_free_ struct vj_rule *all = NULL;
+	_cleanup_close_ int cg_fd = -1;
+	uint32_t max = 0;
+	size_t n = 0;
+
+	if (vj_devfilter_map_max_entries(h->map_fd, &max, err) < 0)
+		return -1;
+	if (rules_after(h->j.st.plan, h->d.rules, h->d.n_rules, &all, &n) < 0)
+		return vj_err_sys(err, "plan", h->j.name, ENOMEM, NULL, "out of memory");
+	if (n <= max)
+		return map_apply(h->map_fd, h->d.rules, h->d.n_rules, err);
+	cg_fd = vj_cgroup_open(h->j.st.cgroup, err);
+	if (cg_fd < 0)
+		return -1;
+	return vj_devfilter_replace(h->j.st.bpf_pin, cg_fd, all, n, swap, err);
+}
+
+static void filter_undo(struct hotplug *h, struct vj_devfilter_swap *swap)
+{
+	if (swap)
+		vj_devfilter_swap_rollback(swap, NULL);
+	else
+		map_undo(h->map_fd, h->d.rules, h->d.n_rules);
+}
+
 static int status_of(struct vj_error **err)
 {
 	return err && *err ? (*err)->status : VJ_EXIT_SETUP;
@@ -692,6 +755,7 @@ int vj_attach(const char *name, const struct vj_hotplug *hp, const struct vj_run
 {
 	struct hotplug h = { .o = o, .map_fd = -1 };
 	struct limits raised = { NULL, 0 };
+	struct vj_devfilter_swap *swap = NULL;
 	bool nodes_made = false;
 	int r = -1;
 
@@ -703,7 +767,7 @@ int vj_attach(const char *name, const struct vj_hotplug *hp, const struct vj_run
 	if (ns_nodes(h.j.st.ns_path, true, h.d.nodes, h.d.n_nodes, err) < 0)
 		goto undo;
 	nodes_made = true;
-	if (map_apply(h.map_fd, h.d.rules, h.d.n_rules, err) < 0)
+	if (filter_apply(&h, &swap, err) < 0)
 		goto undo;
 	memlock_take(&h.j.st.plan->memlock, &h.next->memlock);
 	if (plan_add_delta(h.j.st.plan, &h.d) < 0) {
@@ -715,13 +779,14 @@ int vj_attach(const char *name, const struct vj_hotplug *hp, const struct vj_run
 	r = 0;
 	goto out;
 undo_map:
-	map_undo(h.map_fd, h.d.rules, h.d.n_rules);
+	filter_undo(&h, swap);
 undo:
 	if (nodes_made)
 		ns_nodes(h.j.st.ns_path, false, h.d.nodes, h.d.n_nodes, NULL);
 	memlock_restore(&raised);
 	vj_err_wrap(err, "attach", name, "nothing was changed");
 out:
+	vj_devfilter_swap_free(swap);
 	free(raised.v);
 	hotplug_free(&h);
 	return r < 0 ? status_of(err) : 0;

@@ -84,7 +84,8 @@ static int group_prepare(void)
 	bpffs_mounted = true;
 	if (make_node("null", S_IFCHR, 1, 3) < 0 || make_node("c240_0", S_IFCHR, 240, 0) < 0 ||
 	    make_node("c240_7", S_IFCHR, 240, 7) < 0 || make_node("c241_0", S_IFCHR, 241, 0) < 0 ||
-	    make_node("c242_0", S_IFCHR, 242, 0) < 0 || make_node("b240_0", S_IFBLK, 240, 0) < 0)
+	    make_node("c242_0", S_IFCHR, 242, 0) < 0 || make_node("b240_0", S_IFBLK, 240, 0) < 0 ||
+	    make_node("c243_0", S_IFCHR, 243, 0) < 0)
 		return -1;
 	if (vj_cgroup2_root(NULL, &cg_root, &err) < 0) {
 		vj_error_print(err, stderr);
@@ -484,6 +485,139 @@ static void test_open_pinned_missing_fails(void **state)
 	vj_error_free(err);
 }
 
+/* The pinned link's id and program id, and the pinned map's max_entries and rules. */
+struct pinned {
+	uint32_t link_id, prog_id, max_entries;
+	size_t n_rules;
+};
+
+static struct pinned pinned_now(struct fixture *fx)
+{
+	struct vj_error *err = NULL;
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+	struct pinned p = { 0 };
+	struct vj_rule *dump = NULL;
+	int map_fd = -1, link_fd = -1;
+
+	if (vj_devfilter_open_pinned(fx->pin, &map_fd, &link_fd, &err) < 0)
+		vj_error_print(err, stderr);
+	assert_null(err);
+	memset(&info, 0, sizeof(info));
+	assert_int_equal(bpf_obj_get_info_by_fd(link_fd, &info, &len), 0);
+	p.link_id = info.id;
+	p.prog_id = info.prog_id;
+	assert_int_equal(vj_devfilter_map_max_entries(map_fd, &p.max_entries, &err), 0);
+	assert_int_equal(vj_devfilter_map_dump(map_fd, &dump, &p.n_rules, &err), 0);
+	vj_devfilter_rules_free(dump, p.n_rules);
+	close(map_fd);
+	close(link_fd);
+	return p;
+}
+
+/* base_rules, hotplug_rule and block-device fillers: @n rules in all. */
+static struct vj_rule *grown_rules(size_t n)
+{
+	struct vj_rule *all = calloc(n, sizeof(*all));
+	size_t i;
+
+	assert_non_null(all);
+	assert_true(n > ARRAY_SIZE(base_rules) + 1);
+	memcpy(all, base_rules, sizeof(base_rules));
+	all[ARRAY_SIZE(base_rules)] = hotplug_rule;
+	for (i = ARRAY_SIZE(base_rules) + 1; i < n; i++)
+		all[i] = (struct vj_rule){ .type = 'b', .major = 300 + (uint32_t)i, .minor = ANY,
+					   .access = R };
+	return all;
+}
+
+static void test_replace_grows_past_the_map_size(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	struct vj_devfilter_swap *swap = NULL;
+	_cleanup_free_ struct vj_rule *all = grown_rules(600);
+	_cleanup_free_ char *tmp = vj_path_join(fx->pin, "rules-grow");
+	struct pinned before, after, back;
+	uint32_t id = 0;
+
+	load_attach(fx, base_rules, ARRAY_SIZE(base_rules));
+	pin_and_open(fx);
+	before = pinned_now(fx);
+	assert_int_equal(before.max_entries, 512);
+	assert_int_equal(before.n_rules, ARRAY_SIZE(base_rules));
+	assert_int_equal(probe(fx, "c241_0", O_RDWR), EPERM);
+
+	/* 600 rules: more than the map holds, so a bigger filter goes in. */
+	if (vj_devfilter_replace(fx->pin, fx->cg_fd, all, 600, &swap, &err) < 0)
+		vj_error_print(err, stderr);
+	assert_null(err);
+	assert_non_null(swap);
+	after = pinned_now(fx);
+	assert_int_equal(after.link_id, before.link_id);   /* the same link */
+	assert_true(after.prog_id != before.prog_id);
+	assert_int_equal(after.max_entries, 2048);         /* pow2 >= 2 * 600 */
+	assert_int_equal(after.n_rules, 600);
+	assert_int_equal(attached(fx, &id), 1);
+	assert_int_equal(id, after.prog_id);
+	assert_int_equal(access(tmp, F_OK), -1);           /* no temporary pin left */
+	assert_int_equal(probe(fx, "null", O_RDWR), 0);          /* old rules allow */
+	assert_int_equal(probe(fx, "c240_7", O_RDONLY), ENXIO);
+	assert_int_equal(probe(fx, "c241_0", O_RDWR), ENXIO);    /* the new one allows */
+	assert_int_equal(probe(fx, "c242_0", O_WRONLY), EPERM);  /* still read-only */
+	assert_int_equal(probe(fx, "c243_0", O_RDONLY), EPERM);  /* unlisted */
+	assert_int_equal(probe(fx, "b240_0", O_RDONLY), EPERM);
+
+	/* The rollback puts the old program and map back, on the same link. */
+	if (vj_devfilter_swap_rollback(swap, &err) < 0)
+		vj_error_print(err, stderr);
+	assert_null(err);
+	vj_devfilter_swap_free(swap);
+	back = pinned_now(fx);
+	assert_int_equal(back.link_id, before.link_id);
+	assert_int_equal(back.prog_id, before.prog_id);
+	assert_int_equal(back.max_entries, 512);
+	assert_int_equal(back.n_rules, ARRAY_SIZE(base_rules));
+	assert_int_equal(attached(fx, &id), 1);
+	assert_int_equal(id, before.prog_id);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(probe(fx, "c241_0", O_RDWR), EPERM);
+	assert_int_equal(probe(fx, "c240_7", O_RDONLY), ENXIO);
+	/* The pinned map is the old one itself: an update through it is enforced. */
+	assert_int_equal(vj_devfilter_map_update(fx->map_fd, &hotplug_rule, &err), 0);
+	assert_int_equal(probe(fx, "c241_0", O_RDWR), ENXIO);
+}
+
+static void test_replace_failure_changes_nothing(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	struct vj_devfilter_swap *swap = NULL;
+	_cleanup_free_ struct vj_rule *all = grown_rules(600);
+	struct pinned before, after;
+
+	load_attach(fx, base_rules, ARRAY_SIZE(base_rules));
+	pin_and_open(fx);
+	before = pinned_now(fx);
+	all[599] = (struct vj_rule){ .type = 'c', .major = 5000, .minor = 0, .access = R };
+	assert_int_equal(vj_devfilter_replace(fx->pin, fx->cg_fd, all, 600, &swap, &err), -1);
+	assert_null(swap);
+	assert_devfilter_error(err, "5000:0");
+	vj_error_free(TAKE_PTR(err));
+	/* A jail without pins: nothing to replace, said so. */
+	assert_int_equal(vj_devfilter_replace(bpffs_dir, fx->cg_fd, all, 10, &swap, &err), -1);
+	assert_null(swap);
+	assert_devfilter_error(err, bpffs_dir);
+	assert_int_equal(err->errnum, ENOENT);
+	vj_error_free(err);
+	after = pinned_now(fx);
+	assert_int_equal(after.link_id, before.link_id);
+	assert_int_equal(after.prog_id, before.prog_id);
+	assert_int_equal(after.max_entries, before.max_entries);
+	assert_int_equal(after.n_rules, before.n_rules);
+	assert_int_equal(probe(fx, "c241_0", O_RDWR), EPERM);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -499,6 +633,8 @@ int main(void)
 		T(test_pin_outside_bpffs_fails),
 		T(test_pin_over_leftover_fails),
 		T(test_open_pinned_missing_fails),
+		T(test_replace_grows_past_the_map_size),
+		T(test_replace_failure_changes_nothing),
 	};
 
 	if (geteuid() != 0) {
