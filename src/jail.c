@@ -350,8 +350,15 @@ static int setup_state(struct setup *s, struct vj_error **err)
 	s->lock_fd = vj_state_lock(s->dirfd, s->spec->name, err);
 	if (s->lock_fd < 0)
 		return -1;
-	r = vj_state_read(s->dirfd, s->spec->name, &old, NULL);
+	r = vj_state_read(s->dirfd, s->spec->name, &old, err);
 	vj_state_clear(&old);
+	if (r == -1) /* could not be read: says nothing about whether the name is taken */
+		return vj_err_wrap(err, "setup", s->spec->name,
+				   "cannot tell whether a jail of this name exists");
+	if (err && *err) { /* damaged: the name is taken all the same */
+		vj_error_free(*err);
+		*err = NULL;
+	}
 	if (r != 1)
 		return vj_err(err, VJ_EXIT_USAGE, EEXIST, "state", s->spec->name,
 			      "pick another name, or remove it first: vfiojail teardown NAME",
