@@ -68,6 +68,11 @@ int vj_validate_name(const char *name, const char *field, struct vj_error **err)
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return vj_err_spec(err, field, "%s is not a valid name: \".\" and \"..\" are reserved",
 				   vj_quote(name, q));
+	if (name[0] == '-')
+		return vj_err_spec(err, field,
+				   "%s is not a valid name: it starts with \"-\", which the command "
+				   "line would read as an option",
+				   vj_quote(name, q));
 	for (size_t i = 0; i < len; i++) {
 		if (name_char_ok(name[i]))
 			continue;

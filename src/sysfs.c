@@ -3,9 +3,13 @@
 #include "sysfs.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -78,6 +82,28 @@ static const char *dev_relative(const char *dev_path)
 	return rel;
 }
 
+/* lstat @rel under @root, refusing a symlink in any of its components (ELOOP), so
+ * that "/dev/dir/node" cannot reach through a symlinked directory (into /proc's magic
+ * links, say).  A single component needs no more than lstat of @path. */
+static int lstat_beneath(const char *root, const char *rel, const char *path, struct stat *st)
+{
+	struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
+	_cleanup_close_ int dirfd = -1, fd = -1;
+
+	if (!strchr(rel, '/'))
+		return lstat(path, st);
+	dirfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -1;
+	fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		return lstat(path, st); /* before Linux 5.6 */
+	if (fd < 0)
+		return -1;
+	return fstat(fd, st);
+}
+
 int vj_dev_stat(const struct vj_roots *r, const char *dev_path, struct vj_devnode_stat *out)
 {
 	_cleanup_free_ char *path = NULL;
@@ -89,8 +115,8 @@ int vj_dev_stat(const struct vj_roots *r, const char *dev_path, struct vj_devnod
 	path = vj_path_join(vj_root_dev(r), rel);
 	if (!path)
 		return -ENOMEM;
-	if (lstat(path, &st) < 0)
-		return -errno;
+	if (lstat_beneath(vj_root_dev(r), rel, path, &st) < 0)
+		return errno == ELOOP ? -ENODEV : -errno;
 	if (S_ISCHR(st.st_mode))
 		out->type = 'c';
 	else if (S_ISBLK(st.st_mode))

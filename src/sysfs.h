@@ -15,9 +15,9 @@ const char *vj_root_dev(const struct vj_roots *r);
 int vj_sysfs_misc_devnum(const struct vj_roots *r, const char *name, uint32_t *major,
 			 uint32_t *minor);
 
-/* stat() a node under the dev root (e.g. "/dev/kvm" -> <devroot>/kvm), without
- * following a final symlink into it; fills type ('c'/'b'), MAJ:MIN and mode.
- * -ENOENT when absent, -ENODEV when it is not a device node. */
+/* stat() a node under the dev root (e.g. "/dev/kvm" -> <devroot>/kvm), following no
+ * symlink in any component; fills type ('c'/'b'), MAJ:MIN and mode.
+ * -ENOENT when absent, -ENODEV when it is not a device node (or a symlink is on the way). */
 struct vj_devnode_stat {
 	char type;
 	uint32_t major, minor;

@@ -195,6 +195,8 @@ static void test_dev_stat(void **state)
 	_cleanup_free_ char *blk = pathf("%s/loop7", dev);
 	_cleanup_free_ char *lnk = pathf("%s/tunlink", dev);
 	_cleanup_free_ char *reg = pathf("%s/regular", dev);
+	_cleanup_free_ char *dirlnk = pathf("%s/netlink", dev);
+	_cleanup_free_ char *proclnk = pathf("%s/hostdev", dev);
 	struct vj_roots roots = { .dev = dev };
 	struct vj_devnode_stat st;
 
@@ -227,6 +229,12 @@ static void test_dev_stat(void **state)
 	assert_int_equal(vj_dev_stat(&roots, "/dev/regular", &st), -ENODEV);
 	assert_int_equal(vj_dev_stat(&roots, "/dev/net", &st), -ENODEV);
 	assert_int_equal(vj_dev_stat(&roots, "/dev/absent", &st), -ENOENT);
+	/* Nor a symlinked directory on the way: not a plain one, not one into /proc's
+	 * magic links (which would reach the host's /dev whatever the dev root). */
+	assert_int_equal(symlink("net", dirlnk), 0);
+	assert_int_equal(symlink("/proc/self/root/dev", proclnk), 0);
+	assert_int_equal(vj_dev_stat(&roots, "/dev/netlink/tun", &st), -ENODEV);
+	assert_int_equal(vj_dev_stat(&roots, "/dev/hostdev/null", &st), -ENODEV);
 
 	/* Only paths under /dev/, and none that climb out of it. */
 	assert_int_equal(vj_dev_stat(&roots, "/etc/passwd", &st), -EINVAL);

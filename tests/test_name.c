@@ -13,7 +13,7 @@
 static void test_valid_names(void **state)
 {
 	static const char *const names[] = {
-		"a", "gpu-vm-1", "A_b.c-9", "...", ".hidden", "-",
+		"a", "gpu-vm-1", "A_b.c-9", "...", ".hidden", "a-",
 		"0123456789012345678901234567890123456789012345678901234567890123", /* 64 */
 	};
 
@@ -43,6 +43,10 @@ static void test_invalid_names(void **state)
 	assert_bad_name("", "\"\" is not a valid name: it is empty");
 	assert_bad_name(".", "\".\" is not a valid name");
 	assert_bad_name("..", "\"..\" is not a valid name");
+	/* A jail named "-x" could be made, but teardown, status and enter would read
+	 * "-x" as an option: it could never be addressed again. */
+	assert_bad_name("-", "it starts with \"-\"");
+	assert_bad_name("-x", "\"-x\" is not a valid name: it starts with \"-\"");
 	assert_bad_name("01234567890123456789012345678901234567890123456789012345678901234",
 			"65 bytes long, at most 64");
 	assert_bad_name("a/b", "\"a/b\" is not a valid name: character \"/\" is not allowed");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vj_validate_name against the rule written out independently:
- * [A-Za-z0-9_.-]{1,64}, not "." or "..". */
+ * [A-Za-z0-9_.-]{1,64}, not "." or "..", not starting with "-". */
 #include <stdbool.h>
 
 #include "fuzz.h"
@@ -9,7 +9,7 @@ static bool oracle(const char *s)
 {
 	size_t len = strlen(s);
 
-	if (len < 1 || len > 64 || !strcmp(s, ".") || !strcmp(s, ".."))
+	if (len < 1 || len > 64 || !strcmp(s, ".") || !strcmp(s, "..") || s[0] == '-')
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-",
