@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "sysfs.h"
+#include "spec_internal.h"
 #include "util.h"
 
 #define RESOURCE_MAX_BYTES (64 * 1024)
@@ -93,10 +94,12 @@ static int read_iommu_group(const struct vj_roots *r, const char *pci, int *grou
 	if (ret < 0)
 		return vj_err_sys(err, "discover", path, -ret, NULL,
 				  "cannot read the iommu_group link of %s", pci);
-	if (vj_parse_u64(base, &v) < 0 || v > INT_MAX)
+	if (vj_parse_u64(base, &v) < 0 || v > INT_MAX) {
+		char q[VJ_QUOTE_MAX];
 		return vj_err_sys(err, "discover", path, EINVAL, NULL,
-				  "iommu_group link of %s points to \"%s\", not a group number", pci,
-				  base);
+				  "iommu_group link of %s points to %s, not a group number", pci,
+				  vj_quote(base, q));
+	}
 	*group = (int)v;
 	return 0;
 }
@@ -162,11 +165,13 @@ static int parse_resources(struct vj_pci_device *d, const char *text, const char
 		const char *eol = strchrnul(line, '\n');
 		uint64_t v[3];
 
-		if (parse_resource_line(line, eol, v) < 0)
+		if (parse_resource_line(line, eol, v) < 0) {
+			char shown[81], q[VJ_QUOTE_MAX];
+			snprintf(shown, sizeof(shown), "%.*s", (int)(eol - line > 80 ? 80 : eol - line), line);
 			return vj_err_sys(err, "discover", path, EINVAL, NULL,
-					  "line %u of %s is not \"0xSTART 0xEND 0xFLAGS\": \"%.*s\"",
-					  lineno + 1, path, (int)(eol - line > 80 ? 80 : eol - line),
-					  line);
+					  "line %u of %s is not \"0xSTART 0xEND 0xFLAGS\": %s",
+					  lineno + 1, path, vj_quote(shown, q));
+		}
 		if (lineno < PCI_STD_BARS) {
 			int ret = add_bar(d, lineno, v[0], v[1]);
 			if (ret < 0)
@@ -192,6 +197,9 @@ static int read_bars(const struct vj_roots *r, struct vj_pci_device *d, struct v
 		return vj_err_sys(err, "discover", path, EFBIG, NULL,
 				  "%s is larger than %d KiB, not a PCI resource file", path,
 				  RESOURCE_MAX_BYTES / 1024);
+	if (ret == -EINVAL)
+		return vj_err_sys(err, "discover", path, 0, NULL,
+				  "%s is not a regular file, not a PCI resource file", path);
 	if (ret < 0)
 		return vj_err_sys(err, "discover", path, -ret, NULL,
 				  "cannot read the resource file %s of %s", path, d->pci);

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <string.h>
@@ -59,9 +60,17 @@ int vj_read_file(const char *path, size_t max, char **out)
 
 	if (max == 0)
 		max = 4096;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+
+	/* Non-blocking, and regular files only: a FIFO or device planted under a
+	 * --sysfs-root must not hang or drive vfiojail. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
 	buf = malloc(max + 1);
 	if (!buf)
 		return -ENOMEM;

@@ -69,7 +69,7 @@ char *vj_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*
  * Read a small text file (at most @max bytes, 4096 when 0) into a NUL-terminated
  * string with the trailing newline removed.  Returns 0 or -errno (-EFBIG when
- * longer than @max).
+ * longer than @max, -EINVAL when it is not a regular file or holds a NUL byte).
  */
 int vj_read_file(const char *path, size_t max, char **out);
 /* Parse "MAJ:MIN\n" as the kernel writes it in sysfs dev files. */

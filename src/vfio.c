@@ -25,6 +25,7 @@
 
 #include "error.h"
 #include "sysfs.h"
+#include "spec_internal.h"
 #include "util.h"
 
 bool vj_vfio_driver_is_vfio(const char *driver)
@@ -206,12 +207,17 @@ static int read_devnum(const char *path, const char *what, uint32_t *major, uint
 	_cleanup_free_ char *text = NULL;
 	int ret = vj_read_file(path, 64, &text);
 
+	if (ret == -EINVAL)
+		return vj_err_sys(err, "discover", path, 0, NULL,
+				  "%s (for %s) is not a regular file with MAJ:MIN in it", path, what);
 	if (ret < 0)
 		return vj_err_sys(err, "discover", path, -ret, NULL, "cannot read %s of %s", path,
 				  what);
-	if (vj_parse_devnum(text, major, minor) < 0)
+	if (vj_parse_devnum(text, major, minor) < 0) {
+		char q[VJ_QUOTE_MAX];
 		return vj_err_sys(err, "discover", path, EINVAL, NULL,
-				  "%s holds \"%.32s\", not MAJ:MIN (for %s)", path, text, what);
+				  "%s holds %s, not MAJ:MIN (for %s)", path, vj_quote(text, q), what);
+	}
 	return 0;
 }
 
@@ -267,10 +273,12 @@ static int find_cdev_name(const char *dir, const char *pci, char **name, struct 
 		return vj_err_sys(err, "discover", dir, ents.n ? EEXIST : ENOENT, NULL,
 				  "%s holds %d entries; a VFIO device has exactly one vfioN", dir,
 				  ents.n);
-	if (!is_vfio_cdev_name(ents.list[0]->d_name))
+	if (!is_vfio_cdev_name(ents.list[0]->d_name)) {
+		char q[VJ_QUOTE_MAX];
 		return vj_err_sys(err, "discover", dir, EINVAL, NULL,
-				  "%s holds \"%s\", not a vfioN device (for %s)", dir,
-				  ents.list[0]->d_name, pci);
+				  "%s holds %s, not a vfioN device (for %s)", dir,
+				  vj_quote(ents.list[0]->d_name, q), pci);
+	}
 	*name = strdup(ents.list[0]->d_name);
 	return *name ? 0 : oom(err, pci);
 }

@@ -255,7 +255,8 @@ refused 125 "holds \"abc\", not MAJ:MIN" -- "$VFIOJAIL" plan "${roots[@]}" --nam
 put "$L" 241:0
 # Huge files, and a resource file with garbage.
 sysfs_case "larger than 64 KiB" "for i in \$(seq 2000); do echo 0x0000000000000000 0x0000000000000000 0x0000000000000000; done >$G/resource" legacy
-sysfs_case "larger than 64 KiB" "rm $G/resource; ln -s /dev/zero $G/resource" legacy
+sysfs_case "not a regular file" "rm $G/resource; ln -s /dev/zero $G/resource" legacy
+sysfs_case "not a regular file" "rm $G/resource; mkfifo $G/resource" legacy
 sysfs_case "File too large" "head -c 100000 /dev/zero | tr \"\\\\0\" 7 >$V"
 sysfs_case "File too large" "head -c 100000 /dev/zero | tr \"\\\\0\" 7 >$M"
 sysfs_case "0xSTART 0xEND 0xFLAGS" "echo garbage >$G/resource" legacy
