@@ -100,22 +100,6 @@ static int err_oom(struct vj_error **err, const char *object)
 /* ---------------------------------------------------------------------- */
 /* Rules <-> map entries                                                    */
 
-static void rule_name(const struct vj_rule *r, char *buf, size_t size)
-{
-	char maj[16], min[16], acc[4];
-
-	if (r->major == VJ_RULE_ANY)
-		snprintf(maj, sizeof(maj), "*");
-	else
-		snprintf(maj, sizeof(maj), "%u", r->major);
-	if (r->minor == VJ_RULE_ANY)
-		snprintf(min, sizeof(min), "*");
-	else
-		snprintf(min, sizeof(min), "%u", r->minor);
-	vj_access_format(r->access & (VJ_ACC_READ | VJ_ACC_WRITE | VJ_ACC_MKNOD), acc);
-	snprintf(buf, size, "%c %s:%s %s", r->type >= 0x20 && r->type < 0x7f ? r->type : '?', maj,
-		 min, acc);
-}
 
 static int rule_to_key(const struct vj_rule *r, struct vj_devfilter_key *key, __u32 *access,
 		       struct vj_error **err)
@@ -123,7 +107,7 @@ static int rule_to_key(const struct vj_rule *r, struct vj_devfilter_key *key, __
 	char name[64];
 	const char *why = NULL;
 
-	rule_name(r, name, sizeof(name));
+	vj_rule_format(r, name);
 	memset(key, 0, sizeof(*key));
 	if (r->type == 'c')
 		key->type = BPF_DEVCG_DEV_CHAR;
@@ -158,7 +142,7 @@ int vj_devfilter_map_update(int map_fd, const struct vj_rule *r, struct vj_error
 		return -1;
 	if (bpf_map_update_elem(map_fd, &key, &access, BPF_ANY) == 0)
 		return 0;
-	rule_name(r, name, sizeof(name));
+	vj_rule_format(r, name);
 	return vj_err_sys(err, STEP, name, errno,
 			  errno == E2BIG ? "the rule map is full: restart the VM with the device "
 					   "in its spec"
@@ -176,7 +160,7 @@ int vj_devfilter_map_delete(int map_fd, const struct vj_rule *r, struct vj_error
 		return -1;
 	if (bpf_map_delete_elem(map_fd, &key) == 0)
 		return 0;
-	rule_name(r, name, sizeof(name));
+	vj_rule_format(r, name);
 	return vj_err_sys(err, STEP, name, errno, hint_for(errno),
 			  errno == ENOENT ? "the filter's map holds no rule %s"
 					  : "cannot remove the device rule %s from the filter's map",

@@ -936,21 +936,6 @@ static int add_item(struct vj_status *s, const char *name, bool ok, const char *
 	return it->name && it->detail ? 0 : -1;
 }
 
-static void rule_str(const struct vj_rule *r, char buf[static 64])
-{
-	char acc[4], maj[12], min[12];
-
-	vj_access_format(r->access, acc);
-	if (r->major == VJ_RULE_ANY)
-		snprintf(maj, sizeof(maj), "*");
-	else
-		snprintf(maj, sizeof(maj), "%u", r->major);
-	if (r->minor == VJ_RULE_ANY)
-		snprintf(min, sizeof(min), "*");
-	else
-		snprintf(min, sizeof(min), "%u", r->minor);
-	snprintf(buf, 64, "%c %s:%s %s", r->type, maj, min, acc);
-}
 
 static bool rule_same_dev(const struct vj_rule *a, const struct vj_rule *b)
 {
@@ -984,7 +969,7 @@ static int check_rules(struct vj_status *s, int map_fd, const struct vj_plan *p)
 	}
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct vj_rule *h = find_rule(have, n, &p->rules[i]);
-		rule_str(&p->rules[i], buf);
+		vj_rule_format(&p->rules[i], buf);
 		if (!h)
 			fprintf(m, "%smissing %s", bad++ ? ", " : "", buf);
 		else if (h->access != p->rules[i].access)
@@ -992,7 +977,7 @@ static int check_rules(struct vj_status *s, int map_fd, const struct vj_plan *p)
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!find_rule(p->rules, p->n_rules, &have[i])) {
-			rule_str(&have[i], buf);
+			vj_rule_format(&have[i], buf);
 			fprintf(m, "%sextra %s", bad++ ? ", " : "", buf);
 		}
 	fclose(m);

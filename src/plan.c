@@ -925,13 +925,6 @@ int vj_plan_print_json(const struct vj_plan *p, FILE *f)
 	return vj_json_print_put(o, f);
 }
 
-static void devnum_format(uint32_t v, char buf[static 12])
-{
-	if (v == VJ_RULE_ANY)
-		snprintf(buf, 12, "*");
-	else
-		snprintf(buf, 12, "%u", v);
-}
 
 int vj_plan_print_table(const struct vj_plan *p, FILE *f)
 {
@@ -960,8 +953,8 @@ int vj_plan_print_table(const struct vj_plan *p, FILE *f)
 		const struct vj_rule *r = &p->rules[i];
 		vj_access_format(r->access, acc);
 		char devnum[24];
-		devnum_format(r->major, maj);
-		devnum_format(r->minor, min);
+		vj_devnum_format(r->major, maj);
+		vj_devnum_format(r->minor, min);
 		snprintf(devnum, sizeof(devnum), "%s:%s", maj, min);
 		fprintf(f, "  allow %c %-11s %-3s  %s\n", r->type, devnum, acc, r->reason);
 	}

@@ -208,3 +208,22 @@ void vj_access_format(unsigned access, char buf[static 4])
 		*p++ = 'm';
 	*p = '\0';
 }
+
+void vj_devnum_format(uint32_t v, char buf[static 12])
+{
+	if (v == VJ_RULE_ANY)
+		snprintf(buf, 12, "*");
+	else
+		snprintf(buf, 12, "%u", v);
+}
+
+void vj_rule_format(const struct vj_rule *r, char buf[static VJ_RULE_STR_MAX])
+{
+	char maj[12], min[12], acc[4];
+
+	vj_devnum_format(r->major, maj);
+	vj_devnum_format(r->minor, min);
+	vj_access_format(r->access & (VJ_ACC_READ | VJ_ACC_WRITE | VJ_ACC_MKNOD), acc);
+	snprintf(buf, VJ_RULE_STR_MAX, "%c %s:%s %s",
+		 r->type >= 0x20 && r->type < 0x7f ? r->type : '?', maj, min, acc);
+}

@@ -79,6 +79,13 @@ int vj_readlink_base(const char *path, char **out);
 /* Strict decimal u64 / unsigned parse of a whole string. */
 int vj_parse_u64(const char *s, uint64_t *out);
 
+/* "c 10:200 rw", "c 136:* rw": a device rule as messages and tables show it. */
+struct vj_rule;
+#define VJ_RULE_STR_MAX 32
+void vj_rule_format(const struct vj_rule *r, char buf[static VJ_RULE_STR_MAX]);
+/* "*" for VJ_RULE_ANY, else the number. */
+void vj_devnum_format(uint32_t v, char buf[static 12]);
+
 /* Access bits <-> "rwm" strings. */
 int vj_access_parse(const char *s, unsigned *out);
 void vj_access_format(unsigned access, char buf[static 4]);
