@@ -147,6 +147,24 @@ done
 capture "$VFIOJAIL" teardown vj
 assert_eq "$rc" 0 "final teardown ($err)"
 nothing_left "the end"
-echo "fault injection (setup, enter, attach, detach): $cases (command, step, errno) cases: $(for k in "${!per[@]}"; do printf "%s=%s " "$k" "${per[$k]}"; done)"
+
+# teardown of a setup jail (namespace binding, filter, cgroup, state): a failure is
+# named, and a clean teardown afterwards still removes everything.
+for c in umount2:EBUSY open:ENOMEM bpf:EPERM write:EBUSY; do
+	name=${c%%:*} errno=${c#*:}
+	for n in $(seq 1 "$max"); do
+		"$VFIOJAIL" setup "${roots[@]}" "${vm[@]}" >/dev/null
+		inject "$name" "$n" "$errno" -- "$VFIOJAIL" teardown vj
+		what="teardown of a setup jail with $name call $n failing $errno"
+		wasHit=0; hit && wasHit=1
+		[[ $rc == 0 ]] || named "$what"
+		capture "$VFIOJAIL" teardown vj
+		assert_eq "$rc" 0 "clean teardown after $what ($err)"
+		nothing_left "$what"
+		[[ $wasHit == 1 ]] || break
+		count teardown
+	done
+done
+echo "fault injection (setup, enter, attach, detach, teardown of setup jails): $cases (command, step, errno) cases: $(for k in "${!per[@]}"; do printf "%s=%s " "$k" "${per[$k]}"; done)"
 (( cases > 50 )) || fail "too few cases ran ($cases)"
 '
