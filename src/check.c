@@ -103,7 +103,7 @@ static int check_bpffs(struct vj_check_report *r)
 	struct statfs s;
 
 	if (statfs(VJ_BPFFS_DEFAULT, &s) < 0 || (unsigned long)s.f_type != BPF_FS_MAGIC)
-		return add(r, "bpffs", VJ_CHECK_FAIL, "mount -t bpf bpf " VJ_BPFFS_DEFAULT,
+		return add(r, "bpffs", VJ_CHECK_FAIL, "mount -t bpf -o mode=0700 bpf " VJ_BPFFS_DEFAULT,
 			   "%s is not a bpf filesystem: filters cannot be pinned for hotplug and cleanup",
 			   VJ_BPFFS_DEFAULT);
 	return add(r, "bpffs", VJ_CHECK_PASS, NULL, "mounted at %s", VJ_BPFFS_DEFAULT);
