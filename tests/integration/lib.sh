@@ -113,6 +113,20 @@ iommu_answers_enotty() {
 	echo "1:3" >"$HOST/sys/class/misc/iommu/dev"
 }
 
+# Run "$@" with the Nth call of libc entry NAME failing with ERRNO (tests/faultinject.c);
+# sets $rc and $err, and $WORK/out/hit says whether the fault fired.
+inject() { # NAME N ERRNO -- command...
+	local spec="$1:$2:$3"
+	shift 4
+	rm -f "$WORK/out/hit" "$WORK/out/report.json"
+	set +e
+	VJ_FAULT=$spec VJ_FAULT_HIT="$WORK/out/hit" LD_PRELOAD="${FAULTINJECT:?}" "$@" \
+		>"$WORK/out/stdout" 2>"$WORK/out/stderr"
+	rc=$?
+	set -e
+	err=$(cat "$WORK/out/stderr")
+}
+
 # Kill what is left in a test cgroup subtree and remove it, deepest first.
 container_cleanup() {
 	local cg=$1 d i

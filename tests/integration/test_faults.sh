@@ -17,16 +17,6 @@ mounts_before=$(wc -l </proc/self/mountinfo)
 cases=0 started=0 refused=0
 declare -A seen=()
 
-inject() { # NAME N ERRNO -- command...
-	local spec="$1:$2:$3"
-	shift 4
-	rm -f "$WORK/out/hit" "$WORK/out/report.json"
-	set +e
-	VJ_FAULT=$spec VJ_FAULT_HIT="$WORK/out/hit" LD_PRELOAD="$FAULTINJECT" "$@" >"$WORK/out/stdout" 2>"$WORK/out/stderr"
-	rc=$?
-	set -e
-	err=$(cat "$WORK/out/stderr")
-}
 
 check_clean() { # WHAT
 	local left

@@ -21,16 +21,6 @@ mounts_before=$(wc -l </proc/self/mountinfo)
 cases=0
 declare -A per=()
 
-inject() { # NAME N ERRNO -- command...
-	local spec="$1:$2:$3"
-	shift 4
-	rm -f "$WORK/out/hit" "$WORK/out/report.json"
-	set +e
-	VJ_FAULT=$spec VJ_FAULT_HIT="$WORK/out/hit" LD_PRELOAD="$FAULTINJECT" "$@" >"$WORK/out/stdout" 2>"$WORK/out/stderr"
-	rc=$?
-	set -e
-	err=$(cat "$WORK/out/stderr")
-}
 hit() { [[ -s "$WORK/out/hit" ]]; }
 named() { # WHAT: a failure names its step
 	local line
