@@ -1317,32 +1317,6 @@ int vj_spec_parse_string(const char *json, struct vj_spec **out, struct vj_error
 	return spec_from_text(json, "spec", out, err);
 }
 
-/* Read all of @fd, at most @max bytes; 0 or -errno (-EFBIG past @max). */
-static int read_fd(int fd, size_t max, char **out, size_t *out_len)
-{
-	_cleanup_free_ char *buf = malloc(max + 2);
-	size_t len = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, max + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > max)
-			return -EFBIG;
-	}
-	buf[len] = '\0';
-	*out = TAKE_PTR(buf);
-	*out_len = len;
-	return 0;
-}
-
 static int read_spec_file(const char *path, char **text, struct vj_error **err)
 {
 	_cleanup_close_ int fd = -1;
@@ -1350,10 +1324,10 @@ static int read_spec_file(const char *path, char **text, struct vj_error **err)
 	int r;
 
 	if (strcmp(path, "-") == 0) {
-		r = read_fd(STDIN_FILENO, SPEC_FILE_MAX, text, &len);
+		r = vj_read_fd(STDIN_FILENO, SPEC_FILE_MAX, text, &len);
 	} else {
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		r = fd < 0 ? -errno : read_fd(fd, SPEC_FILE_MAX, text, &len);
+		r = fd < 0 ? -errno : vj_read_fd(fd, SPEC_FILE_MAX, text, &len);
 	}
 	if (r == -EFBIG)
 		return vj_err(err, VJ_EXIT_USAGE, EFBIG, "spec", path, NULL,

@@ -52,15 +52,38 @@ char *vj_path_join(const char *root, const char *rel)
 	return vj_strdupf("%.*s/%s", (int)rl, root, rel);
 }
 
+int vj_read_fd(int fd, size_t max, char **out, size_t *out_len)
+{
+	_cleanup_free_ char *buf = malloc(max + 2);
+	size_t len = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, max + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max)
+			return -EFBIG;
+	}
+	buf[len] = '\0';
+	*out = TAKE_PTR(buf);
+	*out_len = len;
+	return 0;
+}
+
 int vj_read_file(const char *path, size_t max, char **out)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
-
-	if (max == 0)
-		max = 4096;
 	struct stat st;
+	size_t len = 0;
+	int r;
 
 	/* Non-blocking, and regular files only: a FIFO or device planted under a
 	 * --sysfs-root must not hang or drive vfiojail. */
@@ -71,23 +94,9 @@ int vj_read_file(const char *path, size_t max, char **out)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
-	buf = malloc(max + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t r = read(fd, buf + len, max + 1 - len);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > max)
-			return -EFBIG;
-	}
-	buf[len] = '\0';
+	r = vj_read_fd(fd, max ? max : 4096, &buf, &len);
+	if (r < 0)
+		return r;
 	if (memchr(buf, '\0', len))
 		return -EINVAL;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))

@@ -72,6 +72,8 @@ char *vj_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * longer than @max, -EINVAL when it is not a regular file or holds a NUL byte).
  */
 int vj_read_file(const char *path, size_t max, char **out);
+/* Read all of @fd, at most @max bytes, NUL-terminated; 0 or -errno (-EFBIG past @max). */
+int vj_read_fd(int fd, size_t max, char **out, size_t *out_len);
 /* Parse "MAJ:MIN\n" as the kernel writes it in sysfs dev files. */
 int vj_parse_devnum(const char *s, uint32_t *major, uint32_t *minor);
 /* Basename of a symlink's target, or -errno. */
