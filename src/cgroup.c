@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,13 +112,51 @@ static int mountinfo_cgroup2(char *line, char **mountpoint)
 	return 0;
 }
 
+/*
+ * The last answer, per thread: a launch asks twice (plan, then --exec's way
+ * back), and reading mountinfo costs tens of microseconds where a statfs of the
+ * remembered mount point, which must still be a cgroup2, costs one syscall.
+ */
+static _Thread_local struct {
+	char *proc_root;
+	char *mount;
+} cg2_cache;
+
+static int cg2_cache_get(const char *proc_root, char **mount_out)
+{
+	struct statfs st;
+
+	if (!cg2_cache.mount || strcmp(cg2_cache.proc_root, proc_root) != 0 ||
+	    statfs(cg2_cache.mount, &st) < 0 || st.f_type != CGROUP2_SUPER_MAGIC)
+		return 0;
+	*mount_out = strdup(cg2_cache.mount);
+	return *mount_out ? 1 : 0;
+}
+
+static void cg2_cache_put(const char *proc_root, const char *mount)
+{
+	free(cg2_cache.proc_root);
+	free(cg2_cache.mount);
+	cg2_cache.proc_root = strdup(proc_root);
+	cg2_cache.mount = strdup(mount);
+	if (!cg2_cache.proc_root || !cg2_cache.mount) {
+		free(cg2_cache.proc_root);
+		free(cg2_cache.mount);
+		cg2_cache.proc_root = cg2_cache.mount = NULL;
+	}
+}
+
 int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **err)
 {
-	_cleanup_free_ char *path = vj_path_join(proc_root ? proc_root : "/proc", "self/mountinfo");
+	_cleanup_free_ char *path = NULL;
 	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_free_ char *line = NULL;
 	size_t cap = 0;
 
+	proc_root = proc_root ? proc_root : "/proc";
+	if (cg2_cache_get(proc_root, mount_out))
+		return 0;
+	path = vj_path_join(proc_root, "self/mountinfo");
 	if (!path)
 		return err_oom(err, "mountinfo");
 	f = fopen(path, "re");
@@ -129,7 +169,10 @@ int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **e
 			continue;
 		unescape_octal(mp);
 		*mount_out = strdup(mp);
-		return *mount_out ? 0 : err_oom(err, path);
+		if (!*mount_out)
+			return err_oom(err, path);
+		cg2_cache_put(proc_root, mp);
+		return 0;
 	}
 	return vj_err_sys(err, STEP, path, 0,
 			  "mount it: mount -t cgroup2 none /sys/fs/cgroup (unified) or "

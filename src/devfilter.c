@@ -2,14 +2,11 @@
 /* The cgroup v2 device filter: load, fill, attach, verify, pin, update. */
 #include "devfilter.h"
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/bpf.h>
 #include <linux/magic.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +15,8 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "devfilter.skel.h"
+#include "bpfsys.h"
+#include "devfilter.insns.h"
 #include "devfilter_key.h"
 #include "error.h"
 #include "util.h"
@@ -39,38 +37,20 @@ _Static_assert((int)VJ_ACC_MKNOD == (int)BPF_DEVCG_ACC_MKNOD &&
 		       (int)VJ_ACC_WRITE == (int)BPF_DEVCG_ACC_WRITE,
 	       "access bits differ from the kernel's");
 _Static_assert(sizeof(struct vj_devfilter_key) == 12, "map key layout");
+/* The compiled program's map is the one this file fills. */
+_Static_assert(VJ_DEVFILTER_MAP_TYPE == BPF_MAP_TYPE_HASH &&
+		       VJ_DEVFILTER_MAP_FLAGS == BPF_F_NO_PREALLOC &&
+		       VJ_DEVFILTER_MAP_KEY_SIZE == sizeof(struct vj_devfilter_key) &&
+		       VJ_DEVFILTER_MAP_VALUE_SIZE == sizeof(__u32),
+	       "bpf/devfilter.bpf.c's map differs from struct vj_devfilter_key");
 
 struct vj_devfilter {
-	struct vj_devfilter_bpf *skel;
-	struct bpf_link *link;
+	int map_fd;
+	int prog_fd;
+	int link_fd;
 	uint32_t prog_id;
 	char *pin_dir;
 };
-
-/* ---------------------------------------------------------------------- */
-/* libbpf's messages: never printed, the last warning kept for our errors.  */
-
-static _Thread_local char libbpf_last[256];
-
-__attribute__((format(printf, 2, 0))) static int libbpf_capture(enum libbpf_print_level level,
-								  const char *fmt, va_list ap)
-{
-	size_t len;
-
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(libbpf_last, sizeof(libbpf_last), fmt, ap);
-	len = strlen(libbpf_last);
-	while (len > 0 && libbpf_last[len - 1] == '\n')
-		libbpf_last[--len] = '\0';
-	return 0;
-}
-
-static void libbpf_quiet(void)
-{
-	libbpf_set_print(libbpf_capture);
-	libbpf_last[0] = '\0';
-}
 
 static const char *hint_for(int errnum)
 {
@@ -81,15 +61,6 @@ static const char *hint_for(int errnum)
 	default:
 		return NULL;
 	}
-}
-
-/* An error from a libbpf call: its last warning, if any, joins the message. */
-static int err_libbpf(struct vj_error **err, const char *object, int errnum, const char *what)
-{
-	if (libbpf_last[0])
-		return vj_err_sys(err, STEP, object, errnum, hint_for(errnum), "%s (libbpf: %s)",
-				  what, libbpf_last);
-	return vj_err_sys(err, STEP, object, errnum, hint_for(errnum), "%s", what);
 }
 
 static int err_oom(struct vj_error **err, const char *object)
@@ -140,7 +111,7 @@ int vj_devfilter_map_update(int map_fd, const struct vj_rule *r, struct vj_error
 
 	if (rule_to_key(r, &key, &access, err) < 0)
 		return -1;
-	if (bpf_map_update_elem(map_fd, &key, &access, BPF_ANY) == 0)
+	if (vj_bpf_map_update(map_fd, &key, &access, BPF_ANY) == 0)
 		return 0;
 	vj_rule_format(r, name);
 	return vj_err_sys(err, STEP, name, errno,
@@ -158,7 +129,7 @@ int vj_devfilter_map_delete(int map_fd, const struct vj_rule *r, struct vj_error
 
 	if (rule_to_key(r, &key, &access, err) < 0)
 		return -1;
-	if (bpf_map_delete_elem(map_fd, &key) == 0)
+	if (vj_bpf_map_delete(map_fd, &key) == 0)
 		return 0;
 	vj_rule_format(r, name);
 	return vj_err_sys(err, STEP, name, errno, hint_for(errno),
@@ -211,13 +182,13 @@ int vj_devfilter_map_dump(int map_fd, struct vj_rule **rules, size_t *n, struct 
 	struct vj_devfilter_key key, next;
 	const void *prev = NULL;
 
-	while (bpf_map_get_next_key(map_fd, prev, &next) == 0) {
+	while (vj_bpf_map_next_key(map_fd, prev, &next) == 0) {
 		__u32 access;
 		struct vj_rule *r;
 
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(map_fd, &key, &access) < 0) {
+		if (vj_bpf_map_lookup(map_fd, &key, &access) < 0) {
 			if (errno == ENOENT)
 				continue; /* removed while we walked */
 			break;
@@ -264,7 +235,7 @@ static int prog_id_of(int prog_fd, uint32_t *id)
 	__u32 len = sizeof(info);
 
 	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) < 0)
+	if (vj_bpf_obj_info(prog_fd, &info, &len) < 0)
 		return -errno;
 	*id = info.id;
 	return 0;
@@ -275,7 +246,7 @@ static int prog_id_of(int prog_fd, uint32_t *id)
 static int fill_map(struct vj_devfilter *f, const struct vj_rule *rules, size_t n,
 		    struct vj_error **err)
 {
-	int map_fd = bpf_map__fd(f->skel->maps.rules);
+	int map_fd = f->map_fd;
 	_cleanup_free_ struct vj_devfilter_key *keys = calloc(n ? n : 1, sizeof(*keys));
 	_cleanup_free_ __u32 *values = calloc(n ? n : 1, sizeof(*values));
 	__u32 count = (__u32)n;
@@ -286,7 +257,7 @@ static int fill_map(struct vj_devfilter *f, const struct vj_rule *rules, size_t 
 	for (i = 0; i < n; i++)
 		if (rule_to_key(&rules[i], &keys[i], &values[i], err) < 0)
 			return -1;
-	if (n == 0 || bpf_map_update_batch(map_fd, keys, values, &count, NULL) == 0)
+	if (n == 0 || vj_bpf_map_update_batch(map_fd, keys, values, &count) == 0)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (vj_devfilter_map_update(map_fd, &rules[i], err) < 0)
@@ -294,37 +265,91 @@ static int fill_map(struct vj_devfilter *f, const struct vj_rule *rules, size_t 
 	return 0;
 }
 
+static struct vj_devfilter *devfilter_new(void)
+{
+	struct vj_devfilter *f = calloc(1, sizeof(*f));
+
+	if (f)
+		f->map_fd = f->prog_fd = f->link_fd = -1;
+	return f;
+}
+
+/* The verifier's last words, for the error message. */
+static const char *log_tail(char *log)
+{
+	size_t len = strlen(log);
+	char *nl;
+
+	while (len > 0 && log[len - 1] == '\n')
+		log[--len] = '\0';
+	nl = strrchr(log, '\n');
+	return nl ? nl + 1 : log;
+}
+
+/* The compiled program (bpf/devfilter.bpf.c via bpf/gen-insns) with the map's fd
+ * in each instruction that loads the map: BPF_PSEUDO_MAP_FD, as libbpf does. */
+static int load_prog(int map_fd, struct vj_error **err)
+{
+	struct bpf_insn insns[ARRAY_SIZE(vj_devfilter_insns)];
+	_cleanup_free_ char *log = NULL;
+	int fd, r;
+
+	memcpy(insns, vj_devfilter_insns, sizeof(insns));
+	for (size_t i = 0; i < ARRAY_SIZE(vj_devfilter_map_refs); i++) {
+		insns[vj_devfilter_map_refs[i]].src_reg = BPF_PSEUDO_MAP_FD;
+		insns[vj_devfilter_map_refs[i]].imm = map_fd;
+	}
+	fd = vj_bpf_prog_load(BPF_PROG_TYPE_CGROUP_DEVICE, BPF_CGROUP_DEVICE, insns,
+			      ARRAY_SIZE(insns), VJ_DEVFILTER_LICENSE, VJ_DEVFILTER_PROG_NAME,
+			      NULL, 0);
+	if (fd >= 0)
+		return fd;
+	r = errno;
+	if (r == EINVAL || r == EACCES) /* again, for the verifier's reason */
+		log = calloc(1, 1u << 16);
+	if (log && vj_bpf_prog_load(BPF_PROG_TYPE_CGROUP_DEVICE, BPF_CGROUP_DEVICE, insns,
+				    ARRAY_SIZE(insns), VJ_DEVFILTER_LICENSE,
+				    VJ_DEVFILTER_PROG_NAME, log, 1u << 16) < 0 &&
+	    log[0])
+		return vj_err_sys(err, STEP, VJ_DEVFILTER_PROG_NAME, r, hint_for(r),
+				  "the kernel refused the device filter program (verifier: %s)",
+				  log_tail(log));
+	return vj_err_sys(err, STEP, VJ_DEVFILTER_PROG_NAME, r, hint_for(r),
+			  "cannot load the device filter program");
+}
+
 int vj_devfilter_load(const struct vj_rule *rules, size_t n, struct vj_devfilter **out,
 		      struct vj_error **err)
 {
 	struct vj_devfilter *f;
+	uint32_t entries = map_entries(n);
 	int r;
 
 	if (n > MAX_ENTRIES / 2)
 		return vj_err_sys(err, STEP, "rules", E2BIG, NULL,
 				  "%zu device rules are more than the filter holds (%u)", n,
 				  MAX_ENTRIES / 2);
-	libbpf_quiet();
-	f = calloc(1, sizeof(*f));
+	f = devfilter_new();
 	if (!f)
 		return err_oom(err, "rules");
-	f->skel = vj_devfilter_bpf__open();
-	if (!f->skel) {
+	f->map_fd = vj_bpf_map_create(BPF_MAP_TYPE_HASH, sizeof(struct vj_devfilter_key),
+				      sizeof(__u32), entries, BPF_F_NO_PREALLOC,
+				      VJ_DEVFILTER_MAP_NAME);
+	if (f->map_fd < 0) {
 		r = errno;
 		vj_devfilter_free(f);
-		return err_libbpf(err, "vj_devfilter", r, "cannot open the device filter object");
+		return vj_err_sys(err, STEP, VJ_DEVFILTER_MAP_NAME, r, hint_for(r),
+				  "cannot create the device filter's map (%u entries)", entries);
 	}
-	r = bpf_map__set_max_entries(f->skel->maps.rules, map_entries(n));
-	if (r == 0)
-		r = vj_devfilter_bpf__load(f->skel);
+	f->prog_fd = load_prog(f->map_fd, err);
+	if (f->prog_fd < 0) {
+		vj_devfilter_free(f);
+		return -1;
+	}
+	r = prog_id_of(f->prog_fd, &f->prog_id);
 	if (r < 0) {
 		vj_devfilter_free(f);
-		return err_libbpf(err, "vj_devfilter", -r, "cannot load the device filter program");
-	}
-	r = prog_id_of(bpf_program__fd(f->skel->progs.vj_devfilter), &f->prog_id);
-	if (r < 0) {
-		vj_devfilter_free(f);
-		return vj_err_sys(err, STEP, "vj_devfilter", -r, NULL,
+		return vj_err_sys(err, STEP, VJ_DEVFILTER_PROG_NAME, -r, NULL,
 				  "cannot read the device filter program's id");
 	}
 	if (fill_map(f, rules, n, err) < 0) {
@@ -347,18 +372,17 @@ static int cgroup_has_prog(int cgroup_fd, uint32_t id, bool *found)
 
 	for (;;) {
 		_cleanup_free_ __u32 *ids = calloc(cap, sizeof(*ids));
-		__u32 cnt = cap, flags = 0, i;
-		int r;
+		__u32 cnt = cap, i;
 
 		if (!ids)
 			return -ENOMEM;
-		r = bpf_prog_query(cgroup_fd, BPF_CGROUP_DEVICE, 0, &flags, ids, &cnt);
-		if (r == -ENOSPC && cap < (1u << 20)) {
-			cap = cnt > cap ? cnt : cap * 2;
-			continue;
+		if (vj_bpf_prog_query(cgroup_fd, BPF_CGROUP_DEVICE, ids, &cnt) < 0) {
+			if (errno == ENOSPC && cap < (1u << 20)) {
+				cap = cnt > cap ? cnt : cap * 2;
+				continue;
+			}
+			return -errno;
 		}
-		if (r < 0)
-			return r;
 		*found = false;
 		for (i = 0; i < cnt && i < cap; i++)
 			if (ids[i] == id)
@@ -374,18 +398,20 @@ int vj_devfilter_attach(struct vj_devfilter *f, int cgroup_fd, const char *cgrou
 	bool found = false;
 	int r;
 
-	if (f->link)
+	if (f->link_fd >= 0)
 		return vj_err_sys(err, STEP, obj, EALREADY, NULL,
 				  "the device filter is attached already");
-	libbpf_quiet();
-	f->link = bpf_program__attach_cgroup(f->skel->progs.vj_devfilter, cgroup_fd);
-	if (!f->link)
-		return err_libbpf(err, obj, errno, "cannot attach the device filter to the cgroup");
+	/* A link, not BPF_PROG_ATTACH: it goes with its last reference (our fd, or
+	 * the pin), never outlives a crash unpinned, and cannot be replaced by others. */
+	f->link_fd = vj_bpf_link_create(f->prog_fd, cgroup_fd, BPF_CGROUP_DEVICE);
+	if (f->link_fd < 0)
+		return vj_err_sys(err, STEP, obj, errno, hint_for(errno),
+				  "cannot attach the device filter to the cgroup");
 	r = cgroup_has_prog(cgroup_fd, f->prog_id, &found);
 	if (r == 0 && found)
 		return 0;
-	bpf_link__destroy(f->link);
-	f->link = NULL;
+	close(f->link_fd);
+	f->link_fd = -1;
 	if (r < 0)
 		return vj_err_sys(err, STEP, obj, -r, hint_for(-r),
 				  "cannot query the device programs of the cgroup to verify the "
@@ -400,9 +426,12 @@ void vj_devfilter_free(struct vj_devfilter *f)
 {
 	if (!f)
 		return;
-	if (f->link)
-		bpf_link__destroy(f->link); /* closes the fd: detaches unless pinned */
-	vj_devfilter_bpf__destroy(f->skel);
+	if (f->link_fd >= 0)
+		close(f->link_fd); /* detaches unless pinned */
+	if (f->prog_fd >= 0)
+		close(f->prog_fd);
+	if (f->map_fd >= 0)
+		close(f->map_fd);
 	free(f->pin_dir);
 	free(f);
 }
@@ -508,7 +537,7 @@ static int pin_fd(int fd, const char *dir, const char *name, struct vj_error **e
 
 	if (!p)
 		return err_oom(err, dir);
-	if (bpf_obj_pin(fd, p) == 0)
+	if (vj_bpf_obj_pin(fd, p) == 0)
 		return 0;
 	return vj_err_sys(err, STEP, p, errno,
 			  errno == EEXIST ? "a pin is left from an earlier run: remove it"
@@ -526,7 +555,7 @@ static void unlink_in(const char *dir, const char *name)
 
 int vj_devfilter_pin(struct vj_devfilter *f, const char *dir, struct vj_error **err)
 {
-	if (!f->link)
+	if (f->link_fd < 0)
 		return vj_err_sys(err, STEP, dir, EINVAL, NULL,
 				  "the device filter must be attached before it is pinned");
 	if (f->pin_dir)
@@ -537,11 +566,11 @@ int vj_devfilter_pin(struct vj_devfilter *f, const char *dir, struct vj_error **
 				  "the pin directory %s is not absolute", dir);
 	if (mkdir_bpffs(dir, err) < 0)
 		return -1;
-	if (pin_fd(bpf_link__fd(f->link), dir, PIN_LINK, err) < 0) {
+	if (pin_fd(f->link_fd, dir, PIN_LINK, err) < 0) {
 		rmdir(dir); /* only when empty: never someone else's pins */
 		return -1;
 	}
-	if (pin_fd(bpf_map__fd(f->skel->maps.rules), dir, PIN_RULES, err) < 0) {
+	if (pin_fd(f->map_fd, dir, PIN_RULES, err) < 0) {
 		unlink_in(dir, PIN_LINK);
 		rmdir(dir);
 		return -1;
@@ -586,7 +615,7 @@ static int open_pin(const char *dir, const char *name, struct vj_error **err)
 
 	if (!p)
 		return err_oom(err, dir);
-	fd = bpf_obj_get(p);
+	fd = vj_bpf_obj_get(p);
 	if (fd < 0)
 		return vj_err_sys(err, STEP, p, errno,
 				  errno == ENOENT ? "is the VM running? (is bpffs mounted?)"
@@ -601,7 +630,7 @@ static int check_map(int fd, const char *dir, struct vj_error **err)
 	__u32 len = sizeof(info);
 
 	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+	if (vj_bpf_obj_info(fd, &info, &len) < 0)
 		return vj_err_sys(err, STEP, dir, errno, NULL, "cannot inspect the pinned map");
 	if (info.type != BPF_MAP_TYPE_HASH || info.key_size != sizeof(struct vj_devfilter_key) ||
 	    info.value_size != sizeof(__u32))
@@ -618,7 +647,7 @@ static int check_link(int fd, const char *dir, struct vj_error **err)
 	__u32 len = sizeof(info);
 
 	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+	if (vj_bpf_obj_info(fd, &info, &len) < 0)
 		return vj_err_sys(err, STEP, dir, errno, NULL, "cannot inspect the pinned link");
 	if (info.type != BPF_LINK_TYPE_CGROUP ||
 	    info.cgroup.attach_type != BPF_CGROUP_DEVICE)
@@ -670,7 +699,7 @@ int vj_devfilter_map_max_entries(int map_fd, uint32_t *max_entries, struct vj_er
 	__u32 len = sizeof(info);
 
 	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(map_fd, &info, &len) < 0)
+	if (vj_bpf_obj_info(map_fd, &info, &len) < 0)
 		return vj_err_sys(err, STEP, PIN_RULES, errno, hint_for(errno),
 				  "cannot read the size of the filter's map");
 	*max_entries = info.max_entries;
@@ -701,11 +730,11 @@ static int open_link_prog(struct vj_devfilter_swap *s, struct vj_error **err)
 	__u32 len = sizeof(info);
 
 	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(s->link_fd, &info, &len) < 0)
+	if (vj_bpf_obj_info(s->link_fd, &info, &len) < 0)
 		return vj_err_sys(err, STEP, s->dir, errno, hint_for(errno),
 				  "cannot inspect the pinned link");
 	s->old_prog_id = info.prog_id;
-	s->old_prog_fd = bpf_prog_get_fd_by_id(info.prog_id);
+	s->old_prog_fd = vj_bpf_prog_fd_by_id(info.prog_id);
 	if (s->old_prog_fd < 0)
 		return vj_err_sys(err, STEP, s->dir, errno, hint_for(errno),
 				  "cannot open program %u of the pinned link", info.prog_id);
@@ -738,10 +767,7 @@ static int check_swapped(const struct vj_devfilter_swap *s, uint32_t want, uint3
 static int link_update(const struct vj_devfilter_swap *s, int to_fd, uint32_t to_id, int from_fd,
 		       uint32_t from_id, struct vj_error **err)
 {
-	LIBBPF_OPTS(bpf_link_update_opts, opts, .flags = BPF_F_REPLACE,
-		    .old_prog_fd = (__u32)from_fd);
-
-	if (bpf_link_update(s->link_fd, to_fd, &opts) == 0)
+	if (vj_bpf_link_update(s->link_fd, to_fd, from_fd) == 0)
 		return 0;
 	return vj_err_sys(err, STEP, s->dir, errno,
 			  errno == EPERM ? "the link runs another program now: look at it with "
@@ -774,7 +800,7 @@ static int repin_map(const char *dir, int map_fd, struct vj_error **err)
 	if (!tmp || !dst)
 		return err_oom(err, dir);
 	unlink(tmp); /* left by an attach that died between pin and rename */
-	if (bpf_obj_pin(map_fd, tmp) < 0)
+	if (vj_bpf_obj_pin(map_fd, tmp) < 0)
 		return vj_err_sys(err, STEP, tmp, errno, hint_for(errno),
 				  "cannot pin the device filter's map at %s", tmp);
 	if (rename(tmp, dst) == 0)
@@ -812,10 +838,10 @@ int vj_devfilter_replace(const char *dir, int cgroup_fd, const struct vj_rule *r
 	if (vj_devfilter_open_pinned(dir, &s->old_map_fd, &s->link_fd, err) < 0 ||
 	    open_link_prog(s, err) < 0 || vj_devfilter_load(rules, n, &s->next, err) < 0)
 		goto fail;
-	new_fd = bpf_program__fd(s->next->skel->progs.vj_devfilter);
+	new_fd = s->next->prog_fd;
 	if (swap_verified(s, new_fd, s->next->prog_id, s->old_prog_fd, s->old_prog_id, err) < 0)
 		goto fail;
-	if (repin_map(dir, bpf_map__fd(s->next->skel->maps.rules), err) < 0) {
+	if (repin_map(dir, s->next->map_fd, err) < 0) {
 		swap_verified(s, s->old_prog_fd, s->old_prog_id, new_fd, s->next->prog_id, NULL);
 		goto fail;
 	}
@@ -828,7 +854,7 @@ fail:
 
 int vj_devfilter_swap_rollback(struct vj_devfilter_swap *s, struct vj_error **err)
 {
-	int new_fd = bpf_program__fd(s->next->skel->progs.vj_devfilter);
+	int new_fd = s->next->prog_fd;
 
 	if (swap_verified(s, s->old_prog_fd, s->old_prog_id, new_fd, s->next->prog_id, err) < 0)
 		return -1;

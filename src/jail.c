@@ -12,7 +12,6 @@
  */
 #include "jail.h"
 
-#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -29,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpfsys.h"
 #include "cgroup.h"
 #include "error.h"
 #include "mountns.h"
@@ -1006,7 +1006,7 @@ static int check_filter(struct vj_status *s, const struct vj_state *st)
 {
 	_cleanup_close_ int map_fd = -1, link_fd = -1, cgfd = -1;
 	struct bpf_link_info info;
-	__u32 len = sizeof(info), ids[64], cnt = ARRAY_SIZE(ids), flags = 0;
+	__u32 len = sizeof(info), ids[64], cnt = ARRAY_SIZE(ids);
 	bool found = false;
 
 	if (!st->bpf_pin || vj_devfilter_open_pinned(st->bpf_pin, &map_fd, &link_fd, NULL) < 0)
@@ -1014,8 +1014,8 @@ static int check_filter(struct vj_status *s, const struct vj_state *st)
 				st->bpf_pin ? st->bpf_pin : "(none)");
 	memset(&info, 0, sizeof(info));
 	cgfd = st->cgroup ? vj_cgroup_open(st->cgroup, NULL) : -1;
-	if (cgfd < 0 || bpf_obj_get_info_by_fd(link_fd, &info, &len) < 0 ||
-	    bpf_prog_query(cgfd, BPF_CGROUP_DEVICE, 0, &flags, ids, &cnt) < 0)
+	if (cgfd < 0 || vj_bpf_obj_info(link_fd, &info, &len) < 0 ||
+	    vj_bpf_prog_query(cgfd, BPF_CGROUP_DEVICE, ids, &cnt) < 0)
 		return add_item(s, "filter", false, "cannot query the cgroup's device programs");
 	for (__u32 i = 0; i < cnt; i++)
 		found = found || ids[i] == info.prog_id;

@@ -139,6 +139,7 @@ static int setup_state(struct launch *l, struct vj_error **err)
 	l->st.cgroup = strdup(l->plan->cgroup);
 	l->st.bpf_pin = vj_devfilter_pin_dir(vj_jail_bpffs(l->o), l->spec->name);
 	l->st.supervisor = l->o->exec ? 0 : getpid();
+	l->st.vmm = l->o->exec ? getpid() : 0; /* --exec: this process becomes the VMM */
 	l->st.plan = l->plan; /* recorded for status; released by launch_free */
 	if (!l->st.name || !l->st.cgroup || !l->st.bpf_pin)
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", l->spec->name, NULL, "out of memory");
@@ -194,9 +195,6 @@ static int launch_exec(struct launch *l, const sigset_t *old, struct vj_error **
 		free(l->orig_cgroup);
 		l->orig_cgroup = abs;
 	}
-	l->st.vmm = getpid();
-	if (vj_state_write(l->dirfd, &l->st, err) < 0)
-		return -1;
 	/* The lock is close-on-exec: once the VMM runs, its cgroup says it is alive. */
 	if (join_jail(l, err) < 0 || vj_vmm_child_finish(&l->vmm, &nofd, err) < 0)
 		return -1;
