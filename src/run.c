@@ -176,6 +176,12 @@ static void vmm_started(pid_t pid, void *userdata)
 
 	l->st.vmm = pid;
 	vj_state_write(l->dirfd, &l->st, NULL);
+	/* The state file has the plan now; the supervisor needs only the names
+	 * in l->st to clean up, so a big plan's memory goes while the VM runs. */
+	l->st.plan = NULL;
+	l->vmm.plan = NULL;
+	vj_plan_free(l->plan);
+	l->plan = NULL;
 }
 
 static int launch_exec(struct launch *l, const sigset_t *old, struct vj_error **err)

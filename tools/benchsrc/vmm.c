@@ -2,11 +2,14 @@
 /*
  * bench-vmm: stand-in VMMs for tools/bench, run as the VM's user inside a jail.
  *
- *   bench-vmm rss FILE       writes "self_maxrss_kib N parent_rss_kib N parent_hwm_kib N
- *                            parent_anon_kib N" to FILE: its own peak RSS, which after
- *                            an exec includes the peak of the program it replaced
- *                            (getrusage keeps the old mm's high-water mark), and its
- *                            parent's current and peak RSS (the supervisor of `run`).
+ *   bench-vmm rss FILE       writes "self_maxrss_kib N parent_rss0_kib N parent_rss_kib N
+ *                            parent_hwm_kib N parent_anon_kib N" to FILE: its own peak
+ *                            RSS, which after an exec includes the peak of the program
+ *                            it replaced (getrusage keeps the old mm's high-water mark),
+ *                            its parent's RSS (the supervisor of `run`) as it starts,
+ *                            and, one second later, its parent's RSS, peak and
+ *                            anonymous part: the supervisor settled, as it stays while
+ *                            a VM runs.
  *   bench-vmm sleep FILE     creates FILE, then sleeps until killed (an idle VM).
  */
 #include <fcntl.h>
@@ -41,17 +44,21 @@ static int report_rss(const char *file)
 {
 	struct rusage ru;
 	pid_t parent = getppid();
+	long rss0 = status_field(parent, "VmRSS");
 	FILE *f;
 
 	if (getrusage(RUSAGE_SELF, &ru) < 0)
 		return 1;
+	sleep(1);
 	f = fopen(file, "we");
 	if (!f) {
 		perror(file);
 		return 1;
 	}
-	fprintf(f, "self_maxrss_kib %ld parent_rss_kib %ld parent_hwm_kib %ld parent_anon_kib %ld\n",
-		ru.ru_maxrss, status_field(parent, "VmRSS"), status_field(parent, "VmHWM"),
+	fprintf(f,
+		"self_maxrss_kib %ld parent_rss0_kib %ld parent_rss_kib %ld parent_hwm_kib %ld "
+		"parent_anon_kib %ld\n",
+		ru.ru_maxrss, rss0, status_field(parent, "VmRSS"), status_field(parent, "VmHWM"),
 		status_field(parent, "RssAnon"));
 	return fclose(f) == 0 ? 0 : 1;
 }
