@@ -14,6 +14,7 @@
 
 #include "cgroup.h"
 #include "error.h"
+#include "hashset.h"
 #include "memlock.h"
 #include "pci.h"
 #include "size.h"
@@ -53,6 +54,23 @@ const char *vj_host_arch(void)
 	if (!u.machine[0] && uname(&u) < 0)
 		return "unknown";
 	return u.machine;
+}
+
+/*
+ * vj_plan_build() allocates the plan inside this box (vj_plan_free frees either),
+ * with what only the build needs beside it: the indexes that keep node and rule
+ * de-duplication linear, and the open directories of the host's /dev.
+ */
+struct plan_box {
+	struct vj_plan plan; /* first */
+	struct vj_index node_ix; /* node path -> nodes[] */
+	struct vj_index rule_ix; /* (type, major, minor) -> rules[] */
+	struct vj_dev_lookup devs;
+};
+
+static struct plan_box *box_of(struct vj_plan *p)
+{
+	return (struct plan_box *)p; /* only for a plan vj_plan_build is making */
 }
 
 static void node_clear(struct vj_node *n)
@@ -149,16 +167,37 @@ struct node_req {
 	const char *reason;
 };
 
+struct node_key {
+	const struct vj_plan *p;
+	const char *path;
+};
+
+static bool node_key_equal(const void *ctx, size_t pos)
+{
+	const struct node_key *k = ctx;
+
+	return strcmp(k->p->nodes[pos].path, k->path) == 0;
+}
+
+/* Whether the host's node at @path is the device planned for it. */
+static bool host_has_node(struct vj_plan *p, const struct node_req *rq)
+{
+	struct vj_devnode_stat st;
+
+	return vj_dev_lookup_stat(&box_of(p)->devs, rq->path, &st) == 0 && st.type == rq->type &&
+	       st.major == rq->major && st.minor == rq->minor;
+}
+
 /* Add a node, or merge into the node already planned at that path. */
 static int plan_add_node(struct vj_plan *p, const struct node_req *rq, struct vj_error **err)
 {
+	struct node_key key = { p, rq->path };
+	uint64_t hash = vj_hash_str(rq->path);
+	size_t i = vj_index_find(&box_of(p)->node_ix, hash, node_key_equal, &key);
 	struct vj_node *n;
-	size_t i;
 
-	for (i = 0; i < p->n_nodes; i++) {
+	if (i != SIZE_MAX) {
 		n = &p->nodes[i];
-		if (strcmp(n->path, rq->path) != 0)
-			continue;
 		if (n->type != rq->type || n->major != rq->major || n->minor != rq->minor)
 			return vj_err(err, VJ_EXIT_SETUP, 0, "plan", rq->path, NULL,
 				      "planned twice with different devices: %c %u:%u (%s) and %c %u:%u (%s)",
@@ -172,6 +211,10 @@ static int plan_add_node(struct vj_plan *p, const struct node_req *rq, struct vj
 	n = VJ_PUSH(p->nodes, p->n_nodes);
 	if (!n)
 		return oom(err);
+	if (vj_index_add(&box_of(p)->node_ix, hash, p->n_nodes - 1) < 0) {
+		p->n_nodes--;
+		return oom(err);
+	}
 	n->type = rq->type;
 	n->major = rq->major;
 	n->minor = rq->minor;
@@ -179,48 +222,60 @@ static int plan_add_node(struct vj_plan *p, const struct node_req *rq, struct vj
 	n->uid = p->uid;
 	n->gid = p->gid;
 	n->mode = rq->mode;
-	n->copy_acl = true;
 	n->path = strdup(rq->path);
 	n->reason = strdup(rq->reason);
 	if (!n->path || !n->reason)
 		return oom(err);
-	if (rq->host_path) {
-		n->host_path = strdup(rq->host_path);
-		if (!n->host_path)
-			return oom(err);
-	} else {
-		/* A node known from sysfs: copy the host node's ACL only when the host
-		 * has that very node (a container without udev may not). */
-		struct vj_devnode_stat st;
-		n->copy_acl = vj_dev_stat(rq->roots, rq->path, &st) == 0 && st.type == rq->type &&
-			      st.major == rq->major && st.minor == rq->minor;
-		if (n->copy_acl) {
-			n->host_path = vj_path_join(vj_root_dev(rq->roots), rq->path + strlen("/dev"));
-			if (!n->host_path)
-				return oom(err);
-		}
-	}
+	/* A node known from sysfs has a host node only when the host has that very
+	 * node (a container without udev may not).  Its ACL is copied when it has
+	 * one: the launch child reads and checks it again then; a node without one
+	 * costs the child nothing. */
+	if (!rq->host_path && !host_has_node(p, rq))
+		return 0;
+	n->host_path = rq->host_path ? strdup(rq->host_path)
+				     : vj_path_join(vj_root_dev(rq->roots), rq->path + strlen("/dev"));
+	if (!n->host_path)
+		return oom(err);
+	n->copy_acl = vj_dev_lookup_has_acl(&box_of(p)->devs, rq->path);
 	return 0;
+}
+
+struct rule_key {
+	const struct vj_plan *p;
+	char type;
+	uint32_t major, minor;
+};
+
+static bool rule_key_equal(const void *ctx, size_t pos)
+{
+	const struct rule_key *k = ctx;
+	const struct vj_rule *r = &k->p->rules[pos];
+
+	return r->type == k->type && r->major == k->major && r->minor == k->minor;
 }
 
 static int plan_add_rule(struct vj_plan *p, char type, uint32_t major, uint32_t minor,
 			 unsigned access, const char *reason, struct vj_error **err)
 {
+	struct rule_key key = { p, type, major, minor };
+	uint64_t hash = vj_hash_u64(((uint64_t)major << 32 | minor) ^ vj_hash_u64((unsigned char)type));
+	size_t i = vj_index_find(&box_of(p)->rule_ix, hash, rule_key_equal, &key);
 	struct vj_rule *r;
-	size_t i;
 
-	for (i = 0; i < p->n_rules; i++) {
+	if (i != SIZE_MAX) {
 		r = &p->rules[i];
-		if (r->type == type && r->major == major && r->minor == minor) {
-			r->access |= access;
-			if (reason_append(&r->reason, reason) < 0)
-				return oom(err);
-			return 0;
-		}
+		r->access |= access;
+		if (reason_append(&r->reason, reason) < 0)
+			return oom(err);
+		return 0;
 	}
 	r = VJ_PUSH(p->rules, p->n_rules);
 	if (!r)
 		return oom(err);
+	if (vj_index_add(&box_of(p)->rule_ix, hash, p->n_rules - 1) < 0) {
+		p->n_rules--;
+		return oom(err);
+	}
 	r->type = type;
 	r->major = major;
 	r->minor = minor;
@@ -241,7 +296,7 @@ static int plan_host_node(struct vj_plan *p, const struct vj_plan_opts *o, const
 
 	if (!host_path)
 		return oom(err);
-	r = vj_dev_stat(&o->roots, path, &st);
+	r = vj_dev_lookup_stat(&box_of(p)->devs, path, &st);
 	if (r == -ENOENT && optional)
 		return 0;
 	if (r == -ENODEV)
@@ -709,19 +764,30 @@ static int plan_warnings(struct vj_plan *p, const struct vj_spec *s, struct vj_e
 	return 0;
 }
 
+/* Release what only the build needed; the plan itself stays. */
+static void plan_build_done(struct plan_box *box)
+{
+	vj_index_clear(&box->node_ix);
+	vj_index_clear(&box->rule_ix);
+	vj_dev_lookup_done(&box->devs);
+}
+
 int vj_plan_build(const struct vj_spec *s, const struct vj_plan_opts *opts, struct vj_plan **out,
 		  struct vj_error **err)
 {
 	static const struct vj_plan_opts no_opts;
+	struct plan_box *box;
 	struct vj_plan *p;
 	size_t i;
 
 	*out = NULL;
 	if (!opts)
 		opts = &no_opts;
-	p = calloc(1, sizeof(*p));
-	if (!p)
+	box = calloc(1, sizeof(*box));
+	if (!box)
 		return oom(err);
+	vj_dev_lookup_init(&box->devs, &opts->roots);
+	p = &box->plan;
 	p->name = strdup(s->name);
 	p->arch = strdup(s->arch ? s->arch : vj_host_arch());
 	p->uid = s->uid;
@@ -739,9 +805,11 @@ int vj_plan_build(const struct vj_spec *s, const struct vj_plan_opts *opts, stru
 	    plan_memlock(p, s, err) < 0 || plan_cgroup(p, opts, err) < 0 ||
 	    plan_warnings(p, s, err) < 0 || plan_warn_group_peers(p, opts, err) < 0)
 		goto fail;
+	plan_build_done(box);
 	*out = p;
 	return 0;
 fail:
+	plan_build_done(box);
 	vj_plan_free(p);
 	return -1;
 }

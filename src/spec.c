@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "hashset.h"
 #include "spec_internal.h"
 #include "util.h"
 #include "vfiojail/vfiojail.h"
@@ -43,11 +44,23 @@ enum {
 	ONCE_MEMLOCK = 1u << 10, /* the three memlock flags exclude each other */
 };
 
+/*
+ * A hash index over one of the spec's lists (by path, PCI address or id), so
+ * that duplicate checks stay linear.  It is brought up to date lazily, before
+ * each lookup: entries appended since are added, and a list that shrank (hotplug
+ * removes entries from a parsed spec) is indexed again from scratch.
+ */
+struct list_index {
+	struct vj_index ix;
+	size_t n; /* entries indexed */
+};
+
 /* vj_spec_new() hands out &box->spec; the flag bookkeeping lives beside it. */
 struct spec_box {
 	struct vj_spec spec;
 	unsigned once_given;
 	const char *memlock_flag;
+	struct list_index devices, hostdevs, iommufd;
 };
 
 static const char *const known_arches[] = {
@@ -241,12 +254,79 @@ static int check_iommufd_id(const char *field, const char *id, struct vj_error *
 	return 0;
 }
 
-static const struct vj_iommufd_spec *find_iommufd(const struct vj_spec *spec, const char *id)
+static struct spec_box *box_of(struct vj_spec *spec)
 {
-	for (size_t i = 0; i < spec->n_iommufd; i++)
-		if (strcmp(spec->iommufd[i].id, id) == 0)
-			return &spec->iommufd[i];
-	return NULL;
+	return (struct spec_box *)spec; /* the spec is the box's first member */
+}
+
+/* The key of entry @i of one of the spec's lists. */
+typedef const char *(*key_at_fn)(const struct vj_spec *spec, size_t i);
+
+static const char *device_key(const struct vj_spec *spec, size_t i)
+{
+	return spec->devices[i].path;
+}
+
+static const char *hostdev_key(const struct vj_spec *spec, size_t i)
+{
+	return spec->hostdevs[i].pci;
+}
+
+static const char *iommufd_key(const struct vj_spec *spec, size_t i)
+{
+	return spec->iommufd[i].id;
+}
+
+struct key_lookup {
+	const struct vj_spec *spec;
+	key_at_fn key_at;
+	const char *key;
+};
+
+static bool key_equal(const void *ctx, size_t pos)
+{
+	const struct key_lookup *l = ctx;
+
+	return strcmp(l->key_at(l->spec, pos), l->key) == 0;
+}
+
+/* Index entries li->n..n-1 (all of them when the list shrank); false on ENOMEM. */
+static bool list_index_sync(struct list_index *li, const struct vj_spec *spec, size_t n,
+			    key_at_fn key_at)
+{
+	if (n < li->n) {
+		vj_index_clear(&li->ix);
+		li->n = 0;
+	}
+	for (; li->n < n; li->n++) {
+		if (vj_index_add(&li->ix, vj_hash_str(key_at(spec, li->n)), li->n) < 0) {
+			vj_index_clear(&li->ix);
+			li->n = 0;
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Position of the entry whose key is @key in a list of @n, or SIZE_MAX. */
+static size_t list_find(struct list_index *li, const struct vj_spec *spec, size_t n,
+			key_at_fn key_at, const char *key)
+{
+	struct key_lookup l = { spec, key_at, key };
+
+	if (list_index_sync(li, spec, n, key_at))
+		return vj_index_find(&li->ix, vj_hash_str(key), key_equal, &l);
+	for (size_t i = 0; i < n; i++) /* out of memory for the index: search */
+		if (key_equal(&l, i))
+			return i;
+	return SIZE_MAX;
+}
+
+static const struct vj_iommufd_spec *find_iommufd(struct vj_spec *spec, const char *id)
+{
+	size_t i = list_find(&box_of(spec)->iommufd, spec, spec->n_iommufd, iommufd_key, id);
+
+	return i == SIZE_MAX ? NULL : &spec->iommufd[i];
 }
 
 static int add_iommufd_id(struct vj_spec *spec, const char *field, const char *id,
@@ -314,16 +394,16 @@ static int hostdev_add(struct vj_spec *spec, struct vj_hostdev_spec *h, const ch
 {
 	char q[VJ_QUOTE_MAX], q2[VJ_QUOTE_MAX];
 	struct vj_hostdev_spec *slot;
+	size_t i;
 
 	if (h->backend == VJ_BACKEND_LEGACY && h->iommufd)
 		return vj_err_spec(err, iommufd_field,
 				   "%s is set, but backend \"legacy\" uses no iommufd context",
 				   vj_quote(h->iommufd, q));
-	for (size_t i = 0; i < spec->n_hostdevs; i++)
-		if (strcmp(spec->hostdevs[i].pci, h->pci) == 0)
-			return vj_err_spec(err, pci_field,
-					   "%s is assigned twice: hostdevs[%zu] is %s already",
-					   vj_quote(written, q), i, vj_quote(h->pci, q2));
+	i = list_find(&box_of(spec)->hostdevs, spec, spec->n_hostdevs, hostdev_key, h->pci);
+	if (i != SIZE_MAX)
+		return vj_err_spec(err, pci_field, "%s is assigned twice: hostdevs[%zu] is %s already",
+				   vj_quote(written, q), i, vj_quote(h->pci, q2));
 	slot = VJ_PUSH(spec->hostdevs, spec->n_hostdevs);
 	if (!slot)
 		return oom(err);
@@ -389,11 +469,11 @@ static int device_add(struct vj_spec *spec, struct vj_device_spec *d, const char
 {
 	char q[VJ_QUOTE_MAX];
 	struct vj_device_spec *slot;
+	size_t i = list_find(&box_of(spec)->devices, spec, spec->n_devices, device_key, d->path);
 
-	for (size_t i = 0; i < spec->n_devices; i++)
-		if (strcmp(spec->devices[i].path, d->path) == 0)
-			return vj_err_spec(err, field, "%s is listed twice (devices[%zu])",
-					   vj_quote(d->path, q), i);
+	if (i != SIZE_MAX)
+		return vj_err_spec(err, field, "%s is listed twice (devices[%zu])",
+				   vj_quote(d->path, q), i);
 	slot = VJ_PUSH(spec->devices, spec->n_devices);
 	if (!slot)
 		return oom(err);
@@ -1240,6 +1320,9 @@ void vj_spec_free(struct vj_spec *spec)
 	for (size_t i = 0; i < spec->n_devices; i++)
 		free(spec->devices[i].path);
 	free(spec->devices);
+	vj_index_clear(&box_of(spec)->devices.ix);
+	vj_index_clear(&box_of(spec)->hostdevs.ix);
+	vj_index_clear(&box_of(spec)->iommufd.ix);
 	free(spec); /* the spec_box starts with the spec */
 }
 

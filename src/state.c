@@ -89,144 +89,320 @@ void vj_state_unlock(int dirfd, const char *name, int lock_fd)
 	close(lock_fd);
 }
 
-static json_object *str_or_null(const char *s)
+/*
+ * The state file is written by hand, compact, in one buffer: the plan of a jail
+ * with a thousand devices would otherwise cost a json-c object per value and a
+ * pretty printer (milliseconds per write).  vj_state_read parses it with json-c.
+ */
+struct jbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void jb_mem(struct jbuf *b, const char *s, size_t n)
 {
-	return s ? json_object_new_string(s) : NULL;
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
 }
 
-static json_object *plan_nodes_json(const struct vj_plan *p)
+static void jb_raw(struct jbuf *b, const char *s)
 {
-	json_object *a = json_object_new_array();
+	jb_mem(b, s, strlen(s));
+}
 
-	for (size_t i = 0; a && i < p->n_nodes; i++) {
+/* A JSON string: '"', '\\' and control characters escaped, other bytes as they are. */
+static void jb_str(struct jbuf *b, const char *s)
+{
+	const char *run = s;
+
+	if (!s) {
+		jb_raw(b, "null");
+		return;
+	}
+	jb_raw(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		jb_mem(b, run, (size_t)(s - run));
+		if (c == '"' || c == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", c);
+		else
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+		jb_raw(b, esc);
+		run = s + 1;
+	}
+	jb_mem(b, run, (size_t)(s - run));
+	jb_raw(b, "\"");
+}
+
+static void jb_i64(struct jbuf *b, int64_t v)
+{
+	char num[24], *p = num + sizeof(num);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10));
+	if (v < 0)
+		*--p = '-';
+	jb_mem(b, p, (size_t)(num + sizeof(num) - p));
+}
+
+static void jb_bool(struct jbuf *b, bool v)
+{
+	jb_raw(b, v ? "true" : "false");
+}
+
+/* ,"key": (the comma unless @first); keys are plain ASCII names. */
+static void jb_key(struct jbuf *b, const char *key, bool first)
+{
+	if (!first)
+		jb_mem(b, ",", 1);
+	jb_mem(b, "\"", 1);
+	jb_raw(b, key);
+	jb_mem(b, "\":", 2);
+}
+
+static void jb_devtype(struct jbuf *b, char t)
+{
+	char s[2] = { t, 0 };
+
+	jb_str(b, s);
+}
+
+static void state_nodes(struct jbuf *b, const struct vj_plan *p)
+{
+	jb_raw(b, "[");
+	for (size_t i = 0; i < p->n_nodes && !b->oom; i++) {
 		const struct vj_node *n = &p->nodes[i];
-		json_object *o = json_object_new_object();
-		char type[2] = { n->type, 0 };
 
-		json_object_object_add(o, "path", str_or_null(n->path));
-		json_object_object_add(o, "host_path", str_or_null(n->host_path));
-		json_object_object_add(o, "type", json_object_new_string(type));
-		json_object_object_add(o, "major", json_object_new_int64(n->major));
-		json_object_object_add(o, "minor", json_object_new_int64(n->minor));
-		json_object_object_add(o, "access", json_object_new_int64(n->access));
-		json_object_object_add(o, "uid", json_object_new_int64(n->uid));
-		json_object_object_add(o, "gid", json_object_new_int64(n->gid));
-		json_object_object_add(o, "mode", json_object_new_int64(n->mode));
-		json_object_object_add(o, "copy_acl", json_object_new_boolean(n->copy_acl));
-		json_object_array_add(a, o);
+		jb_raw(b, i ? ",{" : "{");
+		jb_key(b, "path", true);
+		jb_str(b, n->path);
+		jb_key(b, "host_path", false);
+		jb_str(b, n->host_path);
+		jb_key(b, "type", false);
+		jb_devtype(b, n->type);
+		jb_key(b, "major", false);
+		jb_i64(b, n->major);
+		jb_key(b, "minor", false);
+		jb_i64(b, n->minor);
+		jb_key(b, "access", false);
+		jb_i64(b, n->access);
+		jb_key(b, "uid", false);
+		jb_i64(b, n->uid);
+		jb_key(b, "gid", false);
+		jb_i64(b, n->gid);
+		jb_key(b, "mode", false);
+		jb_i64(b, n->mode);
+		jb_key(b, "copy_acl", false);
+		jb_bool(b, n->copy_acl);
+		jb_raw(b, "}");
 	}
-	return a;
+	jb_raw(b, "]");
 }
 
-static json_object *plan_rules_json(const struct vj_plan *p)
+static void state_rules(struct jbuf *b, const struct vj_plan *p)
 {
-	json_object *a = json_object_new_array();
-
-	for (size_t i = 0; a && i < p->n_rules; i++) {
+	jb_raw(b, "[");
+	for (size_t i = 0; i < p->n_rules && !b->oom; i++) {
 		const struct vj_rule *r = &p->rules[i];
-		json_object *o = json_object_new_object();
-		char type[2] = { r->type, 0 };
 
-		json_object_object_add(o, "type", json_object_new_string(type));
-		json_object_object_add(o, "major", json_object_new_int64(r->major));
-		json_object_object_add(o, "minor", json_object_new_int64(r->minor));
-		json_object_object_add(o, "access", json_object_new_int64(r->access));
-		json_object_array_add(a, o);
+		jb_raw(b, i ? ",{" : "{");
+		jb_key(b, "type", true);
+		jb_devtype(b, r->type);
+		jb_key(b, "major", false);
+		jb_i64(b, r->major);
+		jb_key(b, "minor", false);
+		jb_i64(b, r->minor);
+		jb_key(b, "access", false);
+		jb_i64(b, r->access);
+		jb_raw(b, "}");
 	}
-	return a;
+	jb_raw(b, "]");
 }
 
-static json_object *plan_json(const struct vj_plan *p)
+static void state_contexts(struct jbuf *b, const struct vj_plan *p)
 {
-	json_object *o = json_object_new_object(), *m = json_object_new_object();
-	json_object *ctx = json_object_new_array();
-
-	json_object_object_add(o, "uid", json_object_new_int64(p->uid));
-	json_object_object_add(o, "gid", json_object_new_int64(p->gid));
-	json_object_object_add(m, "unchanged", json_object_new_boolean(p->memlock.unchanged));
-	json_object_object_add(m, "unlimited", json_object_new_boolean(p->memlock.unlimited));
-	json_object_object_add(m, "bytes", json_object_new_int64((int64_t)p->memlock.bytes));
-	json_object_object_add(o, "memlock", m);
-	json_object_object_add(o, "nodes", plan_nodes_json(p));
-	json_object_object_add(o, "rules", plan_rules_json(p));
+	jb_raw(b, "[");
 	for (size_t i = 0; i < p->n_iommufd; i++) {
-		json_object *c = json_object_new_object();
-		json_object_object_add(c, "id", str_or_null(p->iommufd[i].id));
-		json_object_object_add(c, "path", str_or_null(p->iommufd[i].path));
-		json_object_object_add(c, "major", json_object_new_int64(p->iommufd[i].major));
-		json_object_object_add(c, "minor", json_object_new_int64(p->iommufd[i].minor));
-		json_object_array_add(ctx, c);
+		const struct vj_iommufd_plan *c = &p->iommufd[i];
+
+		jb_raw(b, i ? ",{" : "{");
+		jb_key(b, "id", true);
+		jb_str(b, c->id);
+		jb_key(b, "path", false);
+		jb_str(b, c->path);
+		jb_key(b, "major", false);
+		jb_i64(b, c->major);
+		jb_key(b, "minor", false);
+		jb_i64(b, c->minor);
+		jb_raw(b, "}");
 	}
-	json_object_object_add(o, "iommufd", ctx);
-	return o;
+	jb_raw(b, "]");
 }
 
-static void add_extra(json_object *o, const struct vj_state *st)
+static void state_plan(struct jbuf *b, const struct vj_plan *p)
 {
-	json_object *roots;
+	jb_raw(b, "{");
+	jb_key(b, "uid", true);
+	jb_i64(b, p->uid);
+	jb_key(b, "gid", false);
+	jb_i64(b, p->gid);
+	jb_key(b, "memlock", false);
+	jb_raw(b, "{");
+	jb_key(b, "unchanged", true);
+	jb_bool(b, p->memlock.unchanged);
+	jb_key(b, "unlimited", false);
+	jb_bool(b, p->memlock.unlimited);
+	jb_key(b, "bytes", false);
+	jb_i64(b, (int64_t)p->memlock.bytes);
+	jb_raw(b, "}");
+	jb_key(b, "nodes", false);
+	state_nodes(b, p);
+	jb_key(b, "rules", false);
+	state_rules(b, p);
+	jb_key(b, "iommufd", false);
+	state_contexts(b, p);
+	jb_raw(b, "}");
+}
 
-	json_object_object_add(o, "kind", json_object_new_string(st->kind == VJ_STATE_SETUP ? "setup" : "run"));
-	json_object_object_add(o, "ns", str_or_null(st->ns_path));
-	json_object_object_add(o, "owner", json_object_new_int64(st->owner));
-	json_object_object_add(o, "owner_start", json_object_new_int64((int64_t)st->owner_start));
-	if (st->plan)
-		json_object_object_add(o, "plan", plan_json(st->plan));
-	if (st->spec)
-		json_object_object_add(o, "spec", json_tokener_parse(st->spec));
-	roots = json_object_new_object();
-	json_object_object_add(roots, "sysfs", str_or_null(st->sysfs_root));
-	json_object_object_add(roots, "proc", str_or_null(st->proc_root));
-	json_object_object_add(roots, "dev", str_or_null(st->dev_root));
-	json_object_object_add(o, "roots", roots);
-	json_object_object_add(o, "cgroup_parent", str_or_null(st->cgroup_parent));
-	json_object_object_add(o, "iommufd_best_effort", json_object_new_boolean(st->iommufd_best_effort));
+/* The spec text, checked to be a JSON object and written compact; null when it
+ * is not one. */
+static void state_spec(struct jbuf *b, const char *spec)
+{
+	json_object *o = json_tokener_parse(spec);
+
+	if (o && json_object_is_type(o, json_type_object))
+		jb_raw(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
+	else
+		jb_raw(b, "null");
+	json_object_put(o);
+}
+
+static void state_json(struct jbuf *b, const struct vj_state *st)
+{
+	jb_raw(b, "{");
+	jb_key(b, "version", true);
+	jb_i64(b, 2);
+	jb_key(b, "name", false);
+	jb_str(b, st->name);
+	jb_key(b, "cgroup", false);
+	jb_str(b, st->cgroup);
+	jb_key(b, "bpf_pin", false);
+	jb_str(b, st->bpf_pin);
+	jb_key(b, "supervisor", false);
+	jb_i64(b, st->supervisor);
+	jb_key(b, "vmm", false);
+	jb_i64(b, st->vmm);
+	jb_key(b, "kind", false);
+	jb_str(b, st->kind == VJ_STATE_SETUP ? "setup" : "run");
+	jb_key(b, "ns", false);
+	jb_str(b, st->ns_path);
+	jb_key(b, "owner", false);
+	jb_i64(b, st->owner);
+	jb_key(b, "owner_start", false);
+	jb_i64(b, (int64_t)st->owner_start);
+	if (st->plan) {
+		jb_key(b, "plan", false);
+		state_plan(b, st->plan);
+	}
+	if (st->spec) {
+		jb_key(b, "spec", false);
+		state_spec(b, st->spec);
+	}
+	jb_key(b, "roots", false);
+	jb_raw(b, "{");
+	jb_key(b, "sysfs", true);
+	jb_str(b, st->sysfs_root);
+	jb_key(b, "proc", false);
+	jb_str(b, st->proc_root);
+	jb_key(b, "dev", false);
+	jb_str(b, st->dev_root);
+	jb_raw(b, "}");
+	jb_key(b, "cgroup_parent", false);
+	jb_str(b, st->cgroup_parent);
+	jb_key(b, "iommufd_best_effort", false);
+	jb_bool(b, st->iommufd_best_effort);
+	jb_raw(b, "}\n");
+}
+
+/* All of @len bytes, retrying short writes. */
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
 }
 
 int vj_state_write(int dirfd, const struct vj_state *st, struct vj_error **err)
 {
 	_cleanup_free_ char *file = entry(st->name, "json"), *tmp = entry(st->name, "json.tmp");
 	_cleanup_close_ int fd = -1;
-	json_object *o = json_object_new_object();
-	const char *text;
-	size_t len;
-	ssize_t w;
+	struct jbuf b = { 0 };
+	int r = -1, w;
 
-	if (!file || !tmp || !o)
+	if (!file || !tmp)
 		goto oom;
-	json_object_object_add(o, "version", json_object_new_int(2));
-	json_object_object_add(o, "name", json_object_new_string(st->name));
-	json_object_object_add(o, "cgroup", st->cgroup ? json_object_new_string(st->cgroup) : NULL);
-	json_object_object_add(o, "bpf_pin", st->bpf_pin ? json_object_new_string(st->bpf_pin) : NULL);
-	json_object_object_add(o, "supervisor", json_object_new_int64(st->supervisor));
-	json_object_object_add(o, "vmm", json_object_new_int64(st->vmm));
-	add_extra(o, st);
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	len = strlen(text);
+	state_json(&b, st);
+	if (b.oom)
+		goto oom;
 
 	unlinkat(dirfd, tmp, 0);
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		vj_err(err, VJ_EXIT_SETUP, errno, "state", tmp, NULL, "cannot create the state file");
-		goto fail;
+		goto out;
 	}
-	w = write(fd, text, len);
-	if (w != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
-		vj_err(err, VJ_EXIT_SETUP, w < 0 ? errno : EIO, "state", tmp, NULL, "cannot write the state file");
+	/* Durable before it replaces the old file: fsync, then rename. */
+	w = write_all(fd, b.p, b.len);
+	if (w < 0 || fsync(fd) < 0) {
+		vj_err(err, VJ_EXIT_SETUP, w < 0 ? -w : EIO, "state", tmp, NULL,
+		       "cannot write the state file");
 		unlinkat(dirfd, tmp, 0);
-		goto fail;
+		goto out;
 	}
 	if (renameat(dirfd, tmp, dirfd, file) < 0) {
 		vj_err(err, VJ_EXIT_SETUP, errno, "state", file, NULL, "cannot rename the state file into place");
 		unlinkat(dirfd, tmp, 0);
-		goto fail;
+		goto out;
 	}
-	json_object_put(o);
-	return 0;
+	r = 0;
+	goto out;
 oom:
 	vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", st->name, NULL, "out of memory");
-fail:
-	json_object_put(o);
-	return -1;
+out:
+	free(b.p);
+	return r;
 }
 
 static int state_damaged(struct vj_error **err, const char *file, const char *what)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -82,40 +83,107 @@ static const char *dev_relative(const char *dev_path)
 	return rel;
 }
 
-/* lstat @rel under @root, refusing a symlink in any of its components (ELOOP), so
- * that "/dev/dir/node" cannot reach through a symlinked directory (into /proc's magic
- * links, say).  A single component needs no more than lstat of @path. */
-static int lstat_beneath(const char *root, const char *rel, const char *path, struct stat *st)
-{
-	struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
-				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
-	_cleanup_close_ int dirfd = -1, fd = -1;
+/* The kernel's getxattrat(2) (Linux 6.13, fs/xattr.c): one number on every
+ * architecture, from the shared syscall table; its argument block is struct
+ * xattr_args (include/uapi/linux/xattr.h), 16 bytes in its first version. */
+#ifndef SYS_getxattrat
+#define SYS_getxattrat 464
+#endif
+struct vj_xattr_args {
+	uint64_t value;
+	uint32_t size;
+	uint32_t flags;
+};
+_Static_assert(sizeof(struct vj_xattr_args) == 16, "XATTR_ARGS_SIZE_VER0");
 
-	if (!strchr(rel, '/'))
-		return lstat(path, st);
-	dirfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return -1;
-	fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
-	if (fd < 0 && errno == ENOSYS)
-		return lstat(path, st); /* before Linux 5.6 */
-	if (fd < 0)
-		return -1;
-	return fstat(fd, st);
+#define ACL_XATTR "system.posix_acl_access"
+
+void vj_dev_lookup_init(struct vj_dev_lookup *c, const struct vj_roots *r)
+{
+	*c = (struct vj_dev_lookup){ .roots = r, .root_fd = -1, .dir_fd = -1 };
 }
 
-int vj_dev_stat(const struct vj_roots *r, const char *dev_path, struct vj_devnode_stat *out)
+static void lookup_forget_dir(struct vj_dev_lookup *c)
 {
-	_cleanup_free_ char *path = NULL;
+	closep(&c->dir_fd);
+	c->dir_fd = -1;
+	free(c->dir);
+	c->dir = NULL;
+}
+
+void vj_dev_lookup_done(struct vj_dev_lookup *c)
+{
+	lookup_forget_dir(c);
+	closep(&c->root_fd);
+	c->root_fd = -1;
+}
+
+/* The directory @dir (relative to the root, "" for the root itself), opened
+ * without following a symlink anywhere on the way; kept for the next node. */
+static int lookup_dir(struct vj_dev_lookup *c, const char *dir, size_t len)
+{
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, /* a symlink: ELOOP */
+				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
+	_cleanup_free_ char *rel = NULL;
+	int fd;
+
+	if (c->root_fd < 0) {
+		c->root_fd = open(vj_root_dev(c->roots), O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (c->root_fd < 0)
+			return -1;
+	}
+	if (len == 0)
+		return c->root_fd;
+	if (c->dir_fd >= 0 && strlen(c->dir) == len && !strncmp(c->dir, dir, len))
+		return c->dir_fd;
+	lookup_forget_dir(c);
+	rel = strndup(dir, len);
+	if (!rel)
+		return -1;
+	fd = (int)syscall(SYS_openat2, c->root_fd, rel, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		c->no_openat2 = true;
+	if (fd < 0)
+		return -1;
+	c->dir_fd = fd;
+	c->dir = TAKE_PTR(rel);
+	return fd;
+}
+
+/* lstat @rel under the root, refusing a symlink in any of its components (ELOOP,
+ * or a symlink's own stat for the last one), so that "/dev/dir/node" cannot reach
+ * through a symlinked directory (into /proc's magic links, say). */
+static int lookup_lstat(struct vj_dev_lookup *c, const char *rel, struct stat *st)
+{
+	const char *slash = strrchr(rel, '/');
+	size_t len = slash ? (size_t)(slash - rel) : 0;
+	int dirfd;
+
+	if (!c->no_openat2) {
+		dirfd = lookup_dir(c, rel, len);
+		if (dirfd >= 0)
+			return fstatat(dirfd, slash ? slash + 1 : rel, st, AT_SYMLINK_NOFOLLOW);
+		if (!c->no_openat2)
+			return -1;
+	}
+	{
+		_cleanup_free_ char *path = vj_path_join(vj_root_dev(c->roots), rel);
+		if (!path) {
+			errno = ENOMEM;
+			return -1;
+		}
+		return lstat(path, st); /* before Linux 5.6 */
+	}
+}
+
+int vj_dev_lookup_stat(struct vj_dev_lookup *c, const char *dev_path, struct vj_devnode_stat *out)
+{
 	const char *rel = dev_relative(dev_path);
 	struct stat st;
 
 	if (!rel)
 		return -EINVAL;
-	path = vj_path_join(vj_root_dev(r), rel);
-	if (!path)
-		return -ENOMEM;
-	if (lstat_beneath(vj_root_dev(r), rel, path, &st) < 0)
+	if (lookup_lstat(c, rel, &st) < 0)
 		return errno == ELOOP ? -ENODEV : -errno;
 	if (S_ISCHR(st.st_mode))
 		out->type = 'c';
@@ -129,4 +197,52 @@ int vj_dev_stat(const struct vj_roots *r, const char *dev_path, struct vj_devnod
 	out->uid = st.st_uid;
 	out->gid = st.st_gid;
 	return 0;
+}
+
+/* Size of the ACL attribute of @rel, or -1 with errno. */
+static ssize_t lookup_acl_size(struct vj_dev_lookup *c, const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+	struct vj_xattr_args args = { 0 };
+	_cleanup_free_ char *path = NULL;
+	ssize_t r;
+
+	if (!c->no_xattrat && !c->no_openat2) {
+		int dirfd = lookup_dir(c, rel, slash ? (size_t)(slash - rel) : 0);
+		if (dirfd < 0)
+			return -1;
+		r = syscall(SYS_getxattrat, dirfd, slash ? slash + 1 : rel, AT_SYMLINK_NOFOLLOW,
+			    ACL_XATTR, &args, sizeof(args));
+		if (r >= 0 || errno != ENOSYS)
+			return r;
+		c->no_xattrat = true;
+	}
+	path = vj_path_join(vj_root_dev(c->roots), rel);
+	if (!path) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return lgetxattr(path, ACL_XATTR, NULL, 0);
+}
+
+bool vj_dev_lookup_has_acl(struct vj_dev_lookup *c, const char *dev_path)
+{
+	const char *rel = dev_relative(dev_path);
+
+	if (!rel)
+		return true;
+	if (lookup_acl_size(c, rel) >= 0)
+		return true;
+	return errno != ENODATA && errno != ENOTSUP;
+}
+
+int vj_dev_stat(const struct vj_roots *r, const char *dev_path, struct vj_devnode_stat *out)
+{
+	struct vj_dev_lookup c;
+	int ret;
+
+	vj_dev_lookup_init(&c, r);
+	ret = vj_dev_lookup_stat(&c, dev_path, out);
+	vj_dev_lookup_done(&c);
+	return ret;
 }

@@ -2,6 +2,7 @@
 /* Reading sysfs, procfs and /dev under the overridable roots. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "vfiojail/vfiojail.h"
 
@@ -26,3 +27,25 @@ struct vj_devnode_stat {
 	gid_t gid;
 };
 int vj_dev_stat(const struct vj_roots *r, const char *dev_path, struct vj_devnode_stat *out);
+
+/*
+ * Many vj_dev_stat() calls under one dev root, as a plan makes them: the root
+ * and the directory of the last node stay open, so that a node next to the
+ * previous one costs one fstatat.  Directories are still opened without
+ * following any symlink (RESOLVE_NO_SYMLINKS), as vj_dev_stat does.
+ */
+struct vj_dev_lookup {
+	const struct vj_roots *roots;
+	int root_fd;      /* the dev root, -1 until needed */
+	int dir_fd;       /* the directory of the last node, -1 when none */
+	char *dir;        /* its path relative to the root, e.g. "vfio/devices" */
+	bool no_openat2;  /* a kernel before Linux 5.6: plain lstat of the path */
+	bool no_xattrat;  /* a kernel before Linux 6.13: lgetxattr of the path */
+};
+void vj_dev_lookup_init(struct vj_dev_lookup *c, const struct vj_roots *r);
+void vj_dev_lookup_done(struct vj_dev_lookup *c);
+/* As vj_dev_stat(r, dev_path, out). */
+int vj_dev_lookup_stat(struct vj_dev_lookup *c, const char *dev_path, struct vj_devnode_stat *out);
+/* Whether the node just found by vj_dev_lookup_stat(c, dev_path) has a POSIX access
+ * ACL (the system.posix_acl_access attribute); true when that cannot be told. */
+bool vj_dev_lookup_has_acl(struct vj_dev_lookup *c, const char *dev_path);

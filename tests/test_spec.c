@@ -652,6 +652,57 @@ static void test_flag_forms(void **state)
 	vj_spec_free(spec);
 }
 
+/* Duplicates among many entries are found wherever they are, and name the first
+ * entry; after entries leave the list (as detach removes them), a path can come
+ * back once and only once. */
+static void test_duplicates_in_long_lists(void **state)
+{
+	enum { N = 3000 };
+	struct vj_spec *spec = vj_spec_new();
+	struct vj_error *err = NULL;
+	char path[64], field[32];
+	size_t len = 0, cap = 64 * N + 256;
+	char *json = malloc(cap);
+
+	assert_non_null(spec);
+	assert_non_null(json);
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "/dev/bench/d%d", i);
+		assert_int_equal(vj_spec_set_flag(spec, "device", path, &err), 0);
+	}
+	assert_int_equal(spec->n_devices, N);
+	assert_int_equal(vj_spec_set_flag(spec, "device", "/dev/bench/d2718", &err), -1);
+	assert_spec_error(err, "--device", "\"/dev/bench/d2718\" is listed twice (devices[2718])");
+	vj_error_free(err);
+	err = NULL;
+
+	/* Remove devices[5] and the last one the way hotplug detach does. */
+	free(spec->devices[5].path);
+	memmove(&spec->devices[5], &spec->devices[6], (N - 6) * sizeof(*spec->devices));
+	free(spec->devices[N - 2].path);
+	spec->n_devices = N - 2;
+	assert_int_equal(vj_spec_set_flag(spec, "device", "/dev/bench/d5", &err), 0);
+	assert_int_equal(vj_spec_set_flag(spec, "device", "/dev/bench/d5", &err), -1);
+	assert_spec_error(err, "--device", "(devices[2998])");
+	vj_error_free(err);
+	err = NULL;
+	assert_int_equal(vj_spec_set_flag(spec, "device", "/dev/bench/d7", &err), -1);
+	assert_spec_error(err, "--device", "(devices[6])"); /* moved down by one */
+	vj_error_free(err);
+	err = NULL;
+	assert_int_equal(vj_spec_set_flag(spec, "device", "/dev/bench/d2999", &err), 0);
+	vj_spec_free(spec);
+
+	/* The same in a spec file: the duplicate is the last entry. */
+	len += (size_t)snprintf(json + len, cap - len, "{\"name\": \"x\", \"user\": \"nobody\", \"devices\": [");
+	for (int i = 0; i < N; i++)
+		len += (size_t)snprintf(json + len, cap - len, "\"/dev/bench/d%d\", ", i);
+	snprintf(json + len, cap - len, "\"/dev/bench/d1\"]}");
+	snprintf(field, sizeof(field), "devices[%d]", N);
+	expect_json_error(json, field, "\"/dev/bench/d1\" is listed twice (devices[1])");
+	free(json);
+}
+
 static void test_long_value_is_cut(void **state)
 {
 	char json[2048];
@@ -687,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_flag_finish_errors),
 		cmocka_unit_test(test_flag_forms),
 		cmocka_unit_test(test_long_value_is_cut),
+		cmocka_unit_test(test_duplicates_in_long_lists),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The plan of a VM with many devices, built from a stand-in /dev (needs root for
+ * mknod): nodes and rules de-duplicated, host ACLs found, symlinks refused; and
+ * the state file that keeps that plan, written and read back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/acl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "state.h"
+#include "util.h"
+#include "vfiojail/vfiojail.h"
+
+#define N_BENCH 300
+#define BENCH_MAJOR 240u
+#define N_DEFAULTS 6 /* null zero full random urandom ptmx: no kvm, no userfaultfd */
+#define N_PTS_RULES 8
+
+struct fixture {
+	char root[64]; /* holds dev/ and state/ */
+	char dev[96];
+	char state[96];
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void at(const struct fixture *f, const char *rel, char out[static 256])
+{
+	snprintf(out, 256, "%s/%s", f->dev, rel);
+}
+
+static void node(const struct fixture *f, const char *rel, unsigned maj, unsigned min)
+{
+	char p[256];
+
+	at(f, rel, p);
+	assert_int_equal(mknod(p, S_IFCHR | 0600, makedev(maj, min)), 0);
+}
+
+static int setup(void **state)
+{
+	static const struct {
+		const char *name;
+		unsigned maj, min;
+	} defaults[] = { { "null", 1, 3 }, { "zero", 1, 5 },	  { "full", 1, 7 },
+			 { "random", 1, 8 }, { "urandom", 1, 9 }, { "ptmx", 5, 2 } };
+	struct fixture *f;
+	char p[256];
+	acl_t acl;
+
+	if (geteuid() != 0)
+		return 0; /* each test skips */
+	f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	snprintf(f->root, sizeof(f->root), "/tmp/vj-plan-XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	snprintf(f->dev, sizeof(f->dev), "%s/dev", f->root);
+	snprintf(f->state, sizeof(f->state), "%s/state", f->root);
+	assert_int_equal(mkdir(f->dev, 0755), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(defaults); i++)
+		node(f, defaults[i].name, defaults[i].maj, defaults[i].min);
+	at(f, "bench", p);
+	assert_int_equal(mkdir(p, 0755), 0);
+	for (unsigned k = 0; k < N_BENCH; k++) {
+		char rel[32];
+		snprintf(rel, sizeof(rel), "bench/d%u", k);
+		node(f, rel, BENCH_MAJOR, k);
+	}
+	node(f, "bench/again", BENCH_MAJOR, 7); /* the same device as bench/d7 */
+	node(f, "withacl", 10, 200);
+	at(f, "withacl", p);
+	acl = acl_from_text("u::rw-,u:daemon:rw-,g::---,m::rw-,o::---");
+	assert_non_null(acl);
+	assert_int_equal(acl_set_file(p, ACL_TYPE_ACCESS, acl), 0);
+	acl_free(acl);
+	at(f, "link", p);
+	assert_int_equal(symlink("bench", p), 0); /* a symlinked directory */
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (!f)
+		return 0;
+	assert_int_equal(nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+	free(f);
+	return 0;
+}
+
+static struct fixture *fixture_or_skip(void **state)
+{
+	if (geteuid() != 0 || !*state)
+		skip();
+	return *state;
+}
+
+/* A spec of the bench devices, bench/again, withacl and, when given, @extra. */
+static struct vj_spec *bench_spec(const char *extra)
+{
+	struct vj_spec *spec = vj_spec_new();
+	struct vj_error *err = NULL;
+	char p[64];
+
+	assert_non_null(spec);
+	assert_int_equal(vj_spec_set_flag(spec, "name", "vm", &err), 0);
+	assert_int_equal(vj_spec_set_flag(spec, "user", "nobody", &err), 0);
+	for (unsigned k = 0; k < N_BENCH; k++) {
+		snprintf(p, sizeof(p), "/dev/bench/d%u", k);
+		assert_int_equal(vj_spec_set_flag(spec, "device", p, &err), 0);
+	}
+	assert_int_equal(vj_spec_set_flag(spec, "device", "/dev/bench/again:r", &err), 0);
+	assert_int_equal(vj_spec_set_flag(spec, "device", "/dev/withacl", &err), 0);
+	assert_int_equal(vj_spec_set_flag(spec, "device", "/dev/null:r", &err), 0);
+	if (extra)
+		assert_int_equal(vj_spec_set_flag(spec, "device", extra, &err), 0);
+	assert_int_equal(vj_spec_finish(spec, &err), 0);
+	return spec;
+}
+
+static struct vj_plan *build(const struct fixture *f, const struct vj_spec *spec,
+			     struct vj_error **err)
+{
+	struct vj_plan_opts o = { .roots = { .dev = f->dev } };
+	struct vj_plan *plan = NULL;
+
+	if (vj_plan_build(spec, &o, &plan, err) < 0)
+		return NULL;
+	assert_non_null(plan);
+	return plan;
+}
+
+static const struct vj_node *find_node(const struct vj_plan *p, const char *path)
+{
+	for (size_t i = 0; i < p->n_nodes; i++)
+		if (!strcmp(p->nodes[i].path, path))
+			return &p->nodes[i];
+	return NULL;
+}
+
+static const struct vj_rule *find_rule(const struct vj_plan *p, unsigned maj, unsigned min)
+{
+	const struct vj_rule *found = NULL;
+
+	for (size_t i = 0; i < p->n_rules; i++) {
+		if (p->rules[i].type != 'c' || p->rules[i].major != maj || p->rules[i].minor != min)
+			continue;
+		assert_null(found); /* one rule per device */
+		found = &p->rules[i];
+	}
+	return found;
+}
+
+static void test_many_devices(void **state)
+{
+	struct fixture *f = fixture_or_skip(state);
+	struct vj_spec *spec = bench_spec(NULL);
+	struct vj_error *err = NULL;
+	struct vj_plan *p = build(f, spec, &err);
+	const struct vj_node *n;
+	const struct vj_rule *r;
+	char path[256];
+
+	if (!p) {
+		vj_error_print(err, stderr);
+		fail();
+	}
+	/* Defaults, the bench nodes in spec order, again, withacl; /dev/null merged. */
+	assert_int_equal(p->n_nodes, N_DEFAULTS + N_BENCH + 2);
+	for (unsigned k = 0; k < N_BENCH; k++) {
+		n = &p->nodes[N_DEFAULTS + k];
+		snprintf(path, sizeof(path), "/dev/bench/d%u", k);
+		assert_string_equal(n->path, path);
+		assert_int_equal(n->minor, k);
+		snprintf(path, sizeof(path), "%s/bench/d%u", f->dev, k);
+		assert_string_equal(n->host_path, path);
+		assert_false(n->copy_acl); /* no ACL on the host node */
+	}
+	n = find_node(p, "/dev/null");
+	assert_non_null(n);
+	assert_int_equal(n->access, VJ_ACC_READ | VJ_ACC_WRITE);
+	assert_string_equal(n->reason, "default pseudo-device; listed in the spec's devices");
+	n = find_node(p, "/dev/withacl");
+	assert_non_null(n);
+	assert_true(n->copy_acl);
+
+	/* One rule per device: the pts majors, 6 defaults, the bench devices, withacl. */
+	assert_int_equal(p->n_rules, N_PTS_RULES + N_DEFAULTS + N_BENCH + 1);
+	r = find_rule(p, BENCH_MAJOR, 7);
+	assert_non_null(r);
+	assert_int_equal(r->access, VJ_ACC_READ | VJ_ACC_WRITE);
+	assert_string_equal(r->reason, "/dev/bench/d7; /dev/bench/again");
+	r = find_rule(p, BENCH_MAJOR, N_BENCH - 1);
+	assert_non_null(r);
+	assert_string_equal(r->reason, "/dev/bench/d299");
+	vj_plan_free(p);
+	vj_spec_free(spec);
+}
+
+static void expect_refused(const struct fixture *f, const char *device, const char *object,
+			   const char *needle)
+{
+	struct vj_spec *spec = bench_spec(device);
+	struct vj_error *err = NULL;
+
+	assert_null(build(f, spec, &err));
+	assert_non_null(err);
+	assert_int_equal(err->status, VJ_EXIT_SETUP);
+	assert_string_equal(err->object, object);
+	if (!strstr(err->message, needle))
+		fail_msg("%s: \"%s\" lacks \"%s\"", device, err->message, needle);
+	vj_error_free(err);
+	vj_spec_free(spec);
+}
+
+static void test_refusals(void **state)
+{
+	struct fixture *f = fixture_or_skip(state);
+	char field[32];
+
+	snprintf(field, sizeof(field), "devices[%d]", N_BENCH + 3);
+	/* Through a symlinked directory, right after a node of the directory it
+	 * points to was looked up: the open directory is not reused for it. */
+	expect_refused(f, "/dev/link/d1", field, "is not a device node");
+	expect_refused(f, "/dev/bench", field, "is not a device node");
+	expect_refused(f, "/dev/bench/none", field, "cannot use /dev/bench/none");
+	expect_refused(f, "/dev/none/d1", field, "cannot use /dev/none/d1");
+}
+
+static void test_state_round_trip(void **state)
+{
+	struct fixture *f = fixture_or_skip(state);
+	struct vj_spec *spec = bench_spec(NULL);
+	struct vj_error *err = NULL;
+	struct vj_plan *p = build(f, spec, &err);
+	struct vj_state st = { 0 }, back;
+	const char *odd = "/dev/odd \"quoted\" back\\slash\ttab\x01 caf\xc3\xa9";
+	int dirfd;
+
+	assert_non_null(p);
+	/* A string that needs every kind of escape. */
+	free(p->nodes[N_DEFAULTS].host_path);
+	p->nodes[N_DEFAULTS].host_path = strdup(odd);
+	p->memlock.bytes = UINT64_C(1) << 40;
+	st = (struct vj_state){ .name = "vm", .kind = VJ_STATE_SETUP, .cgroup = "/sys/fs/cgroup/x",
+				.bpf_pin = "/sys/fs/bpf/vfiojail/vm", .ns_path = "/run/ns/vm",
+				.owner = 42, .owner_start = UINT64_C(123456789012),
+				.plan = p, .spec = "{\"name\": \"vm\", \"n\": [1, 2]}",
+				.dev_root = f->dev, .iommufd_best_effort = true };
+	assert_int_equal(mkdir(f->state, 0700), 0);
+	dirfd = vj_state_dir_open(f->state, &err);
+	assert_true(dirfd >= 0);
+	assert_int_equal(vj_state_write(dirfd, &st, &err), 0);
+	assert_int_equal(vj_state_read(dirfd, "vm", &back, &err), 0);
+
+	assert_string_equal(back.name, "vm");
+	assert_int_equal(back.kind, VJ_STATE_SETUP);
+	assert_string_equal(back.cgroup, st.cgroup);
+	assert_string_equal(back.bpf_pin, st.bpf_pin);
+	assert_string_equal(back.ns_path, st.ns_path);
+	assert_int_equal(back.owner, 42);
+	assert_int_equal(back.owner_start, st.owner_start);
+	assert_string_equal(back.spec, "{\"name\":\"vm\",\"n\":[1,2]}");
+	assert_string_equal(back.dev_root, f->dev);
+	assert_null(back.sysfs_root);
+	assert_null(back.cgroup_parent);
+	assert_true(back.iommufd_best_effort);
+	assert_int_equal(back.plan->uid, p->uid);
+	assert_int_equal(back.plan->memlock.bytes, p->memlock.bytes);
+	assert_int_equal(back.plan->n_nodes, p->n_nodes);
+	for (size_t i = 0; i < p->n_nodes; i++) {
+		const struct vj_node *a = &p->nodes[i], *b = &back.plan->nodes[i];
+		assert_string_equal(b->path, a->path);
+		assert_string_equal(b->host_path, a->host_path);
+		assert_true(b->type == a->type && b->major == a->major && b->minor == a->minor);
+		assert_true(b->access == a->access && b->uid == a->uid && b->gid == a->gid);
+		assert_true(b->mode == a->mode && b->copy_acl == a->copy_acl);
+	}
+	assert_string_equal(back.plan->nodes[N_DEFAULTS].host_path, odd);
+	assert_int_equal(back.plan->n_rules, p->n_rules);
+	for (size_t i = 0; i < p->n_rules; i++)
+		assert_memory_equal(&back.plan->rules[i].type, &p->rules[i].type, 1);
+	assert_int_equal(back.plan->rules[0].minor, VJ_RULE_ANY);
+
+	vj_state_clear(&back);
+	assert_int_equal(vj_state_remove(dirfd, "vm", &err), 0);
+	close(dirfd);
+	vj_plan_free(p);
+	vj_spec_free(spec);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_many_devices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
