@@ -771,7 +771,7 @@ static int hotplug_prepare(struct hotplug *h, const char *name, const struct vj_
 /* The new spec and plan into the state file. */
 static int hotplug_write(struct hotplug *h, struct vj_error **err)
 {
-	char *text = vj_jail_spec_json(h->spec);
+	char *text = vj_jail_spec_json(h->spec, h->next);
 
 	if (!text)
 		return vj_err_sys(err, "state", h->j.name, ENOMEM, NULL, "out of memory");

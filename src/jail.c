@@ -186,7 +186,7 @@ static json_object *spec_memlock_json(const struct vj_memlock_spec *m)
 
 /* The spec as JSON that vj_spec_parse_string() reads back to the same spec;
  * user and group as the ids they were resolved to. */
-char *vj_jail_spec_json(const struct vj_spec *s)
+char *vj_jail_spec_json(const struct vj_spec *s, const struct vj_plan *p)
 {
 	json_object *o = json_object_new_object(), *a, *m;
 	char *text;
@@ -197,6 +197,14 @@ char *vj_jail_spec_json(const struct vj_spec *s)
 	json_object_object_add(o, "name", json_object_new_string(s->name));
 	json_object_object_add(o, "user", json_object_new_int64(s->uid));
 	json_object_object_add(o, "group", json_object_new_int64(s->gid));
+	/* The groups the VMM was given, so that a re-plan gives the same. */
+	a = json_object_new_array();
+	for (i = 0; p && p->groups_known && i < p->n_groups; i++)
+		json_object_array_add(a, json_object_new_int64(p->groups[i]));
+	if (p && p->groups_known)
+		json_object_object_add(o, "groups", a);
+	else
+		json_object_put(a);
 	json_object_object_add(o, "memory", json_object_new_int64((int64_t)s->memory));
 	if (s->arch)
 		json_object_object_add(o, "arch", json_object_new_string(s->arch));
@@ -258,7 +266,7 @@ static int state_fill(struct vj_state *st, const struct vj_spec *spec, struct vj
 {
 	const struct vj_roots *roots = &o->plan.roots;
 
-	st->spec = vj_jail_spec_json(spec);
+	st->spec = vj_jail_spec_json(spec, plan);
 	st->plan = plan;
 	st->iommufd_best_effort = o->iommufd_best_effort;
 	st->sysfs_root = dup_or_null(roots->sysfs);

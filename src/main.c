@@ -60,6 +60,7 @@ static const struct option long_options[] = {
 	{ "name", required_argument, NULL, OPT_SPEC_FLAG },
 	{ "user", required_argument, NULL, OPT_SPEC_FLAG },
 	{ "group", required_argument, NULL, OPT_SPEC_FLAG },
+	{ "groups", required_argument, NULL, OPT_SPEC_FLAG },
 	{ "memory", required_argument, NULL, OPT_SPEC_FLAG },
 	{ "arch", required_argument, NULL, OPT_SPEC_FLAG },
 	{ "hostdev", required_argument, NULL, OPT_SPEC_FLAG },
@@ -101,7 +102,8 @@ static void usage(FILE *f)
 	      "  version                 print the version\n"
 	      "\n"
 	      "The spec is a JSON file (SPEC, \"-\" for stdin) or these flags:\n"
-	      "  --name NAME  --user USER  --group GROUP  --memory SIZE  --arch ARCH\n"
+	      "  --name NAME  --user USER  --group GROUP  --groups G1,G2,...  --memory SIZE\n"
+	      "  --arch ARCH\n"
 	      "  --hostdev BDF[,backend=iommufd|legacy][,iommufd=ID]   (repeatable)\n"
 	      "  --device PATH[:rwm]  --iommufd ID                     (repeatable)\n"
 	      "  --viommu N  --nvme N  --vdpa N  --pci-host-bridges N  --migration\n"

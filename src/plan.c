@@ -17,6 +17,7 @@
 #include "hashset.h"
 #include "memlock.h"
 #include "pci.h"
+#include "privs.h"
 #include "size.h"
 #include "sysfs.h"
 #include "util.h"
@@ -86,6 +87,7 @@ void vj_plan_free(struct vj_plan *p)
 
 	if (!p)
 		return;
+	free(p->groups);
 	for (i = 0; i < p->n_nodes; i++)
 		node_clear(&p->nodes[i]);
 	free(p->nodes);
@@ -772,6 +774,52 @@ static void plan_build_done(struct plan_box *box)
 	vj_dev_lookup_done(&box->devs);
 }
 
+static int cmp_gid(const void *a, const void *b)
+{
+	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The VMM's supplementary groups: the spec's "groups" exactly, or the user's
+ * groups in the group database (once here, in the parent: the launch child
+ * then makes no database lookup). */
+static int plan_groups(struct vj_plan *p, const struct vj_spec *s, struct vj_error **err)
+{
+	size_t out = 0;
+
+	if (!s->groups_set) {
+		const char *name = s->user && strspn(s->user, "0123456789") != strlen(s->user)
+					   ? s->user
+					   : NULL;
+		if (vj_privs_user_groups(p->uid, p->gid, name, &p->groups, &p->n_groups, err) < 0)
+			return -1;
+		p->groups_known = true;
+		return 0;
+	}
+	p->groups = calloc(s->n_groups ? s->n_groups : 1, sizeof(*p->groups));
+	if (!p->groups)
+		return oom(err);
+	if (s->n_groups)
+		memcpy(p->groups, s->group_ids, s->n_groups * sizeof(*p->groups));
+	qsort(p->groups, s->n_groups, sizeof(*p->groups), cmp_gid);
+	for (size_t i = 0; i < s->n_groups; i++)
+		if (out == 0 || p->groups[out - 1] != p->groups[i])
+			p->groups[out++] = p->groups[i];
+	p->n_groups = out;
+	p->groups_known = true;
+	return 0;
+}
+
+static json_object *plan_groups_json(const struct vj_plan *p)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < p->n_groups; i++)
+		json_object_array_add(a, json_object_new_int64(p->groups[i]));
+	return a;
+}
+
 int vj_plan_build(const struct vj_spec *s, const struct vj_plan_opts *opts, struct vj_plan **out,
 		  struct vj_error **err)
 {
@@ -796,7 +844,7 @@ int vj_plan_build(const struct vj_spec *s, const struct vj_plan_opts *opts, stru
 		oom(err);
 		goto fail;
 	}
-	if (plan_defaults(p, opts, err) < 0 || plan_iommufd(p, s, opts, err) < 0)
+	if (plan_groups(p, s, err) < 0 || plan_defaults(p, opts, err) < 0 || plan_iommufd(p, s, opts, err) < 0)
 		goto fail;
 	for (i = 0; i < s->n_hostdevs; i++)
 		if (plan_hostdev(p, &s->hostdevs[i], opts, err) < 0)
@@ -980,6 +1028,7 @@ int vj_plan_print_json(const struct vj_plan *p, FILE *f)
 	json_object_object_add(o, "name", json_object_new_string(p->name));
 	json_object_object_add(o, "uid", json_object_new_int64(p->uid));
 	json_object_object_add(o, "gid", json_object_new_int64(p->gid));
+	json_object_object_add(o, "groups", plan_groups_json(p));
 	json_object_object_add(o, "arch", json_object_new_string(p->arch));
 	json_object_object_add(o, "nodes", plan_nodes_json(p));
 	json_object_object_add(o, "rules", plan_rules_json(p));
@@ -999,8 +1048,10 @@ int vj_plan_print_table(const struct vj_plan *p, FILE *f)
 	char acc[4], sz[32], maj[12], min[12];
 	size_t i;
 
-	fprintf(f, "VM %s: uid %u, gid %u, arch %s\n", p->name, (unsigned)p->uid, (unsigned)p->gid,
-		p->arch);
+	fprintf(f, "VM %s: uid %u, gid %u, groups ", p->name, (unsigned)p->uid, (unsigned)p->gid);
+	for (i = 0; i < p->n_groups; i++)
+		fprintf(f, "%s%u", i ? "," : "", (unsigned)p->groups[i]);
+	fprintf(f, "%s, arch %s\n", p->n_groups ? "" : "(none)", p->arch);
 	fprintf(f, "cgroup: %s\n\n", p->cgroup ? p->cgroup : "(none: no cgroup2 mount)");
 
 	fprintf(f, "%-28s %-4s %-11s %-6s %-13s %-4s %s\n", "NODE", "TYPE", "MAJ:MIN", "ACCESS",

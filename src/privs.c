@@ -275,27 +275,63 @@ static int verify_caps(const char *obj, struct vj_error **err)
 	return 0;
 }
 
-int vj_privs_drop(uid_t uid, gid_t gid, const char *user_name, struct vj_error **err)
+static int check_ids(uid_t uid, gid_t gid, const char *obj, struct vj_error **err)
 {
-	_cleanup_free_ gid_t *groups = NULL;
-	_cleanup_free_ char *obj = NULL;
-	size_t n = 0;
-
-	obj = user_name ? strdup(user_name) : vj_strdupf("uid %u", (unsigned)uid);
-	if (!obj)
-		return vj_err_sys(err, STEP, NULL, ENOMEM, NULL, "out of memory");
 	if (uid == 0)
 		return vj_err_sys(err, STEP, obj, 0, "run the VM as an unprivileged user",
 				  "refusing to run the VMM as uid 0");
 	if (uid == (uid_t)-1 || gid == (gid_t)-1)
 		return vj_err_sys(err, STEP, obj, EINVAL, NULL, "uid %u / gid %u is not valid",
 				  (unsigned)uid, (unsigned)gid);
-	if (resolve_groups(uid, gid, user_name, &groups, &n, obj, err) < 0)
-		return -1;
-	if (apply_ids(uid, gid, groups, n, obj, err) < 0)
+	return 0;
+}
+
+static char *obj_name(uid_t uid, const char *user_name)
+{
+	return user_name ? strdup(user_name) : vj_strdupf("uid %u", (unsigned)uid);
+}
+
+int vj_privs_user_groups(uid_t uid, gid_t gid, const char *user_name, gid_t **groups, size_t *n,
+			 struct vj_error **err)
+{
+	_cleanup_free_ char *obj = obj_name(uid, user_name);
+
+	if (!obj)
+		return vj_err_sys(err, STEP, NULL, ENOMEM, NULL, "out of memory");
+	return resolve_groups(uid, gid, user_name, groups, n, obj, err);
+}
+
+static int drop_to(uid_t uid, gid_t gid, const gid_t *groups, size_t n, const char *obj,
+		   struct vj_error **err)
+{
+	if (check_ids(uid, gid, obj, err) < 0 || apply_ids(uid, gid, groups, n, obj, err) < 0)
 		return -1;
 	if (verify_ids(uid, gid, obj, err) < 0 || verify_groups(groups, n, obj, err) < 0 ||
 	    verify_caps(obj, err) < 0)
 		return -1;
 	return 0;
+}
+
+int vj_privs_drop_groups(uid_t uid, gid_t gid, const gid_t *groups, size_t n,
+			 struct vj_error **err)
+{
+	_cleanup_free_ char *obj = obj_name(uid, NULL);
+
+	if (!obj)
+		return vj_err_sys(err, STEP, NULL, ENOMEM, NULL, "out of memory");
+	return drop_to(uid, gid, groups, n, obj, err);
+}
+
+int vj_privs_drop(uid_t uid, gid_t gid, const char *user_name, struct vj_error **err)
+{
+	_cleanup_free_ gid_t *groups = NULL;
+	_cleanup_free_ char *obj = obj_name(uid, user_name);
+	size_t n = 0;
+
+	if (!obj)
+		return vj_err_sys(err, STEP, NULL, ENOMEM, NULL, "out of memory");
+	if (check_ids(uid, gid, obj, err) < 0 ||
+	    resolve_groups(uid, gid, user_name, &groups, &n, obj, err) < 0)
+		return -1;
+	return drop_to(uid, gid, groups, n, obj, err);
 }

@@ -17,6 +17,13 @@
  * Refuses uid 0.  Errors: status 125, step "privileges".
  */
 int vj_privs_drop(uid_t uid, gid_t gid, const char *user_name, struct vj_error **err);
+/* The same with the supplementary groups given (sorted, no duplicates): no
+ * database lookup, which a launch does once, in the parent. */
+int vj_privs_drop_groups(uid_t uid, gid_t gid, const gid_t *groups, size_t n,
+			 struct vj_error **err);
+/* The supplementary groups initgroups() would give @uid (see vj_privs_drop). */
+int vj_privs_user_groups(uid_t uid, gid_t gid, const char *user_name, gid_t **groups, size_t *n,
+			 struct vj_error **err);
 
 /* The caller's effective capability set (bit N = capability N).  0 or -errno. */
 int vj_privs_caps_effective(uint64_t *eff);

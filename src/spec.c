@@ -42,6 +42,7 @@ enum {
 	ONCE_PHB = 1u << 8,
 	ONCE_MIGRATION = 1u << 9,
 	ONCE_MEMLOCK = 1u << 10, /* the three memlock flags exclude each other */
+	ONCE_GROUPS = 1u << 11,
 };
 
 /*
@@ -152,6 +153,55 @@ static int set_group(struct vj_spec *spec, const char *field, const char *v, str
 	if (check_principal(field, "group", v, err) < 0)
 		return -1;
 	return set_string(&spec->group, v, err);
+}
+
+static void groups_clear(struct vj_spec *spec)
+{
+	for (size_t i = 0; i < spec->n_groups; i++)
+		free(spec->groups[i]);
+	free(spec->groups);
+	free(spec->group_ids);
+	spec->groups = NULL;
+	spec->group_ids = NULL;
+	spec->n_groups = 0;
+	spec->groups_set = false;
+}
+
+/* One supplementary group as written; resolved by vj_spec_finish. */
+static int add_group(struct vj_spec *spec, const char *field, const char *v, struct vj_error **err)
+{
+	char **slot;
+
+	if (check_principal(field, "group", v, err) < 0)
+		return -1;
+	slot = VJ_PUSH(spec->groups, spec->n_groups);
+	if (!slot || !(*slot = strdup(v))) {
+		if (slot)
+			spec->n_groups--;
+		return oom(err);
+	}
+	return 0;
+}
+
+/* --groups G1,G2,...: the whole list at once; "" is no supplementary group. */
+static int flag_groups(struct vj_spec *spec, const char *field, const char *v,
+		       struct vj_error **err)
+{
+	_cleanup_free_ char *copy = strdup(v);
+	char *save = NULL, *tok;
+
+	if (!copy)
+		return oom(err);
+	groups_clear(spec);
+	spec->groups_set = true;
+	if (!*copy)
+		return 0;
+	if (copy[strlen(copy) - 1] == ',' || copy[0] == ',' || strstr(copy, ",,"))
+		return vj_err_spec(err, field, "\"%s\" has an empty entry: write G1,G2,...", v);
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (add_group(spec, field, tok, err) < 0)
+			return -1;
+	return 0;
 }
 
 static int set_arch(struct vj_spec *spec, const char *field, const char *v, struct vj_error **err)
@@ -634,6 +684,8 @@ static int json_devices(struct vj_spec *spec, const char *field, json_object *o,
 			struct vj_error **err);
 static int json_memlock(struct vj_spec *spec, const char *field, json_object *o,
 			struct vj_error **err);
+static int json_groups(struct vj_spec *spec, const char *field, json_object *o,
+		       struct vj_error **err);
 static int flag_iommufd(struct vj_spec *spec, const char *field, const char *v,
 			struct vj_error **err);
 static int flag_hostdev(struct vj_spec *spec, const char *field, const char *v,
@@ -645,6 +697,7 @@ static const struct field_def top_fields[] = {
 	{ "name", "name", FK_STRING, ONCE_NAME, .str = set_name },
 	{ "user", "user", FK_PRINCIPAL, ONCE_USER, .str = set_user },
 	{ "group", "group", FK_PRINCIPAL, ONCE_GROUP, .str = set_group },
+	{ "groups", "groups", FK_LIST, ONCE_GROUPS, .str = flag_groups, .json = json_groups },
 	{ "memory", "memory", FK_SIZE, ONCE_MEMORY, .num = set_memory },
 	{ "arch", "arch", FK_STRING, ONCE_ARCH, .str = set_arch },
 	{ "iommufd", "iommufd", FK_LIST, 0, .str = flag_iommufd, .json = json_iommufd_list },
@@ -767,6 +820,25 @@ static int json_each(struct vj_spec *spec, const char *field, json_object *o,
 			return -1;
 	}
 	return 0;
+}
+
+static int json_group_one(struct vj_spec *spec, const char *field, json_object *o,
+			  struct vj_error **err)
+{
+	char idbuf[24];
+	const char *s;
+
+	if (json_principal(o, field, idbuf, &s, err) < 0)
+		return -1;
+	return add_group(spec, field, s, err);
+}
+
+static int json_groups(struct vj_spec *spec, const char *field, json_object *o,
+		       struct vj_error **err)
+{
+	groups_clear(spec);
+	spec->groups_set = true;
+	return json_each(spec, field, o, json_group_one, err);
 }
 
 static int json_iommufd_one(struct vj_spec *spec, const char *field, json_object *o,
@@ -1148,7 +1220,8 @@ static int resolve_user(struct vj_spec *spec, struct principal *pw, struct vj_er
 		if (vj_parse_u64(spec->user, &id) < 0 || id >= UINT32_MAX)
 			return vj_err_spec(err, "user", "%s is too large for a uid",
 					   vj_quote(spec->user, q));
-		r = passwd_lookup(NULL, (uid_t)id, pw);
+		/* Numbers all round: the passwd entry would only give the primary group. */
+		r = spec->group && all_digits(spec->group) ? 0 : passwd_lookup(NULL, (uid_t)id, pw);
 		pw->uid = (uid_t)id;
 	} else {
 		r = passwd_lookup(spec->user, 0, pw);
@@ -1268,6 +1341,43 @@ static int check_hostdevs(struct vj_spec *spec, struct vj_error **err)
 	return 0;
 }
 
+/* Each of "groups" to its gid; gid 0 (root's group) is refused as for "group". */
+static int resolve_groups_list(struct vj_spec *spec, struct vj_error **err)
+{
+	char q[VJ_QUOTE_MAX];
+
+	free(spec->group_ids);
+	spec->group_ids = calloc(spec->n_groups ? spec->n_groups : 1, sizeof(gid_t));
+	if (!spec->group_ids)
+		return oom(err);
+	for (size_t i = 0; i < spec->n_groups; i++) {
+		_cleanup_free_ char *field = vj_strdupf("groups[%zu]", i);
+		const char *g = spec->groups[i];
+		struct principal gr = { 0 };
+		uint64_t id;
+		int r;
+
+		if (!field)
+			return oom(err);
+		if (all_digits(g) && vj_parse_u64(g, &id) == 0 && id < UINT32_MAX) {
+			gr.gid = (gid_t)id;
+		} else {
+			r = group_lookup(g, &gr);
+			if (r < 0)
+				return vj_err(err, VJ_EXIT_USAGE, -r, "spec", field, NULL,
+					      "cannot look up group %s", vj_quote(g, q));
+			if (!gr.found)
+				return vj_err_spec(err, field, "no such group %s", vj_quote(g, q));
+		}
+		if (gr.gid == 0)
+			return vj_err_spec(err, field,
+					   "%s is gid 0: the VM's groups must not include root's group",
+					   vj_quote(g, q));
+		spec->group_ids[i] = gr.gid;
+	}
+	return 0;
+}
+
 int vj_spec_finish(struct vj_spec *spec, struct vj_error **err)
 {
 	struct principal pw = { 0 };
@@ -1278,6 +1388,8 @@ int vj_spec_finish(struct vj_spec *spec, struct vj_error **err)
 	if (!spec->name)
 		return vj_err_spec(err, "name", "required: the VM's name");
 	if (resolve_user(spec, &pw, err) < 0 || resolve_group(spec, &pw, &gid, err) < 0)
+		return -1;
+	if (spec->groups_set && resolve_groups_list(spec, err) < 0)
 		return -1;
 	if (check_hostdevs(spec, err) < 0)
 		return -1;
@@ -1310,6 +1422,7 @@ void vj_spec_free(struct vj_spec *spec)
 	free(spec->name);
 	free(spec->user);
 	free(spec->group);
+	groups_clear(spec);
 	free(spec->arch);
 	for (size_t i = 0; i < spec->n_iommufd; i++)
 		free(spec->iommufd[i].id);

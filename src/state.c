@@ -268,6 +268,16 @@ static void state_plan(struct jbuf *b, const struct vj_plan *p)
 	jb_i64(b, p->uid);
 	jb_key(b, "gid", false);
 	jb_i64(b, p->gid);
+	if (p->groups_known) {
+		jb_key(b, "groups", false);
+		jb_raw(b, "[");
+		for (size_t i = 0; i < p->n_groups; i++) {
+			if (i)
+				jb_raw(b, ",");
+			jb_i64(b, p->groups[i]);
+		}
+		jb_raw(b, "]");
+	}
 	jb_key(b, "memlock", false);
 	jb_raw(b, "{");
 	jb_key(b, "unchanged", true);
@@ -566,6 +576,32 @@ static int read_contexts(json_object *o, struct vj_plan *p)
 	return 0;
 }
 
+/* "groups": absent in a plan of an older vfiojail (looked up again at launch). */
+static int read_groups(json_object *o, struct vj_plan *p)
+{
+	size_t n;
+
+	if (!json_object_object_get_ex(o, "groups", &o))
+		return 0;
+	if (!json_object_is_type(o, json_type_array))
+		return -1;
+	n = json_object_array_length(o);
+	p->groups = calloc(n ? n : 1, sizeof(*p->groups));
+	if (!p->groups)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_object *g = json_object_array_get_idx(o, i);
+		int64_t v = json_object_is_type(g, json_type_int) ? json_object_get_int64(g) : -1;
+
+		if (v <= 0 || v >= (int64_t)UINT32_MAX)
+			return -1;
+		p->groups[i] = (gid_t)v;
+	}
+	p->n_groups = n;
+	p->groups_known = true;
+	return 0;
+}
+
 static int read_plan(json_object *o, struct vj_plan **out)
 {
 	struct vj_plan *p;
@@ -585,7 +621,8 @@ static int read_plan(json_object *o, struct vj_plan **out)
 	    json_flag(m, "unlimited", &p->memlock.unlimited) < 0 ||
 	    !json_object_object_get_ex(m, "bytes", &m) || !json_object_is_type(m, json_type_int) ||
 	    (bytes = json_object_get_int64(m)) < 0 ||
-	    read_nodes(o, p) < 0 || read_rules(o, p) < 0 || read_contexts(o, p) < 0)
+	    read_groups(o, p) < 0 || read_nodes(o, p) < 0 || read_rules(o, p) < 0 ||
+	    read_contexts(o, p) < 0)
 		goto out;
 	p->uid = uid;
 	p->gid = gid;

@@ -267,6 +267,9 @@ int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err)
 	for (size_t i = 0; v->env[i]; i++)
 		if (putenv(v->env[i]) < 0)
 			return vj_err(err, VJ_EXIT_SETUP, errno, "exec", v->env[i], NULL, "putenv");
+	if (v->plan->groups_known) /* looked up by the plan, in the parent */
+		return vj_privs_drop_groups(v->plan->uid, v->plan->gid, v->plan->groups,
+					    v->plan->n_groups, err);
 	return vj_privs_drop(v->plan->uid, v->plan->gid, NULL, err);
 }
 

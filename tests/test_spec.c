@@ -250,6 +250,41 @@ static void test_numeric_users_and_groups(void **state)
 	vj_spec_free(spec);
 }
 
+/* "groups": exactly the VMM's supplementary groups, names or numbers, resolved. */
+static void test_groups(void **state)
+{
+	struct vj_spec *spec;
+
+	spec = parse_ok("{" BASE "}");
+	assert_false(spec->groups_set); /* the group database decides */
+	assert_int_equal(spec->n_groups, 0);
+	vj_spec_free(spec);
+
+	spec = parse_ok("{" BASE ", \"groups\": [\"daemon\", 4000, \"65534\"]}");
+	assert_true(spec->groups_set);
+	assert_int_equal(spec->n_groups, 3);
+	assert_string_equal(spec->groups[0], "daemon");
+	assert_string_equal(spec->groups[1], "4000");
+	assert_int_equal(spec->group_ids[0], DAEMON);
+	assert_int_equal(spec->group_ids[1], 4000);
+	assert_int_equal(spec->group_ids[2], NOBODY);
+	vj_spec_free(spec);
+
+	spec = parse_ok("{" BASE ", \"groups\": []}");
+	assert_true(spec->groups_set); /* none at all */
+	assert_int_equal(spec->n_groups, 0);
+	vj_spec_free(spec);
+
+	expect_json_error("{" BASE ", \"groups\": \"daemon\"}", "groups", "an array");
+	expect_json_error("{" BASE ", \"groups\": [\"daemon\", true]}", "groups[1]",
+			  "a name or a number");
+	expect_json_error("{" BASE ", \"groups\": [\"root\"]}", "groups[0]", "is gid 0");
+	expect_json_error("{" BASE ", \"groups\": [1, \"no-such-group-x\"]}", "groups[1]",
+			  "no such group \"no-such-group-x\"");
+	expect_json_error("{" BASE ", \"groups\": [\"a:b\"]}", "groups[0]", "\"a:b\"");
+	expect_json_error("{" BASE ", \"groups\": [4294967295]}", "groups[0]", "too large");
+}
+
 static void test_sizes_and_memlock_forms(void **state)
 {
 	struct vj_spec *spec;
@@ -547,6 +582,9 @@ static void test_flag_errors(void **state)
 			  "\"12XB\" is not a size (bytes or KiB/MiB/GiB/TiB)");
 	expect_flag_error(FLAGS("arch", "sparc"), "--arch", "\"sparc\"");
 	expect_flag_error(FLAGS("user", "a:b"), "--user", "\"a:b\"");
+	expect_flag_error(FLAGS("groups", "1,,2"), "--groups", "empty entry");
+	expect_flag_error(FLAGS("groups", "1,"), "--groups", "empty entry");
+	expect_flag_error(FLAGS("groups", "1", "groups", "2"), "--groups", "given twice");
 	expect_flag_error(FLAGS("iommufd", "x", "iommufd", "x"), "--iommufd",
 			  "duplicate id \"x\"");
 	expect_flag_error(FLAGS("iommufd", "-x"), "--iommufd", "\"-x\"");
@@ -635,7 +673,11 @@ static void test_flag_forms(void **state)
 	set_flag_ok(spec, "device", "/dev/vfio/vfio:m");
 	set_flag_ok(spec, "migration", "false");
 	set_flag_ok(spec, "memlock-unlimited", NULL);
+	set_flag_ok(spec, "groups", "daemon,4000");
 	assert_int_equal(vj_spec_finish(spec, &err), 0);
+	assert_int_equal(spec->n_groups, 2);
+	assert_int_equal(spec->group_ids[0], DAEMON);
+	assert_int_equal(spec->group_ids[1], 4000);
 	assert_int_equal(spec->uid, NOBODY);
 	assert_int_equal(spec->gid, NOBODY);
 	assert_true(spec->memory == 4 * GiB);
@@ -729,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_hostdev_contexts),
 		cmocka_unit_test(test_numeric_users_and_groups),
+		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_sizes_and_memlock_forms),
 		cmocka_unit_test(test_json_errors),
 		cmocka_unit_test(test_invalid_spec_files),

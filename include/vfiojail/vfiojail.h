@@ -116,6 +116,13 @@ struct vj_spec {
 	char *group;          /* as written, or NULL        */
 	uid_t uid;
 	gid_t gid;
+	/* "groups": the VMM's supplementary groups, exactly (as written, and as
+	 * resolved by vj_spec_finish); not given: the user's groups from the group
+	 * database, as initgroups(3) would set them. */
+	bool groups_set;
+	char **groups;
+	gid_t *group_ids;
+	size_t n_groups;
 	uint64_t memory;      /* guest RAM including hotpluggable maximum */
 	char *arch;           /* uname -m style; NULL = the host's */
 	struct vj_iommufd_spec *iommufd;
@@ -146,7 +153,7 @@ VJ_EXPORT void vj_spec_free(struct vj_spec *spec);
 VJ_EXPORT int vj_spec_parse_file(const char *path, struct vj_spec **out, struct vj_error **err);
 VJ_EXPORT int vj_spec_parse_string(const char *json, struct vj_spec **out, struct vj_error **err);
 /* Flags that mirror the spec's fields: name is the flag without "--"
- * ("name", "user", "group", "memory", "arch", "hostdev", "device", "iommufd",
+ * ("name", "user", "group", "groups", "memory", "arch", "hostdev", "device", "iommufd",
  * "viommu", "nvme", "vdpa", "migration", "memlock-hard-limit", "memlock-extra",
  * "memlock-unlimited").  Repeated list flags append.  Call
  * vj_spec_finish() once all flags are in. */
@@ -226,6 +233,9 @@ struct vj_plan {
 	char *name;
 	uid_t uid;
 	gid_t gid;
+	gid_t *groups;        /* supplementary groups, sorted, no duplicates */
+	size_t n_groups;
+	bool groups_known;    /* false: a plan read from an old state; look them up */
 	char *arch;
 	struct vj_node *nodes;
 	size_t n_nodes;

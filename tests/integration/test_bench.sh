@@ -33,7 +33,13 @@ for n in 1 64 1024 4096; do
 		fail "no per-open row for $n rules"
 done
 rows=$(sed -n '/^## Targets/,$p' <<<"$out" | grep -cE '\| (MET|MISSED) \|$')
-assert_eq "$rows" 13 "every target has a verdict"
+assert_eq "$rows" 14 "every target has a verdict"
+grep -qE "^\| run-exec \| [0-9.]+ \| [0-9.]+ \| -?[0-9.]+ \|$" <<<"$out" ||
+	fail "no growth row for launches 50 ms apart in: $out"
+grep -qE "[0-9.]+ us right after another move, [0-9.]+ us after 50 ms without one" <<<"$out" ||
+	fail "no cgroup move cost in: $out"
+grep -qE "with \"user\": \"nobody\" .*: [0-9.]+ ms, [0-9.]+x floor --exec" <<<"$(tr '\n' ' ' <<<"$out")" ||
+	fail "no run --exec by user name in: $out"
 assert_eq "$(cat "$results/results.md")" "$out" "results.md holds what was printed"
 [[ "$(head -c 8 "$results/perf-launch.png" | od -An -tx1 | tr -d ' \n')" == 89504e470d0a1a0a ]] ||
 	fail "perf-launch.png is not a PNG"

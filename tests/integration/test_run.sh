@@ -74,8 +74,23 @@ assert_eq "$(jq -r ".opens[0].errno" "$WORK/out/control.json")" 0 "loop-control 
 for f in sda loop-control other-vm-vfio2 tty0; do
 	assert_eq "$(rq ".opens[] | select(.path == \"$WORK/foreign/$f\") | .error")" EPERM "$f refused by the filter"
 done
+assert_eq "$(rq ".groups | join(\" \")")" "$(pq ".groups | join(\" \")")" "supplementary groups as planned"
 assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
 pass "the probe sees exactly its plan"
+
+# "groups" in the spec: exactly those (sorted, once each), whatever the database says.
+want=$(printf "%s\n" "$(getent group users | cut -d: -f3)" "$(getent group daemon | cut -d: -f3)" | sort -n | xargs)
+capture "$VFIOJAIL" run "${roots[@]}" --name vm3 --user nobody --groups users,daemon,users -- \
+	"$WORK/probe" --out "$WORK/out/groups.json"
+assert_eq "$rc" 0 "run with --groups ($err)"
+assert_eq "$(jq -r ".groups | join(\" \")" "$WORK/out/groups.json")" "$want" "exactly the groups of the spec"
+capture "$VFIOJAIL" run --exec "${roots[@]}" --name vm3 --user nobody --groups "" -- \
+	"$WORK/probe" --out "$WORK/out/groups.json"
+assert_eq "$rc" 0 "run --exec with --groups \"\" ($err)"
+assert_eq "$(jq -r ".groups | length" "$WORK/out/groups.json")" 0 "--groups \"\": no supplementary group"
+"$VFIOJAIL" teardown vm3 >/dev/null
+assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
+pass "the groups of the spec are the groups of the VMM"
 
 # Strict accounting (the default) on a /dev/iommu that answers ENOTTY: the VM does not start.
 capture "$VFIOJAIL" run "$spec" "${roots[@]}" -- "$WORK/probe"

@@ -9,6 +9,9 @@
  *      teardown).  Runs the commands interleaved, A B C A B C ..., WARMUP rounds
  *      unrecorded then RUNS rounds; prints "ROUND NAME MICROSECONDS STATUS" a line.
  *
+ *      With BENCH_GAP_MS=G in the environment, each timed launch comes G ms after
+ *      the previous command ended (launches spaced as in a fleet, not back to back).
+ *
  *   bench-timer parallel N -- COMMAND [ARG...]
  *      Starts N copies at once ("{}" in an argument becomes the copy's index),
  *      waits for all; prints "wall_us W failed F" and "fail I STATUS" per failure.
@@ -131,12 +134,20 @@ static int rounds(const char *plan, int runs, int warmup)
 	size_t n, i;
 	int r;
 
+	const char *gap_env = getenv("BENCH_GAP_MS");
+	long gap_ms = gap_env ? atol(gap_env) : 0;
+	struct timespec gap = { gap_ms / 1000, (gap_ms % 1000) * 1000000L };
+
 	if (read_plan(plan, cmds, &n) < 0 || n == 0)
 		return 2;
 	for (r = 0; r < warmup + runs; r++) {
 		for (i = 0; i < n; i++) {
 			double us, ignored;
-			int st = run_once(cmds[i].run, &us);
+			int st;
+
+			if (gap_ms > 0)
+				nanosleep(&gap, NULL);
+			st = run_once(cmds[i].run, &us);
 
 			if (cmds[i].after)
 				run_once(cmds[i].after, &ignored);
