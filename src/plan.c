@@ -774,20 +774,11 @@ static void plan_build_done(struct plan_box *box)
 	vj_dev_lookup_done(&box->devs);
 }
 
-static int cmp_gid(const void *a, const void *b)
-{
-	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The VMM's supplementary groups: the spec's "groups" exactly, or the user's
  * groups in the group database (once here, in the parent: the launch child
  * then makes no database lookup). */
 static int plan_groups(struct vj_plan *p, const struct vj_spec *s, struct vj_error **err)
 {
-	size_t out = 0;
-
 	if (!s->groups_set) {
 		const char *name = s->user && strspn(s->user, "0123456789") != strlen(s->user)
 					   ? s->user
@@ -802,11 +793,7 @@ static int plan_groups(struct vj_plan *p, const struct vj_spec *s, struct vj_err
 		return oom(err);
 	if (s->n_groups)
 		memcpy(p->groups, s->group_ids, s->n_groups * sizeof(*p->groups));
-	qsort(p->groups, s->n_groups, sizeof(*p->groups), cmp_gid);
-	for (size_t i = 0; i < s->n_groups; i++)
-		if (out == 0 || p->groups[out - 1] != p->groups[i])
-			p->groups[out++] = p->groups[i];
-	p->n_groups = out;
+	p->n_groups = vj_gids_normalize(p->groups, s->n_groups);
 	p->groups_known = true;
 	return 0;
 }

@@ -86,8 +86,7 @@ static int cmp_gid(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Sort and remove duplicates; returns the new count. */
-static size_t gids_normalize(gid_t *g, size_t n)
+size_t vj_gids_normalize(gid_t *g, size_t n)
 {
 	size_t out = 0;
 
@@ -162,7 +161,7 @@ static int resolve_groups(uid_t uid, gid_t gid, const char *user_name, gid_t **o
 					  (unsigned)gid);
 		ngroups = want;
 	}
-	*n = gids_normalize(groups, (size_t)ngroups);
+	*n = vj_gids_normalize(groups, (size_t)ngroups);
 	*out = TAKE_PTR(groups);
 	return 0;
 }
@@ -240,7 +239,7 @@ static int verify_groups(const gid_t *want, size_t n_want, const char *obj, stru
 	n = getgroups(n, have);
 	if (n < 0)
 		return vj_err_sys(err, STEP, obj, errno, NULL, "cannot read back the groups");
-	n_have = gids_normalize(have, (size_t)n);
+	n_have = vj_gids_normalize(have, (size_t)n);
 	if (n_have != n_want || memcmp(have, want, n_want * sizeof(*want)) != 0)
 		return vj_err_sys(err, STEP, obj, 0, NULL,
 				  "the process has %zu supplementary groups, expected %zu", n_have,

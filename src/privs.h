@@ -21,6 +21,8 @@ int vj_privs_drop(uid_t uid, gid_t gid, const char *user_name, struct vj_error *
  * database lookup, which a launch does once, in the parent. */
 int vj_privs_drop_groups(uid_t uid, gid_t gid, const gid_t *groups, size_t n,
 			 struct vj_error **err);
+/* Sort @g and remove duplicates; returns the new count. */
+size_t vj_gids_normalize(gid_t *g, size_t n);
 /* The supplementary groups initgroups() would give @uid (see vj_privs_drop). */
 int vj_privs_user_groups(uid_t uid, gid_t gid, const char *user_name, gid_t **groups, size_t *n,
 			 struct vj_error **err);
