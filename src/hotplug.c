@@ -22,11 +22,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -269,50 +267,6 @@ static int nodes_in_ns(int ns_fd, bool add, const struct vj_node *nodes, size_t 
 		   : vj_mountns_remove_nodes(ns_fd, nodes, n, err);
 }
 
-/* Where this process was before it entered a jail's mount namespace. */
-struct ns_home {
-	int mnt, root, cwd;
-};
-
-static void ns_home_close(struct ns_home *h)
-{
-	if (h->mnt >= 0)
-		close(h->mnt);
-	if (h->root >= 0)
-		close(h->root);
-	if (h->cwd >= 0)
-		close(h->cwd);
-}
-
-/*
- * Whether this process can enter a mount namespace and come back: setns() of
- * its own namespace succeeds only in a single-threaded process (EINVAL
- * otherwise), and changes nothing.
- */
-static bool ns_home_open(struct ns_home *h)
-{
-	h->mnt = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-	h->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	h->cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	return h->mnt >= 0 && h->root >= 0 && h->cwd >= 0 && setns(h->mnt, CLONE_NEWNS) == 0;
-}
-
-/* Back to the saved namespace, root and working directory, verified. */
-static int ns_home_return(const struct ns_home *h, const char *ns_path, struct vj_error **err)
-{
-	struct stat want, now;
-
-	if (setns(h->mnt, CLONE_NEWNS) < 0 || fchdir(h->root) < 0 || chroot(".") < 0 ||
-	    fchdir(h->cwd) < 0)
-		return vj_err_sys(err, "mountns", ns_path, errno, NULL,
-				  "cannot return from the jail's mount namespace");
-	if (fstat(h->mnt, &want) < 0 || stat("/proc/self/ns/mnt", &now) < 0 ||
-	    want.st_ino != now.st_ino || want.st_dev != now.st_dev)
-		return vj_err_sys(err, "mountns", ns_path, errno, NULL,
-				  "not back in the host's mount namespace after changing the jail");
-	return 0;
-}
-
 /*
  * Make or remove nodes in the jail's /dev.  A single-threaded process enters
  * the jail's mount namespace itself and returns (a fork, the way a threaded
@@ -322,7 +276,7 @@ static int ns_nodes(const char *ns_path, bool add, const struct vj_node *nodes, 
 		    struct vj_error **err)
 {
 	_cleanup_close_ int ns_fd = -1;
-	struct ns_home home = { -1, -1, -1 };
+	struct vj_mountns_home home = { -1, -1, -1 };
 	int errp[2], status = 0, r;
 	pid_t pid;
 
@@ -331,20 +285,20 @@ static int ns_nodes(const char *ns_path, bool add, const struct vj_node *nodes, 
 	ns_fd = vj_jail_open_ns(ns_path, err);
 	if (ns_fd < 0)
 		return -1;
-	if (ns_home_open(&home)) {
+	if (vj_mountns_home_save(&home)) {
 		r = nodes_in_ns(ns_fd, add, nodes, n, err);
-		if (ns_home_return(&home, ns_path, r < 0 ? NULL : err) < 0) {
+		if (vj_mountns_home_return(&home, ns_path, r < 0 ? NULL : err) < 0) {
 			/* Still inside: undo the change, as a failed step must, then
 			 * try the way back once more. */
 			if (r == 0)
 				nodes_in_ns(ns_fd, !add, nodes, n, NULL);
-			ns_home_return(&home, ns_path, NULL);
+			vj_mountns_home_return(&home, ns_path, NULL);
 			r = -1;
 		}
-		ns_home_close(&home);
+		vj_mountns_home_close(&home);
 		return r;
 	}
-	ns_home_close(&home);
+	vj_mountns_home_close(&home);
 	if (pipe2(errp, O_CLOEXEC) < 0)
 		return vj_err_sys(err, "mountns", ns_path, errno, NULL, "pipe");
 	pid = fork();

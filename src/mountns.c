@@ -666,3 +666,46 @@ int vj_mountns_remove_nodes(int ns_fd, const struct vj_node *nodes, size_t n,
 			return -1;
 	return 0;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Entering a jail's namespace and coming back                             */
+
+void vj_mountns_home_close(struct vj_mountns_home *h)
+{
+	if (h->mnt >= 0)
+		close(h->mnt);
+	if (h->root >= 0)
+		close(h->root);
+	if (h->cwd >= 0)
+		close(h->cwd);
+}
+
+/*
+ * Whether this process can enter a mount namespace and come back: setns() of
+ * its own namespace succeeds only in a single-threaded process (EINVAL
+ * otherwise), and changes nothing.
+ */
+bool vj_mountns_home_save(struct vj_mountns_home *h)
+{
+	h->mnt = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	h->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	h->cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return h->mnt >= 0 && h->root >= 0 && h->cwd >= 0 && setns(h->mnt, CLONE_NEWNS) == 0;
+}
+
+/* Back to the saved namespace, root and working directory, verified. */
+int vj_mountns_home_return(const struct vj_mountns_home *h, const char *obj,
+			   struct vj_error **err)
+{
+	struct stat want, now;
+
+	if (setns(h->mnt, CLONE_NEWNS) < 0 || fchdir(h->root) < 0 || chroot(".") < 0 ||
+	    fchdir(h->cwd) < 0)
+		return vj_err_sys(err, STEP, obj, errno, NULL,
+				  "cannot return from the jail's mount namespace");
+	if (fstat(h->mnt, &want) < 0 || stat("/proc/self/ns/mnt", &now) < 0 ||
+	    want.st_ino != now.st_ino || want.st_dev != now.st_dev)
+		return vj_err_sys(err, STEP, obj, errno, NULL,
+				  "not back in the host's mount namespace after changing the jail");
+	return 0;
+}

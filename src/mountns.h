@@ -52,3 +52,19 @@ int vj_mountns_populate_dev(const struct vj_node *nodes, size_t n,
 int vj_mountns_add_nodes(int ns_fd, const struct vj_node *nodes, size_t n, struct vj_error **err);
 int vj_mountns_remove_nodes(int ns_fd, const struct vj_node *nodes, size_t n,
 			    struct vj_error **err);
+
+/*
+ * Where this process was before it enters a jail's mount namespace, so it can
+ * come back without a fork.  vj_mountns_home_save() is false when this process
+ * cannot switch mount namespaces and back (a threaded one: setns() of its own
+ * namespace fails with EINVAL); close the home either way.
+ * vj_mountns_home_return() restores the namespace, root and working directory
+ * and checks that the namespace is the saved one (@obj names the jail's).
+ */
+struct vj_mountns_home {
+	int mnt, root, cwd;
+};
+bool vj_mountns_home_save(struct vj_mountns_home *h);
+int vj_mountns_home_return(const struct vj_mountns_home *h, const char *obj,
+			   struct vj_error **err);
+void vj_mountns_home_close(struct vj_mountns_home *h);
