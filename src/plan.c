@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
+#include <linux/capability.h>
 
 #include "cgroup.h"
 #include "error.h"
@@ -745,8 +746,9 @@ static int plan_warnings(struct vj_plan *p, const struct vj_spec *s, struct vj_e
 		    plan_warn(p, err, "iommufd context %s has no hostdev: it is opened and handed over, but no RAM budget is planned for it",
 			      p->iommufd[i].id) < 0)
 			return -1;
-	if (!p->memlock.unchanged && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
-	    rl.rlim_max != RLIM_INFINITY &&
+	/* With CAP_SYS_RESOURCE run raises the hard limit itself: nothing to warn about. */
+	if (!p->memlock.unchanged && !vj_privs_have_cap(CAP_SYS_RESOURCE) &&
+	    getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
 	    (p->memlock.unlimited || p->memlock.bytes > (uint64_t)rl.rlim_max)) {
 		char want[32], have[32];
 		if (p->memlock.unlimited)

@@ -63,6 +63,14 @@ int vj_privs_caps_effective(uint64_t *eff)
 	return 0;
 }
 
+bool vj_privs_have_cap(int cap)
+{
+	uint64_t eff;
+
+	return cap >= 0 && cap < 64 && vj_privs_caps_effective(&eff) == 0 &&
+	       (eff & (UINT64_C(1) << cap));
+}
+
 /* The highest capability number the running kernel knows. */
 static unsigned cap_last(void)
 {

@@ -29,6 +29,8 @@ int vj_privs_user_groups(uid_t uid, gid_t gid, const char *user_name, gid_t **gr
 
 /* The caller's effective capability set (bit N = capability N).  0 or -errno. */
 int vj_privs_caps_effective(uint64_t *eff);
+/* Whether this process has capability CAP in its effective set (false when capget fails). */
+bool vj_privs_have_cap(int cap);
 
 static inline bool vj_cap_in(uint64_t set, unsigned cap)
 {
