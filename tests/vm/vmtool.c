@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vmtool: the VM suite's probe of a real /dev/iommu (tests/vm).
+ *
+ *   vmtool mode FD      print FD's iommufd accounting as the kernel answers
+ *                       IOMMU_OPTION GET ("per-user" or "per-process"); run as the
+ *                       VMM, FD is the context vfiojail handed over
+ *   vmtool fresh PATH   open PATH (a /dev/iommu) and print its mode the same way
+ *   vmtool busy PATH    open PATH, allocate an IOAS (an object), then ask vfiojail's
+ *                       library to set per-process accounting: prints the error it
+ *                       reports for the kernel's EBUSY (exit 0 when it is EBUSY)
+ *
+ * The ioctls are written here from the kernel's uapi, not taken from src/: a second
+ * reading of the same interface.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "iommufd.h"
+
+struct vmtool_option {
+	uint32_t size;
+	uint32_t option_id;
+	uint16_t op;
+	uint16_t reserved;
+	uint32_t object_id;
+	uint64_t val64;
+};
+struct vmtool_ioas_alloc {
+	uint32_t size;
+	uint32_t flags;
+	uint32_t out_ioas_id;
+};
+#define VMTOOL_IOMMU_OPTION _IO(';', 0x87)
+#define VMTOOL_IOAS_ALLOC _IO(';', 0x81)
+
+static int print_mode(int fd)
+{
+	struct vmtool_option o = { .size = sizeof(o), .option_id = 0, .op = 1 };
+
+	if (ioctl(fd, VMTOOL_IOMMU_OPTION, &o) < 0) {
+		printf("error %s\n", strerrorname_np(errno));
+		return 1;
+	}
+	printf("%s\n", o.val64 == 1 ? "per-process" : o.val64 == 0 ? "per-user" : "unknown");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "mode"))
+		return print_mode(atoi(argv[2]));
+	if (argc == 3 && (!strcmp(argv[1], "fresh") || !strcmp(argv[1], "busy"))) {
+		int fd = open(argv[2], O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			printf("error open %s\n", strerrorname_np(errno));
+			return 1;
+		}
+		if (!strcmp(argv[1], "fresh"))
+			return print_mode(fd);
+		struct vmtool_ioas_alloc a = { .size = sizeof(a) };
+		if (ioctl(fd, VMTOOL_IOAS_ALLOC, &a) < 0) {
+			printf("error IOAS_ALLOC %s\n", strerrorname_np(errno));
+			return 1;
+		}
+		struct vj_error *err = NULL;
+		if (vj_iommufd_set_accounting(fd, VJ_ACCOUNTING_PER_PROCESS, &err) == 0) {
+			printf("set per-process after IOAS %u: no error\n", a.out_ioas_id);
+			return 1;
+		}
+		printf("errno %s\nmessage %s\nhint %s\nstatus %d\n", strerrorname_np(err->errnum),
+		       err->message, err->hint ? err->hint : "", err->status);
+		return err->errnum == EBUSY ? 0 : 1;
+	}
+	fprintf(stderr, "usage: vmtool mode FD | fresh PATH | busy PATH\n");
+	return 2;
+}
