@@ -103,7 +103,7 @@ vm_wait() {
 # After a failed case: QEMU killed first (its supervisor then cleans up and exits), then
 # whatever jail is still listed is torn down.
 vm_reap() {
-	local p n
+	local p n rc # rc: vm_wait's, not the exit status _run_cleanups keeps
 	pkill -9 -f "$QEMU" 2>/dev/null || true
 	for p in "${_vms[@]}"; do vm_wait "$p" 2>/dev/null || true; done
 	for n in $("$VFIOJAIL" list --json 2>/dev/null | jq -r '.jails[].name' 2>/dev/null); do
