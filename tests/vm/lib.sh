@@ -57,7 +57,6 @@ vm_start() {
 	"$@" </dev/null >"$log" 2>&1 &
 	vm_pid=$!
 	_vms+=("$vm_pid")
-	eval "pid_$name=$vm_pid"
 }
 qmp_sock() { echo "$T/$1.qmp"; }
 qmp_args() { echo "-qmp" "unix:$(qmp_sock "$1"),server=on,wait=off"; }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Memlock truth: for a set of VM shapes, start real QEMU 10 through vfiojail and compare
+# what the kernel charges against the VMM's RLIMIT_MEMLOCK (VmLck: iommufd's per-process
+# accounting and VFIO type1 both charge locked_vm; VmPin shows iommufd's pins in either
+# mode) with the plan's limit. The plan must never be below a measured charge. The table
+# goes to $OUT/memlock.tsv (docs/MEMLOCK.md).
+source "$(dirname "$0")/lib.sh"
+
+tsv=$OUT/memlock.tsv
+printf 'shape\tRAM\tVmPin kB\tVmLck kB\tplanned bytes\theadroom bytes\tplanned terms\n' >"$tsv"
+
+# shape NAME RAM_MIB HOSTDEVS-JSON EXTRA-SPEC-JSON -- QEMU device arguments...
+shape() {
+	local name=$1 ram=$2 hostdevs=$3 extra=$4
+	shift 5
+	local s plan bytes q pin lck terms
+	s=$(spec "ml-$name" "${ram}MiB" "$hostdevs" "$extra")
+	plan=$("$VFIOJAIL" plan "$s" --json) || fail "$name: plan refused"
+	bytes=$(jq -r .memlock.bytes <<<"$plan")
+	terms=$(jq -r '[.memlock.terms[] | "\(.bytes / 1048576 | floor) MiB \(.reason)"] | join("; ")' <<<"$plan")
+	vm_start "ml-$name" "$T/$name.log" -- "$VFIOJAIL" run "$s" -- "${QEMU_VM[@]}" -m "${ram}M" \
+		$(qmp_args "ml-$name") "$@"
+	vm_wait_qmp "ml-$name" "$vm_pid" || fail "$name: QEMU did not start: $(cat "$T/$name.log")"
+	q=$(qemu_pid_of "ml-$name") || fail "$name: no QEMU"
+	pin=$(vmpin "$q") lck=$(vmlck "$q")
+	assert_eq "$(awk '/^Max locked memory/ { print $4 }' "/proc/$q/limits")" "$bytes" "$name: the VMM's RLIMIT_MEMLOCK is the plan's"
+	vm_quit "ml-$name" "$vm_pid"
+	assert_eq "$rc" 0 "$name: QEMU quits ($(cat "$T/$name.log"))"
+	assert_guest_clean
+	printf '%s\t%s MiB\t%s\t%s\t%s\t%s\t%s\n' "$name" "$ram" "$pin" "$lck" "$bytes" \
+		"$((bytes - lck * 1024))" "$terms" >>"$tsv"
+	[[ $((lck * 1024)) -le $bytes ]] || fail "$name: the kernel charged $lck kB, above the plan's $bytes bytes"
+	[[ $lck -ge $((ram * 1024)) ]] || fail "$name: only $lck kB charged for $ram MiB of RAM"
+	pass "$name: charged $lck kB (VmPin $pin kB), planned $bytes bytes"
+}
+dev() { echo "-object iommufd,id=$1,fd=@fd:$1@ -device vfio-pci,host=$2,iommufd=$1"; }
+
+for ram in 64 128 256; do
+	shape "iommufd-1dev-$ram" "$ram" "[ { \"pci\": \"$EDU_A\" } ]" "" -- $(dev iommufd0 "$EDU_A")
+done
+shape iommufd-2dev-1ctx 128 "[ { \"pci\": \"$EDU_A\" }, { \"pci\": \"$EDU_B\" } ]" "" -- \
+	$(dev iommufd0 "$EDU_A") -device vfio-pci,host="$EDU_B",iommufd=iommufd0
+shape iommufd-2dev-2ctx 128 "[ { \"pci\": \"$EDU_A\", \"iommufd\": \"a\" }, { \"pci\": \"$EDU_B\", \"iommufd\": \"b\" } ]" \
+	'"iommufd": [ { "id": "a" }, { "id": "b" } ]' -- $(dev a "$EDU_A") $(dev b "$EDU_B")
+shape legacy-1dev 128 "[ { \"pci\": \"$EDU_L\", \"backend\": \"legacy\" } ]" "" -- -device vfio-pci,host="$EDU_L"
+shape iommufd-and-legacy 128 "[ { \"pci\": \"$EDU_A\" }, { \"pci\": \"$EDU_L\", \"backend\": \"legacy\" } ]" "" -- \
+	$(dev iommufd0 "$EDU_A") -device vfio-pci,host="$EDU_L"
+# A vIOMMU in the VM: before the guest enables it, QEMU maps all of RAM (the "no DMA
+# remapping" address space), so the charge is the same as without one.
+shape viommu-iommufd 128 "[ { \"pci\": \"$EDU_A\" } ]" '"viommu": 1' -- \
+	-device intel-iommu,caching-mode=on $(dev iommufd0 "$EDU_A")
+shape viommu-legacy 128 "[ { \"pci\": \"$EDU_L\", \"backend\": \"legacy\" } ]" '"viommu": 1' -- \
+	-device intel-iommu,caching-mode=on -device vfio-pci,host="$EDU_L"
+cat "$tsv"
