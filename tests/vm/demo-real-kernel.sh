@@ -4,13 +4,14 @@
 # case_two_vms.sh; this script shows them.)
 source "$(dirname "$0")/lib.sh"
 
+vfiojail() { "$VFIOJAIL" "$@"; }
 step() { printf '\n==> %s\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
 LIMIT=$((96 << 20))
 
 step "A real kernel: $(uname -r), with iommufd, VFIO cdevs and an emulated Intel IOMMU"
 echo "edu PCI devices bound to vfio-pci: $EDU_A -> $(cdev_of "$EDU_A"), $EDU_B -> $(cdev_of "$EDU_B")"
-show "$VFIOJAIL" check
+show vfiojail check
 
 step "Two VMs of one user (nobody), 64 MiB of RAM and RLIMIT_MEMLOCK 96 MiB each"
 echo "Without vfiojail, QEMU opens /dev/iommu itself: the kernel's default, per-user"
@@ -39,7 +40,7 @@ for v in 1 2; do
 	[[ $v -eq 2 ]] && bdf=$EDU_B
 	spec "vm$v" 64MiB "[ { \"pci\": \"$bdf\" } ]" "\"memlock\": { \"hard_limit\": $LIMIT }" >/dev/null
 done
-show "$VFIOJAIL" plan "$T/vm1.json"
+show vfiojail plan "$T/vm1.json"
 for v in 1 2; do
 	bdf=$EDU_A
 	[[ $v -eq 2 ]] && bdf=$EDU_B
@@ -53,13 +54,13 @@ for v in 1 2; do
 	echo "VM $v runs: QEMU pid $q as uid $(awk '/^Uid:/ { print $2 }' "/proc/$q/status"), VmPin $(vmpin "$q") kB, its own RLIMIT_MEMLOCK $(awk '/^Max locked memory/ { print $4 }' "/proc/$q/limits") bytes"
 	echo "  QMP query-pci: $(qmp "vm$v" query-pci | jq -c '[.[].devices[] | select(.id.vendor == 4660) | "\(.bus):\(.slot) edu \(.id.vendor):\(.id.device)"]')"
 done
-show "$VFIOJAIL" list
+show vfiojail list
 for v in 1 2; do
 	sup=sup$v
 	vm_quit "vm$v" "${!sup}"
 	echo "VM $v: QMP quit, vfiojail run exited $rc"
 done
-show "$VFIOJAIL" list
+show vfiojail list
 assert_guest_clean
 echo
 echo "Both VMs ran through vfiojail where the second failed without it; nothing is left."
