@@ -14,8 +14,7 @@ assert_eq "$(awk '/^Uid:/ { print $2 }' "/proc/$q/status")" 65534 "QEMU runs as 
 assert_eq "$(awk '/^CapEff:/ { print $2 }' "/proc/$q/status")" 0000000000000000 "QEMU has no capability"
 assert_eq "$(cat "/proc/$q/cgroup")" "0::/vfiojail-qi" "QEMU's cgroup"
 # The device as the guest sees it: vendor 1234, device 11e8, the qdev id we gave.
-pci=$(qmp qi query-pci)
-assert_eq "$(jq -c '[.[].devices[] | select(.id.vendor == 4660 and .id.device == 4584) | .qdev_id]' <<<"$pci")" '["hd0"]' "query-pci lists the edu device"
+assert_eq "$(edus_in_vm qi)" '["hd0"]' "query-pci lists the edu device"
 # QEMU's fds: the handed context and the device's cdev.
 fds=$(ls -l "/proc/$q/fd" | awk '{ print $NF }')
 assert_contains "$fds" "/dev/iommu" "QEMU holds the /dev/iommu context"
@@ -34,7 +33,7 @@ vm_start qe "$T/qe.log" -- "$VFIOJAIL" run "$s" --exec -- "${QEMU_VM[@]}" -m 64M
 	-object iommufd,id=iommufd0,fd=@fd:iommufd0@ -device vfio-pci,host="$EDU_A",iommufd=iommufd0,id=hd0
 vm_wait_qmp qe "$vm_pid" || fail "QEMU (--exec) did not answer QMP: $(cat "$T/qe.log")"
 assert_eq "$(readlink "/proc/$vm_pid/exe")" "$(readlink -f "$QEMU")" "with --exec the launched pid is QEMU"
-assert_eq "$(qmp qe query-pci | jq -c '[.[].devices[] | select(.id.vendor == 4660) | .qdev_id]')" '["hd0"]' "query-pci (--exec)"
+assert_eq "$(edus_in_vm qe)" '["hd0"]' "query-pci (--exec)"
 vm_quit qe "$vm_pid"
 assert_eq "$rc" 0 "QEMU's exit status (--exec)"
 capture "$VFIOJAIL" teardown qi

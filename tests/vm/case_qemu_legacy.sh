@@ -11,8 +11,7 @@ vm_start ql "$T/ql.log" -- "$VFIOJAIL" run "$s" -- "${QEMU_VM[@]}" -m 64M $(qmp_
 vm_wait_qmp ql "$vm_pid" || fail "QEMU did not answer QMP: $(cat "$T/ql.log")"
 q=$(qemu_pid_of ql) || fail "no QEMU under the supervisor"
 assert_eq "$(awk '/^Uid:/ { print $2 }' "/proc/$q/status")" 65534 "QEMU runs as nobody"
-assert_eq "$(qmp ql query-pci | jq -c '[.[].devices[] | select(.id.vendor == 4660 and .id.device == 4584) | .qdev_id]')" \
-	'["hd0"]' "query-pci lists the edu device"
+assert_eq "$(edus_in_vm ql)" '["hd0"]' "query-pci lists the edu device"
 fds=$(ls -l "/proc/$q/fd" | awk '{ print $NF }')
 assert_contains "$fds" "/dev/vfio/vfio" "QEMU opened the container"
 assert_contains "$fds" "/dev/vfio/$g" "QEMU opened group $g"

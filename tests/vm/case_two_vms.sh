@@ -29,7 +29,7 @@ as_user=(prlimit --memlock=$LIMIT:$LIMIT setpriv --reuid=65534 --regid=65534 --c
 vm_start b1 "$T/b1.log" -- "${as_user[@]}" "${QEMU_VM[@]}" $(vm_args b1 "$EDU_A")
 b1=$vm_pid
 vm_wait_qmp b1 "$b1" || fail "baseline VM 1 did not start: $(cat "$T/b1.log")"
-assert_eq "$(qmp b1 query-pci | jq -c '[.[].devices[] | select(.id.vendor == 4660) | .qdev_id]')" '["hd0"]' "VM 1 has its device"
+assert_eq "$(edus_in_vm b1)" '["hd0"]' "VM 1 has its device"
 pin1=$(vmpin "$b1")
 # shellcheck disable=SC2046
 capture timeout 120 "${as_user[@]}" "${QEMU_VM[@]}" $(vm_args b2 "$EDU_B")
@@ -56,10 +56,9 @@ vm_start c2 "$T/c2.log" -- "$VFIOJAIL" run "$s2" -- "${QEMU_VM[@]}" $(vm_args c2
 c2=$vm_pid
 vm_wait_qmp c2 "$c2" || fail "VM 2 did not start through vfiojail: $(cat "$T/c2.log")"
 for v in c1 c2; do
-	sup=${!v}
 	q=$(qemu_pid_of "$v")
 	assert_eq "$(awk '/^Uid:/ { print $2 }' "/proc/$q/status")" 65534 "$v runs as nobody"
-	assert_eq "$(qmp "$v" query-pci | jq -c '[.[].devices[] | select(.id.vendor == 4660) | .qdev_id]')" '["hd0"]' "$v has its device"
+	assert_eq "$(edus_in_vm "$v")" '["hd0"]' "$v has its device"
 	assert_eq "$(awk '/^Max locked memory/ { print $4 }' "/proc/$q/limits")" "$LIMIT" "$v's RLIMIT_MEMLOCK"
 	pin=$(vmpin "$q")
 	[[ $pin -ge 65536 ]] || fail "$v pins $pin kB, less than its RAM"

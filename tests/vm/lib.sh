@@ -71,6 +71,8 @@ vm_wait_qmp() {
 	return 1
 }
 qmp() { "$QMP" "$(qmp_sock "$1")" "${@:2}"; }
+# The qdev ids of the edu devices (1234:11e8) VM NAME's query-pci lists, as a JSON array.
+edus_in_vm() { qmp "$1" query-pci | jq -c '[.[].devices[] | select(.id.vendor == 4660 and .id.device == 4584) | .qdev_id]'; }
 # The QEMU process of VM NAME: the one in its cgroup (run, enter), or PID when that is QEMU.
 qemu_pid_of() { # NAME [PID]
 	local p
@@ -104,7 +106,11 @@ vm_wait() {
 vm_reap() {
 	local p n rc # rc: vm_wait's, not the exit status _run_cleanups keeps
 	pkill -9 -f "$QEMU" 2>/dev/null || true
-	for p in "${_vms[@]}"; do vm_wait "$p" 2>/dev/null || true; done
+	for p in "${_vms[@]}"; do
+		for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null || true # not QEMU, or a supervisor that did not end
+		wait "$p" 2>/dev/null || true
+	done
 	for n in $("$VFIOJAIL" list --json 2>/dev/null | jq -r '.jails[].name' 2>/dev/null); do
 		"$VFIOJAIL" teardown --kill "$n" >/dev/null 2>&1 || true
 	done
