@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 #include <linux/capability.h>
 
 #include "cgroup.h"
@@ -323,6 +324,33 @@ static int plan_host_node(struct vj_plan *p, const struct vj_plan_opts *o, const
 	return plan_add_node(p, &rq, err);
 }
 
+/*
+ * Containers (Docker, Podman, LXC, Kubernetes) make /dev/ptmx a symlink to pts/ptmx,
+ * the multiplexer of their own devpts instance.  The jail then does the same: no
+ * node, the link into its kept /dev/pts (made by mountns), and a rule for the
+ * multiplexer's number, which every devpts instance shares (5:2).  1 when the
+ * host's /dev/ptmx is such a link, 0 when it is not, -1 on error.
+ */
+static int plan_ptmx_link(struct vj_plan *p, const struct vj_plan_opts *o, struct vj_error **err)
+{
+	_cleanup_free_ char *host_path = vj_path_join(vj_root_dev(&o->roots), "/ptmx");
+	char target[64];
+	ssize_t n;
+
+	if (!host_path)
+		return oom(err);
+	n = readlink(host_path, target, sizeof(target) - 1);
+	if (n < 0)
+		return 0;
+	target[n] = '\0';
+	if (strcmp(target, "pts/ptmx") != 0 && strcmp(target, "/dev/pts/ptmx") != 0)
+		return 0;
+	return plan_add_rule(p, 'c', 5, 2, VJ_ACC_READ | VJ_ACC_WRITE,
+			     "pseudo-terminal multiplexer: /dev/ptmx -> pts/ptmx, as on the host", err) < 0
+		       ? -1
+		       : 1;
+}
+
 static int plan_defaults(struct vj_plan *p, const struct vj_plan_opts *o, struct vj_error **err)
 {
 	uint32_t i;
@@ -330,6 +358,11 @@ static int plan_defaults(struct vj_plan *p, const struct vj_plan_opts *o, struct
 
 	for (i = 0; i < ARRAY_SIZE(default_nodes); i++) {
 		const struct default_node *d = &default_nodes[i];
+		if (strcmp(d->path, "/dev/ptmx") == 0 && (r = plan_ptmx_link(p, o, err)) != 0) {
+			if (r < 0)
+				return r;
+			continue;
+		}
 		r = plan_host_node(p, o, d->path, VJ_ACC_READ | VJ_ACC_WRITE, d->pseudo, d->reason,
 				   d->optional, NULL, err);
 		if (r < 0)

@@ -53,10 +53,11 @@ rm "$HOST/dev/shm"; mkdir "$HOST/dev/shm"
 install -m 0700 "$WORK/probe" "$WORK/probe-root-only"
 expect_failure 126 exec probe-root-only -- "${roots[@]}" --iommufd-accounting=best-effort "${vm[@]}" -- "$WORK/probe-root-only"
 expect_failure 127 exec no-such-vmm -- "${roots[@]}" --iommufd-accounting=best-effort "${vm[@]}" -- no-such-vmm
-# devfilter: no bpffs to pin the filter in.
-umount /sys/fs/bpf
+# devfilter: no bpffs to pin the filter in. A tmpfs hides the container'"'"'s bpffs (unmounting
+# it would show the host'"'"'s own, where systemd mounts one).
+mount -t tmpfs -o mode=0700 tmpfs /sys/fs/bpf
 expect_failure 125 devfilter /sys/fs/bpf -- "${roots[@]}" --iommufd-accounting=best-effort "${vm[@]}" -- "${probe[@]}"
-mount -t bpf bpf /sys/fs/bpf
+umount /sys/fs/bpf
 # state: a state directory others can write, or a symlink, is refused.
 mkdir -m 0777 /run/vj-open
 expect_failure 125 state /run/vj-open -- --state-dir /run/vj-open "${roots[@]}" --iommufd-accounting=best-effort "${vm[@]}" -- "${probe[@]}"
