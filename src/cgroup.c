@@ -15,6 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <libmount.h>
+
 #include "error.h"
 #include "util.h"
 
@@ -58,128 +61,283 @@ static void backoff_sleep(long *step)
 /* ---------------------------------------------------------------------- */
 /* mountinfo                                                                */
 
-static int octal_digit(char c)
-{
-	return c >= '0' && c <= '7' ? c - '0' : -1;
-}
-
-/* Undo the kernel's \ooo escapes (space, tab, newline, backslash) in place. */
-static void unescape_octal(char *s)
-{
-	char *out = s;
-
-	while (*s) {
-		if (s[0] == '\\' && octal_digit(s[1]) >= 0 && octal_digit(s[2]) >= 0 &&
-		    octal_digit(s[3]) >= 0) {
-			int v = octal_digit(s[1]) * 64 + octal_digit(s[2]) * 8 + octal_digit(s[3]);
-			if (v > 0 && v < 256) {
-				*out++ = (char)v;
-				s += 4;
-				continue;
-			}
-		}
-		*out++ = *s++;
-	}
-	*out = '\0';
-}
-
 /*
- * One mountinfo line: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SRC SUPER".
- * On a cgroup2 line, returns 1 and points *mountpoint into @line (still escaped).
+ * Which cgroup2 mount, and where the caller's cgroup is in it.
+ *
+ * /proc/self/mountinfo is read with libmount.  A cgroup2 mount counts when it is
+ * visible (no later mount sits on its mount point or on a directory above it, as
+ * when a tmpfs hides /sys/fs/cgroup) and its root covers the caller's cgroup (a
+ * bind of a subtree, as Podman and LXC make, covers only that subtree).  Its root
+ * field says where it starts: "/" for the whole hierarchy (or the whole of the
+ * caller's cgroup namespace), "/a" for a subtree, and "/.." once per level when
+ * the mount was made outside the caller's cgroup namespace and shows more than
+ * the namespace does.
  */
-static int mountinfo_cgroup2(char *line, char **mountpoint)
-{
-	char *save = NULL, *tok, *mp = NULL;
-	int field = 0;
-	bool after_sep = false;
+struct cg2_mount {
+	char *target; /* the mount point, unescaped */
+	char *root;   /* its root field */
+	bool v1;      /* cgroup v1 hierarchies are mounted too (hybrid) */
+};
 
-	for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
-		field++;
-		if (field == 5)
-			mp = tok;
-		if (field <= 6)
-			continue;
-		if (!after_sep) {
-			after_sep = strcmp(tok, "-") == 0;
+static void cg2_mount_clear(struct cg2_mount *m)
+{
+	free(m->target);
+	free(m->root);
+	*m = (struct cg2_mount){ 0 };
+}
+
+/* Whether @path is @dir or below it, component-wise. */
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (strcmp(dir, "/") == 0)
+		return path[0] == '/';
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The number of leading "/.." components of a root field, or -1 when it has others
+ * after them or in between. */
+static int root_ups(const char *root)
+{
+	int n = 0;
+
+	while (strncmp(root, "/..", 3) == 0 && (root[3] == '\0' || root[3] == '/')) {
+		n++;
+		root += 3;
+	}
+	return *root == '\0' ? n : (n ? -1 : 0);
+}
+
+/* Whether a mount with this root shows the cgroup @self (a path in the caller's
+ * namespace). */
+static bool root_covers(const char *root, const char *self)
+{
+	return root_ups(root) > 0 || path_under(self, root);
+}
+
+/* Hidden by a mount listed after it, on its mount point or above it. */
+static bool fs_hidden(struct libmnt_table *tb, struct libmnt_fs *fs)
+{
+	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *other;
+	const char *target = mnt_fs_get_target(fs);
+	bool after = false, hidden = false;
+
+	if (!it || !target)
+		return true;
+	while (!hidden && mnt_table_next_fs(tb, it, &other) == 0) {
+		const char *t = mnt_fs_get_target(other);
+		if (other == fs) {
+			after = true;
 			continue;
 		}
-		/* First field after the separator: the filesystem type. */
-		if (strcmp(tok, "cgroup2") != 0 || !mp)
-			return 0;
-		*mountpoint = mp;
-		return 1;
+		hidden = after && t && path_under(target, t);
 	}
-	return 0;
+	mnt_free_iter(it);
+	return hidden;
+}
+
+static int cg2_mount_find(const char *mountinfo, const char *self, struct cg2_mount *m,
+			  struct vj_error **err)
+{
+	struct libmnt_table *tb = mnt_new_table();
+	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *fs;
+	size_t n_cg2 = 0;
+	int r = 0;
+
+	*m = (struct cg2_mount){ 0 };
+	if (!tb || !it) {
+		r = err_oom(err, mountinfo);
+		goto out;
+	}
+	if (mnt_table_parse_file(tb, mountinfo) != 0) {
+		r = vj_err_sys(err, STEP, mountinfo, errno, "is procfs mounted?",
+			       "cannot read %s to find the cgroup2 mount", mountinfo);
+		goto out;
+	}
+	while (mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *type = mnt_fs_get_fstype(fs);
+		if (type && strcmp(type, "cgroup") == 0)
+			m->v1 = true;
+		if (!type || strcmp(type, "cgroup2") != 0)
+			continue;
+		n_cg2++;
+		if (m->target || fs_hidden(tb, fs) || !mnt_fs_get_target(fs) ||
+		    !root_covers(mnt_fs_get_root(fs) ? mnt_fs_get_root(fs) : "/", self))
+			continue;
+		m->target = strdup(mnt_fs_get_target(fs));
+		m->root = strdup(mnt_fs_get_root(fs) ? mnt_fs_get_root(fs) : "/");
+		if (!m->target || !m->root) {
+			r = err_oom(err, mountinfo);
+			goto out;
+		}
+	}
+	if (!m->target)
+		r = n_cg2 == 0
+			    ? vj_err_sys(err, STEP, mountinfo, 0,
+					 "mount it: mount -t cgroup2 none /sys/fs/cgroup (unified) or "
+					 "/sys/fs/cgroup/unified (hybrid)",
+					 "no cgroup2 filesystem is mounted (no line of type cgroup2 in %s)",
+					 mountinfo)
+			    : vj_err_sys(err, STEP, mountinfo, 0,
+					 "mount the cgroup2 hierarchy where it is not hidden, with a root at or above this process's cgroup",
+					 "none of the %zu cgroup2 mounts in %s is visible and shows this process's cgroup %s",
+					 n_cg2, mountinfo, self);
+out:
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
+	if (r < 0)
+		cg2_mount_clear(m);
+	return r;
 }
 
 /*
- * The last answer, per thread: a launch asks twice (plan, then --exec's way
- * back), and reading mountinfo costs tens of microseconds where a statfs of the
- * remembered mount point, which must still be a cgroup2, costs one syscall.
+ * The last answer, per thread: a launch asks more than once (plan, then --exec's
+ * way back), and reading mountinfo costs tens of microseconds where a statfs of
+ * the remembered mount point, which must still be a cgroup2, costs one syscall.
+ * The caller's own cgroup is read each time (it moves).
  */
 static _Thread_local struct {
 	char *proc_root;
-	char *mount;
+	struct cg2_mount m;
+	char *ns_base; /* for a "/.." root: the directory, below the mount, of the namespace's root */
 } cg2_cache;
 
-static int cg2_cache_get(const char *proc_root, char **mount_out)
+static bool cg2_cache_valid(const char *proc_root)
 {
 	struct statfs st;
 
-	if (!cg2_cache.mount || strcmp(cg2_cache.proc_root, proc_root) != 0 ||
-	    statfs(cg2_cache.mount, &st) < 0 || st.f_type != CGROUP2_SUPER_MAGIC)
-		return 0;
-	*mount_out = strdup(cg2_cache.mount);
-	return *mount_out ? 1 : 0;
+	return cg2_cache.m.target && strcmp(cg2_cache.proc_root, proc_root) == 0 &&
+	       statfs(cg2_cache.m.target, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
 }
 
-static void cg2_cache_put(const char *proc_root, const char *mount)
+static void cg2_cache_reset(void)
 {
 	free(cg2_cache.proc_root);
-	free(cg2_cache.mount);
-	cg2_cache.proc_root = strdup(proc_root);
-	cg2_cache.mount = strdup(mount);
-	if (!cg2_cache.proc_root || !cg2_cache.mount) {
-		free(cg2_cache.proc_root);
-		free(cg2_cache.mount);
-		cg2_cache.proc_root = cg2_cache.mount = NULL;
-	}
+	free(cg2_cache.ns_base);
+	cg2_mount_clear(&cg2_cache.m);
+	cg2_cache.proc_root = cg2_cache.ns_base = NULL;
 }
 
-int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **err)
+/* The mount for @self, found again or remembered. */
+static int cg2_lookup(const char *proc_root, const char *self, struct vj_error **err)
 {
 	_cleanup_free_ char *path = NULL;
-	_cleanup_fclose_ FILE *f = NULL;
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
+	struct cg2_mount m;
 
-	proc_root = proc_root ? proc_root : "/proc";
-	if (cg2_cache_get(proc_root, mount_out))
+	if (cg2_cache_valid(proc_root) && root_covers(cg2_cache.m.root, self))
 		return 0;
 	path = vj_path_join(proc_root, "self/mountinfo");
 	if (!path)
 		return err_oom(err, "mountinfo");
-	f = fopen(path, "re");
-	if (!f)
-		return vj_err_sys(err, STEP, path, errno, "is procfs mounted?",
-				  "cannot open %s to find the cgroup2 mount", path);
-	while (getline(&line, &cap, f) > 0) {
-		char *mp;
-		if (mountinfo_cgroup2(line, &mp) != 1)
-			continue;
-		unescape_octal(mp);
-		*mount_out = strdup(mp);
-		if (!*mount_out)
-			return err_oom(err, path);
-		cg2_cache_put(proc_root, mp);
-		return 0;
+	if (cg2_mount_find(path, self, &m, err) < 0)
+		return -1;
+	cg2_cache_reset();
+	cg2_cache.proc_root = strdup(proc_root);
+	if (!cg2_cache.proc_root) {
+		cg2_mount_clear(&m);
+		return err_oom(err, path);
 	}
-	return vj_err_sys(err, STEP, path, 0,
-			  "mount it: mount -t cgroup2 none /sys/fs/cgroup (unified) or "
-			  "/sys/fs/cgroup/unified (hybrid)",
-			  "no cgroup2 filesystem is mounted (no line of type cgroup2 in %s)", path);
+	cg2_cache.m = m;
+	return 0;
 }
 
+/* Whether @dir's cgroup.procs lists this process. */
+static bool procs_has_self(const char *dir)
+{
+	_cleanup_free_ char *path = vj_path_join(dir, "cgroup.procs");
+	_cleanup_fclose_ FILE *f = path ? fopen(path, "re") : NULL;
+	long pid;
+
+	while (f && fscanf(f, "%ld", &pid) == 1)
+		if (pid == (long)getpid())
+			return true;
+	return false;
+}
+
+/*
+ * A mount made outside the caller's cgroup namespace: its root is @ups levels above
+ * the namespace's root, so the caller's cgroup @self is <mount>/X<self> for one
+ * directory X @ups levels deep.  Found as the one whose cgroup.procs lists us.
+ */
+static int find_ns_base(const char *dir, int ups, const char *self, char **base)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+
+	if (ups == 0) {
+		_cleanup_free_ char *mine = vj_path_join(dir, self);
+		if (!mine || !procs_has_self(mine))
+			return 0;
+		*base = strdup(dir);
+		return *base ? 1 : -ENOMEM;
+	}
+	d = opendir(dir);
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *sub = NULL;
+		int r;
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		sub = vj_path_join(dir, de->d_name);
+		if (!sub)
+			return -ENOMEM;
+		r = find_ns_base(sub, ups - 1, self, base);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **err)
+{
+	_cleanup_free_ char *self = NULL;
+
+	proc_root = proc_root ? proc_root : "/proc";
+	if (vj_cgroup_self(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, err) < 0)
+		return -1;
+	*mount_out = strdup(cg2_cache.m.target);
+	return *mount_out ? 0 : err_oom(err, "cgroup2");
+}
+
+bool vj_cgroup2_hybrid(const char *proc_root)
+{
+	_cleanup_free_ char *mount = NULL;
+
+	return vj_cgroup2_root(proc_root, &mount, NULL) == 0 && cg2_cache.m.v1;
+}
+
+int vj_cgroup_self_dir(const char *proc_root, char **dir_out, struct vj_error **err)
+{
+	_cleanup_free_ char *self = NULL;
+	const struct cg2_mount *m;
+	int ups;
+
+	proc_root = proc_root ? proc_root : "/proc";
+	if (vj_cgroup_self(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, err) < 0)
+		return -1;
+	m = &cg2_cache.m;
+	ups = root_ups(m->root);
+	if (ups <= 0) {
+		/* The mount shows the subtree at its root: the caller is below it. */
+		const char *rel = strcmp(m->root, "/") == 0 ? self : self + strlen(m->root);
+		*dir_out = *rel && strcmp(rel, "/") != 0 ? vj_path_join(m->target, rel)
+							 : strdup(m->target);
+		return *dir_out ? 0 : err_oom(err, m->target);
+	}
+	if (!cg2_cache.ns_base) {
+		int r = find_ns_base(m->target, ups, self, &cg2_cache.ns_base);
+		if (r <= 0)
+			return r < 0 ? err_oom(err, m->target)
+				     : vj_err_sys(err, STEP, m->target, 0,
+						  "mount cgroup2 inside the cgroup namespace (mount -t cgroup2 none DIR), so that its root is the namespace's",
+						  "the cgroup2 mount at %s (root %s) was made outside this process's cgroup namespace, and its cgroup %s cannot be found below it",
+						  m->target, m->root, self);
+	}
+	*dir_out = vj_path_join(cg2_cache.ns_base, self);
+	return *dir_out ? 0 : err_oom(err, m->target);
+}
 int vj_cgroup_self(const char *proc_root, char **path_out, struct vj_error **err)
 {
 	_cleanup_free_ char *path = vj_path_join(proc_root ? proc_root : "/proc", "self/cgroup");

@@ -15,8 +15,23 @@
 
 #include "vfiojail/vfiojail.h"
 
-/* The cgroup2 mount point, from <proc_root>/self/mountinfo (NULL = /proc). */
+/*
+ * The cgroup2 mount point vfiojail uses, from <proc_root>/self/mountinfo (NULL =
+ * /proc): the first cgroup2 mount that is visible (no later mount on it or above
+ * it) and whose root covers the caller's cgroup.
+ */
 int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **err);
+
+/* Whether cgroup v1 hierarchies are mounted beside that cgroup2 mount. */
+bool vj_cgroup2_hybrid(const char *proc_root);
+
+/*
+ * The caller's own cgroup as an absolute directory through that mount: the mount
+ * point plus the caller's path below the mount's root (a bind of a subtree), or,
+ * for a mount made outside the caller's cgroup namespace (root "/.."), the
+ * directory below it where the namespace's root is.
+ */
+int vj_cgroup_self_dir(const char *proc_root, char **dir_out, struct vj_error **err);
 
 /* The caller's cgroup2 path ("/" or "/a/b"), from <proc_root>/self/cgroup. */
 int vj_cgroup_self(const char *proc_root, char **path_out, struct vj_error **err);

@@ -74,8 +74,8 @@ static int check_cgroup2(struct vj_check_report *r, const struct vj_roots *roots
 		return ret;
 	}
 	return add(r, "cgroup2", VJ_CHECK_PASS, NULL, "mounted at %s (%s)", root,
-		   strcmp(root, "/sys/fs/cgroup") == 0 ? "unified"
-						       : "hybrid: cgroup v1 controllers beside it");
+		   vj_cgroup2_hybrid(vj_root_proc(roots)) ? "hybrid: cgroup v1 controllers beside it"
+							  : "unified");
 }
 
 static int check_bpf(struct vj_check_report *r)

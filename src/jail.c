@@ -760,7 +760,7 @@ static int find_cgroup_in(const char *dir, const char *want, int depth, char **p
 
 static int find_cgroup_by_name(const struct vj_run_opts *o, const char *name, char **path)
 {
-	_cleanup_free_ char *root = NULL, *self = NULL, *own = NULL;
+	_cleanup_free_ char *root = NULL, *own = NULL;
 	_cleanup_free_ char *want = vj_strdupf("vfiojail-%s", name);
 	int r;
 
@@ -769,8 +769,8 @@ static int find_cgroup_by_name(const struct vj_run_opts *o, const char *name, ch
 		return -1;
 	/* First where a jail is made by default, below the caller's own cgroup, so that
 	 * jails of other launchers (other containers, other state dirs) do not count. */
-	if (vj_cgroup_self(vj_root_proc(&o->plan.roots), &self, NULL) == 0 &&
-	    strcmp(self, "/") != 0 && (own = vj_path_join(root, self)) != NULL) {
+	if (vj_cgroup_self_dir(vj_root_proc(&o->plan.roots), &own, NULL) == 0 &&
+	    strcmp(own, root) != 0) {
 		r = find_cgroup_in(own, want, 6, path);
 		if (r != 0)
 			goto out;

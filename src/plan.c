@@ -690,9 +690,8 @@ static int cgroup_parent_check(const char *parent, struct vj_error **err)
 
 static int plan_cgroup(struct vj_plan *p, const struct vj_plan_opts *o, struct vj_error **err)
 {
-	_cleanup_free_ char *root = NULL, *self = NULL, *parent = NULL;
+	_cleanup_free_ char *root = NULL, *parent = NULL;
 	struct vj_error *e = NULL;
-	const char *rel;
 
 	if (o->cgroup_parent && cgroup_parent_check(o->cgroup_parent, err) < 0)
 		return -1;
@@ -703,15 +702,12 @@ static int plan_cgroup(struct vj_plan *p, const struct vj_plan_opts *o, struct v
 		return r;
 	}
 	if (o->cgroup_parent) {
-		rel = o->cgroup_parent;
-	} else {
-		if (vj_cgroup_self(vj_root_proc(&o->roots), &self, err) < 0)
-			return -1;
-		rel = self;
+		parent = vj_path_join(root, o->cgroup_parent);
+		if (!parent)
+			return oom(err);
+	} else if (vj_cgroup_self_dir(vj_root_proc(&o->roots), &parent, err) < 0) {
+		return -1;
 	}
-	parent = vj_path_join(root, rel);
-	if (!parent)
-		return oom(err);
 	p->cgroup = vj_path_join(parent, VJ_CGROUP_PREFIX);
 	if (!p->cgroup)
 		return oom(err);

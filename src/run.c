@@ -188,19 +188,8 @@ static int launch_exec(struct launch *l, const sigset_t *old, struct vj_error **
 {
 	int nofd = -1;
 
-	if (vj_cgroup_self(vj_root_proc(&l->o->plan.roots), &l->orig_cgroup, err) < 0)
+	if (vj_cgroup_self_dir(vj_root_proc(&l->o->plan.roots), &l->orig_cgroup, err) < 0)
 		return -1;
-	{
-		_cleanup_free_ char *root = NULL;
-		char *abs;
-		if (vj_cgroup2_root(vj_root_proc(&l->o->plan.roots), &root, err) < 0)
-			return -1;
-		abs = vj_path_join(root, l->orig_cgroup);
-		if (!abs)
-			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "cgroup", NULL, NULL, "out of memory");
-		free(l->orig_cgroup);
-		l->orig_cgroup = abs;
-	}
 	/* The lock is close-on-exec: once the VMM runs, its cgroup says it is alive. */
 	if (join_jail(l, err) < 0 || vj_vmm_child_finish(&l->vmm, &nofd, err) < 0)
 		return -1;

@@ -199,6 +199,7 @@ static void test_root_parses_mountinfo_escapes(void **state)
 	struct vj_error *err = NULL;
 	_cleanup_free_ char *root = NULL;
 
+	fake_proc(fx, "cgroup", "0::/\n");
 	fake_proc(fx, "mountinfo",
 		  "23 27 0:22 / /sys rw,relatime - sysfs sysfs rw\n"
 		  "50 23 0:50 / /mnt/decoy rw - tmpfs cgroup2 rw\n"
@@ -216,6 +217,7 @@ static void test_root_missing_is_an_error(void **state)
 	struct vj_error *err = NULL;
 	char *root = NULL;
 
+	fake_proc(fx, "cgroup", "0::/\n");
 	fake_proc(fx, "mountinfo",
 		  "23 27 0:22 / /sys rw,relatime - sysfs sysfs rw\n"
 		  "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n");
@@ -224,6 +226,80 @@ static void test_root_missing_is_an_error(void **state)
 	assert_cgroup_error(err, 0, "mountinfo");
 	assert_non_null(err->hint);
 	vj_error_free(err);
+}
+
+/* The cgroup2 mount that counts: visible, and its root covering the caller's cgroup. */
+static void expect_mount(struct fixture *fx, const char *self, const char *mountinfo,
+			 const char *mount, const char *self_dir)
+{
+	struct vj_error *err = NULL;
+	_cleanup_free_ char *root = NULL, *dir = NULL;
+	_cleanup_free_ char *line = vj_strdupf("0::%s\n", self);
+
+	fake_proc(fx, "cgroup", line);
+	fake_proc(fx, "mountinfo", mountinfo);
+	assert_int_equal(vj_cgroup2_root(fx->proc, &root, &err), 0);
+	assert_string_equal(root, mount);
+	assert_int_equal(vj_cgroup_self_dir(fx->proc, &dir, &err), 0);
+	assert_string_equal(dir, self_dir);
+	assert_null(err);
+}
+
+static void test_root_skips_hidden_mounts(void **state)
+{
+	/* A tmpfs mounted later on /sys/fs hides the first cgroup2; one on the same
+	 * mount point hides the second; the third is what a path lookup reaches. */
+	expect_mount(*state, "/user.slice",
+		     "23 1 0:22 / /sys rw - sysfs sysfs rw\n"
+		     "30 23 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+		     "31 23 0:27 / /sys/fs rw - tmpfs tmpfs rw\n"
+		     "40 1 0:26 / /run/cg rw - cgroup2 cgroup2 rw\n"
+		     "41 1 0:28 / /run/cg rw - tmpfs tmpfs rw\n"
+		     "42 1 0:26 / /run/cg2 rw - cgroup2 cgroup2 rw\n"
+		     "43 1 0:29 / /run/cg2/sub rw - tmpfs tmpfs rw\n",
+		     "/run/cg2", "/run/cg2/user.slice");
+}
+
+static void test_root_must_cover_the_caller(void **state)
+{
+	/* A bind of another subtree (Podman, LXC) is skipped; one of the caller's
+	 * subtree maps the caller's path below its root. */
+	expect_mount(*state, "/user.slice/s",
+		     "30 1 0:26 /machine.slice /a rw - cgroup2 cgroup2 rw\n"
+		     "31 1 0:26 /user.slicex /x rw - cgroup2 cgroup2 rw\n"
+		     "32 1 0:26 /user.slice /c rw - cgroup2 cgroup2 rw\n"
+		     "33 1 0:26 / /b rw - cgroup2 cgroup2 rw\n",
+		     "/c", "/c/s");
+	expect_mount(*state, "/user.slice",
+		     "32 1 0:26 /user.slice /c rw - cgroup2 cgroup2 rw\n",
+		     "/c", "/c");
+}
+
+static void test_root_none_covers_is_an_error(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	char *root = NULL;
+
+	fake_proc(fx, "cgroup", "0::/user.slice\n");
+	fake_proc(fx, "mountinfo", "30 1 0:26 /machine.slice /a rw - cgroup2 cgroup2 rw\n");
+	assert_int_equal(vj_cgroup2_root(fx->proc, &root, &err), -1);
+	assert_null(root);
+	assert_cgroup_error(err, 0, "mountinfo");
+	assert_non_null(strstr(err->message, "/user.slice"));
+	vj_error_free(err);
+}
+
+static void test_hybrid_means_v1_mounted(void **state)
+{
+	struct fixture *fx = *state;
+
+	fake_proc(fx, "cgroup", "0::/\n");
+	fake_proc(fx, "mountinfo", "30 1 0:26 / /run/vj-unified rw - cgroup2 cgroup2 rw\n");
+	assert_false(vj_cgroup2_hybrid(fx->proc));
+	fake_proc(fx, "mountinfo", "30 1 0:26 / /run/vj-unified rw - cgroup2 cgroup2 rw\n"
+				   "31 1 0:27 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n");
+	assert_true(vj_cgroup2_hybrid(fx->proc));
 }
 
 static void test_self_parses_unified_line(void **state)
@@ -386,6 +462,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_root_is_cgroup2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_parses_mountinfo_escapes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_missing_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_skips_hidden_mounts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_must_cover_the_caller, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_none_covers_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hybrid_means_v1_mounted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_self_parses_unified_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_self_is_a_cgroup_of_the_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_twice_reports_leftover, setup, teardown),
