@@ -369,6 +369,64 @@ int vj_cgroup_self(const char *proc_root, char **path_out, struct vj_error **err
 			  "no cgroup2 line (\"0::/...\") in %s", path);
 }
 
+/*
+ * In cgroup v2 a process may move any process between two cgroups when it can
+ * write cgroup.procs of the destination and of their common ancestor: there is no
+ * check of the moved process's owner.  A user who can write cgroup.procs of any
+ * ancestor of the VM's cgroup (a unit with Delegate=yes and User=, a user's session)
+ * could therefore move the VMM out of its filtered cgroup into another cgroup of
+ * that subtree.  Refuse such a placement: every ancestor from @parent up to the
+ * mount's top must have a cgroup.procs that only root can write.
+ */
+int vj_cgroup_check_ancestors(const char *parent, const char *top, struct vj_error **err)
+{
+	_cleanup_free_ char *dir = strdup(parent);
+	size_t top_len = strlen(top);
+
+	if (!dir)
+		return err_oom(err, parent);
+	for (;;) {
+		_cleanup_free_ char *procs = vj_path_join(dir, "cgroup.procs");
+		struct stat st;
+		char *slash;
+
+		if (!procs)
+			return err_oom(err, dir);
+		if (stat(procs, &st) == 0) {
+			uid_t who = (uid_t)-1;
+			const char *how = NULL;
+			if (st.st_uid != 0 && (st.st_mode & S_IWUSR))
+				who = st.st_uid, how = "its owner";
+			else if (st.st_gid != 0 && (st.st_mode & S_IWGRP))
+				who = st.st_gid, how = "group";
+			else if (st.st_mode & S_IWOTH)
+				how = "everyone";
+			if (how) {
+				char id[64];
+				if (who == (uid_t)-1)
+					snprintf(id, sizeof(id), "every user (mode %04o)",
+						 (unsigned)(st.st_mode & 07777));
+				else if (strcmp(how, "group") == 0)
+					snprintf(id, sizeof(id), "group %u", (unsigned)who);
+				else
+					snprintf(id, sizeof(id), "uid %u", (unsigned)who);
+				return vj_err_sys(err, STEP, dir, 0,
+						  "place the VM under a cgroup only root can write (--cgroup-parent, e.g. machine.slice), not inside a delegated subtree",
+						  "the VM's cgroup would be below %s, whose cgroup.procs %s can write: that user could move the VMM out of its filtered cgroup",
+						  dir, id);
+			}
+		} else if (errno != ENOENT) {
+			return vj_err_sys(err, STEP, procs, errno, NULL,
+					  "cannot check who may move processes in %s", dir);
+		}
+		if (strlen(dir) <= top_len || !(slash = strrchr(dir, '/')) || slash == dir)
+			return 0;
+		*slash = '\0';
+		if (strlen(dir) < top_len)
+			return 0;
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* Files of one cgroup                                                      */
 

@@ -36,6 +36,14 @@ int vj_cgroup_self_dir(const char *proc_root, char **dir_out, struct vj_error **
 /* The caller's cgroup2 path ("/" or "/a/b"), from <proc_root>/self/cgroup. */
 int vj_cgroup_self(const char *proc_root, char **path_out, struct vj_error **err);
 
+/*
+ * Refuse a VM cgroup below @parent when cgroup.procs of @parent or of any ancestor
+ * up to @top (the cgroup2 mount point) can be written by anyone but root: that user
+ * could move the VMM out of its filtered cgroup.  The error names the cgroup and
+ * who can write it.
+ */
+int vj_cgroup_check_ancestors(const char *parent, const char *top, struct vj_error **err);
+
 /* mkdir 0755.  An existing directory is an error: a leftover is reported, never reused. */
 int vj_cgroup_create(const char *abs_path, struct vj_error **err);
 

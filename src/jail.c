@@ -1063,6 +1063,22 @@ static int check_procs(struct vj_status *s, const struct vj_state *st)
 	return 0;
 }
 
+/* The VMM that run started must still be in its cgroup: one found elsewhere has
+ * left its device filter (moved by someone who could write cgroup.procs). */
+static int check_vmm_placement(struct vj_status *s, const struct vj_state *st)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+
+	if (st->vmm <= 0 || kill(st->vmm, 0) < 0 || vj_cgroup_pids(st->cgroup, &pids, &n, NULL) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] == st->vmm)
+			return add_item(s, "vmm", true, "pid %d is in the VM's cgroup", (int)st->vmm);
+	return add_item(s, "vmm", false, "pid %d runs outside the VM's cgroup %s, without its device filter",
+			(int)st->vmm, st->cgroup);
+}
+
 static int status_check(struct vj_status *s, const struct vj_state *st)
 {
 	bool populated = false;
@@ -1072,7 +1088,7 @@ static int status_check(struct vj_status *s, const struct vj_state *st)
 		if (add_item(s, "cgroup", false, "%s is missing", st->cgroup ? st->cgroup : "the cgroup") < 0)
 			return -1;
 	} else if (add_item(s, "cgroup", true, "%s", st->cgroup) < 0 || check_filter(s, st) < 0 ||
-		   check_procs(s, st) < 0) {
+		   check_procs(s, st) < 0 || check_vmm_placement(s, st) < 0) {
 		return -1;
 	} else {
 		(void)vj_cgroup_populated(st->cgroup, &populated, NULL);

@@ -708,6 +708,8 @@ static int plan_cgroup(struct vj_plan *p, const struct vj_plan_opts *o, struct v
 	} else if (vj_cgroup_self_dir(vj_root_proc(&o->roots), &parent, err) < 0) {
 		return -1;
 	}
+	if (vj_cgroup_check_ancestors(parent, root, err) < 0)
+		return -1;
 	p->cgroup = vj_path_join(parent, VJ_CGROUP_PREFIX);
 	if (!p->cgroup)
 		return oom(err);
