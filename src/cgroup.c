@@ -427,6 +427,43 @@ int vj_cgroup_check_ancestors(const char *parent, const char *top, struct vj_err
 	}
 }
 
+/*
+ * A cgroup by its id (its inode number in cgroupfs, as a BPF link reports it): a
+ * kernfs file handle opened relative to the cgroup2 mount, whatever path or
+ * namespace the cgroup was made through.  1 and *populated when found, 0 when no
+ * such cgroup exists (any more), -errno when it cannot be looked up.
+ */
+int vj_cgroup_populated_by_id(uint64_t id, bool *populated)
+{
+	_cleanup_free_ char *mount = NULL;
+	_cleanup_close_ int mfd = -1, cgfd = -1, efd = -1;
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h = { .fh = { .handle_bytes = sizeof(uint64_t), .handle_type = 0xfe /* FILEID_KERNFS */ } };
+	char buf[256];
+	ssize_t n;
+
+	if (vj_cgroup2_root(NULL, &mount, NULL) < 0)
+		return -ENOENT;
+	mfd = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mfd < 0)
+		return -errno;
+	memcpy(h.fh.f_handle, &id, sizeof(id));
+	cgfd = open_by_handle_at(mfd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0)
+		return errno == ESTALE || errno == ENOENT ? 0 : -errno;
+	efd = openat(cgfd, "cgroup.events", O_RDONLY | O_CLOEXEC);
+	if (efd < 0)
+		return -errno;
+	n = read(efd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	*populated = strstr(buf, "populated 1") != NULL;
+	return 1;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Files of one cgroup                                                      */
 

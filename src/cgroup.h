@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "vfiojail/vfiojail.h"
@@ -43,6 +44,10 @@ int vj_cgroup_self(const char *proc_root, char **path_out, struct vj_error **err
  * who can write it.
  */
 int vj_cgroup_check_ancestors(const char *parent, const char *top, struct vj_error **err);
+
+/* Whether the cgroup with id @id (its cgroupfs inode, as a BPF link reports it) has
+ * processes: 1 found, 0 no such cgroup, -errno when it cannot be looked up. */
+int vj_cgroup_populated_by_id(uint64_t id, bool *populated);
 
 /* mkdir 0755.  An existing directory is an error: a leftover is reported, never reused. */
 int vj_cgroup_create(const char *abs_path, struct vj_error **err);

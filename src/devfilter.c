@@ -657,6 +657,27 @@ static int check_link(int fd, const char *dir, struct vj_error **err)
 	return 0;
 }
 
+int vj_devfilter_pinned_cgroup_id(const char *dir, uint64_t *id)
+{
+	_cleanup_free_ char *p = vj_path_join(dir, PIN_LINK);
+	_cleanup_close_ int fd = -1;
+	struct bpf_link_info info;
+	uint32_t len = sizeof(info);
+
+	if (!p)
+		return -ENOMEM;
+	fd = vj_bpf_obj_get(p);
+	if (fd < 0)
+		return -errno;
+	memset(&info, 0, sizeof(info));
+	if (vj_bpf_obj_info(fd, &info, &len) < 0)
+		return -errno;
+	if (info.type != BPF_LINK_TYPE_CGROUP)
+		return -EINVAL;
+	*id = info.cgroup.cgroup_id;
+	return 0;
+}
+
 int vj_devfilter_open_pinned(const char *dir, int *map_fd, int *link_fd, struct vj_error **err)
 {
 	_cleanup_close_ int mfd = -1;

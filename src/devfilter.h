@@ -53,6 +53,10 @@ int vj_devfilter_unpin_dir(const char *dir, struct vj_error **err);
 /* Open the pinned map and link of @dir; either out pointer may be NULL. */
 int vj_devfilter_open_pinned(const char *dir, int *map_fd, int *link_fd, struct vj_error **err);
 
+/* The id of the cgroup the link pinned in @dir is attached to (the cgroup's inode
+ * number, the same in every namespace): 0, or -errno (-ENOENT: no pinned link). */
+int vj_devfilter_pinned_cgroup_id(const char *dir, uint64_t *id);
+
 /* Add or replace the rule's entry (hotplug). */
 int vj_devfilter_map_update(int map_fd, const struct vj_rule *r, struct vj_error **err);
 /* Remove the rule's entry; a missing entry is an error (ENOENT). */

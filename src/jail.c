@@ -51,7 +51,19 @@ int vj_jail_unpin(const char *dir, struct vj_error **err)
 {
 	_cleanup_free_ char *parent = strdup(dir);
 	char *slash;
-	int r = vj_devfilter_unpin_dir(dir, err);
+	uint64_t id;
+	bool populated = false;
+	int r;
+
+	/* Never the filter of a VM that still runs: its cgroup is found by the link's
+	 * cgroup id, whichever state dir, path or namespace the jail was made through. */
+	if (vj_devfilter_pinned_cgroup_id(dir, &id) == 0 &&
+	    vj_cgroup_populated_by_id(id, &populated) == 1 && populated)
+		return vj_err(err, VJ_EXIT_FAIL, EBUSY, "teardown", dir,
+			      "this filter belongs to a VM that still runs (maybe made with another --state-dir, or in a container): stop that VM, or tear it down where it was made",
+			      "the device filter pinned at %s guards cgroup id %" PRIu64 ", which still has processes: not removed",
+			      dir, id);
+	r = vj_devfilter_unpin_dir(dir, err);
 
 	if (r == 0 && parent && (slash = strrchr(parent, '/')) && slash != parent) {
 		*slash = '\0';
@@ -822,9 +834,11 @@ int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct
 		}
 		if (found == 1 && busy)
 			vj_cgroup_kill(cg, NULL);
-		r = teardown_by_name(dirfd, name, o, &e);
-		if (r == 0 && found == 1)
-			r = vj_cgroup_remove(cg, &e);
+		/* The cgroup first (its removal waits for the killed processes), then the
+		 * pins: a filter is never unpinned while its cgroup has processes. */
+		r = found == 1 ? vj_cgroup_remove(cg, &e) : 0;
+		if (r == 0)
+			r = teardown_by_name(dirfd, name, o, &e);
 		if (r == 0)
 			r = vj_state_remove(dirfd, name, &e);
 		vj_state_unlock(dirfd, name, lock_fd);
@@ -859,7 +873,8 @@ int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct
 		if (vj_state_remove(dirfd, name, r < 0 ? NULL : err) < 0) /* a torn write's temporary */
 			r = -1;
 		vj_state_unlock(dirfd, name, lock_fd);
-		return r < 0 ? VJ_EXIT_SETUP : 0;
+		/* 1 when the pins turned out to guard a VM that runs (made elsewhere). */
+		return r < 0 ? (err && *err ? (*err)->status : VJ_EXIT_SETUP) : 0;
 	}
 	if (st.cgroup && vj_cgroup_populated(st.cgroup, &populated, NULL) == 0 && populated && !kill) {
 		vj_err(err, VJ_EXIT_FAIL, EBUSY, "teardown", name,

@@ -55,7 +55,7 @@ pass "group-writable refused; root-only accepted"
 # status: a VMM found outside its cgroup (root moved it here; nobody else could) is drift.
 "$VFIOJAIL" run "${roots[@]}" "${vm[@]}" -- "$WORK/probe" --sleep 30 --out /dev/null &
 sup=$!
-for _ in $(seq 100); do [[ -s "$CG/vfiojail-vm1/cgroup.procs" ]] && break; sleep 0.05; done
+for _ in $(seq 100); do [[ -n "$(cat "$CG/vfiojail-vm1/cgroup.procs" 2>/dev/null)" ]] && break; sleep 0.05; done
 vmm=$(head -1 "$CG/vfiojail-vm1/cgroup.procs")
 [[ -n "$vmm" ]] || fail "the VMM did not start"
 capture "$VFIOJAIL" status vm1
