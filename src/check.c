@@ -12,11 +12,13 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 
 #include "cgroup.h"
 #include "devfilter.h"
 #include "error.h"
+#include "jail.h"
 #include "iommufd.h"
 #include "plan.h"
 #include "privs.h"
@@ -102,11 +104,12 @@ static int check_bpffs(struct vj_check_report *r)
 {
 	struct statfs s;
 
-	if (statfs(VJ_BPFFS_DEFAULT, &s) < 0 || (unsigned long)s.f_type != BPF_FS_MAGIC)
-		return add(r, "bpffs", VJ_CHECK_FAIL, "mount -t bpf -o mode=0700 bpf " VJ_BPFFS_DEFAULT,
-			   "%s is not a bpf filesystem: filters cannot be pinned for hotplug and cleanup",
-			   VJ_BPFFS_DEFAULT);
-	return add(r, "bpffs", VJ_CHECK_PASS, NULL, "mounted at %s", VJ_BPFFS_DEFAULT);
+	if (statfs(VJ_BPFFS_DEFAULT, &s) == 0 && (unsigned long)s.f_type == BPF_FS_MAGIC &&
+	    !(s.f_flags & ST_RDONLY))
+		return add(r, "bpffs", VJ_CHECK_PASS, NULL, "mounted at %s", VJ_BPFFS_DEFAULT);
+	return add(r, "bpffs", VJ_CHECK_PASS, NULL,
+		   "%s is not a writable bpf filesystem: vfiojail pins its filters in an instance of its own, mounted at STATE_DIR/" VJ_OWN_BPFFS " while a jail needs it",
+		   VJ_BPFFS_DEFAULT);
 }
 
 static int check_mountns(struct vj_check_report *r)

@@ -24,6 +24,9 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <linux/magic.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,12 +45,27 @@
 /* ------------------------------------------------------------------------- */
 /* Shared with run                                                            */
 
-const char *vj_jail_bpffs(const struct vj_run_opts *o)
+static bool bpffs_writable(const char *path)
 {
-	return o->bpffs && *o->bpffs ? o->bpffs : VJ_BPFFS_DEFAULT;
+	struct statfs st;
+
+	return statfs(path, &st) == 0 && (unsigned long)st.f_type == BPF_FS_MAGIC &&
+	       !(st.f_flags & ST_RDONLY);
 }
 
-int vj_jail_unpin(const char *dir, struct vj_error **err)
+char *vj_jail_bpffs(const struct vj_run_opts *o)
+{
+	if (o->bpffs && *o->bpffs)
+		return strdup(o->bpffs);
+	if (bpffs_writable(VJ_BPFFS_DEFAULT))
+		return strdup(VJ_BPFFS_DEFAULT);
+	return vj_strdupf("%s/" VJ_OWN_BPFFS, vj_state_dir(o->state_dir));
+}
+
+static void own_bpffs_release(int dirfd, const char *root);
+static char *pin_root(const char *pin);
+
+int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err)
 {
 	_cleanup_free_ char *parent = strdup(dir);
 	char *slash;
@@ -69,28 +87,48 @@ int vj_jail_unpin(const char *dir, struct vj_error **err)
 		*slash = '\0';
 		(void)rmdir(parent); /* ENOTEMPTY while other jails are pinned */
 	}
+	if (r == 0) {
+		_cleanup_free_ char *root = pin_root(dir);
+		if (root)
+			own_bpffs_release(dirfd, root);
+	}
 	return r;
 }
 
-int vj_jail_make_filter(const char *cgroup, const struct vj_plan *plan, const char *pin,
-			struct vj_devfilter **filter, bool *cgroup_created, bool *pinned,
-			struct vj_error **err)
+/* The bpffs root of a pin directory ROOT/vfiojail/NAME. */
+static char *pin_root(const char *pin)
+{
+	char *root = strdup(pin), *slash;
+
+	for (int i = 0; i < 2 && root && (slash = strrchr(root, '/')) && slash != root; i++)
+		*slash = '\0';
+	return root;
+}
+
+int vj_jail_make_filter(int dirfd, const char *cgroup, const struct vj_plan *plan,
+			const char *pin, struct vj_devfilter **filter, bool *cgroup_created,
+			bool *pinned, struct vj_error **err)
 {
 	_cleanup_close_ int cgfd = -1;
+	_cleanup_free_ char *root = pin_root(pin);
 
-	if (vj_cgroup_create(cgroup, err) < 0)
+	if (!root)
+		return vj_err_sys(err, "devfilter", pin, ENOMEM, NULL, "out of memory");
+	if (vj_jail_bpffs_prepare(dirfd, root, err) < 0)
 		return -1;
+	if (vj_cgroup_create(cgroup, err) < 0)
+		goto fail;
 	*cgroup_created = true;
 	cgfd = vj_cgroup_open(cgroup, err);
-	if (cgfd < 0)
-		return -1;
-	if (vj_devfilter_load(plan->rules, plan->n_rules, filter, err) < 0 ||
-	    vj_devfilter_attach(*filter, cgfd, cgroup, err) < 0)
-		return -1;
-	if (vj_devfilter_pin(*filter, pin, err) < 0)
-		return -1;
+	if (cgfd < 0 || vj_devfilter_load(plan->rules, plan->n_rules, filter, err) < 0 ||
+	    vj_devfilter_attach(*filter, cgfd, cgroup, err) < 0 ||
+	    vj_devfilter_pin(*filter, pin, err) < 0)
+		goto fail;
 	*pinned = true;
 	return 0;
+fail:
+	own_bpffs_release(dirfd, root); /* nothing of ours pinned in it: an instance mounted for this goes */
+	return -1;
 }
 
 /* The ns directory's own lock: setups and teardowns of any name take it while
@@ -128,6 +166,72 @@ static bool dir_is_empty(const char *path)
 			return false;
 	return d != NULL;
 }
+
+/* Whether @root is STATE_DIR/bpffs of the state dir open as @dirfd. */
+static bool is_own_bpffs(int dirfd, const char *root)
+{
+	_cleanup_free_ char *parent = root ? strdup(root) : NULL;
+	char *slash = parent ? strrchr(parent, '/') : NULL;
+	struct stat a, b;
+
+	if (dirfd < 0 || !slash || strcmp(slash + 1, VJ_OWN_BPFFS) != 0)
+		return false;
+	*slash = '\0';
+	return stat(*parent ? parent : "/", &a) == 0 && fstat(dirfd, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int vj_jail_bpffs_prepare(int dirfd, const char *root, struct vj_error **err)
+{
+	struct statfs st;
+	int r = 0;
+
+	if (!is_own_bpffs(dirfd, root))
+		return 0;
+	if (ns_dir_lock(dirfd, err) < 0)
+		return -1;
+	if (mkdirat(dirfd, VJ_OWN_BPFFS, 0700) < 0 && errno != EEXIST)
+		r = vj_err_sys(err, "devfilter", root, errno, NULL,
+			       "cannot create the directory for vfiojail's own bpffs");
+	else if ((statfs(root, &st) < 0 || (unsigned long)st.f_type != BPF_FS_MAGIC) &&
+		 mount("bpf", root, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") < 0)
+		r = vj_err_sys(err, "devfilter", root, errno,
+			       "mount a bpffs at " VJ_BPFFS_DEFAULT " (mount -t bpf -o mode=0700 bpf " VJ_BPFFS_DEFAULT ")",
+			       "no writable bpffs at " VJ_BPFFS_DEFAULT ", and vfiojail's own instance cannot be mounted at %s",
+			       root);
+	ns_dir_unlock(dirfd);
+	return r;
+}
+
+/* Nothing pinned: a new bpffs instance holds only what the kernel's BPF preload puts
+ * in every one (maps.debug, progs.debug). */
+static bool bpffs_is_empty(const char *path)
+{
+	_cleanup_closedir_ DIR *d = opendir(path);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    strcmp(de->d_name, "maps.debug") != 0 && strcmp(de->d_name, "progs.debug") != 0)
+			return false;
+	return d != NULL;
+}
+
+/* vfiojail's own bpffs instance @root goes when nothing is pinned in it any more. */
+static void own_bpffs_release(int dirfd, const char *root)
+{
+	_cleanup_free_ char *top = NULL;
+
+	if (!is_own_bpffs(dirfd, root) || ns_dir_lock(dirfd, NULL) < 0)
+		return;
+	top = vj_path_join(root, "vfiojail");
+	if (top)
+		(void)rmdir(top);
+	if (bpffs_is_empty(root) && umount2(root, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+		(void)unlinkat(dirfd, VJ_OWN_BPFFS, AT_REMOVEDIR);
+	ns_dir_unlock(dirfd);
+}
+
 
 int vj_jail_ns_remove(int dirfd, const char *ns_path, struct vj_error **err)
 {
@@ -167,7 +271,7 @@ int vj_jail_remove(int dirfd, const struct vj_state *st, bool kill, struct vj_er
 		if (vj_cgroup_remove(st->cgroup, err) < 0)
 			r = -1;
 	}
-	if (st->bpf_pin && vj_jail_unpin(st->bpf_pin, r < 0 ? NULL : err) < 0)
+	if (st->bpf_pin && vj_jail_unpin(dirfd, st->bpf_pin, r < 0 ? NULL : err) < 0)
 		r = -1;
 	if (st->ns_path && vj_jail_ns_remove(dirfd, st->ns_path, r < 0 ? NULL : err) < 0)
 		r = -1;
@@ -337,7 +441,7 @@ static void setup_undo(struct setup *s)
 	if (s->ns_made)
 		vj_jail_ns_remove(s->dirfd, s->st.ns_path, NULL);
 	if (s->pinned)
-		vj_jail_unpin(s->st.bpf_pin, NULL);
+		vj_jail_unpin(s->dirfd, s->st.bpf_pin, NULL);
 	vj_devfilter_free(s->filter); /* an unpinned link detaches here */
 	s->filter = NULL;
 	if (s->cgroup_created)
@@ -388,7 +492,10 @@ static int setup_state(struct setup *s, struct vj_error **err)
 	s->st.owner_start = proc_start_time(s->st.owner);
 	s->st.name = strdup(s->spec->name);
 	s->st.cgroup = strdup(s->plan->cgroup);
-	s->st.bpf_pin = vj_devfilter_pin_dir(vj_jail_bpffs(s->o), s->spec->name);
+	{
+		_cleanup_free_ char *bpffs = vj_jail_bpffs(s->o);
+		s->st.bpf_pin = bpffs ? vj_devfilter_pin_dir(bpffs, s->spec->name) : NULL;
+	}
 	s->st.ns_path = vj_strdupf("%s/" VJ_NS_DIR "/%s", vj_state_dir(s->o->state_dir),
 				   s->spec->name);
 	if (!s->st.name || !s->st.cgroup || !s->st.bpf_pin || !s->st.ns_path ||
@@ -562,8 +669,8 @@ int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_
 		goto out;
 	}
 	if (setup_state(&s, err) < 0 ||
-	    vj_jail_make_filter(s.st.cgroup, s.plan, s.st.bpf_pin, &s.filter, &s.cgroup_created,
-				&s.pinned, err) < 0 ||
+	    vj_jail_make_filter(s.dirfd, s.st.cgroup, s.plan, s.st.bpf_pin, &s.filter,
+				&s.cgroup_created, &s.pinned, err) < 0 ||
 	    setup_ns(&s, err) < 0) {
 		setup_undo(&s);
 		goto out;
@@ -720,13 +827,14 @@ out:
 static int teardown_by_name(int dirfd, const char *name, const struct vj_run_opts *o,
 			    struct vj_error **err)
 {
-	_cleanup_free_ char *pin = vj_devfilter_pin_dir(vj_jail_bpffs(o), name);
+	_cleanup_free_ char *bpffs = vj_jail_bpffs(o);
+	_cleanup_free_ char *pin = bpffs ? vj_devfilter_pin_dir(bpffs, name) : NULL;
 	_cleanup_free_ char *ns = vj_strdupf("%s/" VJ_NS_DIR "/%s", vj_state_dir(o->state_dir), name);
 	int r = 0;
 
 	if (!pin || !ns)
 		return oom(err, name);
-	if (vj_jail_unpin(pin, err) < 0)
+	if (vj_jail_unpin(dirfd, pin, err) < 0)
 		r = -1;
 	if (vj_jail_ns_remove(dirfd, ns, r < 0 ? NULL : err) < 0)
 		r = -1;

@@ -14,20 +14,36 @@
 
 #define VJ_NS_DIR "ns"
 
-/* opts->bpffs or /sys/fs/bpf. */
-const char *vj_jail_bpffs(const struct vj_run_opts *o);
+#define VJ_OWN_BPFFS "bpffs"
 
-/* Unpin a jail's filter; the shared vfiojail/ directory goes once it is empty. */
-int vj_jail_unpin(const char *dir, struct vj_error **err);
+/*
+ * The bpffs the pins go to: opts->bpffs when given; /sys/fs/bpf when it is a
+ * bpffs that can be written; otherwise vfiojail's own bpffs instance at
+ * STATE_DIR/bpffs (mounted by vj_jail_bpffs_prepare, unmounted when the last pin
+ * in it goes).  Newly allocated.
+ */
+char *vj_jail_bpffs(const struct vj_run_opts *o);
+
+/* Mount vfiojail's own bpffs instance at @root when @root is STATE_DIR/bpffs of the
+ * state dir @dirfd and it is not mounted yet; 0 otherwise. */
+int vj_jail_bpffs_prepare(int dirfd, const char *root, struct vj_error **err);
+
+/*
+ * Unpin a jail's filter; the shared vfiojail/ directory goes once it is empty,
+ * and so does vfiojail's own bpffs instance of the state dir @dirfd (-1: none).
+ * A filter whose cgroup still has processes is never unpinned.
+ */
+int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err);
 
 /*
  * Create the cgroup, load the filter for @plan's rules, attach it, verify and
- * pin it under @pin.  *cgroup_created and *pinned say what exists on failure
+ * pin it under @pin (mounting vfiojail's own bpffs of the state dir @dirfd first
+ * when that is where @pin is).  *cgroup_created and *pinned say what exists on failure
  * too; *filter is the loaded filter (the caller frees it).
  */
-int vj_jail_make_filter(const char *cgroup, const struct vj_plan *plan, const char *pin,
-			struct vj_devfilter **filter, bool *cgroup_created, bool *pinned,
-			struct vj_error **err);
+int vj_jail_make_filter(int dirfd, const char *cgroup, const struct vj_plan *plan,
+			const char *pin, struct vj_devfilter **filter, bool *cgroup_created,
+			bool *pinned, struct vj_error **err);
 
 /* Unmount and remove a jail's nsfs binding (absent is fine); the ns directory
  * itself is unmounted and removed once it holds no binding. */

@@ -60,7 +60,7 @@ static void launch_undo(struct launch *l)
 {
 	vj_vmm_close_contexts(&l->vmm);
 	if (l->pinned)
-		vj_jail_unpin(l->st.bpf_pin, NULL);
+		vj_jail_unpin(l->dirfd, l->st.bpf_pin, NULL);
 	vj_devfilter_free(l->filter); /* an unpinned link detaches here */
 	l->filter = NULL;
 	if (l->cgroup_created) {
@@ -137,7 +137,10 @@ static int setup_state(struct launch *l, struct vj_error **err)
 		return -1;
 	l->st.name = strdup(l->spec->name);
 	l->st.cgroup = strdup(l->plan->cgroup);
-	l->st.bpf_pin = vj_devfilter_pin_dir(vj_jail_bpffs(l->o), l->spec->name);
+	{
+		_cleanup_free_ char *bpffs = vj_jail_bpffs(l->o);
+		l->st.bpf_pin = bpffs ? vj_devfilter_pin_dir(bpffs, l->spec->name) : NULL;
+	}
 	l->st.supervisor = l->o->exec ? 0 : getpid();
 	l->st.vmm = l->o->exec ? getpid() : 0; /* --exec: this process becomes the VMM */
 	l->st.plan = l->plan; /* recorded for status; released by launch_free */
@@ -152,7 +155,7 @@ static int setup_state(struct launch *l, struct vj_error **err)
 
 static int setup_cgroup_and_filter(struct launch *l, struct vj_error **err)
 {
-	return vj_jail_make_filter(l->st.cgroup, l->plan, l->st.bpf_pin, &l->filter,
+	return vj_jail_make_filter(l->dirfd, l->st.cgroup, l->plan, l->st.bpf_pin, &l->filter,
 				   &l->cgroup_created, &l->pinned, err);
 }
 

@@ -53,11 +53,11 @@ rm "$HOST/dev/shm"; mkdir "$HOST/dev/shm"
 install -m 0700 "$WORK/probe" "$WORK/probe-root-only"
 expect_failure 126 exec probe-root-only -- "${roots[@]}" --iommufd-accounting=best-effort "${vm[@]}" -- "$WORK/probe-root-only"
 expect_failure 127 exec no-such-vmm -- "${roots[@]}" --iommufd-accounting=best-effort "${vm[@]}" -- no-such-vmm
-# devfilter: no bpffs to pin the filter in. A tmpfs hides the container'"'"'s bpffs (unmounting
-# it would show the host'"'"'s own, where systemd mounts one).
-mount -t tmpfs -o mode=0700 tmpfs /sys/fs/bpf
-expect_failure 125 devfilter /sys/fs/bpf -- "${roots[@]}" --iommufd-accounting=best-effort "${vm[@]}" -- "${probe[@]}"
-umount /sys/fs/bpf
+# devfilter: an explicit --bpffs that is not a bpffs (without --bpffs, a host with no
+# writable bpffs gets an instance of vfiojail: test_bpffs).
+mkdir -m 0700 /run/not-bpffs
+expect_failure 125 devfilter /run/not-bpffs -- --bpffs /run/not-bpffs "${roots[@]}" --iommufd-accounting=best-effort "${vm[@]}" -- "${probe[@]}"
+rmdir /run/not-bpffs
 # state: a state directory others can write, or a symlink, is refused.
 mkdir -m 0777 /run/vj-open
 expect_failure 125 state /run/vj-open -- --state-dir /run/vj-open "${roots[@]}" --iommufd-accounting=best-effort "${vm[@]}" -- "${probe[@]}"
