@@ -906,7 +906,54 @@ out:
 	return r;
 }
 
+/* No state directory, or a read-only one without this name: there is no state to
+ * remove, only pins a crashed launch may have left (never those of a VM that runs). */
+static int teardown_without_state_dir(const char *name, const struct vj_run_opts *o,
+				      struct vj_error **err)
+{
+	_cleanup_free_ char *bpffs = vj_jail_bpffs(o);
+	_cleanup_free_ char *pin = bpffs ? vj_devfilter_pin_dir(bpffs, name) : NULL;
+	struct stat st;
+
+	if (err && *err) {
+		vj_error_free(*err);
+		*err = NULL;
+	}
+	if (!pin) {
+		oom(err, name);
+		return VJ_EXIT_SETUP;
+	}
+	if (lstat(pin, &st) < 0)
+		return 0;
+	return vj_jail_unpin(-1, pin, err) < 0 ? (err && *err ? (*err)->status : VJ_EXIT_SETUP) : 0;
+}
+
+static bool state_absent(int dirfd, const char *name)
+{
+	_cleanup_free_ char *f = vj_strdupf("%s.json", name);
+	struct stat st;
+
+	return f && fstatat(dirfd, f, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
+static bool lock_unwritable(struct vj_error **err)
+{
+	return err && *err && ((*err)->errnum == EROFS || (*err)->errnum == EACCES);
+}
+
+static int teardown(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err);
+
+/* err may be NULL (gc passes NULL after a first failure): the body always has one. */
 int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err)
+{
+	struct vj_error *local = NULL;
+	int r = teardown(name, o, kill, err ? err : &local);
+
+	vj_error_free(local);
+	return r;
+}
+
+static int teardown(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err)
 {
 	_cleanup_close_ int dirfd = -1;
 	struct vj_state st;
@@ -915,12 +962,16 @@ int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct
 
 	if (vj_validate_name(name, "NAME", err) < 0)
 		return VJ_EXIT_USAGE;
-	dirfd = vj_state_dir_open(o->state_dir, err);
-	if (dirfd < 0)
+	r = vj_state_dir_find(o->state_dir, &dirfd, err);
+	if (r < 0)
 		return VJ_EXIT_SETUP;
+	if (r == 0)
+		return teardown_without_state_dir(name, o, err);
 	lock_fd = lock_name(dirfd, name, true, err);
+	if (lock_fd < 0 && state_absent(dirfd, name) && lock_unwritable(err))
+		return teardown_without_state_dir(name, o, err); /* a read-only state dir */
 	if (lock_fd < 0)
-		return (*err)->status;
+		return err && *err ? (*err)->status : VJ_EXIT_SETUP;
 	r = vj_state_read(dirfd, name, &st, err);
 	if (r == VJ_STATE_DAMAGED) {
 		/* A damaged state file: remove what can be derived from the name, and the
@@ -1255,10 +1306,10 @@ int vj_status_get(const char *name, const struct vj_run_opts *o, struct vj_statu
 
 	if (vj_validate_name(name, "NAME", err) < 0)
 		return -1;
-	dirfd = vj_state_dir_open(o->state_dir, err);
-	if (dirfd < 0)
+	r = vj_state_dir_find(o->state_dir, &dirfd, err);
+	if (r < 0)
 		return -1;
-	r = vj_state_read(dirfd, name, &st, err);
+	r = r == 0 ? 1 : vj_state_read(dirfd, name, &st, err);
 	if (r == 1)
 		return vj_err(err, VJ_EXIT_USAGE, ENOENT, "state", name, NULL, "no jail of this name");
 	if (r < 0)
@@ -1345,10 +1396,14 @@ int vj_status_print_json(const struct vj_status *s, FILE *f)
 
 int vj_list(const struct vj_run_opts *o, char ***names, size_t *n, struct vj_error **err)
 {
-	_cleanup_close_ int dirfd = vj_state_dir_open(o->state_dir, err);
+	_cleanup_close_ int dirfd = -1;
+	int r = vj_state_dir_find(o->state_dir, &dirfd, err);
 
-	if (dirfd < 0)
-		return -1;
+	if (r <= 0) {
+		*names = NULL;
+		*n = 0;
+		return r;
+	}
 	return vj_state_list(dirfd, names, n, err);
 }
 

@@ -366,7 +366,14 @@ static int cmd_teardown(struct cli *cli)
 	struct vj_run_opts o;
 	int r;
 
-	if (cli->n_rest != 1)
+	/* "teardown -- NAME": after "--" comes the name, as getopt's convention has it
+	 * (the name may then start with '-'). */
+	if (cli->n_rest == 0 && cli->vmm_argv && cli->vmm_argv[0] && !cli->vmm_argv[1]) {
+		cli->rest = cli->vmm_argv;
+		cli->n_rest = 1;
+		cli->vmm_argv = NULL;
+	}
+	if (cli->n_rest != 1 || cli->vmm_argv)
 		return usage_error("%s", "teardown takes one NAME");
 	if (cli->spec_flags)
 		return usage_error("%s", "teardown takes a NAME, not spec flags");

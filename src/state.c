@@ -18,17 +18,14 @@ const char *vj_state_dir(const char *state_dir)
 	return state_dir && *state_dir ? state_dir : VJ_DEFAULT_STATE_DIR;
 }
 
-int vj_state_dir_open(const char *state_dir, struct vj_error **err)
+/* Open an existing state directory and check it: 1, 0 when it does not exist, -1. */
+static int state_dir_check(const char *dir, int *fd_out, struct vj_error **err)
 {
-	const char *dir = vj_state_dir(state_dir);
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "state", dir,
-			      "create its parent directory, or choose another with --state-dir",
-			      "cannot create the state directory");
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
 	if (fd < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "state", dir,
 			      errno == ELOOP || errno == ENOTDIR ? "the state directory must be a real directory, not a symlink" : NULL,
@@ -40,7 +37,30 @@ int vj_state_dir_open(const char *state_dir, struct vj_error **err)
 			      "chown it to root and chmod 0700",
 			      "refusing a state directory owned by uid %u with mode %04o: others could plant entries",
 			      (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
-	return TAKE_FD(fd);
+	*fd_out = TAKE_FD(fd);
+	return 1;
+}
+
+int vj_state_dir_open(const char *state_dir, struct vj_error **err)
+{
+	const char *dir = vj_state_dir(state_dir);
+	int fd = -1, r;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "state", dir,
+			      errno == EROFS ? "only the commands that make a jail (run, setup) need a writable state directory: choose one with --state-dir"
+					     : "create its parent directory, or choose another with --state-dir",
+			      "cannot create the state directory");
+	r = state_dir_check(dir, &fd, err);
+	if (r == 0)
+		return vj_err(err, VJ_EXIT_SETUP, ENOENT, "state", dir, NULL,
+			      "the state directory went away");
+	return r < 0 ? -1 : fd;
+}
+
+int vj_state_dir_find(const char *state_dir, int *fd_out, struct vj_error **err)
+{
+	return state_dir_check(vj_state_dir(state_dir), fd_out, err);
 }
 
 static char *entry(const char *name, const char *suffix)

@@ -39,6 +39,11 @@ const char *vj_state_dir(const char *state_dir);
 /* Open (creating 0700) and check the state directory; returns an O_DIRECTORY fd. */
 int vj_state_dir_open(const char *state_dir, struct vj_error **err);
 
+/* The state directory when it exists, made by nobody else: 1 and *fd_out, 0 when it
+ * does not exist (nothing is created: list, status, gc and teardown need not write),
+ * -1 with an error. */
+int vj_state_dir_find(const char *state_dir, int *fd_out, struct vj_error **err);
+
 /* Take NAME's lock without waiting: a held lock is "name in use" (status 2).
  * Returns the lock fd; release with vj_state_unlock. */
 int vj_state_lock(int dirfd, const char *name, struct vj_error **err);
