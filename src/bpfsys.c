@@ -149,6 +149,21 @@ int vj_bpf_prog_query(int target_fd, uint32_t attach_type, uint32_t *ids, uint32
 	return r;
 }
 
+int vj_bpf_prog_attach_flags(int target_fd, uint32_t attach_type, uint32_t *count,
+			     uint32_t *flags)
+{
+	union bpf_attr a;
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	a.query.target_fd = (uint32_t)target_fd;
+	a.query.attach_type = attach_type;
+	r = sys_bpf(BPF_PROG_QUERY, &a);
+	*count = a.query.prog_cnt;
+	*flags = a.query.attach_flags;
+	return r;
+}
+
 int vj_bpf_prog_fd_by_id(uint32_t id)
 {
 	union bpf_attr a;

@@ -34,6 +34,10 @@ int vj_bpf_obj_info(int fd, void *info, uint32_t *info_len);
 
 /* *@count in: room in @ids; out: programs attached (may exceed the room: ENOSPC). */
 int vj_bpf_prog_query(int target_fd, uint32_t attach_type, uint32_t *ids, uint32_t *count);
+/* How many programs are attached to the cgroup itself, and the flags they were
+ * attached with (BPF_F_ALLOW_MULTI, BPF_F_ALLOW_OVERRIDE, or 0: exclusive). */
+int vj_bpf_prog_attach_flags(int target_fd, uint32_t attach_type, uint32_t *count,
+			     uint32_t *flags);
 int vj_bpf_prog_fd_by_id(uint32_t id);
 
 int vj_bpf_link_create(int prog_fd, int target_fd, uint32_t attach_type);

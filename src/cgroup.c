@@ -502,7 +502,9 @@ int vj_cgroup_create(const char *abs_path, struct vj_error **err)
 				  "runs in it, then rmdir it",
 				  "the cgroup %s exists already", abs_path);
 	return vj_err_sys(err, STEP, abs_path, errno,
-			  errno == ENOENT ? "the parent cgroup does not exist" : NULL,
+			  errno == ENOENT ? "the parent cgroup does not exist"
+			  : errno == EAGAIN ? "an ancestor's cgroup.max.descendants (or cgroup.max.depth) is reached: raise it, or remove cgroups left below it"
+					    : NULL,
 			  "cannot create the cgroup %s", abs_path);
 }
 

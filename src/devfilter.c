@@ -391,6 +391,29 @@ static int cgroup_has_prog(int cgroup_fd, uint32_t id, bool *found)
 	}
 }
 
+/* The nearest ancestor of @cgroup_path (a cgroup directory) with a device program
+ * attached exclusively or with BPF_F_ALLOW_OVERRIDE: below it the kernel refuses
+ * another program (EPERM).  NULL when there is none. */
+static char *exclusive_ancestor(const char *cgroup_path)
+{
+	_cleanup_free_ char *dir = strdup(cgroup_path);
+	char *slash;
+
+	while (dir && (slash = strrchr(dir, '/')) && slash != dir) {
+		_cleanup_close_ int fd = -1;
+		uint32_t count = 0, flags = 0;
+
+		*slash = '\0';
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		if (vj_bpf_prog_attach_flags(fd, BPF_CGROUP_DEVICE, &count, &flags) == 0 &&
+		    count > 0 && !(flags & BPF_F_ALLOW_MULTI))
+			return TAKE_PTR(dir);
+	}
+	return NULL;
+}
+
 int vj_devfilter_attach(struct vj_devfilter *f, int cgroup_fd, const char *cgroup_path,
 			struct vj_error **err)
 {
@@ -404,9 +427,17 @@ int vj_devfilter_attach(struct vj_devfilter *f, int cgroup_fd, const char *cgrou
 	/* A link, not BPF_PROG_ATTACH: it goes with its last reference (our fd, or
 	 * the pin), never outlives a crash unpinned, and cannot be replaced by others. */
 	f->link_fd = vj_bpf_link_create(f->prog_fd, cgroup_fd, BPF_CGROUP_DEVICE);
-	if (f->link_fd < 0)
-		return vj_err_sys(err, STEP, obj, errno, hint_for(errno),
+	if (f->link_fd < 0) {
+		int e = errno;
+		_cleanup_free_ char *blocker = e == EPERM && cgroup_path ? exclusive_ancestor(cgroup_path) : NULL;
+		if (blocker)
+			return vj_err_sys(err, STEP, obj, e,
+					  "a launcher that attaches its own device program (libvirt does) must use BPF_F_ALLOW_MULTI, or leave device control to vfiojail (libvirt: cgroup_controllers without \"devices\")",
+					  "cannot attach the device filter: the cgroup %s has a device program attached without BPF_F_ALLOW_MULTI, which lets no cgroup below it add one",
+					  blocker);
+		return vj_err_sys(err, STEP, obj, e, hint_for(e),
 				  "cannot attach the device filter to the cgroup");
+	}
 	r = cgroup_has_prog(cgroup_fd, f->prog_id, &found);
 	if (r == 0 && found)
 		return 0;

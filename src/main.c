@@ -463,17 +463,20 @@ static int cmd_list(struct cli *cli)
 	struct vj_run_opts o;
 	char **names = NULL;
 	size_t n = 0, i, printed = 0;
-	int r = 0;
+	int r = 0, width = 24;
 
 	if (cli->n_rest != 0 || cli->spec_flags)
 		return usage_error("%s", "list takes no arguments");
 	run_opts_init(cli, &o);
 	if (vj_list(&o, &names, &n, &e) < 0)
 		return report(e);
+	/* The NAME column as wide as the longest name, so long names keep the columns. */
+	for (i = 0; i < n; i++)
+		width = (int)strlen(names[i]) > width ? (int)strlen(names[i]) : width;
 	if (cli->json)
 		fputs("{\"jails\": [", stdout);
 	else
-		printf("%-24s %-6s %-6s %s\n", "NAME", "KIND", "PROCS", "STATE");
+		printf("%-*s %-6s %-6s %s\n", width, "NAME", "KIND", "PROCS", "STATE");
 	for (i = 0; i < n; i++) {
 		struct vj_status *st = NULL;
 		if (vj_status_get(names[i], &o, &st, &e) < 0) {
@@ -485,7 +488,7 @@ static int cmd_list(struct cli *cli)
 			fputs(printed++ ? "," : "", stdout);
 			vj_status_print_json(st, stdout);
 		} else {
-			printf("%-24s %-6s %-6zu %s%s\n", st->name, st->kind, st->n_procs,
+			printf("%-*s %-6s %-6zu %s%s\n", width, st->name, st->kind, st->n_procs,
 			       st->drift ? "drift" : "ok", st->abandoned ? ", abandoned" : "");
 		}
 		if (st && st->drift)
