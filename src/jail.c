@@ -807,7 +807,7 @@ int vj_enter(const char *name, const struct vj_run_opts *o, struct vj_error **er
 		if (enter_join(&e, err) == 0 && vj_vmm_child_finish(&e.vmm, &nofd, err) == 0)
 			vj_vmm_exec(&e.vmm, &old, err); /* returns only on failure */
 	} else {
-		r = vj_vmm_start_supervised(&e.vmm, enter_join, enter_started, &e, &old, &set, err);
+		r = vj_vmm_start_supervised(&e.vmm, enter_join, NULL, enter_started, &e, &old, &set, err);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 out:

@@ -376,13 +376,37 @@ static void parent_cache_close(struct parent_cache *c)
  * its final mode (the caller clears the umask): nothing else sees this tmpfs
  * before the VMM runs, so the moment it is root's does not matter.
  */
+/* Owner, ACL and mode of the node @name in @dir, as planned. */
+static int finish_node(int dir, const char *name, const struct vj_node *node, acl_t acl,
+		       struct vj_error **err)
+{
+	if (fchownat(dir, name, node->uid, node->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return vj_err_sys(err, STEP, node->path, errno, NULL, "cannot chown to %u:%u",
+				  (unsigned)node->uid, (unsigned)node->gid);
+	if (!acl)
+		return 0;
+	if (set_node_acl(dir, name, acl, node->path, err) < 0)
+		return -1;
+	if (fchmodat(dir, name, node->mode, 0) < 0)
+		return vj_err_sys(err, STEP, node->path, errno, NULL, "cannot chmod to %04o",
+				  (unsigned)node->mode);
+	return 0;
+}
+
+/*
+ * mknod, owner, ACL, mode.  In a live jail (@atomic: hotplug) a running VMM may be
+ * polling the path, so the node is finished under a hidden name and renamed into
+ * place: it appears with its final owner, mode and ACL, or not at all.
+ */
 static int make_node(int devfd, dev_t dev, const struct vj_node *node, acl_t acl,
-		     struct parent_cache *cache, struct vj_error **err)
+		     struct parent_cache *cache, bool atomic, struct vj_error **err)
 {
 	_cleanup_close_ int parent = -1;
 	mode_t type = node->type == 'c' ? S_IFCHR : S_IFBLK;
 	const char *leaf = strrchr(node->path, '/') + 1;
 	size_t dirlen = (size_t)(leaf - node->path);
+	char tmp[NAME_MAX + 1];
+	const char *name = leaf;
 	int dir;
 
 	if (cache && cache->fd >= 0 && strlen(cache->path) == dirlen &&
@@ -391,6 +415,7 @@ static int make_node(int devfd, dev_t dev, const struct vj_node *node, acl_t acl
 	} else {
 		if (open_parent(devfd, dev, node->path, &parent, &leaf, err) < 0)
 			return -1;
+		name = leaf;
 		dir = parent >= 0 ? parent : devfd;
 		if (cache && parent >= 0 && dirlen < sizeof(cache->path)) {
 			parent_cache_close(cache);
@@ -400,34 +425,44 @@ static int make_node(int devfd, dev_t dev, const struct vj_node *node, acl_t acl
 			dir = cache->fd;
 		}
 	}
-	if (mknodat(dir, leaf, type | (acl ? 0 : node->mode), makedev(node->major, node->minor)) < 0)
+	if (atomic) {
+		if (faccessat(dir, leaf, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			return vj_err_sys(err, STEP, node->path, EEXIST, "the plan lists this path twice",
+					  "cannot create %s device %u:%u",
+					  node->type == 'c' ? "character" : "block", node->major, node->minor);
+		snprintf(tmp, sizeof(tmp), ".vfiojail-new.%d", (int)getpid());
+		(void)unlinkat(dir, tmp, 0);
+		name = tmp;
+	}
+	if (mknodat(dir, name, type | (acl ? 0 : node->mode), makedev(node->major, node->minor)) < 0)
 		return vj_err_sys(err, STEP, node->path, errno,
 				  errno == EEXIST ? "the plan lists this path twice" : NULL,
 				  "cannot create %s device %u:%u",
 				  node->type == 'c' ? "character" : "block", node->major, node->minor);
-	if (fchownat(dir, leaf, node->uid, node->gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return vj_err_sys(err, STEP, node->path, errno, NULL, "cannot chown to %u:%u",
-				  (unsigned)node->uid, (unsigned)node->gid);
-	if (!acl)
-		return 0;
-	if (set_node_acl(dir, leaf, acl, node->path, err) < 0)
-		return -1;
-	if (fchmodat(dir, leaf, node->mode, 0) < 0)
-		return vj_err_sys(err, STEP, node->path, errno, NULL, "cannot chmod to %04o",
-				  (unsigned)node->mode);
+	if (finish_node(dir, name, node, acl, err) < 0)
+		goto fail;
+	if (atomic && renameat2(dir, name, dir, leaf, RENAME_NOREPLACE) < 0) {
+		vj_err_sys(err, STEP, node->path, errno, NULL, "cannot move the finished node into place");
+		goto fail;
+	}
 	return 0;
+fail:
+	if (atomic)
+		(void)unlinkat(dir, name, 0);
+	return -1;
 }
 
 /* Make every node; the umask is cleared meanwhile so each gets its planned mode. */
 static int make_nodes(int devfd, dev_t dev, const struct vj_node *nodes, size_t n,
-		      const struct acl_list *acls, size_t *made, struct vj_error **err)
+		      const struct acl_list *acls, bool atomic, size_t *made, struct vj_error **err)
 {
 	struct parent_cache cache = { .fd = -1 };
 	mode_t old = umask(0);
 	int r = 0;
 
 	for (*made = 0; *made < n; (*made)++)
-		if ((r = make_node(devfd, dev, &nodes[*made], acls->acl[*made], &cache, err)) < 0)
+		if ((r = make_node(devfd, dev, &nodes[*made], acls->acl[*made], &cache, atomic,
+				   err)) < 0)
 			break;
 	parent_cache_close(&cache);
 	umask(old);
@@ -490,7 +525,8 @@ int vj_mountns_populate_dev(const struct vj_node *nodes, size_t n,
 		return -1;
 	if (mount_tmpfs(target, &devfd, &dev, err) < 0 || bind_kept(devfd, dev, target, &kept, err) < 0)
 		return -1;
-	if (make_nodes(devfd, dev, nodes, n, &acls, &made, err) < 0)
+	/* A fresh /dev nobody sees yet: each node is made in place. */
+	if (make_nodes(devfd, dev, nodes, n, &acls, false, &made, err) < 0)
 		return -1;
 	return make_links(devfd, target, kept.fd[KEPT_PTS] >= 0, plan_has_ptmx(nodes, n), err);
 }
@@ -631,12 +667,10 @@ int vj_mountns_add_nodes(int ns_fd, const struct vj_node *nodes, size_t n, struc
 	if (load_host_acls(nodes, n, &acls, err) < 0 || join_ns(ns_fd, err) < 0 ||
 	    open_jail_dev(&devfd, &dev, err) < 0)
 		return -1;
-	if (make_nodes(devfd, dev, nodes, n, &acls, &made, &e) == 0)
+	/* A live jail: each node appears finished (renamed into place) or not at all. */
+	if (make_nodes(devfd, dev, nodes, n, &acls, true, &made, &e) == 0)
 		return 0;
-	/* Undo, newest first; a node half made by the failed make_node goes too,
-	 * unless something was at its path already (then it is not ours). */
-	if (e->errnum != EEXIST)
-		remove_node(devfd, dev, &nodes[made], false, NULL);
+	/* Undo, newest first; the failed make_node removed its own half-made node. */
 	while (made-- > 0)
 		remove_node(devfd, dev, &nodes[made], false, NULL);
 	if (err && !*err)

@@ -173,12 +173,22 @@ static int join_jail(void *userdata, struct vj_error **err)
 	return vj_cgroup_enter(l->st.cgroup, 0, err);
 }
 
-static void vmm_started(pid_t pid, void *userdata)
+/* The VMM's pid goes into the state before the child may exec: a state that
+ * cannot be written (a full /run) stops the launch rather than leave a VMM that
+ * status and teardown do not know. */
+static int vmm_forked(pid_t pid, void *userdata, struct vj_error **err)
 {
 	struct launch *l = userdata;
 
 	l->st.vmm = pid;
-	vj_state_write(l->dirfd, &l->st, NULL);
+	return vj_state_write(l->dirfd, &l->st, err);
+}
+
+static void vmm_started(pid_t pid, void *userdata)
+{
+	struct launch *l = userdata;
+
+	(void)pid;
 	/* The state file has the plan now; the supervisor needs only the names
 	 * in l->st to clean up, so a big plan's memory goes while the VM runs. */
 	l->st.plan = NULL;
@@ -232,7 +242,7 @@ int vj_run(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_er
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		goto undo;
 	}
-	r = vj_vmm_start_supervised(&l.vmm, join_jail, vmm_started, &l, &old, &set, err);
+	r = vj_vmm_start_supervised(&l.vmm, join_jail, vmm_forked, vmm_started, &l, &old, &set, err);
 	if (r < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		goto undo;

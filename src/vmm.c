@@ -430,31 +430,68 @@ static int supervise(pid_t pid, const sigset_t *set)
 }
 
 int vj_vmm_start_supervised(struct vj_vmm *v, int (*join)(void *userdata, struct vj_error **err),
+			    int (*forked)(pid_t pid, void *userdata, struct vj_error **err),
 			    void (*started)(pid_t pid, void *userdata), void *userdata,
 			    const sigset_t *old, const sigset_t *set, struct vj_error **err)
 {
-	int pipefd[2], status;
+	int pipefd[2], gofd[2] = { -1, -1 }, status;
 	pid_t pid;
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "fork", NULL, NULL, "pipe");
+	if (forked && pipe2(gofd, O_CLOEXEC) < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return vj_err(err, VJ_EXIT_SETUP, errno, "fork", NULL, NULL, "pipe");
+	}
 	pid = fork();
 	if (pid < 0) {
 		close(pipefd[0]);
 		close(pipefd[1]);
+		if (forked) {
+			close(gofd[0]);
+			close(gofd[1]);
+		}
 		return vj_err(err, VJ_EXIT_SETUP, errno, "fork", NULL, NULL, "cannot fork the launch child");
 	}
 	if (pid == 0) {
 		struct vj_error *e = NULL;
 		int errfd = pipefd[1];
+		char go = 0;
 
 		close(pipefd[0]);
+		if (forked) {
+			/* The VMM is not exec'd before the parent recorded its pid. */
+			close(gofd[1]);
+			while (read(gofd[0], &go, 1) < 0 && errno == EINTR)
+				;
+			close(gofd[0]);
+			if (go != 1)
+				_exit(VJ_EXIT_SETUP);
+		}
 		if (join(userdata, &e) == 0 && vj_vmm_child_finish(v, &errfd, &e) == 0)
 			vj_vmm_exec(v, old, &e);
 		vj_vmm_send_error(errfd, e);
 		_exit(e ? e->status : VJ_EXIT_SETUP);
 	}
 	close(pipefd[1]);
+	if (forked) {
+		char go = 1;
+		int r;
+
+		close(gofd[0]);
+		r = forked(pid, userdata, err);
+		if (r == 0 && write(gofd[1], &go, 1) != 1)
+			r = vj_err(err, VJ_EXIT_SETUP, errno, "fork", NULL, NULL,
+				   "cannot release the launch child");
+		close(gofd[1]); /* without the byte, the child exits before it execs */
+		if (r < 0) {
+			close(pipefd[0]);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			return -1;
+		}
+	}
 	if (vj_vmm_recv_error(pipefd[0], err) < 0) {
 		close(pipefd[0]);
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

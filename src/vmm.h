@@ -51,10 +51,14 @@ void vj_vmm_block_signals(bool exec, sigset_t *set, sigset_t *old);
 
 /*
  * Fork the launch child: @join(@userdata) puts it in the jail, then
- * vj_vmm_child_finish and exec.  The parent waits until the exec happened (or
- * returns the child's error), closes its copies of the contexts, calls
- * @started(pid, @userdata) and supervises: the VMM's status (128 + signal).
+ * vj_vmm_child_finish and exec.  When @forked is given, the parent first calls
+ * @forked(pid, @userdata) (to record the VMM's pid) and the child waits for it:
+ * on failure the child exits without exec and the error is returned.  The parent
+ * then waits until the exec happened (or returns the child's error), closes its
+ * copies of the contexts, calls @started(pid, @userdata) and supervises: the
+ * VMM's status (128 + signal).
  */
 int vj_vmm_start_supervised(struct vj_vmm *v, int (*join)(void *userdata, struct vj_error **err),
+			    int (*forked)(pid_t pid, void *userdata, struct vj_error **err),
 			    void (*started)(pid_t pid, void *userdata), void *userdata,
 			    const sigset_t *old, const sigset_t *set, struct vj_error **err);
