@@ -14,6 +14,7 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cgroup.h"
 #include "devfilter.h"
@@ -23,6 +24,7 @@
 #include "plan.h"
 #include "privs.h"
 #include "size.h"
+#include "state.h"
 #include "sysfs.h"
 #include "util.h"
 
@@ -75,6 +77,13 @@ static int check_cgroup2(struct vj_check_report *r, const struct vj_roots *roots
 		vj_error_free(e);
 		return ret;
 	}
+	{
+		struct statvfs sv;
+		if (statvfs(root, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+			return add(r, "cgroup2", VJ_CHECK_FAIL,
+				   "give vfiojail a writable cgroup2 mount (containers often get /sys/fs/cgroup read-only)",
+				   "mounted at %s, read-only: the VM's cgroup cannot be created", root);
+	}
 	return add(r, "cgroup2", VJ_CHECK_PASS, NULL, "mounted at %s (%s)", root,
 		   vj_cgroup2_hybrid(vj_root_proc(roots)) ? "hybrid: cgroup v1 controllers beside it"
 							  : "unified");
@@ -102,14 +111,52 @@ static int check_bpf(struct vj_check_report *r)
 
 static int check_bpffs(struct vj_check_report *r)
 {
-	struct statfs s;
+	struct vj_run_opts o = { 0 };
+	_cleanup_free_ char *root = vj_jail_bpffs(&o);
+	struct vj_error *e = NULL;
+	char buf[512];
+	int ret;
 
-	if (statfs(VJ_BPFFS_DEFAULT, &s) == 0 && (unsigned long)s.f_type == BPF_FS_MAGIC &&
-	    !(s.f_flags & ST_RDONLY))
+	if (root && vj_devfilter_check_root(root, false, &e) < 0) {
+		ret = add(r, "bpffs", VJ_CHECK_FAIL, e && e->hint ? e->hint : NULL, "%s",
+			  err_text(e, buf, sizeof(buf)));
+		vj_error_free(e);
+		return ret;
+	}
+	if (root && strcmp(root, VJ_BPFFS_DEFAULT) == 0)
 		return add(r, "bpffs", VJ_CHECK_PASS, NULL, "mounted at %s", VJ_BPFFS_DEFAULT);
 	return add(r, "bpffs", VJ_CHECK_PASS, NULL,
 		   "%s is not a writable bpf filesystem: vfiojail pins its filters in an instance of its own, mounted at STATE_DIR/" VJ_OWN_BPFFS " while a jail needs it",
 		   VJ_BPFFS_DEFAULT);
+}
+
+/* The default state directory: run and setup must be able to make it, or use it. */
+static int check_state_dir(struct vj_check_report *r)
+{
+	const char *dir = vj_state_dir(NULL);
+	_cleanup_close_ int fd = -1;
+	struct vj_error *e = NULL;
+	char buf[512];
+	int found = vj_state_dir_find(NULL, &fd, &e), ret;
+
+	if (found < 0) {
+		ret = add(r, "state dir", VJ_CHECK_FAIL, e && e->hint ? e->hint : NULL, "%s",
+			  err_text(e, buf, sizeof(buf)));
+		vj_error_free(e);
+		return ret;
+	}
+	if (found == 0) {
+		_cleanup_free_ char *parent = strdup(dir);
+		char *slash = parent ? strrchr(parent, '/') : NULL;
+		if (slash && slash != parent)
+			*slash = '\0';
+		if (parent && access(parent, W_OK) < 0)
+			return add(r, "state dir", VJ_CHECK_FAIL,
+				   "only the commands that make a jail (run, setup) need a writable state directory: give them one with --state-dir",
+				   "%s cannot be created: %s", dir, strerror(errno));
+		return add(r, "state dir", VJ_CHECK_PASS, NULL, "%s does not exist yet; run and setup make it (0700)", dir);
+	}
+	return add(r, "state dir", VJ_CHECK_PASS, NULL, "%s", dir);
 }
 
 static int check_mountns(struct vj_check_report *r)
@@ -294,7 +341,7 @@ int vj_check_host(const struct vj_roots *roots, struct vj_check_report **out,
 	if (!r)
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "check", NULL, NULL, "out of memory");
 	have_caps = vj_privs_caps_effective(&eff) == 0;
-	if (check_cgroup2(r, roots) < 0 || check_bpf(r) < 0 || check_bpffs(r) < 0 ||
+	if (check_cgroup2(r, roots) < 0 || check_bpf(r) < 0 || check_bpffs(r) < 0 || check_state_dir(r) < 0 ||
 	    check_mountns(r) < 0 || check_caps(r, eff, have_caps) < 0 ||
 	    check_memlock(r, have_caps && has_cap(eff, CAP_SYS_RESOURCE)) < 0 ||
 	    check_iommufd(r, roots) < 0 || check_vfio(r, roots) < 0) {

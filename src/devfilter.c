@@ -523,6 +523,21 @@ static int check_pin_component(const char *p, struct vj_error **err)
 	return 0;
 }
 
+int vj_devfilter_check_root(const char *bpffs_root, bool explicit_root, struct vj_error **err)
+{
+	_cleanup_free_ char *top = vj_path_join(bpffs_root, "vfiojail");
+	struct stat st;
+
+	if (!top)
+		return err_oom(err, bpffs_root);
+	if (explicit_root && !on_bpffs(bpffs_root))
+		return vj_err_sys(err, STEP, bpffs_root, ENOTSUP, HINT_BPFFS,
+				  "%s is not on a BPF filesystem", bpffs_root);
+	if (lstat(top, &st) < 0)
+		return 0; /* made by the first launch */
+	return check_pin_component(top, err);
+}
+
 /* Create the missing components of @dir (0700); each new one must be made on a bpffs. */
 static int mkdir_bpffs(const char *dir, struct vj_error **err)
 {

@@ -53,6 +53,11 @@ int vj_devfilter_unpin_dir(const char *dir, struct vj_error **err);
 /* Open the pinned map and link of @dir; either out pointer may be NULL. */
 int vj_devfilter_open_pinned(const char *dir, int *map_fd, int *link_fd, struct vj_error **err);
 
+/* What pinning under @bpffs_root will meet, checked without changing anything: the
+ * root is a bpffs (when given explicitly), and its vfiojail/ directory, if any, is
+ * ours and no one else can write it.  0, or -1 with the error pinning would give. */
+int vj_devfilter_check_root(const char *bpffs_root, bool explicit_root, struct vj_error **err);
+
 /* The id of the cgroup the link pinned in @dir is attached to (the cgroup's inode
  * number, the same in every namespace): 0, or -errno (-ENOENT: no pinned link). */
 int vj_devfilter_pinned_cgroup_id(const char *dir, uint64_t *id);

@@ -63,6 +63,11 @@ char *vj_jail_bpffs(const struct vj_run_opts *o)
 }
 
 static void own_bpffs_release(int dirfd, const char *root);
+
+static int oom(struct vj_error **err, const char *object)
+{
+	return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", object, NULL, "out of memory");
+}
 static char *pin_root(const char *pin);
 
 int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err)
@@ -165,6 +170,50 @@ static bool dir_is_empty(const char *path)
 		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
 			return false;
 	return d != NULL;
+}
+
+int vj_preflight(const struct vj_run_opts *o, const struct vj_plan *p, struct vj_error **err)
+{
+	_cleanup_free_ char *parent = NULL, *bpffs = NULL, *state_parent = NULL;
+	_cleanup_close_ int dirfd = -1;
+	const char *state = vj_state_dir(o->state_dir);
+	struct statvfs sv;
+	char *slash;
+	int r;
+
+	if (!p->cgroup)
+		return vj_err(err, VJ_EXIT_SETUP, ENOENT, "cgroup", NULL,
+			      "mount cgroup2 (vfiojail check tells where it looks)",
+			      "no cgroup2 mount: the device filter cannot be installed, so the VM does not start");
+	parent = strdup(p->cgroup);
+	if (!parent)
+		return oom(err, p->cgroup);
+	if ((slash = strrchr(parent, '/')) && slash != parent)
+		*slash = '\0';
+	if (statvfs(parent, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+		return vj_err(err, VJ_EXIT_SETUP, EROFS, "cgroup", parent,
+			      "give vfiojail a writable cgroup2 mount (containers often get /sys/fs/cgroup read-only)",
+			      "the cgroup2 file system holding %s is read-only: the VM's cgroup cannot be created",
+			      parent);
+	r = vj_state_dir_find(o->state_dir, &dirfd, err);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		state_parent = strdup(state);
+		if (!state_parent)
+			return oom(err, state);
+		if ((slash = strrchr(state_parent, '/')) && slash != state_parent)
+			*slash = '\0';
+		if (access(state_parent, W_OK) < 0)
+			return vj_err(err, VJ_EXIT_SETUP, errno, "state", state,
+				      errno == EROFS ? "only the commands that make a jail (run, setup) need a writable state directory: choose one with --state-dir"
+						     : "create its parent directory, or choose another with --state-dir",
+				      "cannot create the state directory");
+	}
+	bpffs = vj_jail_bpffs(o);
+	if (!bpffs)
+		return oom(err, "bpffs");
+	return vj_devfilter_check_root(bpffs, o->bpffs && *o->bpffs, err);
 }
 
 /* Whether @root is STATE_DIR/bpffs of the state dir open as @dirfd. */
@@ -364,11 +413,6 @@ char *vj_jail_spec_json(const struct vj_spec *s, const struct vj_plan *p)
 							   JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return text;
-}
-
-static int oom(struct vj_error **err, const char *object)
-{
-	return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", object, NULL, "out of memory");
 }
 
 static char *dup_or_null(const char *s)
@@ -662,12 +706,8 @@ int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_
 		goto out;
 	for (size_t i = 0; o->warn && i < s.plan->n_warnings; i++)
 		o->warn(s.plan->warnings[i], o->userdata);
-	if (!s.plan->cgroup) {
-		vj_err(err, VJ_EXIT_SETUP, ENOENT, "cgroup", NULL,
-		       "mount cgroup2 (vfiojail check tells where it looks)",
-		       "no cgroup2 mount: the device filter cannot be installed");
+	if (vj_preflight(o, s.plan, err) < 0)
 		goto out;
-	}
 	if (setup_state(&s, err) < 0 ||
 	    vj_jail_make_filter(s.dirfd, s.st.cgroup, s.plan, s.st.bpf_pin, &s.filter,
 				&s.cgroup_created, &s.pinned, err) < 0 ||

@@ -271,6 +271,8 @@ static int load_spec(struct cli *cli, struct vj_spec **out)
 	return -1;
 }
 
+static void run_opts_init(struct cli *cli, struct vj_run_opts *o);
+
 static int cmd_plan(struct cli *cli)
 {
 	struct vj_spec *spec = NULL;
@@ -287,6 +289,16 @@ static int cmd_plan(struct cli *cli)
 	if (vj_plan_build(spec, &cli->plan_opts, &plan, &e) < 0) {
 		vj_spec_free(spec);
 		return report(e);
+	}
+	/* What run would stop at is an error here too (125), with run's message. */
+	{
+		struct vj_run_opts o;
+		run_opts_init(cli, &o);
+		if (vj_preflight(&o, plan, &e) < 0) {
+			vj_plan_free(plan);
+			vj_spec_free(spec);
+			return report(e);
+		}
 	}
 	r = cli->json ? vj_plan_print_json(plan, stdout) : vj_plan_print_table(plan, stdout);
 	vj_plan_free(plan);

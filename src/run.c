@@ -223,12 +223,8 @@ int vj_run(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_er
 		goto out;
 	for (i = 0; i < l.plan->n_warnings; i++)
 		warn(o, l.plan->warnings[i]);
-	if (!l.plan->cgroup) {
-		vj_err(err, VJ_EXIT_SETUP, ENOENT, "cgroup", NULL,
-		       "mount cgroup2 (vfiojail check tells where it looks)",
-		       "no cgroup2 mount: the device filter cannot be installed, so the VM does not start");
+	if (vj_preflight(o, l.plan, err) < 0)
 		goto out;
-	}
 	if (vj_vmm_prepare(&l.vmm, l.plan, o->argv, err) < 0)
 		goto out;
 	if (setup_state(&l, err) < 0 || setup_cgroup_and_filter(&l, err) < 0 ||

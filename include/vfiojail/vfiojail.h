@@ -316,6 +316,16 @@ VJ_EXPORT int vj_run(const struct vj_spec *spec, const struct vj_run_opts *opts,
 		     struct vj_error **err);
 
 /*
+ * What vj_run and vj_setup would stop at before they change anything, checked
+ * without changing anything: no cgroup2 mount, a read-only one, a state dir that
+ * cannot be made or is someone else's, an opts->bpffs that is not a bpffs, a pin
+ * directory someone else made.  Returns 0, or -1 with the error (status 125) the
+ * launch would give; `vfiojail plan` calls it, so a dry run and a launch agree.
+ */
+VJ_EXPORT int vj_preflight(const struct vj_run_opts *opts, const struct vj_plan *plan,
+			   struct vj_error **err);
+
+/*
  * Remove what a jail left: its cgroup (after its processes are gone; with
  * @kill they are SIGKILLed first), its pinned filter, its state.  Idempotent:
  * 0 when there is nothing left.  Only opts->state_dir and opts->bpffs are used.
