@@ -801,6 +801,22 @@ static int enter_join(void *userdata, struct vj_error **err)
 	return vj_cgroup_enter(e->j.st.cgroup, 0, err);
 }
 
+/* Fail closed: nothing enters a jail whose filter is not pinned and attached to the
+ * jail's own cgroup (it may have been removed from outside, or never made). */
+static int filter_guards(const struct vj_state *st, struct vj_error **err)
+{
+	struct stat sb;
+	uint64_t id = 0;
+
+	if (st->bpf_pin && st->cgroup && vj_devfilter_pinned_cgroup_id(st->bpf_pin, &id) == 0 &&
+	    stat(st->cgroup, &sb) == 0 && (uint64_t)sb.st_ino == id)
+		return 0;
+	return vj_err(err, VJ_EXIT_SETUP, 0, "devfilter", st->bpf_pin ? st->bpf_pin : st->name,
+		      "tear the jail down and set it up again (vfiojail status NAME shows what is missing)",
+		      "no device filter of this jail is pinned and attached to its cgroup %s: nothing enters it unfiltered",
+		      st->cgroup ? st->cgroup : "(none)");
+}
+
 /* The VMM runs: the name's lock is free for attach, detach and other enters. */
 static void enter_started(pid_t pid, void *userdata)
 {
@@ -829,7 +845,7 @@ int vj_enter(const char *name, const struct vj_run_opts *o, struct vj_error **er
 	if (!o->argv || !o->argv[0])
 		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL,
 			      "vfiojail enter NAME -- CMD [ARGS...]", "no command to run");
-	if (vj_jail_open(&e.j, name, o, err) < 0)
+	if (vj_jail_open(&e.j, name, o, err) < 0 || filter_guards(&e.j.st, err) < 0)
 		goto out;
 	if (vj_vmm_prepare(&e.vmm, e.j.st.plan, o->argv, err) < 0)
 		goto out;

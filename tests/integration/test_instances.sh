@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Several launchers on one host share the bpffs, and pins are found by the VM's name:
 #  - teardown of the same name from another state dir must not take the filter off a
-#    VM that runs (it used to exit 0 and leave the VMM unfiltered);
+#    VM that runs (it used to exit 0 and leave the VMM unfiltered), and nothing may enter
+#    an idle jail whose pins such a teardown removed;
 #  - a jail made inside a container (its own pid and cgroup namespaces, the host's /run
 #    and bpffs) whose VMM runs is not abandoned to a gc on the host, which sees neither its
 #    launcher nor its cgroup path: the link's cgroup, found by id, still has processes.
@@ -35,6 +36,19 @@ capture "$VFIOJAIL" status vm1 --state-dir /run/A
 assert_eq "$rc" 0 "A'"'"'s jail has no drift ($out)"
 filter_holds "after teardown from B"
 pass "teardown from another state dir leaves a running VM'"'"'s filter"
+
+# An idle jail (no process in it) of state dir A: a teardown from B may remove its pins,
+# but nothing can then enter it unfiltered.
+capture "$VFIOJAIL" setup "${roots[@]}" --name idle --user nobody --memory 1GiB --memlock-hard-limit 4MiB --state-dir /run/A
+assert_eq "$rc" 0 "setup of an idle jail ($err)"
+capture "$VFIOJAIL" teardown idle --state-dir /run/B
+capture "$VFIOJAIL" enter idle --state-dir /run/A -- "$WORK/probe" --out "$WORK/out/idle.json"
+assert_eq "$rc" 125 "enter into a jail whose filter was removed ($err)"
+assert_contains "$err" "nothing enters it unfiltered" "enter says why"
+[[ ! -e "$WORK/out/idle.json" ]] || fail "a process entered a jail without its filter"
+capture "$VFIOJAIL" teardown idle --state-dir /run/A
+assert_eq "$rc" 0 "teardown of the idle jail in A ($err)"
+pass "enter refuses a jail whose filter is gone (fail closed)"
 
 # A host-side gc: the launcher is gone from its view, and so is the cgroup path when the
 # jail was made in a cgroup namespace with its own cgroup2 mount.
