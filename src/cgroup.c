@@ -159,8 +159,8 @@ static int cg2_mount_find(const char *mountinfo, const char *self, struct cg2_mo
 	}
 	while (mnt_table_next_fs(tb, it, &fs) == 0) {
 		const char *type = mnt_fs_get_fstype(fs);
-		if (type && strcmp(type, "cgroup") == 0)
-			m->v1 = true;
+		if (type && strcmp(type, "cgroup") == 0 && !fs_hidden(tb, fs))
+			m->v1 = true; /* a v1 hierarchy this process can see */
 		if (!type || strcmp(type, "cgroup2") != 0)
 			continue;
 		n_cg2++;

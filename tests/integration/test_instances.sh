@@ -35,7 +35,15 @@ assert_contains "$err" "still has processes" "the refusal says why"
 capture "$VFIOJAIL" status vm1 --state-dir /run/A
 assert_eq "$rc" 0 "A'"'"'s jail has no drift ($out)"
 filter_holds "after teardown from B"
-pass "teardown from another state dir leaves a running VM'"'"'s filter"
+capture "$VFIOJAIL" run "${roots[@]}" "${vm[@]}" --state-dir /run/B -- "$WORK/probe" --out /dev/null
+assert_eq "$rc" 125 "run of the same name from state dir B while A'"'"'s VM runs ($err)"
+capture "$VFIOJAIL" setup "${roots[@]}" "${vm[@]}" --state-dir /run/B
+assert_eq "$rc" 125 "setup of the same name from state dir B ($err)"
+rm -f /run/B/*.lock
+filter_holds "after run and setup from B"
+capture "$VFIOJAIL" status vm1 --state-dir /run/A
+assert_eq "$rc" 0 "A'"'"'s jail has no drift after run and setup from B ($out)"
+pass "teardown, run and setup from another state dir leave a running VM'"'"'s filter"
 
 # An idle jail (no process in it) of state dir A: a teardown from B may remove its pins,
 # but nothing can then enter it unfiltered.
