@@ -24,6 +24,7 @@ set -u
 V=$VFIOJAIL
 out=/out
 vm=(--name c1 --user nobody --memory 64MiB --memlock-hard-limit 4MiB)
+[[ -x "$V" ]] || { echo "no $V in the container" >$out/check.txt; exit 1; }
 "$V" check >$out/check.txt 2>&1
 "$V" plan "${vm[@]}" --json >$out/plan.json 2>$out/plan.err; echo $? >$out/plan.rc
 mknod -m 0666 /tmp/loop-control c 10 237
@@ -34,7 +35,8 @@ grep " /run/vfiojail/bpffs " /proc/self/mountinfo >$out/own-bpffs.txt
 "$V" status c2 >$out/status.txt 2>&1; echo $? >$out/status.rc
 "$V" teardown c2 2>$out/teardown.err; echo $? >$out/teardown.rc
 grep -c " /run/vfiojail" /proc/self/mountinfo >$out/mounts-left.txt
-ls -A /run/vfiojail >$out/state-left.txt
+ls -A /run/vfiojail >$out/state-left.txt 2>/dev/null
+exit 0
 INSIDE
 chmod 0755 "$WORK/inside.sh"
 
@@ -48,6 +50,7 @@ jq --argjson caps "$caps" --arg src "$VJ_SOURCE_ROOT" --arg build "$VJ_BUILD_ROO
 	| .process.capabilities = { bounding: $caps, effective: $caps, permitted: $caps }
 	| .root = { path: "rootfs", readonly: true }
 	| .mounts += [
+		{ destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=1777"] },
 		{ destination: "/usr", type: "bind", source: "/usr", options: ["rbind", "ro"] },
 		{ destination: "/etc", type: "bind", source: "/etc", options: ["rbind", "ro"] },
 		{ destination: $src, type: "bind", source: $src, options: ["rbind", "ro"] },
@@ -56,7 +59,6 @@ jq --argjson caps "$caps" --arg src "$VJ_SOURCE_ROOT" --arg build "$VJ_BUILD_ROO
 		{ destination: "/inside.sh", type: "bind", source: ($work + "/inside.sh"), options: ["bind", "ro"] },
 		{ destination: "/out", type: "bind", source: ($work + "/out"), options: ["bind", "rw"] },
 		{ destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755"] },
-		{ destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=1777"] },
 		{ destination: $cg2, type: "bind", source: $cg2, options: ["rbind", "rw"] } ]
 	| .linux.maskedPaths = [] | .linux.readonlyPaths = []
 	| .linux.cgroupsPath = $cgpath
