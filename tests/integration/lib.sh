@@ -113,6 +113,15 @@ iommu_answers_enotty() {
 	echo "1:3" >"$HOST/sys/class/misc/iommu/dev"
 }
 
+# In a container on the bundled GPU host: its /dev/iommu answers ENOTTY, $roots are the
+# host-root flags (with best-effort accounting, which that needs) and $vm a small VM vm1
+# as nobody with the GPU, under a memlock limit this machine's root can set.
+gpu_host_vm1() {
+	iommu_answers_enotty
+	roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
+	vm=(--name vm1 --user nobody --memory 1GiB --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
+}
+
 # Run "$@" with the Nth call of libc entry NAME failing with ERRNO (tests/faultinject.c);
 # sets $rc and $err, and $WORK/out/hit says whether the fault fired.
 inject() { # NAME N ERRNO -- command...

@@ -8,9 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 in_container gpu-iommufd '
-iommu_answers_enotty
-roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
-vm=(--name vm1 --user nobody --memory 1GiB --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
+gpu_host_vm1
 rel=${CG#"$CG2"}
 mkdir "$CG/deleg" "$CG/deleg/other"
 chown 1234 "$CG/deleg" "$CG/deleg/cgroup.procs" "$CG/deleg/other" "$CG/deleg/other/cgroup.procs"

@@ -10,9 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 
 in_container gpu-iommufd '
-iommu_answers_enotty
-roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
-vm=(--name vm1 --user nobody --memory 1GiB --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
+gpu_host_vm1
 mkdir -m 0755 "$WORK/foreign"
 mknod -m 0666 "$WORK/foreign/loop-control" c 10 237
 mkdir -m 0700 /run/A /run/B

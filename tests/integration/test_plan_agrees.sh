@@ -6,9 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 
 in_container gpu-iommufd '
-iommu_answers_enotty
-roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
-vm=(--name vm1 --user nobody --memory 1GiB --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
+gpu_host_vm1
 first_error() { grep -v "^vfiojail: warning" <<<"$1" | grep -m1 "^vfiojail: "; }
 agree() { # WHAT NEEDLE -- extra args
 	local what=$1 needle=$2 plan_err
