@@ -295,7 +295,11 @@ int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **e
 	_cleanup_free_ char *self = NULL;
 
 	proc_root = proc_root ? proc_root : "/proc";
-	if (vj_cgroup_self(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, err) < 0)
+	/* A remembered mount that shows the whole tree covers any cgroup: no need to
+	 * read the caller's again (a launch asks several times). */
+	if (!(cg2_cache_valid(proc_root) &&
+	      (strcmp(cg2_cache.m.root, "/") == 0 || root_ups(cg2_cache.m.root) > 0)) &&
+	    (vj_cgroup_self(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, err) < 0))
 		return -1;
 	*mount_out = strdup(cg2_cache.m.target);
 	return *mount_out ? 0 : err_oom(err, "cgroup2");

@@ -133,30 +133,22 @@ static int check_bpffs(struct vj_check_report *r)
 /* The default state directory: run and setup must be able to make it, or use it. */
 static int check_state_dir(struct vj_check_report *r)
 {
+	struct vj_run_opts o = { 0 };
 	const char *dir = vj_state_dir(NULL);
-	_cleanup_close_ int fd = -1;
 	struct vj_error *e = NULL;
+	bool exists = false;
 	char buf[512];
-	int found = vj_state_dir_find(NULL, &fd, &e), ret;
+	int ret;
 
-	if (found < 0) {
+	if (vj_jail_check_state_dir(&o, &exists, &e) < 0) {
 		ret = add(r, "state dir", VJ_CHECK_FAIL, e && e->hint ? e->hint : NULL, "%s",
 			  err_text(e, buf, sizeof(buf)));
 		vj_error_free(e);
 		return ret;
 	}
-	if (found == 0) {
-		_cleanup_free_ char *parent = strdup(dir);
-		char *slash = parent ? strrchr(parent, '/') : NULL;
-		if (slash && slash != parent)
-			*slash = '\0';
-		if (parent && access(parent, W_OK) < 0)
-			return add(r, "state dir", VJ_CHECK_FAIL,
-				   "only the commands that make a jail (run, setup) need a writable state directory: give them one with --state-dir",
-				   "%s cannot be created: %s", dir, strerror(errno));
-		return add(r, "state dir", VJ_CHECK_PASS, NULL, "%s does not exist yet; run and setup make it (0700)", dir);
-	}
-	return add(r, "state dir", VJ_CHECK_PASS, NULL, "%s", dir);
+	return exists ? add(r, "state dir", VJ_CHECK_PASS, NULL, "%s", dir)
+		      : add(r, "state dir", VJ_CHECK_PASS, NULL,
+			    "%s does not exist yet; run and setup make it (0700)", dir);
 }
 
 static int check_mountns(struct vj_check_report *r)

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <linux/capability.h>
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <signal.h>
@@ -53,6 +54,13 @@ static bool bpffs_writable(const char *path)
 	       !(st.f_flags & ST_RDONLY);
 }
 
+char *vj_jail_pin_dir(const struct vj_run_opts *o, const char *name)
+{
+	_cleanup_free_ char *bpffs = vj_jail_bpffs(o);
+
+	return bpffs ? vj_devfilter_pin_dir(bpffs, name) : NULL;
+}
+
 char *vj_jail_bpffs(const struct vj_run_opts *o)
 {
 	if (o->bpffs && *o->bpffs)
@@ -68,12 +76,10 @@ static int oom(struct vj_error **err, const char *object)
 {
 	return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", object, NULL, "out of memory");
 }
-static char *pin_root(const char *pin);
 
 int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err)
 {
-	_cleanup_free_ char *parent = strdup(dir);
-	char *slash;
+	_cleanup_free_ char *parent = vj_path_parent(dir, 1);
 	uint64_t id;
 	bool populated = false;
 	int r;
@@ -88,26 +94,14 @@ int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err)
 			      dir, id);
 	r = vj_devfilter_unpin_dir(dir, err);
 
-	if (r == 0 && parent && (slash = strrchr(parent, '/')) && slash != parent) {
-		*slash = '\0';
+	if (r == 0 && parent)
 		(void)rmdir(parent); /* ENOTEMPTY while other jails are pinned */
-	}
 	if (r == 0) {
-		_cleanup_free_ char *root = pin_root(dir);
+		_cleanup_free_ char *root = vj_path_parent(dir, 2) /* ROOT of ROOT/vfiojail/NAME */;
 		if (root)
 			own_bpffs_release(dirfd, root);
 	}
 	return r;
-}
-
-/* The bpffs root of a pin directory ROOT/vfiojail/NAME. */
-static char *pin_root(const char *pin)
-{
-	char *root = strdup(pin), *slash;
-
-	for (int i = 0; i < 2 && root && (slash = strrchr(root, '/')) && slash != root; i++)
-		*slash = '\0';
-	return root;
 }
 
 int vj_jail_make_filter(int dirfd, const char *cgroup, const struct vj_plan *plan,
@@ -115,7 +109,7 @@ int vj_jail_make_filter(int dirfd, const char *cgroup, const struct vj_plan *pla
 			bool *pinned, struct vj_error **err)
 {
 	_cleanup_close_ int cgfd = -1;
-	_cleanup_free_ char *root = pin_root(pin);
+	_cleanup_free_ char *root = vj_path_parent(pin, 2);
 
 	if (!root)
 		return vj_err_sys(err, "devfilter", pin, ENOMEM, NULL, "out of memory");
@@ -151,15 +145,6 @@ static void ns_dir_unlock(int dirfd)
 	flock(dirfd, LOCK_UN);
 }
 
-/* "<dir of ns_path>" */
-static char *ns_dir_of(const char *ns_path)
-{
-	char *d = strdup(ns_path), *slash = d ? strrchr(d, '/') : NULL;
-
-	if (slash && slash != d)
-		*slash = '\0';
-	return d;
-}
 
 static bool dir_is_empty(const char *path)
 {
@@ -172,44 +157,47 @@ static bool dir_is_empty(const char *path)
 	return d != NULL;
 }
 
+int vj_jail_check_state_dir(const struct vj_run_opts *o, bool *exists, struct vj_error **err)
+{
+	const char *state = vj_state_dir(o->state_dir);
+	_cleanup_free_ char *parent = NULL;
+	_cleanup_close_ int dirfd = -1;
+	int r = vj_state_dir_find(o->state_dir, &dirfd, err);
+
+	if (exists)
+		*exists = r == 1;
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	parent = vj_path_parent(state, 1);
+	if (!parent)
+		return oom(err, state);
+	if (access(parent, W_OK) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "state", state,
+			      errno == EROFS ? "only the commands that make a jail (run, setup) need a writable state directory: choose one with --state-dir"
+					     : "create its parent directory, or choose another with --state-dir",
+			      "cannot create the state directory");
+	return 0;
+}
+
 int vj_preflight(const struct vj_run_opts *o, const struct vj_plan *p, struct vj_error **err)
 {
-	_cleanup_free_ char *parent = NULL, *bpffs = NULL, *state_parent = NULL;
-	_cleanup_close_ int dirfd = -1;
-	const char *state = vj_state_dir(o->state_dir);
+	_cleanup_free_ char *parent = NULL, *bpffs = NULL;
 	struct statvfs sv;
-	char *slash;
-	int r;
 
 	if (!p->cgroup)
 		return vj_err(err, VJ_EXIT_SETUP, ENOENT, "cgroup", NULL,
 			      "mount cgroup2 (vfiojail check tells where it looks)",
 			      "no cgroup2 mount: the device filter cannot be installed, so the VM does not start");
-	parent = strdup(p->cgroup);
+	parent = vj_path_parent(p->cgroup, 1);
 	if (!parent)
 		return oom(err, p->cgroup);
-	if ((slash = strrchr(parent, '/')) && slash != parent)
-		*slash = '\0';
 	if (statvfs(parent, &sv) == 0 && (sv.f_flag & ST_RDONLY))
 		return vj_err(err, VJ_EXIT_SETUP, EROFS, "cgroup", parent,
 			      "give vfiojail a writable cgroup2 mount (containers often get /sys/fs/cgroup read-only)",
 			      "the cgroup2 file system holding %s is read-only: the VM's cgroup cannot be created",
 			      parent);
-	r = vj_state_dir_find(o->state_dir, &dirfd, err);
-	if (r < 0)
+	if (vj_jail_check_state_dir(o, NULL, err) < 0)
 		return -1;
-	if (r == 0) {
-		state_parent = strdup(state);
-		if (!state_parent)
-			return oom(err, state);
-		if ((slash = strrchr(state_parent, '/')) && slash != state_parent)
-			*slash = '\0';
-		if (access(state_parent, W_OK) < 0)
-			return vj_err(err, VJ_EXIT_SETUP, errno, "state", state,
-				      errno == EROFS ? "only the commands that make a jail (run, setup) need a writable state directory: choose one with --state-dir"
-						     : "create its parent directory, or choose another with --state-dir",
-				      "cannot create the state directory");
-	}
 	bpffs = vj_jail_bpffs(o);
 	if (!bpffs)
 		return oom(err, "bpffs");
@@ -219,15 +207,15 @@ int vj_preflight(const struct vj_run_opts *o, const struct vj_plan *p, struct vj
 /* Whether @root is STATE_DIR/bpffs of the state dir open as @dirfd. */
 static bool is_own_bpffs(int dirfd, const char *root)
 {
-	_cleanup_free_ char *parent = root ? strdup(root) : NULL;
-	char *slash = parent ? strrchr(parent, '/') : NULL;
+	const char *leaf = root ? strrchr(root, '/') : NULL;
+	_cleanup_free_ char *parent = NULL;
 	struct stat a, b;
 
-	if (dirfd < 0 || !slash || strcmp(slash + 1, VJ_OWN_BPFFS) != 0)
+	if (dirfd < 0 || !leaf || strcmp(leaf + 1, VJ_OWN_BPFFS) != 0 ||
+	    !(parent = vj_path_parent(root, 1)))
 		return false;
-	*slash = '\0';
-	return stat(*parent ? parent : "/", &a) == 0 && fstat(dirfd, &b) == 0 &&
-	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	return stat(parent, &a) == 0 && fstat(dirfd, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
 }
 
 int vj_jail_bpffs_prepare(int dirfd, const char *root, struct vj_error **err)
@@ -284,7 +272,7 @@ static void own_bpffs_release(int dirfd, const char *root)
 
 int vj_jail_ns_remove(int dirfd, const char *ns_path, struct vj_error **err)
 {
-	_cleanup_free_ char *dir = ns_dir_of(ns_path);
+	_cleanup_free_ char *dir = vj_path_parent(ns_path, 1);
 	int r = 0;
 
 	if (!dir)
@@ -536,10 +524,7 @@ static int setup_state(struct setup *s, struct vj_error **err)
 	s->st.owner_start = proc_start_time(s->st.owner);
 	s->st.name = strdup(s->spec->name);
 	s->st.cgroup = strdup(s->plan->cgroup);
-	{
-		_cleanup_free_ char *bpffs = vj_jail_bpffs(s->o);
-		s->st.bpf_pin = bpffs ? vj_devfilter_pin_dir(bpffs, s->spec->name) : NULL;
-	}
+	s->st.bpf_pin = vj_jail_pin_dir(s->o, s->spec->name);
 	s->st.ns_path = vj_strdupf("%s/" VJ_NS_DIR "/%s", vj_state_dir(s->o->state_dir),
 				   s->spec->name);
 	if (!s->st.name || !s->st.cgroup || !s->st.bpf_pin || !s->st.ns_path ||
@@ -677,7 +662,7 @@ static int ns_bind_any_cpu(struct setup *s, struct vj_error **err)
 
 static int setup_ns(struct setup *s, struct vj_error **err)
 {
-	_cleanup_free_ char *dir = ns_dir_of(s->st.ns_path);
+	_cleanup_free_ char *dir = vj_path_parent(s->st.ns_path, 1);
 	int r;
 
 	if (!dir)
@@ -829,13 +814,6 @@ static void enter_started(pid_t pid, void *userdata)
 	e->ns_fd = -1;
 }
 
-static bool have_sys_resource(void)
-{
-	uint64_t eff = 0;
-
-	return vj_privs_caps_effective(&eff) == 0 && vj_cap_in(eff, 24 /* CAP_SYS_RESOURCE */);
-}
-
 int vj_enter(const char *name, const struct vj_run_opts *o, struct vj_error **err)
 {
 	struct enter e = { .ns_fd = -1 };
@@ -850,7 +828,7 @@ int vj_enter(const char *name, const struct vj_run_opts *o, struct vj_error **er
 	if (vj_vmm_prepare(&e.vmm, e.j.st.plan, o->argv, err) < 0)
 		goto out;
 	/* Without CAP_SYS_RESOURCE no later attach could raise a lowered hard limit. */
-	e.vmm.memlock_keep_hard = !have_sys_resource();
+	e.vmm.memlock_keep_hard = !vj_privs_have_cap(CAP_SYS_RESOURCE);
 	e.ns_fd = vj_jail_open_ns(e.j.st.ns_path, err);
 	if (e.ns_fd < 0 ||
 	    vj_vmm_open_contexts(&e.vmm, e.j.st.dev_root ? e.j.st.dev_root : "/dev",
@@ -883,8 +861,7 @@ out:
 static int teardown_by_name(int dirfd, const char *name, const struct vj_run_opts *o,
 			    struct vj_error **err)
 {
-	_cleanup_free_ char *bpffs = vj_jail_bpffs(o);
-	_cleanup_free_ char *pin = bpffs ? vj_devfilter_pin_dir(bpffs, name) : NULL;
+	_cleanup_free_ char *pin = vj_jail_pin_dir(o, name);
 	_cleanup_free_ char *ns = vj_strdupf("%s/" VJ_NS_DIR "/%s", vj_state_dir(o->state_dir), name);
 	int r = 0;
 
@@ -967,8 +944,7 @@ out:
 static int teardown_without_state_dir(const char *name, const struct vj_run_opts *o,
 				      struct vj_error **err)
 {
-	_cleanup_free_ char *bpffs = vj_jail_bpffs(o);
-	_cleanup_free_ char *pin = bpffs ? vj_devfilter_pin_dir(bpffs, name) : NULL;
+	_cleanup_free_ char *pin = vj_jail_pin_dir(o, name);
 	struct stat st;
 
 	if (err && *err) {

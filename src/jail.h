@@ -24,6 +24,13 @@
  */
 char *vj_jail_bpffs(const struct vj_run_opts *o);
 
+/* BPFFS/vfiojail/NAME: where the jail @name's filter is pinned.  Newly allocated. */
+char *vj_jail_pin_dir(const struct vj_run_opts *o, const char *name);
+
+/* The state dir run and setup would use is someone else's, or cannot be made:
+ * -1 with their error; 0 otherwise (*exists, when given, says whether it exists). */
+int vj_jail_check_state_dir(const struct vj_run_opts *o, bool *exists, struct vj_error **err);
+
 /* Mount vfiojail's own bpffs instance at @root when @root is STATE_DIR/bpffs of the
  * state dir @dirfd and it is not mounted yet; 0 otherwise. */
 int vj_jail_bpffs_prepare(int dirfd, const char *root, struct vj_error **err);

@@ -67,8 +67,7 @@ bool vj_privs_have_cap(int cap)
 {
 	uint64_t eff;
 
-	return cap >= 0 && cap < 64 && vj_privs_caps_effective(&eff) == 0 &&
-	       (eff & (UINT64_C(1) << cap));
+	return cap >= 0 && vj_privs_caps_effective(&eff) == 0 && vj_cap_in(eff, (unsigned)cap);
 }
 
 /* The highest capability number the running kernel knows. */

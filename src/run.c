@@ -137,10 +137,7 @@ static int setup_state(struct launch *l, struct vj_error **err)
 		return -1;
 	l->st.name = strdup(l->spec->name);
 	l->st.cgroup = strdup(l->plan->cgroup);
-	{
-		_cleanup_free_ char *bpffs = vj_jail_bpffs(l->o);
-		l->st.bpf_pin = bpffs ? vj_devfilter_pin_dir(bpffs, l->spec->name) : NULL;
-	}
+	l->st.bpf_pin = vj_jail_pin_dir(l->o, l->spec->name);
 	l->st.supervisor = l->o->exec ? 0 : getpid();
 	l->st.vmm = l->o->exec ? getpid() : 0; /* --exec: this process becomes the VMM */
 	l->st.plan = l->plan; /* recorded for status; released by launch_free */

@@ -52,6 +52,15 @@ char *vj_path_join(const char *root, const char *rel)
 	return vj_strdupf("%.*s/%s", (int)rl, root, rel);
 }
 
+char *vj_path_parent(const char *path, int levels)
+{
+	char *d = strdup(path), *slash;
+
+	for (int i = 0; d && i < levels && (slash = strrchr(d, '/')); i++)
+		slash[slash == d ? 1 : 0] = '\0';
+	return d;
+}
+
 int vj_read_fd(int fd, size_t max, char **out, size_t *out_len)
 {
 	_cleanup_free_ char *buf = malloc(max + 2);

@@ -10,10 +10,6 @@
 source "$(dirname "$0")/lib.sh"
 
 LIMIT=$((96 << 20))
-vm_args() { # NAME BDF [FD]: QEMU's arguments for a 64 MiB VM with BDF on an iommufd context
-	local fd=${3:+,fd=$3}
-	echo "-m 64M $(qmp_args "$1") -object iommufd,id=iommufd0$fd -device vfio-pci,host=$2,iommufd=iommufd0,id=hd0"
-}
 
 # ---- the baseline: QEMU opens /dev/iommu itself, as libvirt before 12.1 has it do -----
 # The nodes are made the VM user's, as a launcher would.
@@ -26,13 +22,13 @@ done
 on_exit "$(printf '%s; ' "${restore[@]}")"
 as_user=(prlimit --memlock=$LIMIT:$LIMIT setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all)
 # shellcheck disable=SC2046
-vm_start b1 "$T/b1.log" -- "${as_user[@]}" "${QEMU_VM[@]}" $(vm_args b1 "$EDU_A")
+vm_start b1 "$T/b1.log" -- "${as_user[@]}" "${QEMU_VM[@]}" $(edu_vm_args b1 "$EDU_A")
 b1=$vm_pid
 vm_wait_qmp b1 "$b1" || fail "baseline VM 1 did not start: $(cat "$T/b1.log")"
 assert_eq "$(edus_in_vm b1)" '["hd0"]' "VM 1 has its device"
 pin1=$(vmpin "$b1")
 # shellcheck disable=SC2046
-capture timeout 120 "${as_user[@]}" "${QEMU_VM[@]}" $(vm_args b2 "$EDU_B")
+capture timeout 120 "${as_user[@]}" "${QEMU_VM[@]}" $(edu_vm_args b2 "$EDU_B")
 echo "baseline VM 2: exit $rc: $err"
 assert_eq "$rc" 1 "the second VM of the same user fails (per-user accounting)"
 assert_contains "$err" "Cannot allocate memory" "the second VM's error"
@@ -48,11 +44,11 @@ s2=$(spec c2 64MiB "[ { \"pci\": \"$EDU_B\" } ]" "\"memlock\": { \"hard_limit\":
 plan_bytes=$("$VFIOJAIL" plan "$s1" --json | jq -r .memlock.bytes)
 assert_eq "$plan_bytes" "$LIMIT" "the plan's memlock bytes (the spec's hard limit)"
 # shellcheck disable=SC2046
-vm_start c1 "$T/c1.log" -- "$VFIOJAIL" run "$s1" -- "${QEMU_VM[@]}" $(vm_args c1 "$EDU_A" @fd:iommufd0@)
+vm_start c1 "$T/c1.log" -- "$VFIOJAIL" run "$s1" -- "${QEMU_VM[@]}" $(edu_vm_args c1 "$EDU_A" @fd:iommufd0@)
 c1=$vm_pid
 vm_wait_qmp c1 "$c1" || fail "VM 1 did not start through vfiojail: $(cat "$T/c1.log")"
 # shellcheck disable=SC2046
-vm_start c2 "$T/c2.log" -- "$VFIOJAIL" run "$s2" -- "${QEMU_VM[@]}" $(vm_args c2 "$EDU_B" @fd:iommufd0@)
+vm_start c2 "$T/c2.log" -- "$VFIOJAIL" run "$s2" -- "${QEMU_VM[@]}" $(edu_vm_args c2 "$EDU_B" @fd:iommufd0@)
 c2=$vm_pid
 vm_wait_qmp c2 "$c2" || fail "VM 2 did not start through vfiojail: $(cat "$T/c2.log")"
 for v in c1 c2; do
@@ -75,7 +71,7 @@ assert_guest_clean
 # ---- a budget below guest RAM fails the same way, and the exit status comes through ---
 s3=$(spec c3 64MiB "[ { \"pci\": \"$EDU_A\" } ]" "\"memlock\": { \"hard_limit\": \"32MiB\" }")
 # shellcheck disable=SC2046
-capture timeout 120 "$VFIOJAIL" run "$s3" -- "${QEMU_VM[@]}" $(vm_args c3 "$EDU_A" @fd:iommufd0@)
+capture timeout 120 "$VFIOJAIL" run "$s3" -- "${QEMU_VM[@]}" $(edu_vm_args c3 "$EDU_A" @fd:iommufd0@)
 assert_eq "$rc" 1 "QEMU's exit status through run with 32 MiB for 64 MiB of RAM"
 assert_contains "$err" "Cannot allocate memory" "ENOMEM below guest RAM"
 assert_guest_clean

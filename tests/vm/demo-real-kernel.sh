@@ -21,15 +21,14 @@ for n in /dev/iommu "$(cdev_of "$EDU_A")" "$(cdev_of "$EDU_B")"; do
 	chown 65534:65534 "$n"
 done
 as_user=(prlimit --memlock=$LIMIT:$LIMIT setpriv --reuid=65534 --regid=65534 --clear-groups)
-vmargs() { echo "-m 64M $(qmp_args "$1") -object iommufd,id=iommufd0${3:+,fd=$3} -device vfio-pci,host=$2,iommufd=iommufd0"; }
-vm_start b1 "$T/b1.log" -- "${as_user[@]}" "${QEMU_VM[@]}" $(vmargs b1 "$EDU_A")
+vm_start b1 "$T/b1.log" -- "${as_user[@]}" "${QEMU_VM[@]}" $(edu_vm_args b1 "$EDU_A")
 b1=$vm_pid
 vm_wait_qmp b1 "$b1" || fail "VM 1 did not start: $(cat "$T/b1.log")"
 echo "VM 1 runs: pid $b1, VmPin $(vmpin "$b1") kB"
 echo "VM 2:"
 printf '$ %s\n' "qemu-system-x86_64 -m 64M -object iommufd,id=iommufd0 -device vfio-pci,host=$EDU_B,iommufd=iommufd0 ..."
 set +e
-timeout 120 "${as_user[@]}" "${QEMU_VM[@]}" $(vmargs b2 "$EDU_B")
+timeout 120 "${as_user[@]}" "${QEMU_VM[@]}" $(edu_vm_args b2 "$EDU_B")
 echo "(exit status $?: the second VM cannot pin its RAM)"
 set -e
 vm_quit b1 "$b1"
@@ -45,7 +44,7 @@ for v in 1 2; do
 	bdf=$EDU_A
 	[[ $v -eq 2 ]] && bdf=$EDU_B
 	printf '$ %s\n' "vfiojail run vm$v.json -- qemu-system-x86_64 -m 64M -object iommufd,id=iommufd0,fd=@fd:iommufd0@ -device vfio-pci,host=$bdf,iommufd=iommufd0 ... &"
-	vm_start "vm$v" "$T/vm$v.log" -- "$VFIOJAIL" run "$T/vm$v.json" -- "${QEMU_VM[@]}" $(vmargs "vm$v" "$bdf" @fd:iommufd0@)
+	vm_start "vm$v" "$T/vm$v.log" -- "$VFIOJAIL" run "$T/vm$v.json" -- "${QEMU_VM[@]}" $(edu_vm_args "vm$v" "$bdf" @fd:iommufd0@)
 	vm_wait_qmp "vm$v" "$vm_pid" || fail "VM $v did not start: $(cat "$T/vm$v.log")"
 	eval "sup$v=$vm_pid"
 done

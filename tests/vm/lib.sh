@@ -71,6 +71,11 @@ vm_wait_qmp() {
 	return 1
 }
 qmp() { "$QMP" "$(qmp_sock "$1")" "${@:2}"; }
+# edu_vm_args NAME BDF [FD]: QEMU's arguments for a 64 MiB VM NAME with BDF on an iommufd
+# context: QEMU opens /dev/iommu itself, or is handed FD ("@fd:iommufd0@" through vfiojail).
+edu_vm_args() {
+	echo "-m 64M $(qmp_args "$1") -object iommufd,id=iommufd0${3:+,fd=$3} -device vfio-pci,host=$2,iommufd=iommufd0,id=hd0"
+}
 # The qdev ids of the edu devices (1234:11e8) VM NAME's query-pci lists, as a JSON array.
 edus_in_vm() { qmp "$1" query-pci | jq -c '[.[].devices[] | select(.id.vendor == 4660 and .id.device == 4584) | .qdev_id]'; }
 # The QEMU process of VM NAME: the one in its cgroup (run, enter), or PID when that is QEMU.
