@@ -36,6 +36,7 @@
 #include "cgroup.h"
 #include "error.h"
 #include "mountns.h"
+#include "name.h"
 #include "plan.h"
 #include "privs.h"
 #include "rlimit.h"
@@ -59,6 +60,14 @@ char *vj_jail_pin_dir(const struct vj_run_opts *o, const char *name)
 	_cleanup_free_ char *bpffs = vj_jail_bpffs(o);
 
 	return bpffs ? vj_devfilter_pin_dir(bpffs, name) : NULL;
+}
+
+/* STATE_DIR/ns/ESC, ESC the name's escape (name.h). */
+static char *ns_binding(const struct vj_run_opts *o, const char *name)
+{
+	_cleanup_free_ char *esc = vj_name_escape(name);
+
+	return esc ? vj_strdupf("%s/" VJ_NS_DIR "/%s", vj_state_dir(o->state_dir), esc) : NULL;
 }
 
 char *vj_jail_bpffs(const struct vj_run_opts *o)
@@ -525,8 +534,7 @@ static int setup_state(struct setup *s, struct vj_error **err)
 	s->st.name = strdup(s->spec->name);
 	s->st.cgroup = strdup(s->plan->cgroup);
 	s->st.bpf_pin = vj_jail_pin_dir(s->o, s->spec->name);
-	s->st.ns_path = vj_strdupf("%s/" VJ_NS_DIR "/%s", vj_state_dir(s->o->state_dir),
-				   s->spec->name);
+	s->st.ns_path = ns_binding(s->o, s->spec->name);
 	if (!s->st.name || !s->st.cgroup || !s->st.bpf_pin || !s->st.ns_path ||
 	    state_fill(&s->st, s->spec, s->plan, s->o) < 0)
 		return oom(err, s->spec->name);
@@ -823,9 +831,10 @@ int vj_enter(const char *name, const struct vj_run_opts *o, struct vj_error **er
 	if (!o->argv || !o->argv[0])
 		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL,
 			      "vfiojail enter NAME -- CMD [ARGS...]", "no command to run");
-	if (vj_jail_open(&e.j, name, o, err) < 0 || filter_guards(&e.j.st, err) < 0)
+	if (vj_vmm_check_preserved(o->preserve_fds, err) < 0 || vj_jail_open(&e.j, name, o, err) < 0 ||
+	    filter_guards(&e.j.st, err) < 0)
 		goto out;
-	if (vj_vmm_prepare(&e.vmm, e.j.st.plan, o->argv, err) < 0)
+	if (vj_vmm_prepare(&e.vmm, e.j.st.plan, o, err) < 0)
 		goto out;
 	/* Without CAP_SYS_RESOURCE no later attach could raise a lowered hard limit. */
 	e.vmm.memlock_keep_hard = !vj_privs_have_cap(CAP_SYS_RESOURCE);
@@ -862,7 +871,7 @@ static int teardown_by_name(int dirfd, const char *name, const struct vj_run_opt
 			    struct vj_error **err)
 {
 	_cleanup_free_ char *pin = vj_jail_pin_dir(o, name);
-	_cleanup_free_ char *ns = vj_strdupf("%s/" VJ_NS_DIR "/%s", vj_state_dir(o->state_dir), name);
+	_cleanup_free_ char *ns = ns_binding(o, name);
 	int r = 0;
 
 	if (!pin || !ns)
@@ -875,7 +884,7 @@ static int teardown_by_name(int dirfd, const char *name, const struct vj_run_opt
 }
 
 /* Search the cgroup2 tree (a few levels deep, as launchers nest) for directories
- * named vfiojail-NAME: 1 and *path when exactly one, 0 none, 2 several, -1 error. */
+ * named @want (vfiojail-ESC): 1 and *path when exactly one, 0 none, 2 several, -1 error. */
 static int find_cgroup_in(const char *dir, const char *want, int depth, char **path)
 {
 	_cleanup_closedir_ DIR *d = opendir(dir);
@@ -914,7 +923,8 @@ static int find_cgroup_in(const char *dir, const char *want, int depth, char **p
 static int find_cgroup_by_name(const struct vj_run_opts *o, const char *name, char **path)
 {
 	_cleanup_free_ char *root = NULL, *own = NULL;
-	_cleanup_free_ char *want = vj_strdupf("vfiojail-%s", name);
+	_cleanup_free_ char *esc = vj_name_escape(name);
+	_cleanup_free_ char *want = esc ? vj_strdupf("vfiojail-%s", esc) : NULL;
 	int r;
 
 	*path = NULL;
@@ -962,7 +972,8 @@ static int teardown_without_state_dir(const char *name, const struct vj_run_opts
 
 static bool state_absent(int dirfd, const char *name)
 {
-	_cleanup_free_ char *f = vj_strdupf("%s.json", name);
+	_cleanup_free_ char *esc = vj_name_escape(name);
+	_cleanup_free_ char *f = esc ? vj_strdupf("%s.json", esc) : NULL;
 	struct stat st;
 
 	return f && fstatat(dirfd, f, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
@@ -1369,7 +1380,9 @@ static void print_limit(FILE *f, uint64_t v)
 
 int vj_status_print_table(const struct vj_status *s, FILE *f)
 {
-	fprintf(f, "%s (%s)%s%s\n", s->name, s->kind, s->drift ? ": DRIFT" : "",
+	char shown[VJ_NAME_SHOWN_MAX];
+
+	fprintf(f, "%s (%s)%s%s\n", vj_name_shown(s->name, shown), s->kind, s->drift ? ": DRIFT" : "",
 		s->abandoned ? ", abandoned" : "");
 	for (size_t i = 0; i < s->n_items; i++)
 		fprintf(f, "%-5s %s: %s\n", s->items[i].ok ? "OK" : "DRIFT", s->items[i].name,

@@ -2,11 +2,13 @@
 /*
  * The vfiojail command: parses arguments and calls the library, nothing more.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "vfiojail/vfiojail.h"
@@ -22,6 +24,7 @@ enum {
 	OPT_EXEC,
 	OPT_KILL,
 	OPT_BPFFS,
+	OPT_PRESERVE_FDS,
 	OPT_SPEC_FLAG, /* spec flags are told apart by their long name */
 };
 
@@ -34,6 +37,7 @@ struct cli {
 	bool best_effort;
 	bool exec;
 	bool kill;
+	long preserve_fds;          /* -1: not given */
 	char **vmm_argv;            /* after "--" */
 	const char *spec_path;
 	struct vj_spec *spec_flags; /* non-NULL once a spec flag was given */
@@ -56,6 +60,7 @@ static const struct option long_options[] = {
 	{ "exec", no_argument, NULL, OPT_EXEC },
 	{ "kill", no_argument, NULL, OPT_KILL },
 	{ "bpffs", required_argument, NULL, OPT_BPFFS },
+	{ "preserve-fds", required_argument, NULL, OPT_PRESERVE_FDS },
 	/* The spec as flags: the same fields as the JSON file. */
 	{ "name", required_argument, NULL, OPT_SPEC_FLAG },
 	{ "user", required_argument, NULL, OPT_SPEC_FLAG },
@@ -117,10 +122,14 @@ static void usage(FILE *f)
 	      "\n"
 	      "Launch options (run, enter):\n"
 	      "  --exec                 become the VMM: no supervisor, teardown NAME after it exits\n"
+	      "  --preserve-fds N       the launcher's fds 3 to 3+N-1 reach the VMM as they are;\n"
+	      "                         with LISTEN_PID = our pid, LISTEN_FDS fds are kept too and\n"
+	      "                         LISTEN_PID becomes the VMM's\n"
 	      "  --iommufd-accounting=strict|best-effort\n"
 	      "                         strict (default): refuse to start when per-process iommufd\n"
 	      "                         accounting cannot be set; best-effort: warn and go on\n"
-	      "  @fd:ID@ in the VMM's arguments becomes the fd of iommufd context ID (3, 4, ...);\n"
+	      "  @fd:ID@ in the VMM's arguments becomes the fd of iommufd context ID (the fds\n"
+	      "  after the preserved ones: 3, 4, ... when none are);\n"
 	      "  VFIOJAIL_FD_<ID> in its environment holds the same number.\n"
 	      "\n"
 	      "Exit status: run exits with the VMM's status (128+N when killed by signal N);\n"
@@ -221,6 +230,15 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 		case OPT_BPFFS:
 			cli->bpffs = optarg;
 			break;
+		case OPT_PRESERVE_FDS: {
+			char *end = NULL;
+			errno = 0;
+			cli->preserve_fds = strtol(optarg, &end, 10);
+			if (errno || !*optarg || *end || cli->preserve_fds < 0 || cli->preserve_fds > 4096)
+				return usage_error("--preserve-fds: \"%s\" is not a number of fds from 0 to 4096",
+						   optarg);
+			break;
+		}
 		case OPT_SPEC_FLAG:
 			if (is_hotplug(cli->command)) {
 				r = hotplug_flag(cli, long_options[idx].name, argc);
@@ -333,9 +351,27 @@ static void print_warning(const char *msg, void *userdata)
 	fprintf(stderr, "vfiojail: warning: %s\n", msg);
 }
 
+/* systemd's socket activation: LISTEN_FDS fds from 3 are ours when LISTEN_PID
+ * names us; they come first, then --preserve-fds N more (as runc counts them). */
+static unsigned listen_fds(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char *end = NULL;
+	long n;
+
+	if (!pid || !fds || strtol(pid, &end, 10) != (long)getpid() || *end)
+		return 0;
+	n = strtol(fds, &end, 10);
+	return *fds && !*end && n > 0 && n <= 4096 ? (unsigned)n : 0;
+}
+
 static void run_opts_init(struct cli *cli, struct vj_run_opts *o)
 {
+	unsigned listen = listen_fds();
+
 	*o = (struct vj_run_opts){
+		.preserve_fds = listen + (unsigned)(cli->preserve_fds > 0 ? cli->preserve_fds : 0),
+		.listen_pid = listen > 0,
 		.plan = cli->plan_opts,
 		.state_dir = cli->state_dir,
 		.bpffs = cli->bpffs,
@@ -573,7 +609,7 @@ static const struct command {
 
 int main(int argc, char **argv)
 {
-	struct cli cli = { 0 };
+	struct cli cli = { .preserve_fds = -1 };
 	size_t i;
 	int r;
 
@@ -600,6 +636,8 @@ int main(int argc, char **argv)
 				break;
 			}
 		r = parse_options(&cli, n - 1, argv + 1);
+		if (r < 0 && cli.preserve_fds >= 0 && strcmp(cli.command, "run") && strcmp(cli.command, "enter"))
+			r = usage_error("--preserve-fds is for run and enter, not %s", cli.command);
 		if (r < 0)
 			r = commands[i].fn(&cli);
 		vj_spec_free(cli.spec_flags);

@@ -216,13 +216,14 @@ int vj_run(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_er
 	if (!o->argv || !o->argv[0])
 		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL,
 			      "vfiojail run SPEC -- VMM [ARGS...]", "no VMM to run");
-	if (vj_plan_build(spec, &o->plan, &l.plan, err) < 0)
+	if (vj_vmm_check_preserved(o->preserve_fds, err) < 0 ||
+	    vj_plan_build(spec, &o->plan, &l.plan, err) < 0)
 		goto out;
 	for (i = 0; i < l.plan->n_warnings; i++)
 		warn(o, l.plan->warnings[i]);
 	if (vj_preflight(o, l.plan, err) < 0)
 		goto out;
-	if (vj_vmm_prepare(&l.vmm, l.plan, o->argv, err) < 0)
+	if (vj_vmm_prepare(&l.vmm, l.plan, o, err) < 0)
 		goto out;
 	if (setup_state(&l, err) < 0 || setup_cgroup_and_filter(&l, err) < 0 ||
 	    vj_vmm_open_contexts(&l.vmm, vj_root_dev(&o->plan.roots), o->iommufd_best_effort,

@@ -82,9 +82,9 @@ static char *fd_env(const char *id, int fd)
 	return s;
 }
 
-/* Replace each "@fd:ID@" in @arg by the context's fd number. */
-static int substitute_arg(const struct vj_plan *p, const char *arg, size_t index, char **out,
-			  struct vj_error **err)
+/* Replace each "@fd:ID@" in @arg by the context's fd number (@first + index). */
+static int substitute_arg(const struct vj_plan *p, int first, const char *arg, size_t index,
+			  char **out, struct vj_error **err)
 {
 	_cleanup_free_ char *res = NULL;
 	size_t len = 0;
@@ -115,7 +115,7 @@ static int substitute_arg(const struct vj_plan *p, const char *arg, size_t index
 				   "\"%.*s\" names no iommufd context of this VM", (int)(end - at + 1), at);
 			break;
 		}
-		fprintf(m, "%.*s%d", (int)(at - c), c, FD_FIRST + (int)i);
+		fprintf(m, "%.*s%d", (int)(at - c), c, first + (int)i);
 		c = end + 1;
 	}
 	fputs(c, m);
@@ -126,12 +126,59 @@ static int substitute_arg(const struct vj_plan *p, const char *arg, size_t index
 	return r;
 }
 
-int vj_vmm_prepare(struct vj_vmm *v, struct vj_plan *plan, char *const *argv,
+int vj_vmm_ctx_first(const struct vj_vmm *v)
+{
+	return FD_FIRST + (int)v->preserve;
+}
+
+/* Most fds a launcher may hand over: far above any real launcher's. */
+#define PRESERVE_MAX 4096
+
+int vj_vmm_check_preserved(unsigned n, struct vj_error **err)
+{
+	char obj[32];
+
+	if (n > PRESERVE_MAX)
+		return vj_err(err, VJ_EXIT_USAGE, 0, "fds", "--preserve-fds", NULL,
+			      "%u fds is more than the %d a launcher may hand over", n, PRESERVE_MAX);
+	for (unsigned i = 0; i < n; i++) {
+		int fd = FD_FIRST + (int)i;
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		snprintf(obj, sizeof(obj), "fd %d", fd);
+		return vj_err(err, VJ_EXIT_USAGE, EBADF, "fds", obj,
+			      "the launcher must pass every fd it asks to keep, or ask for fewer",
+			      "fd %d is not open, but %u preserved fds means fds %d to %d reach the VMM",
+			      fd, n, FD_FIRST, FD_FIRST + (int)n - 1);
+	}
+	return 0;
+}
+
+/* QEMU's -daemonize forks and exits in the parent: a supervisor would see its
+ * VMM exit at once and tear the jail down under the daemon it left behind. */
+static int refuse_daemonize(char *const *argv, struct vj_error **err)
+{
+	for (size_t i = 1; argv[i]; i++)
+		if (!strcmp(argv[i], "-daemonize") || !strcmp(argv[i], "--daemonize"))
+			return vj_err(err, VJ_EXIT_USAGE, 0, "argv", argv[i],
+				      "drop -daemonize (the supervisor already runs the VMM in the "
+				      "background), or use --exec and tear the jail down when the VM ends",
+				      "a supervised VMM may not daemonize: it would leave its supervisor, "
+				      "which would then take the jail down under it");
+	return 0;
+}
+
+int vj_vmm_prepare(struct vj_vmm *v, struct vj_plan *plan, const struct vj_run_opts *o,
 		   struct vj_error **err)
 {
+	char *const *argv = o->argv;
 	size_t n = 0, i;
 
 	v->plan = plan;
+	v->preserve = o->preserve_fds;
+	v->listen_pid = o->listen_pid;
+	if (!o->exec && refuse_daemonize(argv, err) < 0)
+		return -1;
 	while (argv[n])
 		n++;
 	v->argv = calloc(n + 1, sizeof(char *));
@@ -139,12 +186,18 @@ int vj_vmm_prepare(struct vj_vmm *v, struct vj_plan *plan, char *const *argv,
 	if (!v->argv || !v->env)
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", NULL, NULL, "out of memory");
 	for (i = 0; i < n; i++)
-		if (substitute_arg(plan, argv[i], i, &v->argv[i], err) < 0)
+		if (substitute_arg(plan, vj_vmm_ctx_first(v), argv[i], i, &v->argv[i], err) < 0)
 			return -1;
 	for (i = 0; i < plan->n_iommufd; i++)
-		if (!(v->env[i] = fd_env(plan->iommufd[i].id, FD_FIRST + (int)i)))
+		if (!(v->env[i] = fd_env(plan->iommufd[i].id, vj_vmm_ctx_first(v) + (int)i)))
 			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", NULL, NULL, "out of memory");
 	return resolve_vmm(argv[0], &v->path, err);
+}
+
+void vj_vmm_close_preserved(const struct vj_vmm *v)
+{
+	if (v->preserve)
+		close_range(FD_FIRST, (unsigned)vj_vmm_ctx_first(v) - 1, 0);
 }
 
 int vj_vmm_open_contexts(struct vj_vmm *v, const char *dev_root, bool best_effort,
@@ -207,15 +260,24 @@ void vj_vmm_free(struct vj_vmm *v)
 /* ------------------------------------------------------------------------- */
 /* The launch child                                                           */
 
-/* fds 3.. are the contexts in spec order; @keep (the error pipe) goes right after
- * them, close-on-exec; every other fd above 2 is closed. */
+/* fds 3 .. 3+preserve-1 are the launcher's, kept; the contexts follow in spec
+ * order; @keep (the error pipe) goes right after them, close-on-exec; every other
+ * fd above 2 is closed. */
 static int arrange_fds(struct vj_vmm *l, int *keep, struct vj_error **err)
 {
 	size_t n = l->plan->n_iommufd, i;
-	int base = FD_FIRST + (int)n + 1, high[64];
+	int first = vj_vmm_ctx_first(l), base = first + (int)n + 1, high[64];
 
 	if (n > ARRAY_SIZE(high) - 1)
 		return vj_err(err, VJ_EXIT_SETUP, EMFILE, "fds", NULL, NULL, "too many iommufd contexts");
+	/* The launcher's fds reach the VMM even if a library caller opened them
+	 * close-on-exec. */
+	for (i = 0; i < l->preserve; i++) {
+		int fd = FD_FIRST + (int)i, fl = fcntl(fd, F_GETFD);
+		if (fl < 0 || ((fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0))
+			return vj_err(err, VJ_EXIT_USAGE, errno, "fds", NULL, NULL,
+				      "preserved fd %d is not open", fd);
+	}
 	/* Move everything above the target range first, so no dup2 clobbers a source. */
 	for (i = 0; i < n; i++)
 		if ((high[i] = fcntl(l->ctx_fds[i], F_DUPFD_CLOEXEC, base + 64)) < 0)
@@ -223,17 +285,17 @@ static int arrange_fds(struct vj_vmm *l, int *keep, struct vj_error **err)
 	if (*keep >= 0 && (high[n] = fcntl(*keep, F_DUPFD_CLOEXEC, base + 64)) < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "fds", NULL, NULL, "dup");
 	for (i = 0; i < n; i++)
-		if (dup2(high[i], FD_FIRST + (int)i) < 0) /* dup2 clears close-on-exec */
+		if (dup2(high[i], first + (int)i) < 0) /* dup2 clears close-on-exec */
 			return vj_err(err, VJ_EXIT_SETUP, errno, "fds", l->plan->iommufd[i].id, NULL, "dup2");
 	if (*keep >= 0) {
-		if (dup3(high[n], FD_FIRST + (int)n, O_CLOEXEC) < 0)
+		if (dup3(high[n], first + (int)n, O_CLOEXEC) < 0)
 			return vj_err(err, VJ_EXIT_SETUP, errno, "fds", NULL, NULL, "dup3");
-		*keep = FD_FIRST + (int)n;
+		*keep = first + (int)n;
 	}
-	if (close_range((unsigned)(FD_FIRST + (int)n + (*keep >= 0 ? 1 : 0)), ~0U, 0) < 0)
+	if (close_range((unsigned)(first + (int)n + (*keep >= 0 ? 1 : 0)), ~0U, 0) < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "fds", NULL, NULL, "close_range");
 	for (i = 0; i < n; i++)
-		l->ctx_fds[i] = FD_FIRST + (int)i;
+		l->ctx_fds[i] = first + (int)i;
 	return 0;
 }
 
@@ -267,6 +329,14 @@ int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err)
 	for (size_t i = 0; v->env[i]; i++)
 		if (putenv(v->env[i]) < 0)
 			return vj_err(err, VJ_EXIT_SETUP, errno, "exec", v->env[i], NULL, "putenv");
+	/* Socket activation: the fds are the VMM's now, and so is LISTEN_PID (the
+	 * launch child's pid is the VMM's: exec keeps it). */
+	if (v->listen_pid) {
+		char pid[24];
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		if (setenv("LISTEN_PID", pid, 1) < 0)
+			return vj_err(err, VJ_EXIT_SETUP, errno, "exec", "LISTEN_PID", NULL, "setenv");
+	}
 	if (v->plan->groups_known) /* looked up by the plan, in the parent */
 		return vj_privs_drop_groups(v->plan->uid, v->plan->gid, v->plan->groups,
 					    v->plan->n_groups, err);
@@ -499,8 +569,10 @@ int vj_vmm_start_supervised(struct vj_vmm *v, int (*join)(void *userdata, struct
 		return -1;
 	}
 	close(pipefd[0]);
-	/* The VMM runs: its fds are its own now. */
+	/* The VMM runs: its fds are its own now.  A supervisor holding the
+	 * launcher's sockets would keep them open after the VMM exits. */
 	vj_vmm_close_contexts(v);
+	vj_vmm_close_preserved(v);
 	if (started)
 		started(pid, userdata);
 	return supervise(pid, set);

@@ -21,12 +21,24 @@ struct vj_vmm {
 	char **argv;           /* with @fd:ID@ replaced             */
 	char **env;            /* VFIOJAIL_FD_<ID>=N                */
 	int *ctx_fds;          /* one per plan->iommufd, -1 when not open */
+	unsigned preserve;     /* launcher fds 3 .. 3+preserve-1, kept as they are */
+	bool listen_pid;       /* set LISTEN_PID to the VMM's pid */
 	bool memlock_keep_hard; /* soft = plan; the hard limit is kept when it is higher */
 };
 
-/* argv with @fd:ID@ replaced, VFIOJAIL_FD_<ID>, and argv[0] found in PATH. */
-int vj_vmm_prepare(struct vj_vmm *v, struct vj_plan *plan, char *const *argv,
+/* argv with @fd:ID@ replaced (contexts at
+ * 3+preserve_fds..), VFIOJAIL_FD_<ID>, argv[0] found in PATH; a supervised VMM
+ * may not -daemonize. */
+int vj_vmm_prepare(struct vj_vmm *v, struct vj_plan *plan, const struct vj_run_opts *o,
 		   struct vj_error **err);
+/* Each of the launcher's fds 3 .. 3+@n-1 must be open, checked before vfiojail
+ * opens anything: a closed one would be taken by vfiojail's next open() and
+ * reach the VMM as something else. */
+int vj_vmm_check_preserved(unsigned n, struct vj_error **err);
+/* The first fd number of the iommufd contexts. */
+int vj_vmm_ctx_first(const struct vj_vmm *v);
+/* The supervisor's copies of the launcher's fds: closed once the VMM has them. */
+void vj_vmm_close_preserved(const struct vj_vmm *v);
 /* Open each planned iommufd context under @dev_root (per-process accounting). */
 int vj_vmm_open_contexts(struct vj_vmm *v, const char *dev_root, bool best_effort,
 			 void (*warn)(const char *msg, void *userdata), void *userdata,

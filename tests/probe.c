@@ -117,6 +117,7 @@ static void print_ids(FILE *f)
 
 	getresuid(&ru, &eu, &su);
 	getresgid(&rg, &eg, &sg);
+	fprintf(f, "\"pid\":%d,", (int)getpid());
 	fprintf(f, "\"uid\":%u,\"euid\":%u,\"suid\":%u,\"gid\":%u,\"egid\":%u,\"sgid\":%u,",
 		(unsigned)ru, (unsigned)eu, (unsigned)su, (unsigned)rg, (unsigned)eg, (unsigned)sg);
 	n = getgroups((int)(sizeof(groups) / sizeof(groups[0])), groups);

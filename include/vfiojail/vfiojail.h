@@ -299,6 +299,12 @@ struct vj_run_opts {
 	bool iommufd_best_effort;  /* --iommufd-accounting=best-effort                    */
 	bool exec;                 /* --exec: become the VMM, no supervisor               */
 	char *const *argv;         /* the VMM and its arguments; argv[0] looked up in PATH */
+	/* Launcher fds: 3 .. 3+preserve_fds-1 reach the VMM at the same numbers (each
+	 * must be open); iommufd contexts take the numbers after them.  With
+	 * listen_pid, LISTEN_PID is set to the VMM's pid (systemd socket activation:
+	 * the caller counts LISTEN_FDS into preserve_fds). */
+	unsigned preserve_fds;
+	bool listen_pid;
 	/* Called for each warning (plan warnings, best-effort downgrades); may be NULL. */
 	void (*warn)(const char *msg, void *userdata);
 	void *userdata;
