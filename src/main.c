@@ -25,6 +25,8 @@ enum {
 	OPT_KILL,
 	OPT_BPFFS,
 	OPT_PRESERVE_FDS,
+	OPT_SOCKET,
+	OPT_SPEC_DIR,
 	OPT_SPEC_FLAG, /* spec flags are told apart by their long name */
 };
 
@@ -38,6 +40,8 @@ struct cli {
 	bool exec;
 	bool kill;
 	long preserve_fds;          /* -1: not given */
+	const char *socket;         /* serve, launch */
+	const char *spec_dir;       /* serve */
 	char **vmm_argv;            /* after "--" */
 	const char *spec_path;
 	struct vj_spec *spec_flags; /* non-NULL once a spec flag was given */
@@ -61,6 +65,8 @@ static const struct option long_options[] = {
 	{ "kill", no_argument, NULL, OPT_KILL },
 	{ "bpffs", required_argument, NULL, OPT_BPFFS },
 	{ "preserve-fds", required_argument, NULL, OPT_PRESERVE_FDS },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "spec-dir", required_argument, NULL, OPT_SPEC_DIR },
 	/* The spec as flags: the same fields as the JSON file. */
 	{ "name", required_argument, NULL, OPT_SPEC_FLAG },
 	{ "user", required_argument, NULL, OPT_SPEC_FLAG },
@@ -102,9 +108,17 @@ static void usage(FILE *f)
 	      "  teardown [--kill] NAME  remove a jail: cgroup, filter, namespace, state\n"
 	      "  status NAME [--json]    the jail's state checked against the system (1: drift)\n"
 	      "  list [--json]           every jail, checked as status does\n"
+	      "  serve [--socket PATH] [--spec-dir DIR]\n"
+	      "                          root's launch service for unprivileged launchers\n"
+	      "  launch NAME [--socket PATH] [--preserve-fds N] -- VMM [ARGS...]\n"
+	      "                          as the VM's user: get VM NAME's jail from the service\n"
+	      "                          (root's spec " VJ_DEFAULT_SPEC_DIR "/NAME.json), become the VMM\n"
 	      "  gc                      tear down jails with no process left whose launcher\n"
 	      "                          or supervisor is gone\n"
 	      "  version                 print the version\n"
+	      "\n"
+	      "A NAME that starts with \"-\" goes after \"--\": teardown -- NAME,\n"
+	      "status -- NAME, attach --device PATH -- NAME, enter -- NAME -- CMD [ARGS...].\n"
 	      "\n"
 	      "The spec is a JSON file (SPEC, \"-\" for stdin) or these flags:\n"
 	      "  --name NAME  --user USER  --group GROUP  --groups G1,G2,...  --memory SIZE\n"
@@ -134,7 +148,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "Exit status: run exits with the VMM's status (128+N when killed by signal N);\n"
 	      "1 check failed, status found drift, or teardown found the VM running;\n"
-	      "2 bad spec, usage or name, or the name is in use;\n"
+	      "2 bad spec, usage or name, or the name is in use; 3 the launch service refused\n"
+	      "the caller;\n"
 	      "125 vfiojail failed before the VMM started (the host cannot provide what the\n"
 	      "spec asks); 126 the VMM cannot be executed; 127 it was not found.  See vfiojail(1).\n",
 	      f);
@@ -229,6 +244,12 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_BPFFS:
 			cli->bpffs = optarg;
+			break;
+		case OPT_SOCKET:
+			cli->socket = optarg;
+			break;
+		case OPT_SPEC_DIR:
+			cli->spec_dir = optarg;
 			break;
 		case OPT_PRESERVE_FDS: {
 			char *end = NULL;
@@ -348,7 +369,14 @@ static int cmd_check(struct cli *cli)
 static void print_warning(const char *msg, void *userdata)
 {
 	(void)userdata;
-	fprintf(stderr, "vfiojail: warning: %s\n", msg);
+	fputs("vfiojail: warning: ", stderr);
+	/* A VM name in it may hold control characters: never raw to a terminal. */
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", *p);
+		else
+			fputc(*p, stderr);
+	fputc('\n', stderr);
 }
 
 /* systemd's socket activation: LISTEN_FDS fds from 3 are ours when LISTEN_PID
@@ -408,19 +436,24 @@ static int cmd_run(struct cli *cli)
 	return r;
 }
 
+/* "CMD [OPTIONS] -- NAME ...": after "--" comes the name, as getopt's convention
+ * has it (the name may then start with '-'); what follows it stays in vmm_argv. */
+static void name_after_dashdash(struct cli *cli)
+{
+	if (cli->n_rest != 0 || !cli->vmm_argv || !cli->vmm_argv[0])
+		return;
+	cli->rest = cli->vmm_argv;
+	cli->n_rest = 1;
+	cli->vmm_argv = cli->vmm_argv[1] ? cli->vmm_argv + 1 : NULL;
+}
+
 static int cmd_teardown(struct cli *cli)
 {
 	struct vj_error *e = NULL;
 	struct vj_run_opts o;
 	int r;
 
-	/* "teardown -- NAME": after "--" comes the name, as getopt's convention has it
-	 * (the name may then start with '-'). */
-	if (cli->n_rest == 0 && cli->vmm_argv && cli->vmm_argv[0] && !cli->vmm_argv[1]) {
-		cli->rest = cli->vmm_argv;
-		cli->n_rest = 1;
-		cli->vmm_argv = NULL;
-	}
+	name_after_dashdash(cli);
 	if (cli->n_rest != 1 || cli->vmm_argv)
 		return usage_error("%s", "teardown takes one NAME");
 	if (cli->spec_flags)
@@ -445,6 +478,7 @@ static int print_error(int r, struct vj_error *e)
 
 static int cmd_setup(struct cli *cli)
 {
+	char shown[VJ_NAME_SHOWN_MAX];
 	struct vj_spec *spec = NULL;
 	struct vj_error *e = NULL;
 	struct vj_run_opts o;
@@ -461,7 +495,7 @@ static int cmd_setup(struct cli *cli)
 	run_opts_init(cli, &o);
 	r = vj_setup(spec, &o, &e);
 	if (r == 0)
-		printf("%s\n", spec->name);
+		printf("%s\n", vj_name_shown(spec->name, shown));
 	vj_spec_free(spec);
 	return print_error(r, e);
 }
@@ -474,6 +508,12 @@ static int cmd_enter(struct cli *cli)
 
 	if (cli->spec_flags)
 		return usage_error("%s", "enter takes a NAME, not spec flags");
+	/* "enter -- NAME [--] CMD ARGS": a NAME that starts with '-'. */
+	if (cli->n_rest == 0 && cli->vmm_argv) {
+		name_after_dashdash(cli);
+		if (cli->vmm_argv && !strcmp(cli->vmm_argv[0], "--"))
+			cli->vmm_argv++;
+	}
 	/* "enter NAME CMD ARGS" without "--": everything after NAME is the command. */
 	if (!cli->vmm_argv && cli->n_rest >= 2)
 		cli->vmm_argv = cli->rest + 1;
@@ -487,6 +527,57 @@ static int cmd_enter(struct cli *cli)
 	return print_error(r, e);
 }
 
+static void print_log(const char *msg, void *userdata)
+{
+	(void)userdata;
+	fprintf(stderr, "vfiojail serve: %s\n", msg);
+}
+
+static int cmd_serve(struct cli *cli)
+{
+	struct vj_serve_opts so = { .listen_fd = -1 };
+	struct vj_error *e = NULL;
+	unsigned listen = listen_fds();
+
+	if (cli->n_rest || cli->vmm_argv || cli->spec_flags)
+		return usage_error("%s", "serve takes options only: [--socket PATH] [--spec-dir DIR] [HOST-OPTIONS]");
+	if (listen > 1)
+		return usage_error("serve takes one socket by socket activation, got LISTEN_FDS=%u", listen);
+	run_opts_init(cli, &so.run);
+	so.run.preserve_fds = 0;
+	so.run.listen_pid = false;
+	so.socket_path = cli->socket;
+	so.spec_dir = cli->spec_dir;
+	so.listen_fd = listen == 1 ? 3 : -1;
+	so.log = print_log;
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	if (vj_serve(&so, &e) < 0)
+		return report(e);
+	return 0;
+}
+
+/* The unprivileged side: everything but the fds and the VMM is root's choice. */
+static int cmd_launch(struct cli *cli)
+{
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	int r;
+
+	if (cli->spec_flags || cli->state_dir || cli->bpffs || cli->exec || cli->best_effort ||
+	    cli->spec_dir || cli->plan_opts.cgroup_parent || cli->plan_opts.roots.sysfs ||
+	    cli->plan_opts.roots.proc || cli->plan_opts.roots.dev)
+		return usage_error("%s", "launch takes --socket and --preserve-fds only: root's spec and "
+				   "the service decide everything else");
+	if (cli->n_rest != 1)
+		return usage_error("%s", "launch takes one NAME: vfiojail launch NAME -- VMM [ARGS...]");
+	if (!cli->vmm_argv || !cli->vmm_argv[0])
+		return usage_error("%s", "launch needs the VMM after \"--\": vfiojail launch NAME -- VMM [ARGS...]");
+	run_opts_init(cli, &o);
+	fflush(NULL);
+	r = vj_launch(cli->rest[0], cli->socket, &o, &e);
+	return print_error(r, e);
+}
+
 static int cmd_status(struct cli *cli)
 {
 	struct vj_status *st = NULL;
@@ -494,7 +585,8 @@ static int cmd_status(struct cli *cli)
 	struct vj_run_opts o;
 	int r;
 
-	if (cli->n_rest != 1 || cli->spec_flags)
+	name_after_dashdash(cli);
+	if (cli->n_rest != 1 || cli->spec_flags || cli->vmm_argv)
 		return usage_error("%s", "status takes one NAME");
 	run_opts_init(cli, &o);
 	if (vj_status_get(cli->rest[0], &o, &st, &e) < 0)
@@ -505,8 +597,20 @@ static int cmd_status(struct cli *cli)
 	return r;
 }
 
+/* The columns @name takes as vj_name_shown shows it (one per character). */
+static int shown_width(const char *name)
+{
+	char buf[VJ_NAME_SHOWN_MAX];
+	int w = 0;
+
+	for (const char *p = vj_name_shown(name, buf); *p; p++)
+		w += ((unsigned char)*p & 0xc0) != 0x80;
+	return w;
+}
+
 static int cmd_list(struct cli *cli)
 {
+	char shown[VJ_NAME_SHOWN_MAX];
 	struct vj_error *e = NULL;
 	struct vj_run_opts o;
 	char **names = NULL;
@@ -520,7 +624,7 @@ static int cmd_list(struct cli *cli)
 		return report(e);
 	/* The NAME column as wide as the longest name, so long names keep the columns. */
 	for (i = 0; i < n; i++)
-		width = (int)strlen(names[i]) > width ? (int)strlen(names[i]) : width;
+		width = shown_width(names[i]) > width ? shown_width(names[i]) : width;
 	if (cli->json)
 		fputs("{\"jails\": [", stdout);
 	else
@@ -536,7 +640,8 @@ static int cmd_list(struct cli *cli)
 			fputs(printed++ ? "," : "", stdout);
 			vj_status_print_json(st, stdout);
 		} else {
-			printf("%-*s %-6s %-6zu %s%s\n", width, st->name, st->kind, st->n_procs,
+			printf("%s%*s %-6s %-6zu %s%s\n", vj_name_shown(st->name, shown),
+			       width - shown_width(st->name), "", st->kind, st->n_procs,
 			       st->drift ? "drift" : "ok", st->abandoned ? ", abandoned" : "");
 		}
 		if (st && st->drift)
@@ -552,6 +657,7 @@ static int cmd_list(struct cli *cli)
 
 static int cmd_gc(struct cli *cli)
 {
+	char shown[VJ_NAME_SHOWN_MAX];
 	struct vj_error *e = NULL;
 	struct vj_run_opts o;
 	char **names = NULL;
@@ -563,7 +669,7 @@ static int cmd_gc(struct cli *cli)
 	run_opts_init(cli, &o);
 	r = vj_gc(&o, &names, &n, &e);
 	for (size_t i = 0; i < n; i++) {
-		printf("removed %s\n", names[i]);
+		printf("removed %s\n", vj_name_shown(names[i], shown));
 		free(names[i]);
 	}
 	free(names);
@@ -581,6 +687,7 @@ static int cmd_hotplug(struct cli *cli)
 	bool attach = !strcmp(cli->command, "attach");
 	int r;
 
+	name_after_dashdash(cli); /* "attach --device PATH -- NAME" */
 	if (cli->n_rest != 1 || cli->vmm_argv)
 		return usage_error("%s takes one NAME and --hostdev/--device flags", cli->command);
 	if (!cli->n_hostdevs && !cli->n_devices)
@@ -603,6 +710,8 @@ static const struct command {
 	{ "status", cmd_status },
 	{ "list", cmd_list },
 	{ "gc", cmd_gc },
+	{ "serve", cmd_serve },
+	{ "launch", cmd_launch },
 	{ "attach", cmd_hotplug },
 	{ "detach", cmd_hotplug },
 };
@@ -636,8 +745,11 @@ int main(int argc, char **argv)
 				break;
 			}
 		r = parse_options(&cli, n - 1, argv + 1);
-		if (r < 0 && cli.preserve_fds >= 0 && strcmp(cli.command, "run") && strcmp(cli.command, "enter"))
-			r = usage_error("--preserve-fds is for run and enter, not %s", cli.command);
+		if (r < 0 && cli.preserve_fds >= 0 && strcmp(cli.command, "run") && strcmp(cli.command, "enter") &&
+		    strcmp(cli.command, "launch"))
+			r = usage_error("--preserve-fds is for run, enter and launch, not %s", cli.command);
+		if (r < 0 && cli.socket && strcmp(cli.command, "serve") && strcmp(cli.command, "launch"))
+			r = usage_error("--socket is for serve and launch, not %s", cli.command);
 		if (r < 0)
 			r = commands[i].fn(&cli);
 		vj_spec_free(cli.spec_flags);

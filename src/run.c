@@ -32,6 +32,7 @@
 #include "util.h"
 #include "vmm.h"
 #include "jail.h"
+#include "serve.h"
 
 struct launch {
 	const struct vj_spec *spec;
@@ -45,6 +46,7 @@ struct launch {
 	struct vj_devfilter *filter;
 	bool pinned;
 	char *orig_cgroup;     /* --exec: where to go back to on failure  */
+	pid_t target;          /* vj_run_handoff: the client that becomes the VMM */
 };
 
 static void warn(const struct vj_run_opts *o, const char *msg)
@@ -138,8 +140,9 @@ static int setup_state(struct launch *l, struct vj_error **err)
 	l->st.name = strdup(l->spec->name);
 	l->st.cgroup = strdup(l->plan->cgroup);
 	l->st.bpf_pin = vj_jail_pin_dir(l->o, l->spec->name);
-	l->st.supervisor = l->o->exec ? 0 : getpid();
-	l->st.vmm = l->o->exec ? getpid() : 0; /* --exec: this process becomes the VMM */
+	/* --exec: this process becomes the VMM; a hand-off: the client does. */
+	l->st.supervisor = l->o->exec || l->target ? 0 : getpid();
+	l->st.vmm = l->target ? l->target : l->o->exec ? getpid() : 0;
 	l->st.plan = l->plan; /* recorded for status; released by launch_free */
 	if (!l->st.name || !l->st.cgroup || !l->st.bpf_pin)
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", l->spec->name, NULL, "out of memory");
@@ -267,5 +270,86 @@ out:
 	launch_free(&l);
 	if (r < 0)
 		return err && *err ? (*err)->status : VJ_EXIT_SETUP;
+	return r;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Hand-off: the same steps for a VMM process that already runs              */
+
+int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_t pid, int pidfd,
+		   uid_t caller, struct vj_handoff *out, struct vj_error **err)
+{
+	struct launch l = { .spec = spec, .o = o, .dirfd = -1, .lock_fd = -1, .target = pid };
+	uint64_t soft, hard, want;
+	char who[32];
+	int r = -1;
+
+	snprintf(who, sizeof(who), "pid %d", (int)pid);
+	if (vj_plan_build(spec, &o->plan, &l.plan, err) < 0)
+		goto out;
+	/* The spec grants the VM to its user, and to no one else. */
+	if (l.plan->uid != caller) {
+		vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", spec->name,
+		       "ask root to write a spec for your user, or launch as the spec's user",
+		       "VM %s runs as uid %u; uid %u may not launch it", spec->name,
+		       (unsigned)l.plan->uid, (unsigned)caller);
+		goto out;
+	}
+	if (vj_preflight(o, l.plan, err) < 0)
+		goto out;
+	l.vmm.plan = l.plan;
+	if (setup_state(&l, err) < 0 || setup_cgroup_and_filter(&l, err) < 0 ||
+	    vj_vmm_open_contexts(&l.vmm, vj_root_dev(&o->plan.roots), o->iommufd_best_effort,
+				 o->warn, o->userdata, err) < 0)
+		goto undo;
+	/* The client sets its soft limit itself; a hard limit below the plan can
+	 * only be raised from here, which needs CAP_SYS_RESOURCE. */
+	want = l.plan->memlock.unlimited ? UINT64_MAX : l.plan->memlock.bytes;
+	if (!l.plan->memlock.unchanged &&
+	    (vj_proc_memlock(pid, &soft, &hard) < 0 ||
+	     (hard < want && vj_rlimit_memlock_raise(pid, want, err) < 0))) {
+		if (err && !*err)
+			vj_err(err, VJ_EXIT_SETUP, ESRCH, "memlock", who, NULL,
+			       "cannot read the client's RLIMIT_MEMLOCK");
+		goto undo;
+	}
+	if (vj_cgroup_enter(l.st.cgroup, pid, err) < 0)
+		goto undo;
+	/* The pid was the client's when it connected; it must still be. */
+	if (vj_pidfd_alive(pidfd) <= 0) {
+		vj_err(err, VJ_EXIT_SETUP, ESRCH, "launch", who, NULL,
+		       "the client exited while its VM was being set up");
+		goto undo;
+	}
+	out->n = l.plan->n_iommufd;
+	out->fds = calloc(out->n + 1, sizeof(int));
+	out->ids = calloc(out->n + 1, sizeof(char *));
+	if (!out->fds || !out->ids) {
+		vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", spec->name, NULL, "out of memory");
+		goto undo;
+	}
+	for (size_t i = 0; i < out->n; i++) {
+		out->ids[i] = strdup(l.plan->iommufd[i].id);
+		out->fds[i] = l.vmm.ctx_fds[i];
+		l.vmm.ctx_fds[i] = -1;
+	}
+	out->memlock = l.plan->memlock;
+	out->memlock.terms = NULL;
+	out->memlock.n_terms = 0;
+	out->cgroup = TAKE_PTR(l.st.cgroup);
+	l.st.cgroup = strdup(out->cgroup);
+	/* The jail is the client's now: nothing is undone. */
+	if (l.filter) {
+		vj_devfilter_free(l.filter);
+		l.filter = NULL;
+	}
+	l.state_written = l.cgroup_created = l.pinned = false;
+	r = 0;
+	goto out;
+undo:
+	r = -1;
+out:
+	launch_undo(&l);
+	launch_free(&l);
 	return r;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -280,9 +281,9 @@ static int arrange_fds(struct vj_vmm *l, int *keep, struct vj_error **err)
 	}
 	/* Move everything above the target range first, so no dup2 clobbers a source. */
 	for (i = 0; i < n; i++)
-		if ((high[i] = fcntl(l->ctx_fds[i], F_DUPFD_CLOEXEC, base + 64)) < 0)
+		if ((high[i] = fcntl(l->ctx_fds[i], F_DUPFD_CLOEXEC, base)) < 0)
 			return vj_err(err, VJ_EXIT_SETUP, errno, "fds", l->plan->iommufd[i].id, NULL, "dup");
-	if (*keep >= 0 && (high[n] = fcntl(*keep, F_DUPFD_CLOEXEC, base + 64)) < 0)
+	if (*keep >= 0 && (high[n] = fcntl(*keep, F_DUPFD_CLOEXEC, base)) < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "fds", NULL, NULL, "dup");
 	for (i = 0; i < n; i++)
 		if (dup2(high[i], first + (int)i) < 0) /* dup2 clears close-on-exec */
@@ -337,6 +338,10 @@ int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err)
 		if (setenv("LISTEN_PID", pid, 1) < 0)
 			return vj_err(err, VJ_EXIT_SETUP, errno, "exec", "LISTEN_PID", NULL, "setenv");
 	}
+	if (v->keep_ids) /* already the VM's user: nothing to drop, nothing to gain */
+		return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0
+			       ? vj_err(err, VJ_EXIT_SETUP, errno, "privs", NULL, NULL, "no_new_privs")
+			       : 0;
 	if (v->plan->groups_known) /* looked up by the plan, in the parent */
 		return vj_privs_drop_groups(v->plan->uid, v->plan->gid, v->plan->groups,
 					    v->plan->n_groups, err);
@@ -377,11 +382,25 @@ void vj_vmm_send_error(int fd, const struct vj_error *e)
 		return;
 }
 
+int vj_vmm_parse_error(char *buf, size_t n, struct vj_error **err)
+{
+	char *f[6];
+	int i;
+
+	if (n == 0)
+		return 0;
+	buf[n] = '\0';
+	f[0] = buf;
+	for (i = 1; i < 6; i++)
+		f[i] = f[i - 1] + strlen(f[i - 1]) + (f[i - 1] + strlen(f[i - 1]) < buf + n ? 1 : 0);
+	return vj_err(err, atoi(f[0]), atoi(f[1]), *f[2] ? f[2] : NULL, *f[3] ? f[3] : NULL,
+		      *f[5] ? f[5] : NULL, "%s", f[4]);
+}
+
 int vj_vmm_recv_error(int fd, struct vj_error **err)
 {
-	char buf[4096], *f[6];
+	char buf[4096];
 	ssize_t n = 0, r;
-	int i;
 
 	while ((r = read(fd, buf + n, sizeof(buf) - 1 - (size_t)n)) != 0) {
 		if (r < 0 && errno == EINTR)
@@ -390,14 +409,7 @@ int vj_vmm_recv_error(int fd, struct vj_error **err)
 			break;
 		n += r;
 	}
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	f[0] = buf;
-	for (i = 1; i < 6; i++)
-		f[i] = f[i - 1] + strlen(f[i - 1]) + (f[i - 1] + strlen(f[i - 1]) < buf + n ? 1 : 0);
-	return vj_err(err, atoi(f[0]), atoi(f[1]), *f[2] ? f[2] : NULL, *f[3] ? f[3] : NULL,
-		      *f[5] ? f[5] : NULL, "%s", f[4]);
+	return n <= 0 ? 0 : vj_vmm_parse_error(buf, (size_t)n, err);
 }
 
 /* ------------------------------------------------------------------------- */

@@ -23,6 +23,7 @@ struct vj_vmm {
 	int *ctx_fds;          /* one per plan->iommufd, -1 when not open */
 	unsigned preserve;     /* launcher fds 3 .. 3+preserve-1, kept as they are */
 	bool listen_pid;       /* set LISTEN_PID to the VMM's pid */
+	bool keep_ids;         /* launch: already the VM's user, only no_new_privs */
 	bool memlock_keep_hard; /* soft = plan; the hard limit is kept when it is higher */
 };
 
@@ -56,6 +57,8 @@ int vj_vmm_exec(struct vj_vmm *v, const sigset_t *mask, struct vj_error **err);
  * recv reads to EOF and returns 0 when nothing came, -1 with *err set. */
 void vj_vmm_send_error(int fd, const struct vj_error *e);
 int vj_vmm_recv_error(int fd, struct vj_error **err);
+/* The same from one message of @n bytes in @buf (which has room for one more). */
+int vj_vmm_parse_error(char *buf, size_t n, struct vj_error **err);
 
 /* Block SIGCHLD and the forwarded signals into @set (old mask in @old); without
  * @exec their dispositions are reset so that sigwaitinfo sees them. */

@@ -30,6 +30,7 @@ enum vj_exit {
 	VJ_EXIT_OK = 0,
 	VJ_EXIT_FAIL = 1,      /* check found a failure; status found drift        */
 	VJ_EXIT_USAGE = 2,     /* bad spec, bad flag, bad name: nothing was changed */
+	VJ_EXIT_DENIED = 3,    /* launch: the service refused this caller or spec   */
 	VJ_EXIT_SETUP = 125,   /* vfiojail failed before the VMM started           */
 	VJ_EXIT_NOEXEC = 126,  /* the VMM exists but cannot be executed            */
 	VJ_EXIT_NOTFOUND = 127 /* the VMM was not found                            */
@@ -71,8 +72,15 @@ VJ_EXPORT int vj_parse_pci_addr(const char *s, struct vj_pci_addr *out,
 /* Canonical "dddd:bb:ss.f" into @buf (at least 13 bytes). */
 VJ_EXPORT void vj_pci_addr_format(const struct vj_pci_addr *a, char buf[static 13]);
 
-/* A VM name: [A-Za-z0-9_.-]{1,64}, not "." or "..". */
+/* A VM name: valid UTF-8 (no overlong form, surrogate or code point past U+10FFFF),
+ * 1 to VJ_NAME_MAX_BYTES bytes, no "/", and an escape (the form cgroup, pin and
+ * state file names use, vfiojail-spec(5)) of at most 240 bytes. */
+#define VJ_NAME_MAX_BYTES 200
 VJ_EXPORT int vj_validate_name(const char *name, const char *field, struct vj_error **err);
+/* @name for a terminal: itself, or when it holds a control character (C0, DEL, C1)
+ * double-quoted with \xHH escapes into @buf.  NULL shows as (null). */
+#define VJ_NAME_SHOWN_MAX (4 * VJ_NAME_MAX_BYTES + 6)
+VJ_EXPORT const char *vj_name_shown(const char *name, char buf[static VJ_NAME_SHOWN_MAX]);
 
 /* ------------------------------------------------------------------------- */
 /* The VM spec                                                                */
@@ -338,6 +346,40 @@ VJ_EXPORT int vj_preflight(const struct vj_run_opts *opts, const struct vj_plan 
  */
 VJ_EXPORT int vj_teardown(const char *name, const struct vj_run_opts *opts, bool kill,
 			  struct vj_error **err);
+
+/* ------------------------------------------------------------------------- */
+/* The launch service: unprivileged launchers                                 */
+
+struct vj_serve_opts {
+	struct vj_run_opts run;   /* host options, state_dir, bpffs, warn (argv unused) */
+	const char *socket_path;  /* NULL = VJ_DEFAULT_SOCKET (/run/vfiojail.sock)      */
+	const char *spec_dir;     /* NULL = VJ_DEFAULT_SPEC_DIR (/etc/vfiojail/vm)      */
+	int listen_fd;            /* >= 0: a listening socket handed over (LISTEN_FDS)  */
+	void (*log)(const char *msg, void *userdata); /* one line per request; may be NULL */
+};
+
+/*
+ * Serve launches until SIGTERM or SIGINT: a client of uid U asking for VM NAME
+ * gets it only when <spec_dir>/NAME.json (NAME escaped) is a regular file owned
+ * by root and writable by no one else, in a directory chain owned by root and
+ * writable by no one else, the spec's name is NAME and its user is U.  The
+ * client process is then moved into the VM's cgroup (filter attached and
+ * pinned), its hard memlock limit raised to the plan when lower, and it gets
+ * the iommufd contexts (per-process accounting) by SCM_RIGHTS.  When that
+ * process exits the jail is torn down.  Returns 0 on a signal, or -1 with *err
+ * (status 125) when it cannot serve at all.
+ */
+VJ_EXPORT int vj_serve(const struct vj_serve_opts *opts, struct vj_error **err);
+
+/*
+ * The client: ask the service at @socket_path (NULL: the default) for VM @name,
+ * then become the VMM opts->argv with the contexts after opts->preserve_fds
+ * launcher fds (@fd:ID@, VFIOJAIL_FD_<ID>, LISTEN_PID as run does), the soft
+ * memlock limit of the plan and no_new_privs.  Returns only on failure: the
+ * service's refusal (VJ_EXIT_DENIED, or its error's status) or as vj_run.
+ */
+VJ_EXPORT int vj_launch(const char *name, const char *socket_path, const struct vj_run_opts *opts,
+			struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
 /* Standalone jails: setup, enter, teardown                                   */

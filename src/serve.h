@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The launch service: root runs `vfiojail serve`; a launcher's unprivileged
+ * process runs `vfiojail launch NAME -- VMM ...`, which asks the service over a
+ * unix socket for the jail of VM NAME and then becomes the VMM itself.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "vfiojail/vfiojail.h"
+
+/* What the service hands the client: the iommufd contexts (spec order), their
+ * ids, the memlock plan (the client sets its soft limit) and its cgroup. */
+struct vj_handoff {
+	int *fds;
+	char **ids;
+	size_t n;
+	struct vj_memlock_plan memlock; /* no terms */
+	char *cgroup;
+};
+
+void vj_handoff_clear(struct vj_handoff *h);
+
+/*
+ * run's steps for a process that already runs (@pid, known by @pidfd, the
+ * client of the service, of uid @caller): refused (VJ_EXIT_DENIED) unless the
+ * spec's user is @caller; then state (the VMM's pid is @pid), cgroup, filter,
+ * contexts, @pid's hard RLIMIT_MEMLOCK raised when below the plan, @pid moved
+ * into the cgroup.  0 with *out filled, or -1 with nothing left behind.
+ */
+int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_t pid, int pidfd,
+		   uid_t caller, struct vj_handoff *out, struct vj_error **err);
+
+/* 1: the process of @pidfd runs, 0: it has exited, -1: error. */
+int vj_pidfd_alive(int pidfd);
