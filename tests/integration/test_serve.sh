@@ -127,6 +127,24 @@ assert_contains "$out" "not a vfiojail launch request" "garbage is refused"
 nothing_left
 pass "a malformed request is refused"
 
+# Socket activation: the listening socket comes in LISTEN_FDS (as vfiojail.socket
+# hands it over).
+if command -v systemd-socket-activate >/dev/null; then
+	systemd-socket-activate --seqpacket -l "$WORK/sa.sock" "$VFIOJAIL" serve --spec-dir "$specs" "${roots[@]}" 2>"$WORK/sa.log" &
+	sa=$!
+	for _ in $(seq 100); do [[ -S "$WORK/sa.sock" ]] && break; sleep 0.05; done
+	chmod 0666 "$WORK/sa.sock" # vfiojail.socket: SocketMode=0666
+	capture as_nobody "$VFIOJAIL" launch vm1 --socket "$WORK/sa.sock" -- "$WORK/probe" --out "$WORK/out/r.json"
+	assert_eq "$rc" 0 "launch through a socket-activated service ($err; $(cat "$WORK/sa.log"))"
+	assert_contains "$(cat "$WORK/sa.log")" "serving on the socket handed over" "serve took the activated socket"
+	gone vm1
+	kill -TERM $sa; wait $sa || true
+	nothing_left
+	pass "socket activation"
+else
+	echo "SKIP: socket activation: systemd-socket-activate is not installed"
+fi
+
 # The service itself refuses a spec directory others may write; SIGTERM stops it and
 # removes its socket.
 mkdir -m 0777 "$WORK/badspecs"
