@@ -19,6 +19,7 @@
 #include "devfilter.insns.h"
 #include "devfilter_key.h"
 #include "error.h"
+#include "name.h"
 #include "util.h"
 
 #define STEP "devfilter"
@@ -470,13 +471,14 @@ void vj_devfilter_free(struct vj_devfilter *f)
 /* ---------------------------------------------------------------------- */
 /* Pins                                                                     */
 
-/* bpffs refuses every name with a dot in it (EPERM, kernel/bpf/inode.c bpf_lookup),
- * and VM names may have dots: each is written ':', which no VM name contains. */
+/* The name's escape (name.h); bpffs refuses every name with a dot in it (EPERM,
+ * kernel/bpf/inode.c bpf_lookup), and escaped names may have dots: each is written
+ * ':', which no escape contains (a ':' in a name is escaped as \x3a). */
 char *vj_devfilter_pin_dir(const char *bpffs_root, const char *name)
 {
 	_cleanup_free_ char *base = vj_path_join(bpffs_root ? bpffs_root : VJ_BPFFS_DEFAULT,
 						 "vfiojail");
-	_cleanup_free_ char *leaf = strdup(name);
+	_cleanup_free_ char *leaf = vj_name_escape(name);
 
 	if (!base || !leaf)
 		return NULL;

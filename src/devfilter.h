@@ -37,7 +37,8 @@ int vj_devfilter_attach(struct vj_devfilter *f, int cgroup_fd, const char *cgrou
 /* The kernel's id of the loaded program (0 when unknown). */
 uint32_t vj_devfilter_prog_id(const struct vj_devfilter *f);
 
-/* <bpffs_root or /sys/fs/bpf>/vfiojail/<name, each "." written ":">, or NULL without memory. */
+/* <bpffs_root or /sys/fs/bpf>/vfiojail/<the name's escape (name.h), each "." written ":">,
+ * or NULL without memory or for an invalid name. */
 char *vj_devfilter_pin_dir(const char *bpffs_root, const char *name);
 
 /*

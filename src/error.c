@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "name.h"
 #include "util.h"
 
 static char *xstrdup_or_null(const char *s)
@@ -75,14 +76,29 @@ void vj_error_free(struct vj_error *err)
 	}
 }
 
+/* @s with each control character (a VM name's, in a message) written \xHH. */
+static void put_safe(const char *s, FILE *f)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+}
+
 static void print_one(const struct vj_error *e, FILE *f, const char *prefix)
 {
+	char shown[VJ_NAME_SHOWN_MAX];
+
 	fputs(prefix, f);
 	if (e->step)
 		fprintf(f, "%s: ", e->step);
+	/* The object may be a VM name as given, which may hold control characters. */
 	if (e->object)
-		fprintf(f, "%s: ", e->object);
-	fputs(e->message ? e->message : "out of memory", f);
+		fprintf(f, "%s: ", vj_name_shown(e->object, shown));
+	put_safe(e->message ? e->message : "out of memory", f);
 	if (e->errnum)
 		fprintf(f, ": %s", strerror(e->errnum));
 	fputc('\n', f);
@@ -103,6 +119,9 @@ void vj_error_print(const struct vj_error *err, FILE *f)
 	for (e = err; e; e = e->cause)
 		if (e->hint)
 			hint = e->hint;
-	if (hint)
-		fprintf(f, "  hint: %s\n", hint);
+	if (hint) {
+		fputs("  hint: ", f);
+		put_safe(hint, f);
+		fputc('\n', f);
+	}
 }

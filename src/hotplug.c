@@ -821,6 +821,7 @@ out:
 static void detach_memlock(struct hotplug *h)
 {
 	_cleanup_free_ char *why = NULL, *msg = NULL;
+	char shown[VJ_NAME_SHOWN_MAX];
 	struct vj_error *e = NULL;
 	int r = memlock_lower_all(h->j.st.cgroup, &h->j.st.plan->memlock, &h->next->memlock, &why, &e);
 
@@ -828,7 +829,7 @@ static void detach_memlock(struct hotplug *h)
 		memlock_take(&h->j.st.plan->memlock, &h->next->memlock);
 		return;
 	}
-	msg = vj_strdupf("RLIMIT_MEMLOCK of %s's processes is kept as it was: %s", h->j.name,
+	msg = vj_strdupf("RLIMIT_MEMLOCK of %s's processes is kept as it was: %s", vj_name_shown(h->j.name, shown),
 			 r > 0 ? (why ? why : "a process locked more") : (e && e->message ? e->message : "cannot lower it"));
 	if (msg && h->o->warn)
 		h->o->warn(msg, h->o->userdata);

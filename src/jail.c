@@ -1018,8 +1018,8 @@ static int teardown(const char *name, const struct vj_run_opts *o, bool kill, st
 	r = vj_state_read(dirfd, name, &st, err);
 	if (r == VJ_STATE_DAMAGED) {
 		/* A damaged state file: remove what can be derived from the name, and the
-		 * cgroup when exactly one vfiojail-NAME can be found. */
-		_cleanup_free_ char *cg = NULL;
+		 * cgroup when exactly one vfiojail-ESC can be found. */
+		_cleanup_free_ char *cg = NULL, *esc = NULL;
 		struct vj_error *e = NULL;
 		int found = find_cgroup_by_name(o, name, &cg);
 		bool busy = false;
@@ -1058,11 +1058,12 @@ static int teardown(const char *name, const struct vj_run_opts *o, bool kill, st
 			*err = NULL;
 			return 0;
 		}
+		esc = vj_name_escape(name);
 		vj_err_wrap(err, "teardown", name,
 			    found == 0 ? "removed its pins, namespace binding and state file; no cgroup vfiojail-%s was found"
 			    : found < 0 ? "removed its pins, namespace binding and state file; the cgroup2 tree could not be searched for vfiojail-%s"
 					: "removed its pins, namespace binding and state file; several cgroups are named vfiojail-%s: remove the right one by hand",
-			    name);
+			    esc ? esc : name);
 		return VJ_EXIT_SETUP;
 	}
 	if (r < 0) {

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "hashset.h"
 #include "memlock.h"
+#include "name.h"
 #include "pci.h"
 #include "privs.h"
 #include "size.h"
@@ -714,7 +715,9 @@ static int plan_cgroup(struct vj_plan *p, const struct vj_plan_opts *o, struct v
 	if (!p->cgroup)
 		return oom(err);
 	{
-		char *full = vj_strdupf("%s%s", p->cgroup, p->name);
+		/* vfiojail-ESC: the name's escape (name.h), a file name of its own. */
+		_cleanup_free_ char *esc = vj_name_escape(p->name);
+		char *full = esc ? vj_strdupf("%s%s", p->cgroup, esc) : NULL;
 		if (!full)
 			return oom(err);
 		free(p->cgroup);
@@ -1065,10 +1068,11 @@ int vj_plan_print_json(const struct vj_plan *p, FILE *f)
 
 int vj_plan_print_table(const struct vj_plan *p, FILE *f)
 {
-	char acc[4], sz[32], maj[12], min[12];
+	char acc[4], sz[32], maj[12], min[12], shown[VJ_NAME_SHOWN_MAX];
 	size_t i;
 
-	fprintf(f, "VM %s: uid %u, gid %u, groups ", p->name, (unsigned)p->uid, (unsigned)p->gid);
+	fprintf(f, "VM %s: uid %u, gid %u, groups ", vj_name_shown(p->name, shown),
+		(unsigned)p->uid, (unsigned)p->gid);
 	for (i = 0; i < p->n_groups; i++)
 		fprintf(f, "%s%u", i ? "," : "", (unsigned)p->groups[i]);
 	fprintf(f, "%s, arch %s\n", p->n_groups ? "" : "(none)", p->arch);

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "name.h"
 #include "util.h"
 
 #define STATE_MAX (16 * 1024 * 1024) /* a plan of 65536 nodes and rules fits */
@@ -63,9 +64,12 @@ int vj_state_dir_find(const char *state_dir, int *fd_out, struct vj_error **err)
 	return state_dir_check(vj_state_dir(state_dir), fd_out, err);
 }
 
+/* ESC.suffix, ESC the name's escape (name.h); NULL for a name that has none. */
 static char *entry(const char *name, const char *suffix)
 {
-	return vj_strdupf("%s.%s", name, suffix);
+	_cleanup_free_ char *esc = vj_name_escape(name);
+
+	return esc ? vj_strdupf("%s.%s", esc, suffix) : NULL;
 }
 
 int vj_state_lock(int dirfd, const char *name, struct vj_error **err)
@@ -776,17 +780,24 @@ int vj_state_list(int dirfd, char ***names, size_t *n, struct vj_error **err)
 	}
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
-		char **slot;
+		_cleanup_free_ char *esc = NULL;
+		char *name = NULL, **slot;
 
 		if (len <= 5 || strcmp(de->d_name + len - 5, ".json") != 0)
 			continue;
-		slot = VJ_PUSH(v, count);
-		if (!slot || !(*slot = strndup(de->d_name, len - 5))) {
+		/* ESC.json: ESC must be exactly the escape of a name; others are not ours. */
+		esc = strndup(de->d_name, len - 5);
+		if (esc && vj_name_unescape(esc, &name) < 0 && errno != ENOMEM)
+			continue;
+		slot = name ? VJ_PUSH(v, count) : NULL;
+		if (!slot) {
+			free(name);
 			for (size_t i = 0; i < count; i++)
 				free(v[i]);
 			free(v);
 			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", NULL, NULL, "out of memory");
 		}
+		*slot = name;
 	}
 	if (count)
 		qsort(v, count, sizeof(*v), name_cmp);

@@ -1,27 +1,35 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "name.h"
 #include "vfiojail/vfiojail.h"
 
-static void test_valid_names(void **state)
+/* @n bytes of @c. */
+static char *repeat(char c, size_t n)
 {
-	static const char *const names[] = {
-		"a", "gpu-vm-1", "A_b.c-9", "...", ".hidden", "a-",
-		"0123456789012345678901234567890123456789012345678901234567890123", /* 64 */
-	};
+	char *s = malloc(n + 1);
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		struct vj_error *err = NULL;
-		if (vj_validate_name(names[i], "name", &err) != 0)
-			fail_msg("%s: %s", names[i], err->message);
-	}
+	assert_non_null(s);
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+static void assert_good_name(const char *name)
+{
+	struct vj_error *err = NULL;
+
+	if (vj_validate_name(name, "name", &err) != 0)
+		fail_msg("%s: %s", name, err->message);
 }
 
 static void assert_bad_name(const char *name, const char *needle)
@@ -36,26 +44,68 @@ static void assert_bad_name(const char *name, const char *needle)
 	if (!strstr(err->message, needle))
 		fail_msg("message \"%s\" lacks %s", err->message, needle);
 	vj_error_free(err);
+	/* What validation refuses has no escape either. */
+	errno = 0;
+	assert_null(vj_name_escape(name));
+	assert_int_equal(errno, EINVAL);
+}
+
+static void test_valid_names(void **state)
+{
+	static const char *const names[] = {
+		"a", "gpu-vm-1", "A_b.c-9", "...", ".hidden", "a-", ".", "..", "-", "-x", "--x",
+		"lv-b+x", "my vm", "vm-\xc3\xbc-\xe6\x9d\xb1\xe4\xba\xac" /* vm-ü-東京 */,
+		"a\\b", "vm:1", "a\tb", "a\nb", "vm\033[31m", "a\177", "caf\xc3\xa9",
+		"\xf0\x9f\x92\xbb",         /* U+1F4BB, 4 bytes */
+		"\xf4\x8f\xbf\xbf",         /* U+10FFFF, the last */
+		"\xed\x9f\xbf",             /* U+D7FF, just below the surrogates */
+		"\xee\x80\x80",             /* U+E000, just above them */
+		"\xc2\x80", "\xe0\xa0\x80", /* the smallest 2- and 3-byte forms */
+		"0123456789012345678901234567890123456789012345678901234567890123", /* 64 */
+	};
+	char *s;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		assert_good_name(names[i]);
+	s = repeat('x', VJ_NAME_MAX_BYTES); /* 200 bytes, its own escape */
+	assert_good_name(s);
+	free(s);
+	s = repeat(' ', 60); /* escape 240 bytes: the most allowed */
+	assert_good_name(s);
+	free(s);
 }
 
 static void test_invalid_names(void **state)
 {
+	char *s;
+
 	assert_bad_name("", "\"\" is not a valid name: it is empty");
-	assert_bad_name(".", "\".\" is not a valid name");
-	assert_bad_name("..", "\"..\" is not a valid name");
-	/* A jail named "-x" could be made, but teardown, status and enter would read
-	 * "-x" as an option: it could never be addressed again. */
-	assert_bad_name("-", "it starts with \"-\"");
-	assert_bad_name("-x", "\"-x\" is not a valid name: it starts with \"-\"");
-	assert_bad_name("01234567890123456789012345678901234567890123456789012345678901234",
-			"65 bytes long, at most 64");
-	assert_bad_name("a/b", "\"a/b\" is not a valid name: character \"/\" is not allowed");
-	assert_bad_name("a b", "character \" \" is not allowed");
-	assert_bad_name("vm:1", "character \":\" is not allowed");
-	assert_bad_name("a\x01z", "\"a\\x01z\" is not a valid name: character \"\\x01\"");
-	assert_bad_name("a\nb", "character \"\\x0a\"");
-	assert_bad_name("caf\xc3\xa9", "character \"\\xc3\"");
-	assert_bad_name("a\"b", "character \"\\\"\"");
+	assert_bad_name("a/b", "\"a/b\" is not a valid name: \"/\" is not allowed");
+	assert_bad_name("/", "\"/\" is not allowed");
+	assert_bad_name("../x", "\"/\" is not allowed");
+	assert_bad_name("vm/", "\"/\" is not allowed");
+	/* Invalid UTF-8: cut short, stray continuation, overlong, surrogate, past U+10FFFF. */
+	assert_bad_name("\xc3\x28", "\"\\xc3(\" is not a valid name: it is not valid UTF-8 (at byte 0)");
+	assert_bad_name("vm\xc3", "not valid UTF-8 (at byte 2)");
+	assert_bad_name("\xe6\x9d", "not valid UTF-8");
+	assert_bad_name("a\x80", "not valid UTF-8 (at byte 1)");
+	assert_bad_name("\xc0\xaf", "not valid UTF-8");      /* "/" overlong */
+	assert_bad_name("\xc1\xbf", "not valid UTF-8");      /* overlong */
+	assert_bad_name("\xe0\x80\xaf", "not valid UTF-8");  /* "/" overlong, 3 bytes */
+	assert_bad_name("\xf0\x80\x80\xaf", "not valid UTF-8"); /* 4 bytes */
+	assert_bad_name("\xed\xa0\x80", "not valid UTF-8");  /* U+D800 */
+	assert_bad_name("\xed\xbf\xbf", "not valid UTF-8");  /* U+DFFF */
+	assert_bad_name("\xf4\x90\x80\x80", "not valid UTF-8"); /* U+110000 */
+	assert_bad_name("\xf5\x80\x80\x80", "not valid UTF-8");
+	assert_bad_name("\xff", "not valid UTF-8");
+	s = repeat('x', VJ_NAME_MAX_BYTES + 1);
+	assert_bad_name(s, "it is 201 bytes long, at most 200 allowed");
+	free(s);
+	s = repeat('+', 61); /* 61 bytes, its escape 244 */
+	assert_bad_name(s, "its escaped form (for file, cgroup and pin names) is 244 bytes long, at most 240 allowed");
+	free(s);
+	/* Messages quote what they show. */
+	assert_bad_name("a/\x01z", "\"a/\\x01z\" is not a valid name");
 }
 
 static void test_null_name_and_default_field(void **state)
@@ -68,12 +118,148 @@ static void test_null_name_and_default_field(void **state)
 	vj_error_free(err);
 }
 
+static void assert_escape(const char *name, const char *escaped)
+{
+	char *e = vj_name_escape(name), *back = NULL;
+
+	assert_non_null(e);
+	assert_string_equal(e, escaped);
+	assert_int_equal(vj_name_unescape(e, &back), 0);
+	assert_string_equal(back, name);
+	free(e);
+	free(back);
+}
+
+static void test_escape(void **state)
+{
+	/* The names valid before are their own escape: existing state stays readable. */
+	assert_escape("vm1", "vm1");
+	assert_escape("gpu-vm-1", "gpu-vm-1");
+	assert_escape("A_b.c-9", "A_b.c-9");
+	assert_escape("a.", "a.");
+	assert_escape("-x", "-x");
+	assert_escape("-", "-");
+	/* Everything else: \xHH, lowercase. */
+	assert_escape("lv-b+x", "lv-b\\x2bx");
+	assert_escape("my vm", "my\\x20vm");
+	assert_escape("a\\b", "a\\x5cb");
+	assert_escape("vm:1", "vm\\x3a1");
+	assert_escape("a\nb", "a\\x0ab");
+	assert_escape("vm\033[31m", "vm\\x1b\\x5b31m");
+	assert_escape("a\177", "a\\x7f");
+	assert_escape("{}", "\\x7b\\x7d");
+	/* A leading "." only: no hidden file, never "." or "..". */
+	assert_escape(".", "\\x2e");
+	assert_escape("..", "\\x2e.");
+	assert_escape("...", "\\x2e..");
+	assert_escape(".hidden", "\\x2ehidden");
+	/* Non-ASCII characters stay as they are. */
+	assert_escape("vm-\xc3\xbc-\xe6\x9d\xb1\xe4\xba\xac", "vm-\xc3\xbc-\xe6\x9d\xb1\xe4\xba\xac");
+	assert_escape("caf\xc3\xa9 1", "caf\xc3\xa9\\x201");
+	assert_escape("\xf0\x9f\x92\xbb", "\xf0\x9f\x92\xbb");
+}
+
+static void test_escape_round_trips(void **state)
+{
+	char name[4], *e, *back;
+
+	/* Every 1- and 2-byte ASCII name. */
+	for (int a = 1; a < 0x80; a++)
+		for (int b = 0; b < 0x80; b++) {
+			name[0] = (char)a, name[1] = (char)b, name[2] = '\0';
+			if (a == '/' || b == '/')
+				continue;
+			e = vj_name_escape(name);
+			assert_non_null(e);
+			assert_int_equal(vj_name_unescape(e, &back), 0);
+			assert_string_equal(back, name);
+			free(e);
+			free(back);
+		}
+}
+
+static void assert_not_canonical(const char *escaped)
+{
+	char *name = (char *)"unchanged";
+
+	errno = 0;
+	if (vj_name_unescape(escaped, &name) == 0)
+		fail_msg("%s: unescaped to %s", escaped, name);
+	assert_int_equal(errno, EINVAL);
+	assert_null(name);
+}
+
+static void test_unescape_refuses_non_canonical(void **state)
+{
+	char *s;
+
+	assert_not_canonical("\\x61");       /* "a" is written a: "\x61.json" is not "a" */
+	assert_not_canonical("\\x2d");       /* "-" */
+	assert_not_canonical("a\\x2e");      /* a "." after the first byte is kept */
+	assert_not_canonical(".x");          /* a leading "." is escaped */
+	assert_not_canonical(".");
+	assert_not_canonical("..");
+	assert_not_canonical("\\x2E");       /* uppercase hex */
+	assert_not_canonical("\\X2e");
+	assert_not_canonical("lv-b+x");      /* "+" is escaped */
+	assert_not_canonical("my vm");
+	assert_not_canonical("a:b");         /* ":" too (the pin directory's stand-in for ".") */
+	assert_not_canonical("\\xc3\\xbc");  /* non-ASCII bytes are kept as they are */
+	assert_not_canonical("\\x00");       /* would end the name */
+	assert_not_canonical("\\x2f");       /* "/" */
+	assert_not_canonical("a/b");
+	assert_not_canonical("\\x2");        /* cut short */
+	assert_not_canonical("\\x");
+	assert_not_canonical("\\");
+	assert_not_canonical("a\\");
+	assert_not_canonical("\\x2g");
+	assert_not_canonical("\\y2e");
+	assert_not_canonical("");
+	assert_not_canonical("\xc3\x28");    /* invalid UTF-8 */
+	assert_not_canonical("\xc0\xaf");
+	s = repeat('x', VJ_NAME_MAX_BYTES + 1);
+	assert_not_canonical(s);
+	free(s);
+	s = repeat('x', 241);
+	assert_not_canonical(s);
+	free(s);
+}
+
+static void test_name_shown(void **state)
+{
+	char buf[VJ_NAME_SHOWN_MAX];
+	char *s;
+
+	assert_string_equal(vj_name_shown("lv-b+x", buf), "lv-b+x");
+	assert_string_equal(vj_name_shown("my vm", buf), "my vm");
+	assert_string_equal(vj_name_shown("vm-\xc3\xbc", buf), "vm-\xc3\xbc");
+	assert_string_equal(vj_name_shown("vm\033[31m", buf), "\"vm\\x1b[31m\"");
+	assert_string_equal(vj_name_shown("a\"b\n", buf), "\"a\\\"b\\x0a\"");
+	assert_string_equal(vj_name_shown("a\177", buf), "\"a\\x7f\"");
+	assert_string_equal(vj_name_shown("\xc2\x9b" "31m", buf), "\"\\xc2\\x9b31m\""); /* C1 CSI */
+	assert_string_equal(vj_name_shown(NULL, buf), "(null)");
+	/* The longest name, all control characters: quoted whole, not cut. */
+	s = repeat('\001', VJ_NAME_MAX_BYTES);
+	vj_name_shown(s, buf);
+	assert_int_equal(strlen(buf), 4 * VJ_NAME_MAX_BYTES + 2);
+	free(s);
+	s = repeat('\001', 1000);
+	vj_name_shown(s, buf);
+	assert_int_equal(strlen(buf), 4 * VJ_NAME_MAX_BYTES + 5);
+	assert_string_equal(buf + strlen(buf) - 4, "\"...");
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_names),
 		cmocka_unit_test(test_invalid_names),
 		cmocka_unit_test(test_null_name_and_default_field),
+		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_escape_round_trips),
+		cmocka_unit_test(test_unescape_refuses_non_canonical),
+		cmocka_unit_test(test_name_shown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -321,7 +321,7 @@ static void test_json_errors(void **state)
 		{ "{\"user\": \"nobody\"}", "name", "required" },
 		{ "{\"name\": 5, \"user\": \"nobody\"}", "name", "expected a string, got integer 5" },
 		{ "{\"name\": \"a/b\", \"user\": \"nobody\"}", "name", "\"a/b\"" },
-		{ "{\"name\": \"..\", \"user\": \"nobody\"}", "name", "\"..\"" },
+		{ "{\"name\": \"\xc0\xaf\", \"user\": \"nobody\"}", "name", "\"\\xc0\\xaf\" is not a valid name: it is not valid UTF-8" },
 		{ "{\"name\": \"a\\u0000b\", \"user\": \"nobody\"}", "name", "NUL" },
 		/* user and group */
 		{ "{\"name\": \"vm\"}", "user", "required" },

@@ -17,8 +17,8 @@ bad_json() { # JSON FIELD VALUE
 }
 base='"name":"v","user":"nobody"'
 bad_json '{"name":"a/b","user":"nobody"}' name 'a/b'
-bad_json '{"name":"..","user":"nobody"}' name '..'
-bad_json "{\"name\":\"$(printf 'x%.0s' {1..65})\",\"user\":\"nobody\"}" name 65
+bad_json "{\"name\":\"$(printf '\300\257')\",\"user\":\"nobody\"}" name 'not valid UTF-8'
+bad_json "{\"name\":\"$(printf 'x%.0s' {1..201})\",\"user\":\"nobody\"}" name 201
 bad_json '{"name":"v","user":"no-such-user-here"}' user no-such-user-here
 bad_json '{"name":"v","user":"root"}' user root
 bad_json "{$base,\"group\":\"no-such-group\"}" group no-such-group
@@ -58,7 +58,7 @@ bad_flag() { # FIELD VALUE ARGS...
 }
 bad_flag --hostdev 0000:07:20.1 --name v --user nobody --memory 1G --hostdev 0000:07:20.1
 bad_flag --memory 1.5G --name v --user nobody --memory 1.5G
-bad_flag --name 'a b' --name 'a b' --user nobody
+bad_flag --name 'a/b' --name 'a/b' --user nobody
 bad_flag --device /tmp/x --name v --user nobody --device /tmp/x
 bad_flag --frobnicate frobnicate --name v --user nobody --frobnicate
 capture "$VFIOJAIL" plan "$WORK/spec.json" --name v
