@@ -342,9 +342,24 @@ int vj_cgroup_self_dir(const char *proc_root, char **dir_out, struct vj_error **
 	*dir_out = vj_path_join(cg2_cache.ns_base, self);
 	return *dir_out ? 0 : err_oom(err, m->target);
 }
+static int read_proc_cgroup(const char *path, char **path_out, struct vj_error **err);
+
 int vj_cgroup_self(const char *proc_root, char **path_out, struct vj_error **err)
 {
 	_cleanup_free_ char *path = vj_path_join(proc_root ? proc_root : "/proc", "self/cgroup");
+
+	return read_proc_cgroup(path, path_out, err);
+}
+
+int vj_cgroup_of_pid(pid_t pid, char **path_out, struct vj_error **err)
+{
+	_cleanup_free_ char *path = vj_strdupf("/proc/%d/cgroup", (int)pid);
+
+	return read_proc_cgroup(path, path_out, err);
+}
+
+static int read_proc_cgroup(const char *path, char **path_out, struct vj_error **err)
+{
 	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_free_ char *line = NULL;
 	size_t cap = 0;

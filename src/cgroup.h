@@ -36,6 +36,9 @@ int vj_cgroup_self_dir(const char *proc_root, char **dir_out, struct vj_error **
 
 /* The caller's cgroup2 path ("/" or "/a/b"), from <proc_root>/self/cgroup. */
 int vj_cgroup_self(const char *proc_root, char **path_out, struct vj_error **err);
+/* The same for another process, from /proc/PID/cgroup (as this process's cgroup
+ * namespace sees it). */
+int vj_cgroup_of_pid(pid_t pid, char **path_out, struct vj_error **err);
 
 /*
  * Refuse a VM cgroup below @parent when cgroup.procs of @parent or of any ancestor

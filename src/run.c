@@ -280,11 +280,23 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_
 		   uid_t caller, struct vj_handoff *out, struct vj_error **err)
 {
 	struct launch l = { .spec = spec, .o = o, .dirfd = -1, .lock_fd = -1, .target = pid };
+	_cleanup_free_ char *client_cg = NULL;
+	struct vj_run_opts ho;
 	uint64_t soft, hard, want;
 	char who[32];
 	int r = -1;
 
 	snprintf(who, sizeof(who), "pid %d", (int)pid);
+	/* The VM's cgroup goes below the client's own (a launcher's cgroup for the
+	 * domain), unless root chose a parent for every VM. */
+	if (!o->plan.cgroup_parent) {
+		if (vj_cgroup_of_pid(pid, &client_cg, err) < 0)
+			goto out;
+		ho = *o;
+		ho.plan.cgroup_parent = client_cg;
+		o = &ho;
+		l.o = o;
+	}
 	if (vj_plan_build(spec, &o->plan, &l.plan, err) < 0)
 		goto out;
 	/* The spec grants the VM to its user, and to no one else. */

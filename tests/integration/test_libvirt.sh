@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# libvirt end to end: Debian's libvirtd 9.0, private (its own mount and network
+# namespaces, private /etc/libvirt, /var/lib/libvirt, /run/libvirt, logs and cache),
+# with the documented recipe (docs/LIBVIRT.md): qemu.conf as Debian ships it but for
+# the lines in $recipe, vfiojail's launch service, the shipped <emulator> wrapper and
+# release hook.  A small TCG domain with a tap NIC and a pty console, named as libvirt
+# users do ("lv-b+x"):
+#   virsh start -> QEMU runs as libvirt-qemu in its jail (ids, no capabilities, /dev
+#   through /proc/PID/root, its cgroup, EPERM on an unlisted node); libvirt tracks
+#   QEMU's own pid; the monitor answers; a libvirtd restart keeps the VM and its jail;
+#   virsh destroy, and a QMP quit, each end the VM and its jail; nothing is left.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/libvirt_lib.sh"
+[[ -n "$CG2" ]] || skip "no cgroup2 mount"
+id libvirt-qemu >/dev/null 2>&1 || skip "libvirt is not installed (no libvirt-qemu user)"
+
+WORK=$(mktemp -d /tmp/vfiojail-libvirt.XXXXXX)
+chmod 0755 "$WORK"
+on_exit "rm -rf '$WORK'"
+name='lv-b+x'
+esc='lv-b\x2bx'
+state="$WORK/state"
+sock="$WORK/launch.sock"
+specs="$WORK/specs"
+bin="$WORK/bin"
+mkdir -m 0755 "$specs" "$bin"
+# What meson installs, pointed at this build: vfiojail, the wrapper, the hook.
+install -m 0755 "$VFIOJAIL" "$bin/vfiojail"
+sed -e "s|@QEMU@|/usr/bin/qemu-system-x86_64|" -e "s|@VFIOJAIL@|$bin/vfiojail|" -e "s|@SOCKET@|$sock|" \
+	"$VJ_SOURCE_ROOT/tools/libvirt/qemu-wrapper.in" >"$bin/qemu-system-x86_64"
+sed -e "s|@VFIOJAIL@|$bin/vfiojail --state-dir $state|" "$VJ_SOURCE_ROOT/tools/libvirt/libvirt-hook.in" >"$bin/libvirt-hook"
+chmod 0755 "$bin/qemu-system-x86_64" "$bin/libvirt-hook"
+# Root grants the domain to libvirt's QEMU user.
+cat >"$specs/$esc.json" <<JSON
+{ "name": "$name", "user": "libvirt-qemu", "memory": "64MiB" }
+JSON
+"$bin/vfiojail" serve --socket "$sock" --spec-dir "$specs" --state-dir "$state" 2>"$WORK/serve.log" &
+serve=$!
+on_exit "kill $serve 2>/dev/null; wait $serve 2>/dev/null; find '$state' -name '*.json' -exec cat {} + >&2 2>/dev/null || true"
+for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
+[[ -S "$sock" ]] || fail "serve did not start: $(cat "$WORK/serve.log")"
+
+# The recipe's one qemu.conf change: libvirt makes no cgroups, so vfiojail's filter is
+# the device filter (on cgroup v2 libvirt attaches its own device program whatever
+# cgroup_controllers lists, and it admits no other below it; see docs/LIBVIRT.md).
+# libvirt keeps its mount namespace: QEMU's /dev is libvirt's.
+LV_QEMU_CONF='cgroup_controllers = [ ]'
+LV_QEMU_HOOK="$bin/libvirt-hook"
+lv_start "$WORK/lv"
+lv_domain_xml "$name" "$bin/qemu-system-x86_64" >"$WORK/dom.xml"
+capture lv_virsh define "$WORK/dom.xml"
+assert_eq "$rc" 0 "virsh define: libvirt probed the wrapper ($err)"
+assert_eq "$(grep -c launched "$WORK/serve.log" || true)" 0 "probes ran QEMU directly, no jail"
+
+qemu_pid() { lv_ns_run cat "/run/libvirt/qemu/$name.pid"; }
+jail_gone() { # WHAT
+	for _ in $(seq 100); do
+		[[ -e "$state/$esc.json" ]] || break
+		sleep 0.1
+	done
+	[[ ! -e "$state/$esc.json" ]] || fail "$1: the jail's state is left: $(cat "$WORK/serve.log")"
+	local left
+	left=$(find "$CG2" -type d -name "vfiojail-$esc" 2>/dev/null)
+	[[ -z "$left" ]] || fail "$1: the VM cgroup is left: $left"
+	left=$(find "$state/bpffs" -mindepth 1 2>/dev/null; find /sys/fs/bpf -path "*$esc*" 2>/dev/null)
+	[[ -z "$left" ]] || fail "$1: pins left: $left"
+}
+
+start_and_check() {
+	capture lv_virsh start "$name"
+	assert_eq "$rc" 0 "virsh start ($err; $(cat "$WORK/serve.log"); $(tail -5 "$LV_LOG/qemu/$name.log" 2>/dev/null))"
+	pid=$(qemu_pid)
+	assert_eq "$(readlink /proc/$pid/exe)" /usr/bin/qemu-system-x86_64 "libvirt's pid is QEMU's own"
+	assert_contains "$(cat "$WORK/serve.log")" "VM $name launched for pid $pid (uid $(id -u libvirt-qemu))" "the service jailed that pid"
+}
+
+start_and_check
+st() { awk -v k="$1:" '$1 == k { print $2 }' /proc/$pid/status; }
+assert_eq "$(awk '/^Uid:/ { print $2, $3, $4 }' /proc/$pid/status)" "$(id -u libvirt-qemu) $(id -u libvirt-qemu) $(id -u libvirt-qemu)" "QEMU runs as libvirt-qemu"
+assert_eq "$(st CapEff)$(st CapPrm)$(st CapAmb)" "000000000000000000000000000000000000000000000000" "no capabilities"
+assert_eq "$(st NoNewPrivs)" 1 "no_new_privs"
+cg=$(awk -F: '$1 == "0" { print $3 }' /proc/$pid/cgroup)
+assert_eq "${cg##*/}" "vfiojail-$esc" "QEMU is in the VM's cgroup (escaped name)"
+lvcg=$(awk -F: '$1 == "0" { print $3 }' /proc/$LV_PID/cgroup)
+assert_eq "$cg" "${lvcg%/}/vfiojail-$esc" "the VM's cgroup is below libvirtd's own (its launcher's)"
+devs=$(ls /proc/$pid/root/dev | tr '\n' ' ')
+assert_eq "$devs" "full kvm null ptmx pts random shm urandom zero " "QEMU's /dev (libvirt's namespace)"
+# A node outside the plan, made where the jail can see it: EPERM by the filter, for a
+# process of the VM's cgroup, even root.
+mknod -m 0666 "$WORK/loop-control" c 10 237
+capture bash -c "echo \$\$ >'$CG2$cg/cgroup.procs' && printf 'open %s\nopen /dev/null\n' '$WORK/loop-control' | exec '$OPENER'"
+assert_eq "$(echo $out)" "EPERM ok" "in the VM's cgroup an unlisted node is EPERM, a listed one opens ($err)"
+capture "$bin/vfiojail" status "$name" --state-dir "$state"
+assert_eq "$rc" 0 "status: no drift ($out)"
+capture lv_virsh qemu-monitor-command "$name" --hmp "info status"
+assert_eq "$rc/${out//$'\r'/}" "0/VM status: running" "the monitor answers ($err)"
+capture lv_virsh domstats "$name" --cpu-total
+assert_contains "$out" "cpu.time=" "CPU statistics ($err)"
+pass "virsh start: QEMU in its jail, the monitor answers"
+
+# A libvirtd restart: libvirt reconnects to the same QEMU; the jail stays.
+lv_stop_daemon
+lv_start_daemon
+assert_eq "$(lv_virsh domstate "$name")" running "the domain survives a libvirtd restart"
+assert_eq "$(qemu_pid)" "$pid" "same QEMU"
+capture "$bin/vfiojail" status "$name" --state-dir "$state"
+assert_eq "$rc" 0 "status after the restart ($out)"
+capture lv_virsh qemu-monitor-command "$name" --hmp "info status"
+assert_eq "$rc/${out//$'\r'/}" "0/VM status: running" "the monitor answers after the restart ($err)"
+pass "libvirtd restart"
+
+# virsh destroy: QEMU is killed, the service removes the jail, the hook finds nothing.
+capture lv_virsh destroy "$name"
+assert_eq "$rc" 0 "virsh destroy ($err)"
+assert_eq "$(lv_virsh domstate "$name")" "shut off" "destroyed"
+jail_gone "destroy"
+assert_contains "$(cat "$WORK/serve.log")" "VM $name ended; jail removed" "the service saw QEMU exit"
+pass "virsh destroy"
+
+# QMP quit from inside: QEMU exits by itself.
+start_and_check
+lv_virsh qemu-monitor-command "$name" '{"execute":"quit"}' >/dev/null 2>&1 || true
+for _ in $(seq 100); do [[ "$(lv_virsh domstate "$name")" == "shut off" ]] && break; sleep 0.1; done
+assert_eq "$(lv_virsh domstate "$name")" "shut off" "QMP quit shuts the domain off"
+jail_gone "QMP quit"
+pass "QMP quit"
+
+lv_virsh undefine "$name" >/dev/null
+lv_stop
+kill -TERM $serve; wait $serve || true
+[[ -z "$(find "$state" -name '*.json' 2>/dev/null)" ]] || fail "state left"
+pass "nothing left"
