@@ -568,6 +568,13 @@ static int cmd_launch(struct cli *cli)
 	    cli->plan_opts.roots.proc || cli->plan_opts.roots.dev)
 		return usage_error("%s", "launch takes --socket and --preserve-fds only: root's spec and "
 				   "the service decide everything else");
+	/* "launch [OPTIONS] -- NAME -- VMM ARGS": a NAME that starts with '-' (the
+	 * libvirt wrapper always uses this form). */
+	if (cli->n_rest == 0 && cli->vmm_argv && cli->vmm_argv[0] && cli->vmm_argv[1] &&
+	    !strcmp(cli->vmm_argv[1], "--")) {
+		name_after_dashdash(cli);
+		cli->vmm_argv++;
+	}
 	if (cli->n_rest != 1)
 		return usage_error("%s", "launch takes one NAME: vfiojail launch NAME -- VMM [ARGS...]");
 	if (!cli->vmm_argv || !cli->vmm_argv[0])
