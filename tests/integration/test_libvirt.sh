@@ -28,13 +28,20 @@ mkdir -m 0755 "$specs" "$bin"
 install -m 0755 "$VFIOJAIL" "$bin/vfiojail"
 sed -e "s|@QEMU@|/usr/bin/qemu-system-x86_64|" -e "s|@VFIOJAIL@|$bin/vfiojail|" -e "s|@SOCKET@|$sock|" \
 	"$VJ_SOURCE_ROOT/tools/libvirt/qemu-wrapper.in" >"$bin/qemu-system-x86_64"
-sed -e "s|@VFIOJAIL@|$bin/vfiojail --state-dir $state|" "$VJ_SOURCE_ROOT/tools/libvirt/libvirt-hook.in" >"$bin/libvirt-hook"
+sed -e "s|@VFIOJAIL@|$bin/vfiojail|" -e "s|teardown --kill|teardown --state-dir $state --bpffs $WORK/bpffs --kill|" \
+	"$VJ_SOURCE_ROOT/tools/libvirt/libvirt-hook.in" >"$bin/libvirt-hook"
 chmod 0755 "$bin/qemu-system-x86_64" "$bin/libvirt-hook"
 # Root grants the domain to libvirt's QEMU user.
 cat >"$specs/$esc.json" <<JSON
 { "name": "$name", "user": "libvirt-qemu", "memory": "64MiB" }
 JSON
-"$bin/vfiojail" serve --socket "$sock" --spec-dir "$specs" --state-dir "$state" 2>"$WORK/serve.log" &
+# A bpffs both the service and libvirtd's namespace (where the release hook runs) see,
+# as /sys/fs/bpf is on a systemd host; mounted before libvirtd's namespace is made.
+mkdir "$WORK/bpffs"
+mount -t bpf -o mode=0700 bpf "$WORK/bpffs"
+on_exit "umount '$WORK/bpffs'"
+"$bin/vfiojail" serve --socket "$sock" --spec-dir "$specs" --state-dir "$state" --bpffs "$WORK/bpffs" \
+	2>"$WORK/serve.log" &
 serve=$!
 on_exit "kill $serve 2>/dev/null; wait $serve 2>/dev/null; find '$state' -name '*.json' -exec cat {} + >&2 2>/dev/null || true"
 for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
@@ -60,9 +67,9 @@ jail_gone() { # WHAT
 	done
 	[[ ! -e "$state/$esc.json" ]] || fail "$1: the jail's state is left: $(cat "$WORK/serve.log")"
 	local left
-	left=$(find "$CG2" -type d -name "vfiojail-$esc" 2>/dev/null)
+	left=$(find "$CG2" -type d -name "vfiojail-$esc" 2>/dev/null || true)
 	[[ -z "$left" ]] || fail "$1: the VM cgroup is left: $left"
-	left=$(find "$state/bpffs" -mindepth 1 2>/dev/null; find /sys/fs/bpf -path "*$esc*" 2>/dev/null)
+	left=$(find "$WORK/bpffs/vfiojail" "$state/bpffs" -mindepth 1 2>/dev/null || true)
 	[[ -z "$left" ]] || fail "$1: pins left: $left"
 }
 
@@ -72,6 +79,8 @@ start_and_check() {
 	pid=$(qemu_pid)
 	assert_eq "$(readlink /proc/$pid/exe)" /usr/bin/qemu-system-x86_64 "libvirt's pid is QEMU's own"
 	assert_contains "$(cat "$WORK/serve.log")" "VM $name launched for pid $pid (uid $(id -u libvirt-qemu))" "the service jailed that pid"
+	pins=$(jq -r .bpf_pin "$state/$esc.json")
+	[[ "$pins" == "$WORK/bpffs/vfiojail/"* && -n "$(ls "$pins")" ]] || fail "the filter is pinned in the shared bpffs ($pins)"
 }
 
 start_and_check
@@ -90,12 +99,14 @@ assert_eq "$devs" "full kvm null ptmx pts random shm urandom zero " "QEMU's /dev
 mknod -m 0666 "$WORK/loop-control" c 10 237
 capture bash -c "echo \$\$ >'$CG2$cg/cgroup.procs' && printf 'open %s\nopen /dev/null\n' '$WORK/loop-control' | exec '$OPENER'"
 assert_eq "$(echo $out)" "EPERM ok" "in the VM's cgroup an unlisted node is EPERM, a listed one opens ($err)"
-capture "$bin/vfiojail" status "$name" --state-dir "$state"
+capture "$bin/vfiojail" status "$name" --state-dir "$state" --bpffs "$WORK/bpffs"
 assert_eq "$rc" 0 "status: no drift ($out)"
 capture lv_virsh qemu-monitor-command "$name" --hmp "info status"
 assert_eq "$rc/${out//$'\r'/}" "0/VM status: running" "the monitor answers ($err)"
+# libvirt reads QEMU's own CPU time (no cgroup of its own: from /proc/PID/stat).
 capture lv_virsh domstats "$name" --cpu-total
-assert_contains "$out" "cpu.time=" "CPU statistics ($err)"
+cpu=$(sed -n 's/.*cpu.time=\([0-9]*\).*/\1/p' <<<"$out")
+[[ -n "$cpu" && "$cpu" -gt 0 ]] || fail "CPU statistics: cpu.time should be above 0 ($out $err)"
 pass "virsh start: QEMU in its jail, the monitor answers"
 
 # A libvirtd restart: libvirt reconnects to the same QEMU; the jail stays.
@@ -103,7 +114,7 @@ lv_stop_daemon
 lv_start_daemon
 assert_eq "$(lv_virsh domstate "$name")" running "the domain survives a libvirtd restart"
 assert_eq "$(qemu_pid)" "$pid" "same QEMU"
-capture "$bin/vfiojail" status "$name" --state-dir "$state"
+capture "$bin/vfiojail" status "$name" --state-dir "$state" --bpffs "$WORK/bpffs"
 assert_eq "$rc" 0 "status after the restart ($out)"
 capture lv_virsh qemu-monitor-command "$name" --hmp "info status"
 assert_eq "$rc/${out//$'\r'/}" "0/VM status: running" "the monitor answers after the restart ($err)"
@@ -125,8 +136,18 @@ assert_eq "$(lv_virsh domstate "$name")" "shut off" "QMP quit shuts the domain o
 jail_gone "QMP quit"
 pass "QMP quit"
 
+# The release hook: with the service down (restarted, say), a VM that ends leaves its
+# jail to the hook libvirt runs as root.
+start_and_check
+kill -TERM $serve; wait $serve || true
+assert_contains "$(cat "$WORK/serve.log")" "1 running VM(s) keep their jails" "the service stops, the VM runs on"
+[[ -e "$state/$esc.json" ]] || fail "the jail should outlive the service"
+capture lv_virsh destroy "$name"
+assert_eq "$rc" 0 "virsh destroy with the service down ($err)"
+jail_gone "release hook"
+pass "the release hook removes a jail the service no longer watches"
+
 lv_virsh undefine "$name" >/dev/null
 lv_stop
-kill -TERM $serve; wait $serve || true
 [[ -z "$(find "$state" -name '*.json' 2>/dev/null)" ]] || fail "state left"
 pass "nothing left"
