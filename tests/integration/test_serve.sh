@@ -54,6 +54,17 @@ nothing_left
 assert_contains "$(cat "$WORK/serve.log")" "VM vm1 ended; jail removed" "the service removed the jail when the VMM exited"
 pass "launch: the VM user becomes the VMM in its jail; the jail goes with it"
 
+# The VM cgroup goes below the launcher cgroup, not below the service cgroup.
+mkdir "$CG/launcher"
+capture bash -c "echo \$\$ >\"\$1/cgroup.procs\" && exec setpriv --reuid=nobody --regid=nogroup --init-groups -- \"\$0\" launch vm1 --socket \"\$2\" -- \"\$3\" --out \"\$4\"" \
+	"$VFIOJAIL" "$CG/launcher" "$sock" "$WORK/probe" "$WORK/out/r.json"
+assert_eq "$rc" 0 "launch from another cgroup ($err)"
+assert_eq "$CG2$(rq .cgroup)" "$CG/launcher/vfiojail-vm1" "the VM cgroup is below the launcher cgroup"
+gone vm1
+rmdir "$CG/launcher"
+nothing_left
+pass "the VM cgroup follows the launcher"
+
 # While it runs, status sees it; a second launch of the same VM is refused.
 setpriv --reuid=nobody --regid=nogroup --init-groups -- "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe" --sleep 30 &
 vmm=$!
