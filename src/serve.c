@@ -348,7 +348,7 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 	const char *path = o->socket_path ? o->socket_path : VJ_DEFAULT_SOCKET;
 	struct service s = { .o = o, .spec_dir = -1 };
 	_cleanup_close_ int lfd = -1, sfd = -1;
-	sigset_t mask;
+	sigset_t mask, old_mask;
 	int r = -1;
 
 	s.spec_dir = open_spec_dir(o->spec_dir ? o->spec_dir : VJ_DEFAULT_SPEC_DIR, err);
@@ -357,7 +357,7 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigprocmask(SIG_BLOCK, &mask, &old_mask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	lfd = o->listen_fd >= 0 ? o->listen_fd : listen_on(path, err);
 	if (sfd < 0 || lfd < 0) {
@@ -385,8 +385,13 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 			vj_err(err, VJ_EXIT_SETUP, errno, "serve", NULL, NULL, "poll");
 			goto out;
 		}
-		if (p[0].revents)
+		if (p[0].revents) {
+			struct signalfd_siginfo si;
+			/* Consumed here: left pending, it would kill us when unblocked. */
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				say(o, "signal %u received", si.ssi_signo);
 			break;
+		}
 		for (size_t i = s.n_vms; i > 0; i--)
 			if (p[i + 1].revents)
 				vm_exited(&s, i - 1);
@@ -412,7 +417,7 @@ out:
 	}
 	free(s.vms);
 	close(s.spec_dir);
-	sigprocmask(SIG_UNBLOCK, &mask, NULL);
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	return r;
 }
 
