@@ -138,6 +138,25 @@ assert_contains "$out" "not a vfiojail launch request" "garbage is refused"
 nothing_left
 pass "a malformed request is refused"
 
+# A caller that asks and dies at once (killed, or gone before the answer): whatever
+# the service had made for it is removed.
+for _ in 1 2 3; do
+	as_nobody /usr/bin/python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.send(b\"VJ1\0vm1\0\")
+" "$sock" || true
+done
+setpriv --reuid=nobody --regid=nogroup --init-groups -- "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe" --sleep 30 &
+victim=$!
+for _ in $(seq 100); do [[ -e /run/vfiojail/vm1.json ]] && break; sleep 0.05; done
+kill -KILL $victim; wait $victim || true
+gone vm1
+nothing_left
+assert_contains "$(cat "$WORK/serve.log")" "VM vm1 ended; jail removed" "the service cleaned up after callers that died"
+pass "a caller that dies leaves nothing"
+
 # Socket activation: the listening socket comes in LISTEN_FDS (as vfiojail.socket
 # hands it over).
 if command -v systemd-socket-activate >/dev/null; then
