@@ -75,6 +75,15 @@ static void launch_undo(struct launch *l)
 	l->pinned = l->cgroup_created = l->state_written = false;
 }
 
+/* The jail stays (its VMM runs, or has just exited and is removed by name):
+ * nothing recorded is undone. */
+static void launch_keep(struct launch *l)
+{
+	vj_devfilter_free(l->filter); /* the pinned link stays attached */
+	l->filter = NULL;
+	l->state_written = l->cgroup_created = l->pinned = false;
+}
+
 static void launch_free(struct launch *l)
 {
 	if (l->lock_fd >= 0)
@@ -247,10 +256,7 @@ int vj_run(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_er
 	/* The VMM has exited: whatever it left in its cgroup goes with it. */
 	{
 		struct vj_error *e = NULL;
-		if (l.filter) {
-			vj_devfilter_free(l.filter);
-			l.filter = NULL;
-		}
+		launch_keep(&l);
 		if (vj_jail_remove(l.dirfd, &l.st, true, &e) < 0) {
 			char msg[512];
 			snprintf(msg, sizeof(msg), "cleanup after the VMM exited: %s: %s%s%s",
@@ -259,7 +265,6 @@ int vj_run(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_er
 			warn(o, msg);
 		}
 		vj_error_free(e);
-		l.state_written = l.cgroup_created = l.pinned = false;
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	goto out;
@@ -348,14 +353,8 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_
 	out->memlock = l.plan->memlock;
 	out->memlock.terms = NULL;
 	out->memlock.n_terms = 0;
-	out->cgroup = TAKE_PTR(l.st.cgroup);
-	l.st.cgroup = strdup(out->cgroup);
-	/* The jail is the client's now: nothing is undone. */
-	if (l.filter) {
-		vj_devfilter_free(l.filter);
-		l.filter = NULL;
-	}
-	l.state_written = l.cgroup_created = l.pinned = false;
+	out->cgroup = strdup(l.st.cgroup);
+	launch_keep(&l); /* the client's now */
 	r = 0;
 	goto out;
 undo:
