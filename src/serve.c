@@ -182,7 +182,7 @@ struct running {
 
 struct service {
 	const struct vj_serve_opts *o;
-	int spec_dir;
+	const char *spec_dir;
 	struct running *vms;
 	size_t n_vms;
 };
@@ -240,7 +240,7 @@ static void serve_client(struct service *s, int fd)
 	struct vj_spec *spec = NULL;
 	struct vj_handoff h = { 0 };
 	const char *name;
-	int pidfd = -1;
+	int pidfd = -1, dirfd = -1;
 	ssize_t n;
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -263,7 +263,16 @@ static void serve_client(struct service *s, int fd)
 		goto answer;
 	}
 	name = buf + sizeof(PROTO);
-	if (vj_validate_name(name, "NAME", &e) < 0 || load_spec(s->spec_dir, name, &spec, &e) < 0 ||
+	/* The directory is checked again for each request: root may create or fix
+	 * it while the service runs, and a changed one is never trusted on old
+	 * evidence. */
+	if (vj_validate_name(name, "NAME", &e) < 0)
+		goto answer;
+	if ((dirfd = open_spec_dir(s->spec_dir, &e)) < 0) {
+		e->status = VJ_EXIT_DENIED; /* no trusted spec grants it */
+		goto answer;
+	}
+	if (load_spec(dirfd, name, &spec, &e) < 0 ||
 	    vj_run_handoff(spec, &o->run, cred.pid, pidfd, cred.uid, &h, &e) < 0)
 		goto answer;
 	if (send_ok(fd, &h) < 0) {
@@ -291,6 +300,8 @@ answer:
 out:
 	if (pidfd >= 0)
 		close(pidfd);
+	if (dirfd >= 0)
+		close(dirfd);
 	vj_handoff_clear(&h);
 	vj_spec_free(spec);
 	vj_error_free(e);
@@ -346,14 +357,29 @@ static int listen_on(const char *path, struct vj_error **err)
 int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 {
 	const char *path = o->socket_path ? o->socket_path : VJ_DEFAULT_SOCKET;
-	struct service s = { .o = o, .spec_dir = -1 };
+	struct service s = { .o = o, .spec_dir = o->spec_dir ? o->spec_dir : VJ_DEFAULT_SPEC_DIR };
 	_cleanup_close_ int lfd = -1, sfd = -1;
 	sigset_t mask, old_mask;
 	int r = -1;
 
-	s.spec_dir = open_spec_dir(o->spec_dir ? o->spec_dir : VJ_DEFAULT_SPEC_DIR, err);
-	if (s.spec_dir < 0)
-		return -1;
+	/* A spec directory that others may change stops the service at once; one
+	 * that does not exist yet only means no VM is granted until root makes it. */
+	{
+		struct vj_error *e = NULL;
+		int fd = open_spec_dir(s.spec_dir, &e);
+		if (fd < 0 && e && e->errnum == ENOENT) {
+			say(o, "%s does not exist yet: every launch is refused until root creates it", s.spec_dir);
+			vj_error_free(e);
+		} else if (fd < 0) {
+			if (err)
+				*err = e;
+			else
+				vj_error_free(e);
+			return -1;
+		} else {
+			close(fd);
+		}
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -366,7 +392,7 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 		goto out;
 	}
 	say(o, "serving on %s, specs from %s", o->listen_fd >= 0 ? "the socket handed over" : path,
-	    o->spec_dir ? o->spec_dir : VJ_DEFAULT_SPEC_DIR);
+	    s.spec_dir);
 	for (;;) {
 		size_t n = s.n_vms + 2;
 		_cleanup_free_ struct pollfd *p = calloc(n, sizeof(*p));
@@ -416,7 +442,6 @@ out:
 		free(s.vms[i].name);
 	}
 	free(s.vms);
-	close(s.spec_dir);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	return r;
 }

@@ -184,6 +184,21 @@ assert_contains "$err" "writable by its group or others" "says why"
 [[ ! -e "$WORK/bad.sock" ]] || fail "a socket was left"
 kill -TERM $serve; wait $serve || true
 [[ ! -e "$sock" ]] || fail "the socket was left after SIGTERM"
+# A spec directory that does not exist yet: the service runs and refuses (3) until
+# root creates it, then grants without a restart.
+"$VFIOJAIL" serve --socket "$sock" --spec-dir "$WORK/later" "${roots[@]}" 2>"$WORK/later.log" &
+serve=$!
+for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
+assert_contains "$(cat "$WORK/later.log")" "does not exist yet" "serve says the spec dir is missing"
+refused "no spec dir yet" 3 "the spec directory cannot be opened" as_nobody "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe"
+mkdir -m 0755 "$WORK/later"
+cp "$specs/vm1.json" "$WORK/later/"
+capture as_nobody "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe" --out "$WORK/out/r.json"
+assert_eq "$rc" 0 "launch once root made the spec dir ($err)"
+gone vm1
+chmod 0777 "$WORK/later"
+refused "a spec dir made writable while serving" 3 "writable by its group or others" as_nobody "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe"
+kill -TERM $serve; wait $serve || true
 nothing_left
-pass "serve: untrusted spec dir refused; SIGTERM removes the socket"
+pass "serve: untrusted spec dir refused, a missing one awaited; SIGTERM removes the socket"
 '
