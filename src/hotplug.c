@@ -30,6 +30,7 @@
 
 #include "cgroup.h"
 #include "error.h"
+#include "plan.h"
 #include "jail.h"
 #include "mountns.h"
 #include "util.h"
@@ -383,10 +384,7 @@ static int rules_after(const struct vj_plan *p, const struct rule_change *c, siz
 	for (size_t i = 0; i < n_c; i++) {
 		struct vj_rule *r = NULL;
 
-		for (size_t k = 0; k < count && !r; k++)
-			if (all[k].type == c[i].rule.type && all[k].major == c[i].rule.major &&
-			    all[k].minor == c[i].rule.minor)
-				r = &all[k];
+		r = vj_rule_find(all, count, &c[i].rule);
 		if (!r)
 			r = &all[count++];
 		*r = c[i].rule;
@@ -422,11 +420,7 @@ static struct vj_node *find_node(const struct vj_plan *p, const char *path)
 
 static struct vj_rule *find_rule(const struct vj_plan *p, const struct vj_rule *r)
 {
-	for (size_t i = 0; i < p->n_rules; i++)
-		if (p->rules[i].type == r->type && p->rules[i].major == r->major &&
-		    p->rules[i].minor == r->minor)
-			return &p->rules[i];
-	return NULL;
+	return vj_rule_find(p->rules, p->n_rules, r);
 }
 
 static int push_change(struct delta *d, const struct vj_rule *r, unsigned access, unsigned old)
@@ -528,8 +522,7 @@ static void iommufd_swap(struct vj_plan *a, struct vj_plan *b)
 static unsigned changed_access(const struct delta *d, const struct vj_rule *r, bool *found)
 {
 	for (size_t i = 0; i < d->n_rules; i++)
-		if (d->rules[i].rule.type == r->type && d->rules[i].rule.major == r->major &&
-		    d->rules[i].rule.minor == r->minor) {
+		if (vj_rule_same_device(&d->rules[i].rule, r)) {
 			*found = true;
 			return d->rules[i].rule.access;
 		}

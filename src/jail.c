@@ -1175,19 +1175,6 @@ static int add_item(struct vj_status *s, const char *name, bool ok, const char *
 }
 
 
-static bool rule_same_dev(const struct vj_rule *a, const struct vj_rule *b)
-{
-	return a->type == b->type && a->major == b->major && a->minor == b->minor;
-}
-
-static const struct vj_rule *find_rule(const struct vj_rule *rules, size_t n, const struct vj_rule *r)
-{
-	for (size_t i = 0; i < n; i++)
-		if (rule_same_dev(&rules[i], r))
-			return &rules[i];
-	return NULL;
-}
-
 /* The map against the planned rules: what is missing, extra or different. */
 static int check_rules(struct vj_status *s, int map_fd, const struct vj_plan *p)
 {
@@ -1206,7 +1193,7 @@ static int check_rules(struct vj_status *s, int map_fd, const struct vj_plan *p)
 		return add_item(s, "rules", false, "cannot read the filter's map");
 	}
 	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct vj_rule *h = find_rule(have, n, &p->rules[i]);
+		const struct vj_rule *h = vj_rule_find(have, n, &p->rules[i]);
 		vj_rule_format(&p->rules[i], buf);
 		if (!h)
 			fprintf(m, "%smissing %s", bad++ ? ", " : "", buf);
@@ -1214,7 +1201,7 @@ static int check_rules(struct vj_status *s, int map_fd, const struct vj_plan *p)
 			fprintf(m, "%s%s has access %u", bad++ ? ", " : "", buf, h->access);
 	}
 	for (size_t i = 0; i < n; i++)
-		if (!find_rule(p->rules, p->n_rules, &have[i])) {
+		if (!vj_rule_find(p->rules, p->n_rules, &have[i])) {
 			vj_rule_format(&have[i], buf);
 			fprintf(m, "%sextra %s", bad++ ? ", " : "", buf);
 		}

@@ -256,7 +256,9 @@ static bool rule_key_equal(const void *ctx, size_t pos)
 	const struct rule_key *k = ctx;
 	const struct vj_rule *r = &k->p->rules[pos];
 
-	return r->type == k->type && r->major == k->major && r->minor == k->minor;
+	const struct vj_rule key = { .type = k->type, .major = k->major, .minor = k->minor };
+
+	return vj_rule_same_device(r, &key);
 }
 
 static int plan_add_rule(struct vj_plan *p, char type, uint32_t major, uint32_t minor,

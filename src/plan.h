@@ -2,6 +2,8 @@
 /* The plan: a pure function of (spec, host snapshot).  `plan` prints it, `run` applies it. */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "vfiojail/vfiojail.h"
@@ -12,3 +14,19 @@ const char *vj_host_arch(void);
 struct json_object;
 /* Print @o pretty, as every --json output of vfiojail is, then release it. */
 int vj_json_print_put(struct json_object *o, FILE *f);
+
+/* Two rules name the same device (type, major, minor; access aside). */
+static inline bool vj_rule_same_device(const struct vj_rule *a, const struct vj_rule *b)
+{
+	return a->type == b->type && a->major == b->major && a->minor == b->minor;
+}
+
+/* The rule of @rules[0..@n) for @r's device, or NULL. */
+static inline struct vj_rule *vj_rule_find(const struct vj_rule *rules, size_t n,
+					   const struct vj_rule *r)
+{
+	for (size_t i = 0; i < n; i++)
+		if (vj_rule_same_device(&rules[i], r))
+			return (struct vj_rule *)&rules[i];
+	return NULL;
+}
