@@ -597,7 +597,8 @@ static int spec_load(const struct vj_state *st, struct vj_spec **out, struct vj_
 	if (vj_spec_parse_string(st->spec, out, err) == 0)
 		return 0;
 	vj_err_wrap(err, "state", st->name, "the spec kept in the state cannot be read back");
-	(*err)->status = VJ_EXIT_SETUP;
+	if (err && *err)
+		(*err)->status = VJ_EXIT_SETUP;
 	return -1;
 }
 

@@ -117,7 +117,8 @@ static int open_spec_dir(const char *dir, struct vj_error **err)
 		if (!(!leaf && S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) && st.st_uid == 0) &&
 		    root_only(&st, leaf ? "the spec directory" : "a directory above the spec directory",
 			      path, err) < 0) {
-			(*err)->status = VJ_EXIT_SETUP;
+			if (err && *err)
+				(*err)->status = VJ_EXIT_SETUP;
 			return -1;
 		}
 		if (!strcmp(path, "/"))
@@ -269,7 +270,8 @@ static void serve_client(struct service *s, int fd)
 	if (vj_validate_name(name, "NAME", &e) < 0)
 		goto answer;
 	if ((dirfd = open_spec_dir(s->spec_dir, &e)) < 0) {
-		e->status = VJ_EXIT_DENIED; /* no trusted spec grants it */
+		if (e)
+			e->status = VJ_EXIT_DENIED; /* no trusted spec grants it */
 		goto answer;
 	}
 	if (load_spec(dirfd, name, &spec, &e) < 0 ||
