@@ -171,7 +171,7 @@ static int check_mountns(struct vj_check_report *r)
 
 static bool has_cap(uint64_t eff, int cap)
 {
-	return eff & (UINT64_C(1) << cap);
+	return vj_cap_in(eff, (unsigned)cap);
 }
 
 static int check_caps(struct vj_check_report *r, uint64_t eff, bool have_caps)

@@ -312,6 +312,16 @@ static int load_spec(struct cli *cli, struct vj_spec **out)
 
 static void run_opts_init(struct cli *cli, struct vj_run_opts *o);
 
+/* Print and free @e when there is one; returns @r. */
+static int print_error(int r, struct vj_error *e)
+{
+	if (e) {
+		vj_error_print(e, stderr);
+		vj_error_free(e);
+	}
+	return r;
+}
+
 static int cmd_plan(struct cli *cli)
 {
 	struct vj_spec *spec = NULL;
@@ -429,11 +439,7 @@ static int cmd_run(struct cli *cli)
 	fflush(NULL);
 	r = vj_run(spec, &o, &e);
 	vj_spec_free(spec);
-	if (e) {
-		vj_error_print(e, stderr);
-		vj_error_free(e);
-	}
-	return r;
+	return print_error(r, e);
 }
 
 /* "CMD [OPTIONS] -- NAME ...": after "--" comes the name, as getopt's convention
@@ -460,21 +466,9 @@ static int cmd_teardown(struct cli *cli)
 		return usage_error("%s", "teardown takes a NAME, not spec flags");
 	run_opts_init(cli, &o);
 	r = vj_teardown(cli->rest[0], &o, cli->kill, &e);
-	if (e) {
-		vj_error_print(e, stderr);
-		vj_error_free(e);
-	}
-	return r;
+	return print_error(r, e);
 }
 
-static int print_error(int r, struct vj_error *e)
-{
-	if (e) {
-		vj_error_print(e, stderr);
-		vj_error_free(e);
-	}
-	return r;
-}
 
 static int cmd_setup(struct cli *cli)
 {
@@ -639,10 +633,8 @@ static int cmd_list(struct cli *cli)
 	for (i = 0; i < n; i++) {
 		struct vj_status *st = NULL;
 		if (vj_status_get(names[i], &o, &st, &e) < 0) {
-			vj_error_print(e, stderr);
-			vj_error_free(e);
+			r = print_error(VJ_EXIT_FAIL, e);
 			e = NULL;
-			r = VJ_EXIT_FAIL;
 		} else if (cli->json) {
 			fputs(printed++ ? "," : "", stdout);
 			vj_status_print_json(st, stdout);
