@@ -31,6 +31,7 @@
 #include "cgroup.h"
 #include "error.h"
 #include "plan.h"
+#include "rlimit.h"
 #include "jail.h"
 #include "mountns.h"
 #include "util.h"
@@ -51,94 +52,9 @@ struct limits {
 	size_t n;
 };
 
-static rlim_t to_rlim(uint64_t v)
-{
-	return v == UINT64_MAX ? RLIM_INFINITY : (rlim_t)v;
-}
-
 static uint64_t max_u64(uint64_t a, uint64_t b)
 {
 	return a > b ? a : b;
-}
-
-static const char *limit_str(uint64_t v, char buf[static 24])
-{
-	if (v == UINT64_MAX)
-		return "unlimited";
-	snprintf(buf, 24, "%" PRIu64, v);
-	return buf;
-}
-
-/* The uid and gid of @pid when its real, effective and saved ids agree (what
- * the kernel's prlimit check compares); -1 otherwise. */
-static int proc_ids(pid_t pid, uid_t *uid, gid_t *gid)
-{
-	_cleanup_free_ char *path = vj_strdupf("/proc/%d/status", (int)pid), *buf = NULL;
-	unsigned u[3], g[3];
-	char *pu, *pg;
-
-	if (!path || vj_read_file(path, 65536, &buf) < 0 || !(pu = strstr(buf, "\nUid:")) ||
-	    !(pg = strstr(buf, "\nGid:")) || sscanf(pu + 5, "%u %u %u", &u[0], &u[1], &u[2]) != 3 ||
-	    sscanf(pg + 5, "%u %u %u", &g[0], &g[1], &g[2]) != 3)
-		return -1;
-	if (u[0] != u[1] || u[0] != u[2] || g[0] != g[1] || g[0] != g[2])
-		return -1;
-	*uid = u[0];
-	*gid = g[0];
-	return 0;
-}
-
-/*
- * prlimit from a child that takes @pid's uid and gid.  Without
- * CAP_SYS_RESOURCE the kernel lets a process change the limits of another
- * only when their ids match (check_prlimit_permission); the soft limit can
- * then go up to the hard one, the hard limit only down.  0 or -errno.
- */
-static int prlimit_as_owner(pid_t pid, const struct rlimit *rl)
-{
-	uid_t uid;
-	gid_t gid;
-	pid_t child;
-	int status;
-
-	if (proc_ids(pid, &uid, &gid) < 0)
-		return kill(pid, 0) < 0 && errno == ESRCH ? -ESRCH : -EPERM;
-	child = fork();
-	if (child < 0)
-		return -errno;
-	if (child == 0) {
-		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-		    setresuid(uid, uid, uid) < 0)
-			_exit(errno);
-		_exit(prlimit(pid, RLIMIT_MEMLOCK, rl, NULL) == 0 ? 0 : errno);
-	}
-	while (waitpid(child, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (!WIFEXITED(status))
-		return -ECHILD;
-	return -WEXITSTATUS(status);
-}
-
-/* Set @pid's RLIMIT_MEMLOCK; a process that is gone is fine. */
-static int memlock_set(pid_t pid, uint64_t soft, uint64_t hard, uint64_t old_hard,
-		       struct vj_error **err)
-{
-	struct rlimit rl = { .rlim_cur = to_rlim(soft), .rlim_max = to_rlim(hard) };
-	_cleanup_free_ char *object = vj_strdupf("RLIMIT_MEMLOCK of pid %d", (int)pid);
-	char s[24], h[24], o[24];
-	int r = prlimit(pid, RLIMIT_MEMLOCK, &rl, NULL) == 0 ? 0 : -errno;
-
-	if (r == -EPERM)
-		r = prlimit_as_owner(pid, &rl);
-	if (r == 0 || r == -ESRCH)
-		return 0;
-	return vj_err(err, VJ_EXIT_SETUP, -r, "memlock", object ? object : "RLIMIT_MEMLOCK",
-		      r == -EPERM && hard > old_hard
-			      ? "raising a hard limit needs CAP_SYS_RESOURCE: start the VM with a higher memlock hard limit (vfiojail enter keeps an inherited one)"
-			      : NULL,
-		      "cannot set it to soft %s, hard %s (its hard limit is %s)", limit_str(soft, s),
-		      limit_str(hard, h), limit_str(old_hard, o));
 }
 
 static uint64_t memlock_want(const struct vj_memlock_plan *m)
@@ -177,7 +93,7 @@ static int raise_pass(const char *cgroup, uint64_t want, pid_t **seen, size_t *n
 		*s = pids[i];
 		if (vj_proc_memlock(pids[i], &old.soft, &old.hard) < 0 || old.soft >= want)
 			continue; /* gone, or high enough: never lowered */
-		if (memlock_set(pids[i], max_u64(old.soft, want), max_u64(old.hard, want), old.hard,
+		if (vj_rlimit_memlock_set_pid(pids[i], max_u64(old.soft, want), max_u64(old.hard, want), old.hard,
 				err) < 0)
 			return -1;
 		if (!(slot = VJ_PUSH(undo->v, undo->n)))
@@ -190,7 +106,7 @@ static int raise_pass(const char *cgroup, uint64_t want, pid_t **seen, size_t *n
 static void memlock_restore(struct limits *undo)
 {
 	for (size_t i = undo->n; i-- > 0;)
-		memlock_set(undo->v[i].pid, undo->v[i].soft, undo->v[i].hard, undo->v[i].hard, NULL);
+		vj_rlimit_memlock_set_pid(undo->v[i].pid, undo->v[i].soft, undo->v[i].hard, undo->v[i].hard, NULL);
 	undo->n = 0;
 }
 
@@ -246,7 +162,7 @@ static int memlock_lower_all(const char *cgroup, const struct vj_memlock_plan *c
 
 		if (vj_proc_memlock(pids[i], &l.soft, &l.hard) < 0 || l.soft != old)
 			continue; /* gone, or set by someone else */
-		r = memlock_set(pids[i], want, l.hard, l.hard, err);
+		r = vj_rlimit_memlock_set_pid(pids[i], want, l.hard, l.hard, err);
 		if (r == 0 && (slot = VJ_PUSH(undo.v, undo.n)))
 			*slot = l;
 	}

@@ -1131,27 +1131,6 @@ uint64_t vj_proc_locked(pid_t pid)
 	return (uint64_t)kb * 1024;
 }
 
-static uint64_t limit_value(const char *s)
-{
-	return strncmp(s, "unlimited", 9) == 0 ? UINT64_MAX : strtoull(s, NULL, 10);
-}
-
-/* RLIMIT_MEMLOCK of any process from /proc/PID/limits: prlimit(2) on another
- * user's process needs CAP_SYS_RESOURCE, reading this file does not. */
-int vj_proc_memlock(pid_t pid, uint64_t *soft, uint64_t *hard)
-{
-	_cleanup_free_ char *path = vj_strdupf("/proc/%d/limits", (int)pid), *buf = NULL;
-	char a[32], b[32], *p;
-
-	if (!path || vj_read_file(path, 8192, &buf) < 0 || !(p = strstr(buf, "Max locked memory")))
-		return -1;
-	if (sscanf(p + strlen("Max locked memory"), " %31s %31s", a, b) != 2)
-		return -1;
-	*soft = limit_value(a);
-	*hard = limit_value(b);
-	return 0;
-}
-
 static int add_item(struct vj_status *s, const char *name, bool ok, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static int add_item(struct vj_status *s, const char *name, bool ok, const char *fmt, ...)

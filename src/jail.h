@@ -89,6 +89,5 @@ char *vj_jail_spec_json(const struct vj_spec *s, const struct vj_plan *p);
 /* RLIMIT_MEMLOCK of any process, from /proc/PID/limits (UINT64_MAX =
  * unlimited): prlimit(2) on another user's process needs CAP_SYS_RESOURCE,
  * reading this file does not.  0, or -1 when the process is gone. */
-int vj_proc_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);
 /* VmLck of /proc/PID/status in bytes (0 when gone). */
 uint64_t vj_proc_locked(pid_t pid);

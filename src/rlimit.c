@@ -5,6 +5,12 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <string.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <grp.h>
 
 #include "error.h"
 #include "util.h"
@@ -114,4 +120,124 @@ int vj_rlimit_memlock_raise(pid_t pid, uint64_t bytes, struct vj_error **err)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", object, NULL,
 			      "no process with pid %ld", (long)pid);
 	return raise_error(err, errno, object, pid, bytes, rlim_to_u64(old.rlim_max));
+}
+
+/* soft = the plan; the hard limit stays where it is when it is higher, so that a
+ * hotplug can raise the soft limit later without CAP_SYS_RESOURCE. */
+int vj_rlimit_memlock_set_soft(const struct vj_memlock_plan *p, struct vj_error **err)
+{
+	struct rlimit rl;
+	rlim_t want = p->unlimited ? RLIM_INFINITY : (rlim_t)p->bytes;
+
+	if (p->unchanged)
+		return 0;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK", NULL, "getrlimit");
+	if (rl.rlim_max < want)
+		return vj_rlimit_memlock_set(p, err); /* raises both, or says why not */
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK", NULL,
+			      "cannot set the soft limit");
+	return 0;
+}
+
+static uint64_t limit_value(const char *s)
+{
+	return strncmp(s, "unlimited", 9) == 0 ? UINT64_MAX : strtoull(s, NULL, 10);
+}
+
+/* RLIMIT_MEMLOCK of any process from /proc/PID/limits: prlimit(2) on another
+ * user's process needs CAP_SYS_RESOURCE, reading this file does not. */
+int vj_proc_memlock(pid_t pid, uint64_t *soft, uint64_t *hard)
+{
+	_cleanup_free_ char *path = vj_strdupf("/proc/%d/limits", (int)pid), *buf = NULL;
+	char a[32], b[32], *p;
+
+	if (!path || vj_read_file(path, 8192, &buf) < 0 || !(p = strstr(buf, "Max locked memory")))
+		return -1;
+	if (sscanf(p + strlen("Max locked memory"), " %31s %31s", a, b) != 2)
+		return -1;
+	*soft = limit_value(a);
+	*hard = limit_value(b);
+	return 0;
+}
+
+static const char *limit_num(uint64_t v, char buf[static 24])
+{
+	if (v == UINT64_MAX)
+		return "unlimited";
+	snprintf(buf, 24, "%" PRIu64, v);
+	return buf;
+}
+
+/* The uid and gid of @pid when its real, effective and saved ids agree (what
+ * the kernel's prlimit check compares); -1 otherwise. */
+static int proc_ids(pid_t pid, uid_t *uid, gid_t *gid)
+{
+	_cleanup_free_ char *path = vj_strdupf("/proc/%d/status", (int)pid), *buf = NULL;
+	unsigned u[3], g[3];
+	char *pu, *pg;
+
+	if (!path || vj_read_file(path, 65536, &buf) < 0 || !(pu = strstr(buf, "\nUid:")) ||
+	    !(pg = strstr(buf, "\nGid:")) || sscanf(pu + 5, "%u %u %u", &u[0], &u[1], &u[2]) != 3 ||
+	    sscanf(pg + 5, "%u %u %u", &g[0], &g[1], &g[2]) != 3)
+		return -1;
+	if (u[0] != u[1] || u[0] != u[2] || g[0] != g[1] || g[0] != g[2])
+		return -1;
+	*uid = u[0];
+	*gid = g[0];
+	return 0;
+}
+
+/*
+ * prlimit from a child that takes @pid's uid and gid.  Without
+ * CAP_SYS_RESOURCE the kernel lets a process change the limits of another
+ * only when their ids match (check_prlimit_permission); the soft limit can
+ * then go up to the hard one, the hard limit only down.  0 or -errno.
+ */
+static int prlimit_as_owner(pid_t pid, const struct rlimit *rl)
+{
+	uid_t uid;
+	gid_t gid;
+	pid_t child;
+	int status;
+
+	if (proc_ids(pid, &uid, &gid) < 0)
+		return kill(pid, 0) < 0 && errno == ESRCH ? -ESRCH : -EPERM;
+	child = fork();
+	if (child < 0)
+		return -errno;
+	if (child == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(errno);
+		_exit(prlimit(pid, RLIMIT_MEMLOCK, rl, NULL) == 0 ? 0 : errno);
+	}
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(status))
+		return -ECHILD;
+	return -WEXITSTATUS(status);
+}
+
+int vj_rlimit_memlock_set_pid(pid_t pid, uint64_t soft, uint64_t hard, uint64_t old_hard,
+			      struct vj_error **err)
+{
+	struct rlimit rl = { .rlim_cur = u64_to_rlim(soft), .rlim_max = u64_to_rlim(hard) };
+	_cleanup_free_ char *object = vj_strdupf("RLIMIT_MEMLOCK of pid %d", (int)pid);
+	char s[24], h[24], o[24];
+	int r = prlimit(pid, RLIMIT_MEMLOCK, &rl, NULL) == 0 ? 0 : -errno;
+
+	if (r == -EPERM)
+		r = prlimit_as_owner(pid, &rl);
+	if (r == 0 || r == -ESRCH)
+		return 0;
+	return vj_err(err, VJ_EXIT_SETUP, -r, "memlock", object ? object : "RLIMIT_MEMLOCK",
+		      r == -EPERM && hard > old_hard
+			      ? "raising a hard limit needs CAP_SYS_RESOURCE: start the VM with a higher memlock hard limit (vfiojail enter keeps an inherited one)"
+			      : NULL,
+		      "cannot set it to soft %s, hard %s (its hard limit is %s)", limit_num(soft, s),
+		      limit_num(hard, h), limit_num(old_hard, o));
 }

@@ -300,31 +300,11 @@ static int arrange_fds(struct vj_vmm *l, int *keep, struct vj_error **err)
 	return 0;
 }
 
-/* soft = the plan; the hard limit stays where it is when it is higher, so that a
- * hotplug can raise the soft limit later without CAP_SYS_RESOURCE. */
-static int memlock_soft(const struct vj_memlock_plan *p, struct vj_error **err)
-{
-	struct rlimit rl;
-	rlim_t want = p->unlimited ? RLIM_INFINITY : (rlim_t)p->bytes;
-
-	if (p->unchanged)
-		return 0;
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK", NULL, "getrlimit");
-	if (rl.rlim_max < want)
-		return vj_rlimit_memlock_set(p, err); /* raises both, or says why not */
-	rl.rlim_cur = want;
-	if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK", NULL,
-			      "cannot set the soft limit");
-	return 0;
-}
-
 int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err)
 {
 	const struct vj_memlock_plan *m = &v->plan->memlock;
 
-	if ((v->memlock_keep_hard ? memlock_soft(m, err) : vj_rlimit_memlock_set(m, err)) < 0 ||
+	if ((v->memlock_keep_hard ? vj_rlimit_memlock_set_soft(m, err) : vj_rlimit_memlock_set(m, err)) < 0 ||
 	    arrange_fds(v, errfd, err) < 0)
 		return -1;
 	for (size_t i = 0; v->env[i]; i++)
