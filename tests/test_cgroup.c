@@ -1,24 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cgroup v2 on the real kernel (needs root), and mountinfo/cgroup parsing from fake proc roots. */
-#include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <linux/magic.h>
-#include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cmocka.h>
 
 #include "cgroup.h"
+#include "testlib.h"
 #include "util.h"
 
 #define MAX_CHILDREN 4
@@ -51,19 +39,6 @@ static int setup(void **state)
 	base = vj_path_join(fx->root, self);
 	fx->path = vj_strdupf("%s/vfiojail-test-%ld-%u", base, (long)getpid(), counter++);
 	return fx->path ? 0 : -1;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (remove(path) < 0)
-		fprintf(stderr, "cannot remove %s: %m\n", path);
-	return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-	if (dir)
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static int teardown(void **state)
@@ -144,27 +119,14 @@ static bool has_pid(const pid_t *pids, size_t n, pid_t pid)
 	return false;
 }
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "we");
-
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-}
-
 /* A fake proc root whose self/<name> holds @text. */
 static void fake_proc(struct fixture *fx, const char *name, const char *text)
 {
 	_cleanup_free_ char *self = NULL;
 	_cleanup_free_ char *file = NULL;
 
-	if (!fx->proc) {
-		char tmpl[] = "/tmp/vfiojail-test-proc-XXXXXX";
-		assert_non_null(mkdtemp(tmpl));
-		fx->proc = strdup(tmpl);
-		assert_non_null(fx->proc);
-	}
+	if (!fx->proc)
+		fx->proc = temp_dir("vfiojail-test-proc");
 	self = vj_path_join(fx->proc, "self");
 	mkdir(self, 0755);
 	file = vj_path_join(self, name);
@@ -173,13 +135,8 @@ static void fake_proc(struct fixture *fx, const char *name, const char *text)
 
 static void assert_cgroup_error(struct vj_error *err, int errnum, const char *object_part)
 {
-	assert_non_null(err);
-	assert_int_equal(err->status, VJ_EXIT_SETUP);
-	assert_string_equal(err->step, "cgroup");
+	assert_error_of(err, VJ_EXIT_SETUP, "cgroup", object_part);
 	assert_int_equal(err->errnum, errnum);
-	assert_non_null(err->object);
-	assert_non_null(strstr(err->object, object_part));
-	assert_non_null(err->message);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -286,7 +243,7 @@ static void test_root_none_covers_is_an_error(void **state)
 	assert_int_equal(vj_cgroup2_root(fx->proc, &root, &err), -1);
 	assert_null(root);
 	assert_cgroup_error(err, 0, "mountinfo");
-	assert_non_null(strstr(err->message, "/user.slice"));
+	assert_contains(err->message, "/user.slice");
 	vj_error_free(err);
 }
 
@@ -349,7 +306,7 @@ static void test_create_twice_reports_leftover(void **state)
 	assert_int_equal(vj_cgroup_create(fx->path, &err), -1);
 	assert_cgroup_error(err, EEXIST, fx->path);
 	assert_string_equal(err->object, fx->path);
-	assert_non_null(strstr(err->message, fx->path));
+	assert_contains(err->message, fx->path);
 	assert_non_null(err->hint);
 	vj_error_free(err);
 }

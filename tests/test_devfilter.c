@@ -5,27 +5,17 @@
  * allowed open reaches the driver lookup and fails ENXIO, a denied one EPERM.
  * Pins go to a private bpffs in a private mount namespace.
  */
-#include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sched.h>
 #include <sys/mount.h>
-#include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <bpf/bpf.h>
-#include <cmocka.h>
 
 #include "cgroup.h"
 #include "devfilter.h"
+#include "testlib.h"
 #include "util.h"
 
 #define R VJ_ACC_READ
@@ -247,12 +237,7 @@ static void pin_and_open(struct fixture *fx)
 
 static void assert_devfilter_error(struct vj_error *err, const char *object_part)
 {
-	assert_non_null(err);
-	assert_int_equal(err->status, VJ_EXIT_SETUP);
-	assert_string_equal(err->step, "devfilter");
-	assert_non_null(err->object);
-	assert_non_null(strstr(err->object, object_part));
-	assert_non_null(err->message);
+	assert_error_of(err, VJ_EXIT_SETUP, "devfilter", object_part);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -440,7 +425,7 @@ static void test_pin_outside_bpffs_fails(void **state)
 	assert_int_equal(vj_devfilter_pin(fx->f, dir, &err), -1);
 	assert_devfilter_error(err, dir);
 	assert_non_null(err->hint);
-	assert_non_null(strstr(err->hint, "mount -t bpf"));
+	assert_contains(err->hint, "mount -t bpf");
 	vj_error_free(err);
 	assert_int_equal(access(parent, F_OK), -1); /* nothing created on the wrong fs */
 }

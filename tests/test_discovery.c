@@ -3,25 +3,12 @@
  * Host discovery from sysfs and /dev: sysfs.c, pci.c and vfio.c on the fixture
  * hosts under tests/fixtures (VJ_FIXTURES), plus /dev roots built with mknod.
  */
-#include <errno.h>
-#include <ftw.h>
 #include <limits.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cmocka.h>
-
-#include "error.h"
 #include "pci.h"
 #include "sysfs.h"
+#include "testlib.h"
 #include "util.h"
 #include "vfio.h"
 
@@ -47,12 +34,6 @@ static void host_init(struct host *h, const char *name)
 	h->roots = (struct vj_roots){ .sysfs = h->sys };
 }
 
-static void assert_contains(const char *haystack, const char *needle)
-{
-	if (!haystack || !strstr(haystack, needle))
-		fail_msg("\"%s\" does not contain \"%s\"", haystack ? haystack : "(null)", needle);
-}
-
 static void assert_err(const struct vj_error *e, int status, const char *object)
 {
 	assert_non_null(e);
@@ -64,23 +45,9 @@ static void assert_err(const struct vj_error *e, int status, const char *object)
 	assert_non_null(e->message);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *path)
-{
-	if (path && *path)
-		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* A temp dir per test, removed in teardown whether the test passed or not. */
 struct tmp {
-	char dir[64];
+	char *dir;
 };
 
 static int tmp_setup(void **state)
@@ -89,11 +56,7 @@ static int tmp_setup(void **state)
 
 	if (!t)
 		return -1;
-	strcpy(t->dir, "/tmp/vj-discovery-XXXXXX");
-	if (!mkdtemp(t->dir)) {
-		free(t);
-		return -1;
-	}
+	t->dir = temp_dir("vj-discovery");
 	*state = t;
 	return 0;
 }
@@ -101,37 +64,13 @@ static int tmp_setup(void **state)
 static int tmp_teardown(void **state)
 {
 	struct tmp *t = *state;
-	struct stat st;
+	int r = rm_tree(t->dir);
 
-	rm_tree(t->dir);
-	if (lstat(t->dir, &st) == 0) {
+	if (r < 0)
 		fprintf(stderr, "could not remove %s\n", t->dir);
-		free(t);
-		return -1;
-	}
+	free(t->dir);
 	free(t);
-	return 0;
-}
-
-static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *pathf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	assert_true(vasprintf(&s, fmt, ap) >= 0);
-	va_end(ap);
-	return s;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
+	return r;
 }
 
 static void make_node(const char *path, mode_t type, unsigned maj, unsigned min, mode_t perm)

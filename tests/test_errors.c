@@ -8,23 +8,13 @@
  * crash: a teardown whose lock was busy dereferenced a NULL err.
  */
 #include <fcntl.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cmocka.h>
-
+#include "testlib.h"
 #include "vfiojail/vfiojail.h"
 
 struct env {
-	char dir[64];
+	char *dir;
 	struct vj_run_opts o;
 	int lock_fd;
 };
@@ -34,8 +24,7 @@ static int setup(void **state)
 	struct env *e = calloc(1, sizeof(*e));
 
 	assert_non_null(e);
-	strcpy(e->dir, "/tmp/vfiojail-errors.XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
+	e->dir = temp_dir("vfiojail-errors");
 	assert_int_equal(chmod(e->dir, 0700), 0);
 	e->o.state_dir = e->dir;
 	e->lock_fd = -1;
@@ -46,12 +35,11 @@ static int setup(void **state)
 static int teardown_env(void **state)
 {
 	struct env *e = *state;
-	char cmd[128];
 
 	if (e->lock_fd >= 0)
 		close(e->lock_fd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rm_tree(e->dir), 0);
+	free(e->dir);
 	free(e);
 	return 0;
 }
@@ -77,7 +65,7 @@ static void test_teardown_busy_lock_null_err(void **state)
 	assert_int_not_equal(vj_teardown("vm1", &e->o, false, NULL), 0);
 	assert_int_not_equal(vj_teardown("vm1", &e->o, false, &err), 0);
 	assert_non_null(err);
-	assert_non_null(strstr(err->message, "lock"));
+	assert_contains(err->message, "lock");
 	vj_error_free(err);
 }
 

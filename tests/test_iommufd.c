@@ -5,20 +5,11 @@
  * stands in for /dev/iommu on a machine without iommufd).
  */
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <cmocka.h>
 
 #include "error.h"
 #include "iommufd.h"
+#include "testlib.h"
 
 /* The uapi layout, field by field (include/uapi/linux/iommufd.h). */
 _Static_assert(offsetof(struct iommu_option, size) == 0, "size at 0");
@@ -154,11 +145,11 @@ static void assert_accounting_error(const struct vj_error *err, int errnum, cons
 	assert_int_equal(err->errnum, errnum);
 	assert_string_equal(err->step, "iommufd");
 	assert_string_equal(err->object, object);
-	assert_non_null(strstr(err->message, phrase));
+	assert_contains(err->message, phrase);
 	assert_non_null(err->hint);
-	assert_non_null(strstr(err->hint, "every VM of the same uid"));
-	assert_non_null(strstr(err->hint, "ENOMEM"));
-	assert_non_null(strstr(err->hint, "--iommufd-accounting=best-effort"));
+	assert_contains(err->hint, "every VM of the same uid");
+	assert_contains(err->hint, "ENOMEM");
+	assert_contains(err->hint, "--iommufd-accounting=best-effort");
 }
 
 static void test_strict_errors(void **state)
@@ -210,10 +201,10 @@ static void test_best_effort(void **state)
 		assert_fd_open_rdwr_cloexec(fd);
 		assert_int_equal(count_fds(), before + 1);
 		assert_non_null(warning);
-		assert_non_null(strstr(warning, CTX_OBJECT));
-		assert_non_null(strstr(warning, c->phrase));
-		assert_non_null(strstr(warning, "stays in per-user accounting"));
-		assert_non_null(strstr(warning, "same uid"));
+		assert_contains(warning, CTX_OBJECT);
+		assert_contains(warning, c->phrase);
+		assert_contains(warning, "stays in per-user accounting");
+		assert_contains(warning, "same uid");
 		free(warning);
 		close(fd);
 	}
@@ -235,7 +226,7 @@ static void test_readback_mismatch(void **state)
 	assert_non_null(err);
 	assert_int_equal(err->status, VJ_EXIT_SETUP);
 	assert_string_equal(err->object, CTX_OBJECT);
-	assert_non_null(strstr(err->message, "reads back as 0 (per-user) after setting 1 (per-process)"));
+	assert_contains(err->message, "reads back as 0 (per-user) after setting 1 (per-process)");
 	vj_error_free(err);
 }
 
@@ -248,7 +239,7 @@ static void test_readback_garbage(void **state)
 	assert_int_equal(vj_iommufd_get_accounting(0, &mode, &err), -1);
 	assert_int_equal(mode, -7);
 	assert_non_null(err);
-	assert_non_null(strstr(err->message, "reported accounting mode 5"));
+	assert_contains(err->message, "reported accounting mode 5");
 	assert_string_equal(err->object, "iommufd fd 0");
 	vj_error_free(err);
 }
@@ -263,7 +254,7 @@ static void test_get_fails_after_set(void **state)
 	assert_int_equal(vj_iommufd_open_context(STAND_IN, CTX_ID, true, &fd, &warning, &err), -1);
 	assert_int_equal(fd, -1);
 	assert_int_equal(err->errnum, EFAULT);
-	assert_non_null(strstr(err->message, "reading the accounting mode"));
+	assert_contains(err->message, "reading the accounting mode");
 	vj_error_free(err);
 }
 
@@ -285,7 +276,7 @@ static void test_set_and_get_accounting(void **state)
 	/* the kernel answers EINVAL for a value other than 0 or 1 */
 	fake.set_errno = EINVAL;
 	assert_int_equal(vj_iommufd_set_accounting(fd, 2, &err), -1);
-	assert_non_null(strstr(err->message, "rejected mode value 2"));
+	assert_contains(err->message, "rejected mode value 2");
 	assert_int_equal(err->errnum, EINVAL);
 	vj_error_free(err);
 	err = NULL;
@@ -295,7 +286,7 @@ static void test_set_and_get_accounting(void **state)
 	fake.get_override = VJ_ACCOUNTING_PER_USER;
 	assert_int_equal(vj_iommufd_set_accounting(fd, VJ_ACCOUNTING_PER_PROCESS, &err), -1);
 	assert_non_null(err);
-	assert_non_null(strstr(err->message, "reads back as 0 (per-user) after setting 1"));
+	assert_contains(err->message, "reads back as 0 (per-user) after setting 1");
 	vj_error_free(err);
 	close(fd);
 }
@@ -318,7 +309,7 @@ static void test_real_enotty(void **state)
 	assert_null(err);
 	assert_true(fd >= 0);
 	assert_non_null(warning);
-	assert_non_null(strstr(warning, "has no IOMMU_OPTION"));
+	assert_contains(warning, "has no IOMMU_OPTION");
 	free(warning);
 
 	assert_int_equal(vj_iommufd_get_accounting(fd, &mode, &err), -1);
@@ -342,7 +333,7 @@ static void test_open_errors(void **state)
 	assert_int_equal(err->errnum, ENOENT);
 	assert_string_equal(err->step, "iommufd");
 	assert_string_equal(err->object, "ctx1 (/nonexistent-vfiojail-test/iommu)");
-	assert_non_null(strstr(err->message, "kernel without CONFIG_IOMMUFD"));
+	assert_contains(err->message, "kernel without CONFIG_IOMMUFD");
 	vj_error_free(err);
 	err = NULL;
 

@@ -1,24 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The memlock policy (a table of VM shapes) and the RLIMIT_MEMLOCK helpers. */
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cmocka.h>
-
-#include "error.h"
 #include "memlock.h"
 #include "rlimit.h"
+#include "testlib.h"
 
 #define MIB (UINT64_C(1) << 20)
 #define GIB (UINT64_C(1) << 30)
@@ -209,7 +198,7 @@ static void check_case(const struct policy_case *c)
 		assert_true(strlen(p.terms[i].reason) > 0);
 	}
 	if (c->last_reason)
-		assert_non_null(strstr(p.terms[p.n_terms - 1].reason, c->last_reason));
+		assert_contains(p.terms[p.n_terms - 1].reason, c->last_reason);
 	vj_memlock_plan_clear(&p);
 	assert_null(p.terms);
 	assert_int_equal(p.n_terms, 0);
@@ -270,7 +259,7 @@ static void test_ppc64_terms(void **state)
 	assert_int_equal(p.terms[1].bytes, 4 * MIB);       /* 1 PHB */
 	assert_int_equal(p.terms[2].bytes, 8 * MIB);
 	assert_int_equal(p.terms[3].bytes, 4 * GIB + 16 * MIB);
-	assert_non_null(strstr(p.terms[0].reason, "hash page table"));
+	assert_contains(p.terms[0].reason, "hash page table");
 	assert_int_equal(count_terms_with(&p, "1 GiB I/O allowance"), 0);
 	vj_memlock_plan_clear(&p);
 }
@@ -285,9 +274,9 @@ static void test_guard_message(void **state)
 	assert_int_equal(vj_memlock_compute(&in, &p, &err), -1);
 	assert_non_null(err);
 	assert_int_equal(err->status, VJ_EXIT_USAGE);
-	assert_non_null(strstr(err->message, "9895604649984")); /* the guest size, 9 TiB */
-	assert_non_null(strstr(err->message, "~8 TiB"));
-	assert_non_null(strstr(err->message, "migrated"));
+	assert_contains(err->message, "9895604649984"); /* the guest size, 9 TiB */
+	assert_contains(err->message, "~8 TiB");
+	assert_contains(err->message, "migrated");
 	assert_string_equal(err->hint, "use backend iommufd for every hostdev");
 	vj_error_free(err);
 }
@@ -306,26 +295,12 @@ static void test_clear_tolerates_empty(void **state)
 
 static bool has_cap_sys_resource(void)
 {
-	FILE *f = fopen("/proc/self/status", "re");
-	char line[256];
-	unsigned long long eff = 0;
+	char *hex = status_field("CapEff");
+	unsigned long long eff = hex ? strtoull(hex, NULL, 16) : 0;
 
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &eff) == 1)
-			break;
-	fclose(f);
+	free(hex);
 	return eff & (1ULL << 24); /* CAP_SYS_RESOURCE */
 }
-
-#define CHILD_CHECK(cond, code)                                                        \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "child check %d failed: %s\n", (code), #cond); \
-			return (code);                                                 \
-		}                                                                      \
-	} while (0)
 
 static bool limits_are(pid_t pid, uint64_t soft, uint64_t hard)
 {
@@ -344,98 +319,83 @@ static bool err_has(const struct vj_error *e, const char *needle)
 	return e && e->message && strstr(e->message, needle);
 }
 
-static int child_set(void)
+static void child_set(void *arg)
 {
 	struct vj_memlock_plan p = { .bytes = 4 * MIB };
 	struct vj_error *err = NULL;
 	int r;
 
-	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == 0, 1);
-	CHILD_CHECK(limits_are(0, 4 * MIB, 4 * MIB), 2);
-	CHILD_CHECK(limits_are(getpid(), 4 * MIB, 4 * MIB), 3);
+	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == 0);
+	CHILD_CHECK(limits_are(0, 4 * MIB, 4 * MIB));
+	CHILD_CHECK(limits_are(getpid(), 4 * MIB, 4 * MIB));
 
 	/* unchanged: nothing happens even though bytes says 1 MiB */
 	p = (struct vj_memlock_plan){ .unchanged = true, .bytes = MIB };
-	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == 0, 4);
-	CHILD_CHECK(limits_are(0, 4 * MIB, 4 * MIB), 5);
+	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == 0);
+	CHILD_CHECK(limits_are(0, 4 * MIB, 4 * MIB));
 
 	/* the hard limit is now 4 MiB: 16 MiB needs CAP_SYS_RESOURCE */
 	p = (struct vj_memlock_plan){ .bytes = 16 * MIB };
 	r = vj_rlimit_memlock_set(&p, &err);
 	if (has_cap_sys_resource()) {
-		CHILD_CHECK(r == 0, 10);
-		CHILD_CHECK(limits_are(0, 16 * MIB, 16 * MIB), 11);
-		return 0;
+		CHILD_CHECK(r == 0);
+		CHILD_CHECK(limits_are(0, 16 * MIB, 16 * MIB));
+		return;
 	}
-	CHILD_CHECK(r == -1 && err, 20);
-	CHILD_CHECK(err->status == VJ_EXIT_SETUP && err->errnum == EPERM, 21);
-	CHILD_CHECK(strcmp(err->step, "memlock") == 0, 22);
-	CHILD_CHECK(strcmp(err->object, "RLIMIT_MEMLOCK") == 0, 23);
-	CHILD_CHECK(err_has(err, "16777216 bytes wanted"), 24);
-	CHILD_CHECK(err_has(err, "hard limit is 4194304 bytes"), 25);
-	CHILD_CHECK(err_has(err, "raising the hard limit needs CAP_SYS_RESOURCE"), 26);
+	CHILD_CHECK(r == -1 && err);
+	CHILD_CHECK(err->status == VJ_EXIT_SETUP && err->errnum == EPERM);
+	CHILD_CHECK(strcmp(err->step, "memlock") == 0);
+	CHILD_CHECK(strcmp(err->object, "RLIMIT_MEMLOCK") == 0);
+	CHILD_CHECK(err_has(err, "16777216 bytes wanted"));
+	CHILD_CHECK(err_has(err, "hard limit is 4194304 bytes"));
+	CHILD_CHECK(err_has(err, "raising the hard limit needs CAP_SYS_RESOURCE"));
 	vj_error_free(err);
 	err = NULL;
-	CHILD_CHECK(limits_are(0, 4 * MIB, 4 * MIB), 27);
+	CHILD_CHECK(limits_are(0, 4 * MIB, 4 * MIB));
 
 	p = (struct vj_memlock_plan){ .unlimited = true };
-	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == -1, 30);
-	CHILD_CHECK(err_has(err, "unlimited wanted"), 31);
+	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == -1);
+	CHILD_CHECK(err_has(err, "unlimited wanted"));
 	vj_error_free(err);
-	return 0;
 }
 
-static int child_raise(void)
+static void child_raise(void *arg)
 {
 	struct vj_memlock_plan p = { .bytes = 4 * MIB };
 	struct rlimit rl = { .rlim_cur = MIB, .rlim_max = 4 * MIB };
 	struct vj_error *err = NULL;
 	int r;
 
-	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == 0, 1);
-	CHILD_CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0, 2);
+	CHILD_CHECK(vj_rlimit_memlock_set(&p, &err) == 0);
+	CHILD_CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0);
 
-	CHILD_CHECK(vj_rlimit_memlock_raise(getpid(), 2 * MIB, &err) == 0, 3);
-	CHILD_CHECK(limits_are(0, 2 * MIB, 4 * MIB), 4);
+	CHILD_CHECK(vj_rlimit_memlock_raise(getpid(), 2 * MIB, &err) == 0);
+	CHILD_CHECK(limits_are(0, 2 * MIB, 4 * MIB));
 	/* never lowers */
-	CHILD_CHECK(vj_rlimit_memlock_raise(0, MIB, &err) == 0, 5);
-	CHILD_CHECK(limits_are(0, 2 * MIB, 4 * MIB), 6);
+	CHILD_CHECK(vj_rlimit_memlock_raise(0, MIB, &err) == 0);
+	CHILD_CHECK(limits_are(0, 2 * MIB, 4 * MIB));
 
 	r = vj_rlimit_memlock_raise(0, 16 * MIB, &err);
 	if (has_cap_sys_resource()) {
-		CHILD_CHECK(r == 0, 10);
-		CHILD_CHECK(limits_are(0, 16 * MIB, 16 * MIB), 11);
-		return 0;
+		CHILD_CHECK(r == 0);
+		CHILD_CHECK(limits_are(0, 16 * MIB, 16 * MIB));
+		return;
 	}
-	CHILD_CHECK(r == -1 && err && err->errnum == EPERM, 20);
-	CHILD_CHECK(err_has(err, "CAP_SYS_RESOURCE"), 21);
-	CHILD_CHECK(err_has(err, "hard limit is 4194304 bytes"), 22);
+	CHILD_CHECK(r == -1 && err && err->errnum == EPERM);
+	CHILD_CHECK(err_has(err, "CAP_SYS_RESOURCE"));
+	CHILD_CHECK(err_has(err, "hard limit is 4194304 bytes"));
 	vj_error_free(err);
-	CHILD_CHECK(limits_are(0, 2 * MIB, 4 * MIB), 23);
-	return 0;
-}
-
-static void run_in_child(int (*fn)(void))
-{
-	int status;
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(fn());
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	CHILD_CHECK(limits_are(0, 2 * MIB, 4 * MIB));
 }
 
 static void test_rlimit_set(void **state)
 {
-	run_in_child(child_set);
+	run_in_child(child_set, NULL);
 }
 
 static void test_rlimit_raise_self(void **state)
 {
-	run_in_child(child_raise);
+	run_in_child(child_raise, NULL);
 }
 
 /* prlimit on another process: a child lowers its soft limit and waits. */
@@ -480,7 +440,7 @@ static void test_rlimit_raise_other_process(void **state)
 	assert_non_null(err);
 	assert_int_equal(err->errnum, ESRCH);
 	assert_int_equal(err->status, VJ_EXIT_SETUP);
-	assert_non_null(strstr(err->object, "pid"));
+	assert_contains(err->object, "pid");
 	vj_error_free(err);
 }
 

@@ -5,41 +5,22 @@
  * it made.  The parent checks that none of it is visible outside.  Needs
  * root; skipped otherwise.
  */
-#include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <linux/magic.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/acl.h>
-#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <acl/libacl.h>
-#include <cmocka.h>
 
 #include "mountns.h"
+#include "testlib.h"
 #include "util.h"
 
 #define NOBODY 65534u
 #define HOST_ACL "u::rw-,u:65534:rw-,g::rw-,m::rw-,o::---"
-
-#define CHILD_CHECK(cond)                                                               \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			fprintf(stderr, "%s:%d: child check failed: %s (errno %d)\n",   \
-				__FILE__, __LINE__, #cond, errno);                      \
-			_exit(1);                                                       \
-		}                                                                       \
-	} while (0)
 
 struct fixture {
 	char host[64];   /* stand-in dev root */
@@ -48,11 +29,6 @@ struct fixture {
 };
 
 /* ---- fixture ------------------------------------------------------------- */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static void make_host_node(const char *path, mode_t mode, unsigned maj, unsigned min)
 {
@@ -104,32 +80,10 @@ static int teardown(void **state)
 
 	if (!f)
 		return 0;
-	nftw(f->host, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(f->host);
 	rmdir(f->target); /* fails (and the test has failed) if something was left */
 	free(f);
 	return 0;
-}
-
-static struct fixture *fixture_or_skip(void **state)
-{
-	if (geteuid() != 0 || !*state)
-		skip();
-	return *state;
-}
-
-static void run_in_child(void (*fn)(struct fixture *), struct fixture *f)
-{
-	int status = 0;
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		fn(f);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* The target as the parent sees it: still an empty directory, not a mount. */
@@ -273,8 +227,9 @@ static struct vj_node plan_nodes[] = {
 	  .uid = NOBODY, .gid = 6 },
 };
 
-static void child_populate(struct fixture *f)
+static void child_populate(void *arg)
 {
+	struct fixture *f = arg;
 	static const char *const top[] = { "null", "kvm", "vfio", "loop7", "pts", "shm",
 					   "fd", "stdin", "stdout", "stderr", "ptmx" };
 	struct vj_mountns_opts o = { .dev_root = f->host, .target = f->target };
@@ -382,8 +337,9 @@ static void expect_refused(const struct fixture *f, const struct vj_node *nodes,
 	CHILD_CHECK(st.st_dev == tmp.st_dev);
 }
 
-static void child_hostile_paths(struct fixture *f)
+static void child_hostile_paths(void *arg)
 {
+	struct fixture *f = arg;
 	static const char *const bad[] = {
 		"/dev/../etc/x", "/dev/a/../../b", "/dev/./null", "/dev//null", "/dev/null/",
 		"/dev/", "/etc/passwd", "dev/null", "/devx/null", "/dev/pts/evil",
@@ -409,8 +365,9 @@ static void test_refuses_hostile_paths(void **state)
 	assert_target_untouched(f);
 }
 
-static void child_bad_nodes(struct fixture *f)
+static void child_bad_nodes(void *arg)
 {
+	struct fixture *f = arg;
 	struct vj_node wide = { .path = "/dev/null", .type = 'c', .major = 1, .minor = 3,
 				.mode = 04666 };
 	struct vj_node pipe = { .path = "/dev/null", .type = 'p', .major = 1, .minor = 3,
@@ -433,8 +390,9 @@ static void test_refuses_bad_nodes(void **state)
 }
 
 /* A node used as a directory, and a path listed twice: found while creating. */
-static void child_clashes(struct fixture *f)
+static void child_clashes(void *arg)
 {
+	struct fixture *f = arg;
 	struct vj_node through[2] = {
 		{ .path = "/dev/null", .type = 'c', .major = 1, .minor = 3, .mode = 0666 },
 		{ .path = "/dev/null/x", .type = 'c', .major = 1, .minor = 5, .mode = 0666 },
@@ -469,8 +427,9 @@ static void test_refuses_clashes(void **state)
 }
 
 /* Host side: a planted symlink or a changed node is never read for its ACL. */
-static void child_host_tricks(struct fixture *f)
+static void child_host_tricks(void *arg)
 {
+	struct fixture *f = arg;
 	struct vj_node via_link = { .path = "/dev/kvm", .host_path = f->path[2], .type = 'c',
 				    .major = 10, .minor = 232, .mode = 0600, .copy_acl = true };
 	struct vj_node changed = { .path = "/dev/kvm", .host_path = f->path[1], .type = 'c',
@@ -500,7 +459,7 @@ static void test_refuses_host_tricks(void **state)
 
 /* ---- the real thing: cover /dev itself, keeping the host's pts ------------------ */
 
-static void child_cover_dev(struct fixture *f)
+static void child_cover_dev(void *arg)
 {
 	struct vj_node nodes[] = {
 		{ .path = "/dev/null", .type = 'c', .major = 1, .minor = 3, .mode = 0666,

@@ -1,13 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
 
-#include <cmocka.h>
-
+#include "testlib.h"
 #include "vfiojail/vfiojail.h"
 
 static void test_valid(void **state)
@@ -98,7 +91,7 @@ static void test_newline_escaped(void **state)
 
 	assert_int_equal(vj_parse_pci_addr("06:00.0\n", &a, "--hostdev", &err), -1);
 	assert_string_equal(err->object, "--hostdev");
-	assert_non_null(strstr(err->message, "\"06:00.0\\x0a\""));
+	assert_contains(err->message, "\"06:00.0\\x0a\"");
 	vj_error_free(err);
 }
 

@@ -4,23 +4,12 @@
  * mknod): nodes and rules de-duplicated, host ACLs found, symlinks refused; and
  * the state file that keeps that plan, written and read back.
  */
-#include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/acl.h>
-#include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <unistd.h>
-
-#include <cmocka.h>
 
 #include "state.h"
+#include "testlib.h"
 #include "util.h"
 #include "vfiojail/vfiojail.h"
 
@@ -34,11 +23,6 @@ struct fixture {
 	char dev[96];
 	char state[96];
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static void at(const struct fixture *f, const char *rel, char out[static 256])
 {
@@ -101,16 +85,9 @@ static int teardown(void **state)
 
 	if (!f)
 		return 0;
-	assert_int_equal(nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+	assert_int_equal(rm_tree(f->root), 0);
 	free(f);
 	return 0;
-}
-
-static struct fixture *fixture_or_skip(void **state)
-{
-	if (geteuid() != 0 || !*state)
-		skip();
-	return *state;
 }
 
 /* A spec of the bench devices, bench/again, withacl and, when given, @extra. */

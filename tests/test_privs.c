@@ -1,86 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Dropping privileges: every id, group and capability set read back from
  * /proc/self/status in a forked child.  Needs root; skipped otherwise. */
-#include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cmocka.h>
 
 #include "privs.h"
+#include "testlib.h"
 #include "util.h"
 
 #define ZERO_CAPS "0000000000000000"
-
-/* cmocka's asserts longjmp; a forked child reports with its exit status. */
-#define CHILD_CHECK(cond)                                                               \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			fprintf(stderr, "%s:%d: child check failed: %s\n", __FILE__,    \
-				__LINE__, #cond);                                       \
-			_exit(1);                                                       \
-		}                                                                       \
-	} while (0)
-
-static void run_in_child(void (*fn)(void *), void *arg)
-{
-	int status = 0;
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		fn(arg);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-}
-
-static void require_root(void)
-{
-	if (geteuid() != 0)
-		skip();
-}
-
-/* The value of "Key:" in /proc/self/status, tabs turned into spaces, trimmed. */
-static char *status_field(const char *key)
-{
-	FILE *f = fopen("/proc/self/status", "re");
-	size_t klen = strlen(key);
-	char line[4096];
-	char *val = NULL;
-
-	if (!f)
-		return NULL;
-	while (!val && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, klen) != 0 || line[klen] != ':')
-			continue;
-		char *v = line + klen + 1;
-		for (char *p = v; *p; p++)
-			if (*p == '\t')
-				*p = ' ';
-		v += strspn(v, " ");
-		size_t len = strcspn(v, "\n");
-		while (len > 0 && v[len - 1] == ' ')
-			len--;
-		v[len] = '\0';
-		val = strdup(v);
-	}
-	fclose(f);
-	return val;
-}
 
 static bool status_is(const char *key, const char *want)
 {

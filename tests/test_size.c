@@ -1,14 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-
-#include <cmocka.h>
 
 #include "size.h"
+#include "testlib.h"
 #include "vfiojail/vfiojail.h"
 
 #define GiB (UINT64_C(1) << 30)
@@ -136,7 +129,7 @@ static void test_control_chars_escaped(void **state)
 	uint64_t v;
 
 	assert_int_equal(vj_parse_size("1\tG", &v, "memory", &err), -1);
-	assert_non_null(strstr(err->message, "\"1\\x09G\""));
+	assert_contains(err->message, "\"1\\x09G\"");
 	vj_error_free(err);
 }
 

@@ -1,17 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include <cmocka.h>
-
+#include "testlib.h"
 #include "vfiojail/vfiojail.h"
 
 #define GiB (UINT64_C(1) << 30)
@@ -26,11 +16,9 @@ static struct vj_spec *const NOT_SET = (struct vj_spec *)&NOT_SET;
 static char *spec_path(const char *name)
 {
 	const char *root = getenv("VJ_SOURCE_ROOT");
-	char *p;
 
 	assert_non_null(root);
-	assert_true(asprintf(&p, "%s/tests/specs/%s", root, name) > 0);
-	return p;
+	return pathf("%s/tests/specs/%s", root, name);
 }
 
 static void assert_spec_error(const struct vj_error *err, const char *object, const char *needle)
@@ -478,15 +466,12 @@ static void test_invalid_spec_files(void **state)
 
 static void test_file_errors(void **state)
 {
-	char dir[] = "/tmp/vj-test-spec-XXXXXX";
-	char *big = NULL, *missing = NULL;
+	char *dir = temp_dir("vj-test-spec");
+	char *missing = pathf("%s/missing.json", dir);
+	char *big = pathf("%s/big.json", dir);
 	struct vj_spec *spec = NOT_SET;
 	struct vj_error *err = NULL;
 	FILE *f;
-
-	assert_non_null(mkdtemp(dir));
-	assert_true(asprintf(&missing, "%s/missing.json", dir) > 0);
-	assert_true(asprintf(&big, "%s/big.json", dir) > 0);
 
 	assert_int_equal(vj_spec_parse_file(missing, &spec, &err), -1);
 	assert_null(spec);
@@ -526,6 +511,7 @@ static void test_file_errors(void **state)
 	assert_int_equal(rmdir(dir), 0);
 	free(big);
 	free(missing);
+	free(dir);
 }
 
 static void test_stdin(void **state)
@@ -759,7 +745,7 @@ static void test_long_value_is_cut(void **state)
 	assert_null(spec);
 	assert_spec_error(err, "name", "1000 bytes long");
 	assert_true(strlen(err->message) < 300);
-	assert_non_null(strstr(err->message, "..."));
+	assert_contains(err->message, "...");
 	vj_error_free(err);
 }
 
