@@ -69,13 +69,25 @@ assert_nothing_left() { # CGROUP_DIR STATE_DIR BPFFS
 	[[ -z "$left" ]] || fail "bpffs pins left: $left"
 }
 
-# in_container FIXTURE SCRIPT: run bash SCRIPT in a throwaway container: new mount,
-# pid, ipc and uts namespaces, a private /run and bpffs, its own cgroup subtree, and
-# the fixture host at $HOST (with the real /dev/pts and /dev/shm bound into
-# $HOST/dev).  Variables exported before the call are visible to SCRIPT.
-# Everything is removed afterwards, whatever SCRIPT did; returns SCRIPT's status.
+# in_container FIXTURE FUNCTION [ARG...]
+# in_container FIXTURE SCRIPT
+# Run FUNCTION ARG... (a bash function the test file defines), or the bash text
+# SCRIPT, in a throwaway container: new mount, pid, ipc and uts namespaces, a
+# private /run and bpffs, its own cgroup subtree, and the fixture host at $HOST
+# (with the real /dev/pts and /dev/shm bound into $HOST/dev).  It runs under
+# `set -euo pipefail` with lib.sh sourced; variables exported before the call are
+# visible to it, and so is every function defined before the call (the container's
+# bash gets them from `declare -f`).  Everything is removed afterwards, whatever it
+# did; returns its status.
 in_container() {
 	local fixture=$1 script=$2 cg rc=0
+	shift 2
+	if [[ "$script" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && declare -F "$script" >/dev/null; then
+		# Every function defined so far (lib.sh's again, unchanged), then the call.
+		script="$(declare -f)"$'\n'"$(printf '%q ' "$script" "$@")"
+	elif (($#)); then
+		fail "in_container: arguments are for a function, and $script is none"
+	fi
 	[[ -n "$CG2" ]] || skip "no cgroup2 mount"
 	make_host "$fixture"
 	cp "${PROBE:?}" "$WORK/probe"
