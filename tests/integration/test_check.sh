@@ -37,17 +37,18 @@ assert_contains "$out" "PASS  mount namespace" "readable table"
 pass "check on this host"
 
 # On the bundled GPU host, in a container with its own bpffs.
-in_container gpu-iommufd '
-iommu_answers_enotty
-capture "$VFIOJAIL" check --json --sysfs-root "$HOST/sys" --dev-root "$HOST/dev"
-st() { jq -r ".checks[] | select(.name == \"$1\") | .status" <<<"$out"; }
-assert_eq "$(st bpffs)" PASS "bpffs in the container"
-assert_eq "$(st "IOMMU groups")" PASS "fixture IOMMU groups"
-assert_contains "$(jq -r ".checks[] | select(.name == \"IOMMU groups\") | .detail" <<<"$out")" "2 IOMMU groups" "group count"
-assert_eq "$(st "VFIO cdev")" PASS "fixture VFIO cdev"
-assert_eq "$(st "/dev/iommu")" WARN "a /dev/iommu that does not answer IOMMU_OPTION"
-assert_contains "$(jq -r ".checks[] | select(.name == \"/dev/iommu\") | .detail" <<<"$out")" "IOMMU_OPTION" "says what it lacks"
-fails=$(jq "[.checks[] | select(.status == \"FAIL\")] | length" <<<"$out")
-assert_eq "$rc" "$([[ $fails == 0 ]] && echo 0 || echo 1)" "exit status in the container"
-'
+check_tests() {
+	iommu_answers_enotty
+	capture "$VFIOJAIL" check --json --sysfs-root "$HOST/sys" --dev-root "$HOST/dev"
+	st() { jq -r ".checks[] | select(.name == \"$1\") | .status" <<<"$out"; }
+	assert_eq "$(st bpffs)" PASS "bpffs in the container"
+	assert_eq "$(st "IOMMU groups")" PASS "fixture IOMMU groups"
+	assert_contains "$(jq -r ".checks[] | select(.name == \"IOMMU groups\") | .detail" <<<"$out")" "2 IOMMU groups" "group count"
+	assert_eq "$(st "VFIO cdev")" PASS "fixture VFIO cdev"
+	assert_eq "$(st "/dev/iommu")" WARN "a /dev/iommu that does not answer IOMMU_OPTION"
+	assert_contains "$(jq -r ".checks[] | select(.name == \"/dev/iommu\") | .detail" <<<"$out")" "IOMMU_OPTION" "says what it lacks"
+	fails=$(jq "[.checks[] | select(.status == \"FAIL\")] | length" <<<"$out")
+	assert_eq "$rc" "$([[ $fails == 0 ]] && echo 0 || echo 1)" "exit status in the container"
+}
+in_container gpu-iommufd check_tests
 pass "check on a fixture host"
