@@ -342,18 +342,31 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_
 	out->fds = calloc(out->n + 1, sizeof(int));
 	out->ids = calloc(out->n + 1, sizeof(char *));
 	if (!out->fds || !out->ids) {
+		free(out->fds);
+		free(out->ids);
+		memset(out, 0, sizeof(*out));
 		vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", spec->name, NULL, "out of memory");
 		goto undo;
 	}
 	for (size_t i = 0; i < out->n; i++) {
-		out->ids[i] = strdup(l.plan->iommufd[i].id);
 		out->fds[i] = l.vmm.ctx_fds[i];
 		l.vmm.ctx_fds[i] = -1;
 	}
+	for (size_t i = 0; i < out->n; i++)
+		if (!(out->ids[i] = strdup(l.plan->iommufd[i].id))) {
+			vj_handoff_clear(out);
+			vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", spec->name, NULL, "out of memory");
+			goto undo;
+		}
 	out->memlock = l.plan->memlock;
 	out->memlock.terms = NULL;
 	out->memlock.n_terms = 0;
 	out->cgroup = strdup(l.st.cgroup);
+	if (!out->cgroup) {
+		vj_handoff_clear(out);
+		vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", spec->name, NULL, "out of memory");
+		goto undo;
+	}
 	launch_keep(&l); /* the client's now */
 	r = 0;
 	goto out;

@@ -162,7 +162,7 @@ VJ_EXPORT int vj_spec_parse_file(const char *path, struct vj_spec **out, struct 
 VJ_EXPORT int vj_spec_parse_string(const char *json, struct vj_spec **out, struct vj_error **err);
 /* Flags that mirror the spec's fields: name is the flag without "--"
  * ("name", "user", "group", "groups", "memory", "arch", "hostdev", "device", "iommufd",
- * "viommu", "nvme", "vdpa", "migration", "memlock-hard-limit", "memlock-extra",
+ * "viommu", "nvme", "vdpa", "pci-host-bridges", "migration", "memlock-hard-limit", "memlock-extra",
  * "memlock-unlimited").  Repeated list flags append.  Call
  * vj_spec_finish() once all flags are in. */
 VJ_EXPORT int vj_spec_set_flag(struct vj_spec *spec, const char *flag, const char *value,
