@@ -133,15 +133,16 @@ static int memlock_raise_all(const char *cgroup, const struct vj_memlock_plan *m
 /*
  * detach: lower the processes that have the old planned limit to @next, but
  * only when none has more locked (VmLck) than that.  0 lowered or nothing to
- * lower, 1 kept (with *why set), -1 a process could not be lowered (the others
- * are put back).
+ * lower (what was lowered is recorded in @undo, for a later step that fails), 1
+ * kept (with *why set), -1 a process could not be lowered (the others are put
+ * back).
  */
 static int memlock_lower_all(const char *cgroup, const struct vj_memlock_plan *cur,
-			     const struct vj_memlock_plan *next, char **why, struct vj_error **err)
+			     const struct vj_memlock_plan *next, char **why, struct limits *undo,
+			     struct vj_error **err)
 {
 	uint64_t want = memlock_want(next), old = memlock_want(cur);
 	_cleanup_free_ pid_t *pids = NULL;
-	struct limits undo = { NULL, 0 };
 	size_t n = 0;
 	int r = 0;
 
@@ -163,20 +164,19 @@ static int memlock_lower_all(const char *cgroup, const struct vj_memlock_plan *c
 		if (vj_proc_memlock(pids[i], &l.soft, &l.hard) < 0 || l.soft != old)
 			continue; /* gone, or set by someone else */
 		r = vj_rlimit_memlock_set_pid(pids[i], want, l.hard, l.hard, err);
-		if (r == 0 && (slot = VJ_PUSH(undo.v, undo.n)))
+		if (r == 0 && (slot = VJ_PUSH(undo->v, undo->n)))
 			*slot = l;
 	}
 	if (r < 0)
-		memlock_restore(&undo);
-	free(undo.v);
+		memlock_restore(undo);
 	return r;
 }
 
 /* ------------------------------------------------------------------------- */
 /* Nodes in the kept namespace                                                */
 
-/* Run vj_mountns_add_nodes or vj_mountns_remove_nodes in a forked helper, so
- * that this process stays in its own namespace. */
+/* vj_mountns_add_nodes or vj_mountns_remove_nodes, in the jail's namespace
+ * (entered by ns_nodes, this process or a forked helper). */
 static int nodes_in_ns(int ns_fd, bool add, const struct vj_node *nodes, size_t n,
 		       struct vj_error **err)
 {
@@ -728,12 +728,15 @@ out:
 }
 
 /* detach's memlock step: never fails the detach, which has revoked access already. */
-static void detach_memlock(struct hotplug *h)
+/* Lower the limits to the new plan (what was lowered goes into @lowered), or
+ * keep them and say why. */
+static void detach_memlock(struct hotplug *h, struct limits *lowered)
 {
 	_cleanup_free_ char *why = NULL, *msg = NULL;
 	char shown[VJ_NAME_SHOWN_MAX];
 	struct vj_error *e = NULL;
-	int r = memlock_lower_all(h->j.st.cgroup, &h->j.st.plan->memlock, &h->next->memlock, &why, &e);
+	int r = memlock_lower_all(h->j.st.cgroup, &h->j.st.plan->memlock, &h->next->memlock, &why,
+				  lowered, &e);
 
 	if (r == 0) {
 		memlock_take(&h->j.st.plan->memlock, &h->next->memlock);
@@ -750,6 +753,7 @@ int vj_detach(const char *name, const struct vj_hotplug *hp, const struct vj_run
 	      struct vj_error **err)
 {
 	struct hotplug h = { .o = o, .map_fd = -1 };
+	struct limits lowered = { NULL, 0 };
 	size_t all_nodes = 0, all_rules = 0;
 	bool hidden = false;
 	int r = -1;
@@ -761,13 +765,14 @@ int vj_detach(const char *name, const struct vj_hotplug *hp, const struct vj_run
 		goto fail;
 	if (ns_nodes(h.j.st.ns_path, false, h.d.nodes, h.d.n_nodes, err) < 0)
 		goto undo_map;
-	detach_memlock(&h);
+	detach_memlock(&h, &lowered);
 	plan_hide_delta(h.j.st.plan, &h.d, &all_nodes, &all_rules);
 	hidden = true;
 	if (hotplug_write(&h, err) == 0) {
 		r = 0;
 		goto out;
 	}
+	memlock_restore(&lowered); /* the state still says the old plan */
 	ns_nodes(h.j.st.ns_path, true, h.d.nodes, h.d.n_nodes, NULL);
 undo_map:
 	map_undo(h.map_fd, h.d.rules, h.d.n_rules);
@@ -778,6 +783,7 @@ out:
 		h.j.st.plan->n_nodes = all_nodes;
 		h.j.st.plan->n_rules = all_rules;
 	}
+	free(lowered.v);
 	hotplug_free(&h);
 	return r < 0 ? status_of(err) : 0;
 }
