@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1-or-later OR BSD-2-Clause) */
-/* The map layout shared by bpf/devfilter.bpf.c and src/devfilter.c. */
+/* The map layout shared by bpf/devfilter.bpf.c and src/kernel/devfilter.c. */
 #pragma once
 
 #include <linux/types.h>

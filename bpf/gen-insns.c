@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * gen-insns: turn the clang-compiled device filter (devfilter.bpf.o) into a C
- * header that src/devfilter.c loads with plain bpf(2) calls.
+ * header that src/kernel/devfilter.c loads with plain bpf(2) calls.
  *
  *   gen-insns OBJECT > devfilter.insns.h
  *
@@ -9,7 +9,7 @@
  * finds the relocations, each of which must be a 64-bit immediate load of that
  * map, and the license.  Anything else (a second program or map, a call to a
  * subprogram, global data, a CO-RE relocation) fails the build: the loader in
- * src/devfilter.c knows how to put one map fd into the program and nothing more.
+ * src/kernel/devfilter.c knows how to put one map fd into the program and nothing more.
  *
  * Why not load through libbpf at run time: its object loader uploads BTF and
  * probes kernel features (9 BTF and 4 extra program loads per launch on Linux

@@ -7,7 +7,7 @@
  *   VJ_FAULT_HIT=FILE       appended with "NAME N ERRNO pid" when the fault fires
  *
  * NAME is one of the wrapped entry points below; "write" counts only writes to
- * cgroupfs and "bpf" is syscall(__NR_bpf, ...) as src/bpfsys.c makes it.  Each process
+ * cgroupfs and "bpf" is syscall(__NR_bpf, ...) as src/kernel/bpfsys.c makes it.  Each process
  * counts its own calls (a child continues from its parent's count at fork).
  * Only calls the program makes through the dynamic linker are seen; calls libc
  * makes internally are not.

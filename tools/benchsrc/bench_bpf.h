@@ -245,7 +245,7 @@ static inline int obj_get(const char *path)
 	return (int)sys_bpf(BPF_OBJ_GET, &a);
 }
 
-/* vfiojail's sizing (src/devfilter.c map_entries): a power of two >= 2n, at least 64. */
+/* vfiojail's sizing (src/kernel/devfilter.c map_entries): a power of two >= 2n, at least 64. */
 static inline uint32_t map_entries_for(size_t n)
 {
 	uint32_t want = VJ_DEVFILTER_DEFAULT_ENTRIES;

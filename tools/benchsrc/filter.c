@@ -9,7 +9,7 @@
  *      240..243:N, forks a child into the cgroup that times ITERS open()+close()
  *      of PATH, removes everything and prints
  *      "ns_per_open N prog_memlock B map_memlock B insns N".
- *      KIND: vfiojail  the real filter of src/devfilter.c (bpf/devfilter.bpf.o,
+ *      KIND: vfiojail  the real filter of src/kernel/devfilter.c (bpf/devfilter.bpf.o,
  *                      its hash map sized as vfiojail sizes it), linked in;
  *            linear    one compare block per rule, as runc and systemd generate;
  *            none      no program on the cgroup.
