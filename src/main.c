@@ -13,6 +13,8 @@
 #include "config.h"
 #include "vfiojail/vfiojail.h"
 
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
 enum {
 	OPT_JSON = 0x100,
 	OPT_SYSFS_ROOT,
@@ -53,7 +55,8 @@ struct cli {
 	size_t n_devices;
 };
 
-static const struct option long_options[] = {
+/* The fixed options; the spec's flags are added from its table (vj_spec_flag). */
+static const struct option fixed_options[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT },
 	{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
@@ -67,27 +70,29 @@ static const struct option long_options[] = {
 	{ "preserve-fds", required_argument, NULL, OPT_PRESERVE_FDS },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "spec-dir", required_argument, NULL, OPT_SPEC_DIR },
-	/* The spec as flags: the same fields as the JSON file. */
-	{ "name", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "user", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "group", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "groups", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "memory", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "arch", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "hostdev", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "device", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "iommufd", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "viommu", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "nvme", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "vdpa", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "pci-host-bridges", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "migration", no_argument, NULL, OPT_SPEC_FLAG },
-	{ "memlock-hard-limit", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "memlock-extra", required_argument, NULL, OPT_SPEC_FLAG },
-	{ "memlock-unlimited", no_argument, NULL, OPT_SPEC_FLAG },
 	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
 };
+static struct option *long_options;
+
+/* fixed_options, then one OPT_SPEC_FLAG option per spec flag, then the end. */
+static int options_build(void)
+{
+	size_t n = 0, k = ARRAY_LEN(fixed_options);
+	bool value;
+
+	while (vj_spec_flag(n, NULL))
+		n++;
+	long_options = calloc(k + n + 1, sizeof(*long_options));
+	if (!long_options)
+		return -1;
+	memcpy(long_options, fixed_options, sizeof(fixed_options));
+	for (size_t i = 0; i < n; i++) {
+		long_options[k + i].name = vj_spec_flag(i, &value);
+		long_options[k + i].has_arg = value ? required_argument : no_argument;
+		long_options[k + i].val = OPT_SPEC_FLAG;
+	}
+	return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -732,6 +737,8 @@ int main(int argc, char **argv)
 		printf("vfiojail %s\n", VJ_VERSION);
 		return 0;
 	}
+	if (options_build() < 0)
+		return report(NULL);
 	cli.command = argv[1];
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, cli.command) != 0)
@@ -755,7 +762,9 @@ int main(int argc, char **argv)
 		vj_spec_free(cli.spec_flags);
 		free(cli.hostdevs);
 		free(cli.devices);
+		free(long_options);
 		return r;
 	}
+	free(long_options);
 	return usage_error("unknown command '%s'", cli.command);
 }

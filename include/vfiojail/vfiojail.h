@@ -160,11 +160,13 @@ VJ_EXPORT void vj_spec_free(struct vj_spec *spec);
  * resolved through the passwd and group databases. */
 VJ_EXPORT int vj_spec_parse_file(const char *path, struct vj_spec **out, struct vj_error **err);
 VJ_EXPORT int vj_spec_parse_string(const char *json, struct vj_spec **out, struct vj_error **err);
-/* Flags that mirror the spec's fields: name is the flag without "--"
- * ("name", "user", "group", "groups", "memory", "arch", "hostdev", "device", "iommufd",
- * "viommu", "nvme", "vdpa", "pci-host-bridges", "migration", "memlock-hard-limit", "memlock-extra",
- * "memlock-unlimited").  Repeated list flags append.  Call
- * vj_spec_finish() once all flags are in. */
+/* Flags that mirror the spec's fields: @flag is the name without "--", one of
+ * vj_spec_flag's.  Repeated list flags append.  Call vj_spec_finish() once all
+ * flags are in. */
+/* The spec's flags, from the one table the JSON keys use too: the @i-th flag name
+ * (without "--"), and in *@has_value whether it takes a value; NULL past the last.
+ * The CLI builds its options from this, so a new spec field is declared once. */
+VJ_EXPORT const char *vj_spec_flag(size_t i, bool *has_value);
 VJ_EXPORT int vj_spec_set_flag(struct vj_spec *spec, const char *flag, const char *value,
 			       struct vj_error **err);
 /* Check required fields, resolve ids and defaults; JSON parsing calls it. */

@@ -717,6 +717,24 @@ static const struct field_def memlock_fields[] = {
 	{ "unlimited", "memlock-unlimited", FK_BOOL, ONCE_MEMLOCK, .num = set_memlock_unlimited },
 };
 
+const char *vj_spec_flag(size_t i, bool *has_value)
+{
+	const struct field_def *d = NULL;
+
+	/* The fields with a flag, in table order: top level, then memlock. */
+	for (size_t k = 0; k < ARRAY_SIZE(top_fields) && !d; k++)
+		if (top_fields[k].flag && i-- == 0)
+			d = &top_fields[k];
+	for (size_t k = 0; k < ARRAY_SIZE(memlock_fields) && !d; k++)
+		if (memlock_fields[k].flag && i-- == 0)
+			d = &memlock_fields[k];
+	if (!d)
+		return NULL;
+	if (has_value)
+		*has_value = d->kind != FK_BOOL;
+	return d->flag;
+}
+
 static const struct field_def *find_key(const struct field_def *defs, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++)
