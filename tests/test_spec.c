@@ -749,10 +749,53 @@ static void test_long_value_is_cut(void **state)
 	vj_error_free(err);
 }
 
+/* A spec on the caller's stack: nothing is hidden behind the struct, so the flags,
+ * their once-only checks and the duplicate lookups work on it as on vj_spec_new's,
+ * and vj_spec_clear releases it (ASan and valgrind see no leak). */
+static void test_caller_owned_spec(void **state)
+{
+	struct vj_spec spec;
+	struct vj_error *err = NULL;
+
+	(void)state;
+	vj_spec_init(&spec);
+	assert_null(spec.priv);
+	assert_int_equal(spec.pci_host_bridges, 1);
+	assert_int_equal(vj_spec_set_flag(&spec, "name", "stack-vm", &err), 0);
+	assert_int_equal(vj_spec_set_flag(&spec, "user", "nobody", &err), 0);
+	assert_int_equal(vj_spec_set_flag(&spec, "memory", "1GiB", &err), 0);
+	assert_int_equal(vj_spec_set_flag(&spec, "device", "/dev/net/tun", &err), 0);
+	assert_int_equal(vj_spec_set_flag(&spec, "memlock-extra", "1MiB", &err), 0);
+	assert_non_null(spec.priv);
+	/* once-only and duplicate checks need what the library keeps for the spec */
+	assert_int_equal(vj_spec_set_flag(&spec, "memory", "2GiB", &err), -1);
+	assert_non_null(strstr(err->message, "given twice"));
+	vj_error_free(err);
+	err = NULL;
+	assert_int_equal(vj_spec_set_flag(&spec, "memlock-unlimited", NULL, &err), -1);
+	assert_non_null(strstr(err->message, "cannot be combined with --memlock-extra"));
+	vj_error_free(err);
+	err = NULL;
+	assert_int_equal(vj_spec_set_flag(&spec, "device", "/dev/net/tun", &err), -1);
+	assert_non_null(strstr(err->message, "listed twice"));
+	vj_error_free(err);
+	err = NULL;
+	assert_int_equal(vj_spec_finish(&spec, &err), 0);
+	assert_string_equal(spec.name, "stack-vm");
+	assert_int_equal(spec.n_devices, 1);
+	vj_spec_clear(&spec);
+	assert_null(spec.priv);
+	assert_null(spec.name);
+	/* cleared is initialised: it can be filled again */
+	assert_int_equal(vj_spec_set_flag(&spec, "name", "again", &err), 0);
+	vj_spec_clear(&spec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_spec_file),
+		cmocka_unit_test(test_caller_owned_spec),
 		cmocka_unit_test(test_flags_same_as_full_spec),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_hostdev_contexts),

@@ -145,6 +145,10 @@ struct vj_spec {
 	unsigned pci_host_bridges; /* ppc64 only: sPAPR PHBs, default 1 */
 	bool migration;
 	struct vj_memlock_spec memlock;
+	/* The library's, while the spec is built (which once-only flags were given,
+	 * lookup indexes): NULL in a zeroed or vj_spec_init'd struct, made on first
+	 * use, released by vj_spec_clear.  Nothing else is kept behind the struct. */
+	struct vj_spec_priv *priv;
 };
 
 /* Where the host is read from.  NULL members mean /sys, /proc, /dev. */
@@ -154,6 +158,12 @@ struct vj_roots {
 	const char *dev;
 };
 
+/* A spec is the caller's own struct (vj_spec_init, then vj_spec_clear) or the
+ * library's (vj_spec_new, then vj_spec_free, which clears and frees it).  The
+ * parsers and flags fill either; clear releases what they allocated and leaves an
+ * initialised spec. */
+VJ_EXPORT void vj_spec_init(struct vj_spec *spec);
+VJ_EXPORT void vj_spec_clear(struct vj_spec *spec);
 VJ_EXPORT struct vj_spec *vj_spec_new(void);
 VJ_EXPORT void vj_spec_free(struct vj_spec *spec);
 /* Parse a JSON spec file; "-" reads standard input.  User and group names are

@@ -56,9 +56,10 @@ struct list_index {
 	size_t n; /* entries indexed */
 };
 
-/* vj_spec_new() hands out &box->spec; the flag bookkeeping lives beside it. */
-struct spec_box {
-	struct vj_spec spec;
+/* What the library keeps for a spec while it is built: which once-only flags were
+ * given, and the lookup indexes of its lists.  Made on first use, so a caller's own
+ * zeroed struct vj_spec works as well as vj_spec_new's. */
+struct vj_spec_priv {
 	unsigned once_given;
 	const char *memlock_flag;
 	struct list_index devices, hostdevs, iommufd;
@@ -304,9 +305,11 @@ static int check_iommufd_id(const char *field, const char *id, struct vj_error *
 	return 0;
 }
 
-static struct spec_box *box_of(struct vj_spec *spec)
+static struct vj_spec_priv *priv_of(struct vj_spec *spec)
 {
-	return (struct spec_box *)spec; /* the spec is the box's first member */
+	if (!spec->priv)
+		spec->priv = calloc(1, sizeof(*spec->priv));
+	return spec->priv; /* NULL: out of memory */
 }
 
 /* The key of entry @i of one of the spec's lists. */
@@ -364,7 +367,7 @@ static size_t list_find(struct list_index *li, const struct vj_spec *spec, size_
 {
 	struct key_lookup l = { spec, key_at, key };
 
-	if (list_index_sync(li, spec, n, key_at))
+	if (li && list_index_sync(li, spec, n, key_at))
 		return vj_index_find(&li->ix, vj_hash_str(key), key_equal, &l);
 	for (size_t i = 0; i < n; i++) /* out of memory for the index: search */
 		if (key_equal(&l, i))
@@ -374,7 +377,7 @@ static size_t list_find(struct list_index *li, const struct vj_spec *spec, size_
 
 static const struct vj_iommufd_spec *find_iommufd(struct vj_spec *spec, const char *id)
 {
-	size_t i = list_find(&box_of(spec)->iommufd, spec, spec->n_iommufd, iommufd_key, id);
+	size_t i = list_find(priv_of(spec) ? &spec->priv->iommufd : NULL, spec, spec->n_iommufd, iommufd_key, id);
 
 	return i == SIZE_MAX ? NULL : &spec->iommufd[i];
 }
@@ -450,7 +453,7 @@ static int hostdev_add(struct vj_spec *spec, struct vj_hostdev_spec *h, const ch
 		return vj_err_spec(err, iommufd_field,
 				   "%s is set, but backend \"legacy\" uses no iommufd context",
 				   vj_quote(h->iommufd, q));
-	i = list_find(&box_of(spec)->hostdevs, spec, spec->n_hostdevs, hostdev_key, h->pci);
+	i = list_find(priv_of(spec) ? &spec->priv->hostdevs : NULL, spec, spec->n_hostdevs, hostdev_key, h->pci);
 	if (i != SIZE_MAX)
 		return vj_err_spec(err, pci_field, "%s is assigned twice: hostdevs[%zu] is %s already",
 				   vj_quote(written, q), i, vj_quote(h->pci, q2));
@@ -519,7 +522,7 @@ static int device_add(struct vj_spec *spec, struct vj_device_spec *d, const char
 {
 	char q[VJ_QUOTE_MAX];
 	struct vj_device_spec *slot;
-	size_t i = list_find(&box_of(spec)->devices, spec, spec->n_devices, device_key, d->path);
+	size_t i = list_find(priv_of(spec) ? &spec->priv->devices : NULL, spec, spec->n_devices, device_key, d->path);
 
 	if (i != SIZE_MAX)
 		return vj_err_spec(err, field, "%s is listed twice (devices[%zu])",
@@ -1127,7 +1130,7 @@ static const struct field_def *find_flag(const char *flag)
 	return NULL;
 }
 
-static int flag_once(struct spec_box *box, const struct field_def *d, const char *field,
+static int flag_once(struct vj_spec_priv *box, const struct field_def *d, const char *field,
 		     const char *v, struct vj_error **err)
 {
 	char q[VJ_QUOTE_MAX];
@@ -1142,7 +1145,7 @@ static int flag_once(struct spec_box *box, const struct field_def *d, const char
 int vj_spec_set_flag(struct vj_spec *spec, const char *flag, const char *value,
 		     struct vj_error **err)
 {
-	struct spec_box *box = (struct spec_box *)spec;
+	struct vj_spec_priv *box;
 	_cleanup_free_ char *field = NULL;
 	const struct field_def *d;
 	char q[VJ_QUOTE_MAX];
@@ -1150,7 +1153,8 @@ int vj_spec_set_flag(struct vj_spec *spec, const char *flag, const char *value,
 	if (!spec || !flag)
 		return vj_err_spec(err, "flag", "no spec or no flag name");
 	field = vj_strdupf("--%s", flag);
-	if (!field)
+	box = priv_of(spec);
+	if (!field || !box)
 		return oom(err);
 	d = find_flag(flag);
 	if (!d)
@@ -1421,19 +1425,24 @@ int vj_spec_finish(struct vj_spec *spec, struct vj_error **err)
 /* ------------------------------------------------------------------------- */
 /* Parsing                                                                   */
 
-struct vj_spec *vj_spec_new(void)
+void vj_spec_init(struct vj_spec *spec)
 {
-	struct spec_box *box = calloc(1, sizeof(*box));
-
-	if (!box)
-		return NULL;
-	box->spec.uid = (uid_t)-1;
-	box->spec.gid = (gid_t)-1;
-	box->spec.pci_host_bridges = 1;
-	return &box->spec;
+	memset(spec, 0, sizeof(*spec));
+	spec->uid = (uid_t)-1;
+	spec->gid = (gid_t)-1;
+	spec->pci_host_bridges = 1;
 }
 
-void vj_spec_free(struct vj_spec *spec)
+struct vj_spec *vj_spec_new(void)
+{
+	struct vj_spec *spec = malloc(sizeof(*spec));
+
+	if (spec)
+		vj_spec_init(spec);
+	return spec;
+}
+
+void vj_spec_clear(struct vj_spec *spec)
 {
 	if (!spec)
 		return;
@@ -1451,10 +1460,19 @@ void vj_spec_free(struct vj_spec *spec)
 	for (size_t i = 0; i < spec->n_devices; i++)
 		free(spec->devices[i].path);
 	free(spec->devices);
-	vj_index_clear(&box_of(spec)->devices.ix);
-	vj_index_clear(&box_of(spec)->hostdevs.ix);
-	vj_index_clear(&box_of(spec)->iommufd.ix);
-	free(spec); /* the spec_box starts with the spec */
+	if (spec->priv) {
+		vj_index_clear(&spec->priv->devices.ix);
+		vj_index_clear(&spec->priv->hostdevs.ix);
+		vj_index_clear(&spec->priv->iommufd.ix);
+		free(spec->priv);
+	}
+	vj_spec_init(spec);
+}
+
+void vj_spec_free(struct vj_spec *spec)
+{
+	vj_spec_clear(spec);
+	free(spec);
 }
 
 static unsigned line_of(const char *text, size_t offset)
