@@ -269,6 +269,7 @@ struct vj_plan {
 	char *cgroup;         /* absolute path of the cgroup to create, or NULL */
 	char **warnings;
 	size_t n_warnings;
+	struct vj_plan_priv *priv; /* the builder's lookups while vj_plan_build runs; NULL after */
 };
 
 struct vj_plan_opts {

@@ -65,16 +65,16 @@ const char *vj_host_arch(void)
  * with what only the build needs beside it: the indexes that keep node and rule
  * de-duplication linear, and the open directories of the host's /dev.
  */
-struct plan_box {
-	struct vj_plan plan; /* first */
+/* What only the build needs: lookups that keep a big plan linear. */
+struct vj_plan_priv {
 	struct vj_index node_ix; /* node path -> nodes[] */
 	struct vj_index rule_ix; /* (type, major, minor) -> rules[] */
 	struct vj_dev_lookup devs;
 };
 
-static struct plan_box *box_of(struct vj_plan *p)
+static struct vj_plan_priv *box_of(struct vj_plan *p)
 {
-	return (struct plan_box *)p; /* only for a plan vj_plan_build is making */
+	return p->priv; /* set while vj_plan_build makes the plan */
 }
 
 static void node_clear(struct vj_node *n)
@@ -805,11 +805,12 @@ static int plan_warnings(struct vj_plan *p, const struct vj_spec *s, struct vj_e
 }
 
 /* Release what only the build needed; the plan itself stays. */
-static void plan_build_done(struct plan_box *box)
+static void plan_build_done(struct vj_plan *p)
 {
-	vj_index_clear(&box->node_ix);
-	vj_index_clear(&box->rule_ix);
-	vj_dev_lookup_done(&box->devs);
+	vj_index_clear(&p->priv->node_ix);
+	vj_index_clear(&p->priv->rule_ix);
+	vj_dev_lookup_done(&p->priv->devs);
+	p->priv = NULL;
 }
 
 /* The VMM's supplementary groups: the spec's "groups" exactly, or the user's
@@ -849,18 +850,18 @@ int vj_plan_build(const struct vj_spec *s, const struct vj_plan_opts *opts, stru
 		  struct vj_error **err)
 {
 	static const struct vj_plan_opts no_opts;
-	struct plan_box *box;
+	struct vj_plan_priv box = { 0 };
 	struct vj_plan *p;
 	size_t i;
 
 	*out = NULL;
 	if (!opts)
 		opts = &no_opts;
-	box = calloc(1, sizeof(*box));
-	if (!box)
+	p = calloc(1, sizeof(*p));
+	if (!p)
 		return oom(err);
-	vj_dev_lookup_init(&box->devs, &opts->roots);
-	p = &box->plan;
+	vj_dev_lookup_init(&box.devs, &opts->roots);
+	p->priv = &box;
 	p->name = strdup(s->name);
 	p->arch = strdup(s->arch ? s->arch : vj_host_arch());
 	p->uid = s->uid;
@@ -878,11 +879,11 @@ int vj_plan_build(const struct vj_spec *s, const struct vj_plan_opts *opts, stru
 	    plan_memlock(p, s, err) < 0 || plan_cgroup(p, opts, err) < 0 ||
 	    plan_warnings(p, s, err) < 0 || plan_warn_group_peers(p, opts, err) < 0)
 		goto fail;
-	plan_build_done(box);
+	plan_build_done(p);
 	*out = p;
 	return 0;
 fail:
-	plan_build_done(box);
+	plan_build_done(p);
 	vj_plan_free(p);
 	return -1;
 }
