@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "child.h"
 #include "error.h"
 #include "plan.h"
 #include "rlimit.h"
@@ -184,6 +185,22 @@ static int nodes_in_ns(int ns_fd, bool add, const struct vj_node *nodes, size_t 
 		   : vj_mountns_remove_nodes(ns_fd, nodes, n, err);
 }
 
+/* nodes_in_ns in a forked helper (vj_child_run), for a caller that cannot enter
+ * the namespace itself and come back (a threaded one). */
+struct nodes_job {
+	int ns_fd;
+	bool add;
+	const struct vj_node *nodes;
+	size_t n;
+};
+
+static int nodes_job_run(void *arg, struct vj_error **err)
+{
+	struct nodes_job *j = arg;
+
+	return nodes_in_ns(j->ns_fd, j->add, j->nodes, j->n, err);
+}
+
 /*
  * Make or remove nodes in the jail's /dev.  A single-threaded process enters
  * the jail's mount namespace itself and returns (a fork, the way a threaded
@@ -194,8 +211,9 @@ static int ns_nodes(const char *ns_path, bool add, const struct vj_node *nodes, 
 {
 	_cleanup_close_ int ns_fd = -1;
 	struct vj_mountns_home home = { -1, -1, -1 };
-	int errp[2], status = 0, r;
-	pid_t pid;
+	struct nodes_job job = { -1, add, nodes, n };
+	struct vj_child c;
+	int r;
 
 	if (n == 0)
 		return 0;
@@ -216,33 +234,8 @@ static int ns_nodes(const char *ns_path, bool add, const struct vj_node *nodes, 
 		return r;
 	}
 	vj_mountns_home_close(&home);
-	if (pipe2(errp, O_CLOEXEC) < 0)
-		return vj_err_sys(err, "mountns", ns_path, errno, NULL, "pipe");
-	pid = fork();
-	if (pid < 0) {
-		r = errno;
-		close(errp[0]);
-		close(errp[1]);
-		return vj_err_sys(err, "mountns", ns_path, r, NULL, "cannot fork");
-	}
-	if (pid == 0) {
-		struct vj_error *e = NULL;
-		close(errp[0]);
-		if (nodes_in_ns(ns_fd, add, nodes, n, &e) < 0) {
-			vj_vmm_send_error(errp[1], e);
-			_exit(VJ_EXIT_SETUP);
-		}
-		_exit(0);
-	}
-	close(errp[1]);
-	r = vj_vmm_recv_error(errp[0], err);
-	close(errp[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (r == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		r = vj_err_sys(err, "mountns", ns_path, 0, NULL,
-			       "the helper that changes the jail's /dev died (wait status %d)", status);
-	return r;
+	job.ns_fd = ns_fd;
+	return vj_child_run(&c, false, nodes_job_run, &job, "mountns", ns_path, err);
 }
 
 /* ------------------------------------------------------------------------- */

@@ -34,6 +34,7 @@
 
 #include "bpfsys.h"
 #include "cgroup.h"
+#include "child.h"
 #include "error.h"
 #include "mountns.h"
 #include "name.h"
@@ -563,29 +564,27 @@ static int ns_dir_private(const char *dir, struct vj_error **err)
 }
 
 /* The namespace holder: a new mount namespace with the jail's /dev, made on
- * @cpu (-1: anywhere); it then waits for the parent to bind its nsfs file (or
- * to die). */
-static void ns_child(struct setup *s, int cpu, int errfd, int gofd)
+ * @cpu (-1: anywhere); vj_child_run then keeps it until the parent has bound its
+ * nsfs file (or has died). */
+struct ns_holder {
+	struct setup *s;
+	int cpu;
+};
+
+static int ns_child(void *arg, struct vj_error **err)
 {
-	struct vj_mountns_opts mo = { .dev_root = vj_root_dev(&s->o->plan.roots), .target = "/dev" };
-	struct vj_error *e = NULL;
+	struct ns_holder *h = arg;
+	struct vj_mountns_opts mo = { .dev_root = vj_root_dev(&h->s->o->plan.roots), .target = "/dev" };
 	cpu_set_t one;
-	char c;
 
 	CPU_ZERO(&one);
-	if (cpu >= 0) {
-		CPU_SET(cpu, &one);
+	if (h->cpu >= 0) {
+		CPU_SET(h->cpu, &one);
 		(void)sched_setaffinity(0, sizeof(one), &one);
 	}
-	if (vj_mountns_enter(&e) < 0 ||
-	    vj_mountns_populate_dev(s->plan->nodes, s->plan->n_nodes, &mo, &e) < 0) {
-		vj_vmm_send_error(errfd, e);
-		_exit(VJ_EXIT_SETUP);
-	}
-	close(errfd); /* EOF without an error: ready */
-	while (read(gofd, &c, 1) < 0 && errno == EINTR)
-		;
-	_exit(0);
+	if (vj_mountns_enter(err) < 0)
+		return -1;
+	return vj_mountns_populate_dev(h->s->plan->nodes, h->s->plan->n_nodes, &mo, err);
 }
 
 static int create_ns_file(struct setup *s, struct vj_error **err)
@@ -609,29 +608,14 @@ static int create_ns_file(struct setup *s, struct vj_error **err)
  */
 static int ns_attempt(struct setup *s, int cpu, struct vj_error **err)
 {
-	int errp[2] = { -1, -1 }, gop[2] = { -1, -1 }, status, r = -1;
+	struct ns_holder h = { s, cpu };
+	struct vj_child c;
 	char src[64];
-	pid_t pid = -1;
+	int r = -1;
 
-	if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(gop, O_CLOEXEC) < 0) {
-		vj_err_sys(err, "namespace", NULL, errno, NULL, "pipe");
-		goto out;
-	}
-	pid = fork();
-	if (pid < 0) {
-		vj_err_sys(err, "namespace", NULL, errno, NULL, "cannot fork");
-		goto out;
-	}
-	if (pid == 0) {
-		close(errp[0]);
-		close(gop[1]);
-		ns_child(s, cpu, errp[1], gop[0]);
-	}
-	close(errp[1]);
-	errp[1] = -1;
-	if (vj_vmm_recv_error(errp[0], err) < 0)
-		goto out;
-	snprintf(src, sizeof(src), "/proc/%d/ns/mnt", (int)pid);
+	if (vj_child_run(&c, true, ns_child, &h, "namespace", NULL, err) < 0)
+		return -1;
+	snprintf(src, sizeof(src), "/proc/%d/ns/mnt", (int)c.pid);
 	if (mount(src, s->st.ns_path, NULL, MS_BIND, NULL) == 0)
 		r = 0;
 	else if (errno == EINVAL && cpu >= 0)
@@ -639,16 +623,7 @@ static int ns_attempt(struct setup *s, int cpu, struct vj_error **err)
 	else
 		vj_err_sys(err, "namespace", s->st.ns_path, errno, NULL,
 			   "cannot bind the jail's mount namespace (%s)", src);
-out:
-	for (int i = 0; i < 2; i++) {
-		if (errp[i] >= 0)
-			close(errp[i]);
-		if (gop[i] >= 0)
-			close(gop[i]); /* the holder exits */
-	}
-	if (pid > 0)
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+	vj_child_finish(&c); /* the holder exits */
 	return r;
 }
 

@@ -4,7 +4,7 @@
  * the unprivileged `vfiojail launch`.
  *
  * The protocol is one SOCK_SEQPACKET exchange.  The client sends "VJ1\0NAME\0";
- * the service answers either with an error (the fields of vj_vmm_send_error)
+ * the service answers either with an error (the fields of vj_child_send_error)
  * or with "OK\0MEMLOCK\0ID\0ID..." and the contexts' fds in SCM_RIGHTS, in the
  * order of the ids.  MEMLOCK is "unchanged", "unlimited" or a byte count.  The
  * caller's identity is the socket's SO_PEERCRED, taken by the kernel at
@@ -28,6 +28,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "config.h"
 #include "error.h"
 #include "name.h"
@@ -190,7 +191,7 @@ struct service {
 
 static void send_error(int fd, const struct vj_error *e)
 {
-	vj_vmm_send_error(fd, e); /* one write: one message */
+	vj_child_send_error(fd, e); /* one write: one message */
 }
 
 static int send_ok(int fd, const struct vj_handoff *h)
@@ -527,7 +528,7 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 		goto fail;
 	}
 	if (n < 3 || memcmp(buf, "OK", 3) != 0) {
-		vj_vmm_parse_error(buf, (size_t)n, err);
+		vj_child_parse_error(buf, (size_t)n, err);
 		goto fail;
 	}
 	if (parse_ok(buf, (size_t)n, &plan, err) < 0)

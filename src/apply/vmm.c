@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "child.h"
 #include "iommufd.h"
 #include "privs.h"
 #include "rlimit.h"
@@ -347,50 +348,6 @@ int vj_vmm_exec(struct vj_vmm *v, const sigset_t *mask, struct vj_error **err)
 		      v->path, "the VMM must be executable by the VM's user", "cannot execute the VMM");
 }
 
-/* The error crosses the pipe as NUL-separated fields. */
-void vj_vmm_send_error(int fd, const struct vj_error *e)
-{
-	char buf[4096];
-	int n;
-
-	if (!e)
-		return;
-	n = snprintf(buf, sizeof(buf), "%d%c%d%c%s%c%s%c%s%c%s", e->status, 0, e->errnum, 0,
-		     e->step ? e->step : "", 0, e->object ? e->object : "", 0,
-		     e->message ? e->message : "", 0, e->hint ? e->hint : "");
-	if (n > 0 && write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n + 1 : sizeof(buf)) < 0)
-		return;
-}
-
-int vj_vmm_parse_error(char *buf, size_t n, struct vj_error **err)
-{
-	char *f[6];
-	int i;
-
-	if (n == 0)
-		return 0;
-	buf[n] = '\0';
-	f[0] = buf;
-	for (i = 1; i < 6; i++)
-		f[i] = f[i - 1] + strlen(f[i - 1]) + (f[i - 1] + strlen(f[i - 1]) < buf + n ? 1 : 0);
-	return vj_err(err, atoi(f[0]), atoi(f[1]), *f[2] ? f[2] : NULL, *f[3] ? f[3] : NULL,
-		      *f[5] ? f[5] : NULL, "%s", f[4]);
-}
-
-int vj_vmm_recv_error(int fd, struct vj_error **err)
-{
-	char buf[4096];
-	ssize_t n = 0, r;
-
-	while ((r = read(fd, buf + n, sizeof(buf) - 1 - (size_t)n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		n += r;
-	}
-	return n <= 0 ? 0 : vj_vmm_parse_error(buf, (size_t)n, err);
-}
 
 /* ------------------------------------------------------------------------- */
 /* Supervisor                                                                 */
@@ -533,7 +490,7 @@ int vj_vmm_start_supervised(struct vj_vmm *v, int (*join)(void *userdata, struct
 		}
 		if (join(userdata, &e) == 0 && vj_vmm_child_finish(v, &errfd, &e) == 0)
 			vj_vmm_exec(v, old, &e);
-		vj_vmm_send_error(errfd, e);
+		vj_child_send_error(errfd, e);
 		_exit(e ? e->status : VJ_EXIT_SETUP);
 	}
 	close(pipefd[1]);
@@ -554,7 +511,7 @@ int vj_vmm_start_supervised(struct vj_vmm *v, int (*join)(void *userdata, struct
 			return -1;
 		}
 	}
-	if (vj_vmm_recv_error(pipefd[0], err) < 0) {
+	if (vj_child_recv_error(pipefd[0], err) < 0) {
 		close(pipefd[0]);
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;

@@ -53,12 +53,6 @@ int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err);
 /* Reset signals to their defaults and @mask, execv; returns only on failure. */
 int vj_vmm_exec(struct vj_vmm *v, const sigset_t *mask, struct vj_error **err);
 
-/* An error across a pipe from a forked child: sent as NUL-separated fields;
- * recv reads to EOF and returns 0 when nothing came, -1 with *err set. */
-void vj_vmm_send_error(int fd, const struct vj_error *e);
-int vj_vmm_recv_error(int fd, struct vj_error **err);
-/* The same from one message of @n bytes in @buf (which has room for one more). */
-int vj_vmm_parse_error(char *buf, size_t n, struct vj_error **err);
 
 /* Block SIGCHLD and the forwarded signals into @set (old mask in @old); without
  * @exec their dispositions are reset so that sigwaitinfo sees them. */

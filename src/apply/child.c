@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A forked helper and its error pipe (see child.h). */
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "error.h"
+
+/* The error crosses the pipe as NUL-separated fields. */
+void vj_child_send_error(int fd, const struct vj_error *e)
+{
+	char buf[4096];
+	int n;
+
+	if (!e)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d%c%d%c%s%c%s%c%s%c%s", e->status, 0, e->errnum, 0,
+		     e->step ? e->step : "", 0, e->object ? e->object : "", 0,
+		     e->message ? e->message : "", 0, e->hint ? e->hint : "");
+	if (n > 0 && write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n + 1 : sizeof(buf)) < 0)
+		return;
+}
+
+int vj_child_parse_error(char *buf, size_t n, struct vj_error **err)
+{
+	char *f[6];
+	int i;
+
+	if (n == 0)
+		return 0;
+	buf[n] = '\0';
+	f[0] = buf;
+	for (i = 1; i < 6; i++)
+		f[i] = f[i - 1] + strlen(f[i - 1]) + (f[i - 1] + strlen(f[i - 1]) < buf + n ? 1 : 0);
+	return vj_err(err, atoi(f[0]), atoi(f[1]), *f[2] ? f[2] : NULL, *f[3] ? f[3] : NULL,
+		      *f[5] ? f[5] : NULL, "%s", f[4]);
+}
+
+int vj_child_recv_error(int fd, struct vj_error **err)
+{
+	char buf[4096];
+	ssize_t n = 0, r;
+
+	while ((r = read(fd, buf + n, sizeof(buf) - 1 - (size_t)n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			break;
+		n += r;
+	}
+	return n <= 0 ? 0 : vj_child_parse_error(buf, (size_t)n, err);
+}
+
+static void reap(pid_t pid, int *status)
+{
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+}
+
+int vj_child_run(struct vj_child *c, bool hold, int (*fn)(void *arg, struct vj_error **err), void *arg,
+		 const char *what, const char *object, struct vj_error **err)
+{
+	int errp[2], gop[2] = { -1, -1 }, status = 0, r;
+
+	c->pid = -1;
+	c->gofd = -1;
+	if (pipe2(errp, O_CLOEXEC) < 0)
+		return vj_err_sys(err, what, object, errno, NULL, "pipe");
+	if (hold && pipe2(gop, O_CLOEXEC) < 0) {
+		r = errno;
+		close(errp[0]);
+		close(errp[1]);
+		return vj_err_sys(err, what, object, r, NULL, "pipe");
+	}
+	c->pid = fork();
+	if (c->pid < 0) {
+		r = errno;
+		close(errp[0]);
+		close(errp[1]);
+		if (hold) {
+			close(gop[0]);
+			close(gop[1]);
+		}
+		return vj_err_sys(err, what, object, r, NULL, "cannot fork");
+	}
+	if (c->pid == 0) {
+		struct vj_error *e = NULL;
+		char go;
+
+		close(errp[0]);
+		if (hold)
+			close(gop[1]);
+		if (fn(arg, &e) < 0) {
+			vj_child_send_error(errp[1], e);
+			_exit(VJ_EXIT_SETUP);
+		}
+		if (hold) {
+			close(errp[1]); /* EOF without an error: ready */
+			while (read(gop[0], &go, 1) < 0 && errno == EINTR)
+				;
+		}
+		_exit(0);
+	}
+	close(errp[1]);
+	if (hold)
+		close(gop[0]);
+	r = vj_child_recv_error(errp[0], err);
+	close(errp[0]);
+	c->gofd = hold ? gop[1] : -1;
+	if (r < 0 || !hold) {
+		if (c->gofd >= 0)
+			close(c->gofd);
+		c->gofd = -1;
+		reap(c->pid, &status);
+		c->pid = -1;
+		if (r == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			r = vj_err_sys(err, what, object, 0, NULL, "the helper died (wait status %d)", status);
+	}
+	return r;
+}
+
+void vj_child_finish(struct vj_child *c)
+{
+	int status;
+
+	if (c->gofd >= 0)
+		close(c->gofd); /* the child reads EOF and exits */
+	c->gofd = -1;
+	if (c->pid > 0)
+		reap(c->pid, &status);
+	c->pid = -1;
+}
