@@ -318,9 +318,13 @@ static int load_spec(struct cli *cli, struct vj_spec **out)
 
 static void run_opts_init(struct cli *cli, struct vj_run_opts *o);
 
-/* Print and free @e when there is one; returns @r. */
+/* The CLI's one place where an error becomes an exit status: print and free @e
+ * when there is one; a library call's -1 becomes its error's status, any other
+ * @r (a VMM's status, a command's verdict) is returned as it is. */
 static int print_error(int r, struct vj_error *e)
 {
+	if (r < 0)
+		r = e && e->status ? e->status : VJ_EXIT_SETUP;
 	if (e) {
 		vj_error_print(e, stderr);
 		vj_error_free(e);

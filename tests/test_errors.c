@@ -62,8 +62,8 @@ static void test_teardown_busy_lock_null_err(void **state)
 
 	hold_lock(e);
 	/* The crash: vj_gc passes NULL after a first failure, and the lock is busy. */
-	assert_int_not_equal(vj_teardown("vm1", &e->o, false, NULL), 0);
-	assert_int_not_equal(vj_teardown("vm1", &e->o, false, &err), 0);
+	assert_int_equal(vj_teardown("vm1", &e->o, false, NULL), -1);
+	assert_int_equal(vj_teardown("vm1", &e->o, false, &err), -1);
 	assert_non_null(err);
 	assert_contains(err->message, "lock");
 	vj_error_free(err);
@@ -83,9 +83,9 @@ static void test_missing_jail_null_err(void **state)
 	o.argv = argv;
 	assert_int_equal(vj_status_get("vm1", &e->o, &st, NULL), -1);
 	assert_null(st);
-	assert_int_not_equal(vj_attach("vm1", &h, &e->o, NULL), 0);
-	assert_int_not_equal(vj_detach("vm1", &h, &e->o, NULL), 0);
-	assert_int_not_equal(vj_enter("vm1", &o, NULL), 0);
+	assert_int_equal(vj_attach("vm1", &h, &e->o, NULL), -1);
+	assert_int_equal(vj_detach("vm1", &h, &e->o, NULL), -1);
+	assert_int_equal(vj_enter("vm1", &o, NULL), -1);
 	assert_int_equal(vj_teardown("vm1", &e->o, false, NULL), 0); /* nothing to remove */
 	assert_int_equal(vj_gc(&e->o, &removed, &n, NULL), 0);
 	assert_int_equal(n, 0);
@@ -107,10 +107,10 @@ static void test_bad_input_null_err(void **state)
 	assert_int_equal(vj_spec_parse_string("{ \"name\": \"vm1\", \"user\": \"nobody\", \"memory\": \"1GiB\","
 					      " \"hostdevs\": [ { \"pci\": \"0000:ff:1f.7\" } ] }",
 					      &spec, NULL), 0);
-	assert_int_not_equal(vj_run(spec, &o, NULL), 0);
-	assert_int_not_equal(vj_setup(spec, &o, NULL), 0);
+	assert_int_equal(vj_run(spec, &o, NULL), -1);
+	assert_int_equal(vj_setup(spec, &o, NULL), -1);
 	vj_spec_free(spec);
-	assert_int_not_equal(vj_launch("vm1", "/nonexistent/socket", &o, NULL), 0);
+	assert_int_equal(vj_launch("vm1", "/nonexistent/socket", &o, NULL), -1);
 }
 
 int main(void)

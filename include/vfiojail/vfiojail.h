@@ -5,8 +5,10 @@
  * The library is a pure core (spec -> plan, from a host snapshot read under
  * overridable roots) and a thin effectful shell (apply the plan, start the VMM).
  * Every function that can fail takes a `struct vj_error **` and, on failure,
- * returns a negative value and stores an error that names the step, the object,
- * the errno and a hint.  Errors are values: nothing in the library calls exit().
+ * returns -1 and stores an error that names the step, the object, the errno, a
+ * hint and its class (`status`, the exit status the CLI gives it); err may be
+ * NULL.  A few return a documented result besides (vj_run: the VMM's exit
+ * status).  Errors are values: nothing in the library calls exit().
  */
 #ifndef VFIOJAIL_VFIOJAIL_H
 #define VFIOJAIL_VFIOJAIL_H
@@ -333,11 +335,11 @@ struct vj_run_opts {
 
 /*
  * Plan, apply, start the VMM as the VM's user, supervise it and clean up.
- * Returns the status the caller should exit with: the VMM's own (128 + signal
- * when it was killed), or with *err set: 2 bad spec, argv or name in use, 125
- * vfiojail failed before the VMM started (nothing is left behind), 126 the VMM
- * cannot be executed, 127 it was not found.  With opts->exec it does not return
- * when the VMM starts.
+ * Returns the VMM's exit status (128 + signal when it was killed), or -1 with
+ * *err, whose status says why: 2 bad spec, argv or name in use, 125 vfiojail
+ * failed before the VMM started (nothing is left behind), 126 the VMM cannot be
+ * executed, 127 it was not found.  With opts->exec it does not return when the
+ * VMM starts.
  */
 VJ_EXPORT int vj_run(const struct vj_spec *spec, const struct vj_run_opts *opts,
 		     struct vj_error **err);
@@ -355,7 +357,9 @@ VJ_EXPORT int vj_preflight(const struct vj_run_opts *opts, const struct vj_plan 
 /*
  * Remove what a jail left: its cgroup (after its processes are gone; with
  * @kill they are SIGKILLed first), its pinned filter, its state.  Idempotent:
- * 0 when there is nothing left.  Only opts->state_dir and opts->bpffs are used.
+ * 0 when there is nothing left; -1 with *err (status 1: the VM still runs and
+ * @kill is false; 2 bad name or its lock is held; 125).  Only opts->state_dir and
+ * opts->bpffs are used.
  */
 VJ_EXPORT int vj_teardown(const char *name, const struct vj_run_opts *opts, bool kill,
 			  struct vj_error **err);
@@ -388,8 +392,8 @@ VJ_EXPORT int vj_serve(const struct vj_serve_opts *opts, struct vj_error **err);
  * The client: ask the service at @socket_path (NULL: the default) for VM @name,
  * then become the VMM opts->argv with the contexts after opts->preserve_fds
  * launcher fds (@fd:ID@, VFIOJAIL_FD_<ID>, LISTEN_PID as run does), the soft
- * memlock limit of the plan and no_new_privs.  Returns only on failure: the
- * service's refusal (VJ_EXIT_DENIED, or its error's status) or as vj_run.
+ * memlock limit of the plan and no_new_privs.  Returns only on failure: -1 with
+ * *err (status VJ_EXIT_DENIED when the service refused, else as vj_run).
  */
 VJ_EXPORT int vj_launch(const char *name, const char *socket_path, const struct vj_run_opts *opts,
 			struct vj_error **err);
@@ -400,8 +404,9 @@ VJ_EXPORT int vj_launch(const char *name, const char *socket_path, const struct 
 /*
  * Build the VM's jail without starting anything: the cgroup with its attached
  * and pinned filter, the mount namespace with its /dev (kept alive by a binding
- * of its nsfs file under <state_dir>/ns), and the state file.  0, or with *err
- * set: 2 bad spec or a jail of this name exists (left untouched), 125 the host
+ * of its nsfs file under <state_dir>/ns), and the state file.  0, or -1 with
+ * *err, whose status says why: 2 bad spec or a jail of this name exists (left
+ * untouched), 125 the host
  * cannot provide it (nothing is left behind).  Only opts->plan, state_dir,
  * bpffs, iommufd_best_effort and warn are used.
  */
@@ -433,7 +438,7 @@ struct vj_hotplug {
  * its state plus @h (validated as the spec is); raise RLIMIT_MEMLOCK of every
  * process in its cgroup to the new plan (never lowering one); create the new
  * nodes in its namespace; add their rules to its filter's map; write the state.
- * A failure undoes the steps before it.  0, or with *err set: 2 bad device,
+ * A failure undoes the steps before it.  0, or -1 with *err, whose status says why: 2 bad device,
  * already attached, no such jail or not one made by setup; 125 the host cannot
  * provide it (the jail is as before).  Only opts->state_dir, bpffs and warn
  * are used; the roots and cgroup parent are the state's.

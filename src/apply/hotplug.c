@@ -673,10 +673,6 @@ static void filter_undo(struct hotplug *h, struct vj_devfilter_swap *swap)
 		map_undo(h->map_fd, h->d.rules, h->d.n_rules);
 }
 
-static int status_of(struct vj_error **err)
-{
-	return err && *err ? (*err)->status : VJ_EXIT_SETUP;
-}
 
 int vj_attach(const char *name, const struct vj_hotplug *hp, const struct vj_run_opts *o,
 	      struct vj_error **err)
@@ -717,7 +713,7 @@ out:
 	vj_devfilter_swap_free(swap);
 	free(raised.v);
 	hotplug_free(&h);
-	return r < 0 ? status_of(err) : 0;
+	return r < 0 ? -1 : 0;
 }
 
 /* detach's memlock step: never fails the detach, which has revoked access already. */
@@ -778,5 +774,5 @@ out:
 	}
 	free(lowered.v);
 	hotplug_free(&h);
-	return r < 0 ? status_of(err) : 0;
+	return r < 0 ? -1 : 0;
 }

@@ -686,9 +686,7 @@ int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_
 	r = 0;
 out:
 	setup_free(&s);
-	if (r < 0)
-		return err && *err ? (*err)->status : VJ_EXIT_SETUP;
-	return 0;
+	return r < 0 ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -833,8 +831,6 @@ out:
 		close(e.ns_fd);
 	vj_vmm_free(&e.vmm);
 	vj_jail_close(&e.j);
-	if (r < 0)
-		return err && *err ? (*err)->status : VJ_EXIT_SETUP;
 	return r;
 }
 
@@ -964,11 +960,14 @@ static int teardown(const char *name, const struct vj_run_opts *o, bool kill, st
 /* err may be NULL (gc passes NULL after a first failure): the body always has one. */
 int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err)
 {
-	struct vj_error *local = NULL;
-	int r = teardown(name, o, kill, err ? err : &local);
+	struct vj_error *local = NULL, **e = err ? err : &local;
+	/* The body answers with an exit status; the API with -1 and the error. */
+	int r = teardown(name, o, kill, e);
 
+	if (r != 0 && !*e)
+		vj_err(e, r, 0, "teardown", name, NULL, "teardown failed");
 	vj_error_free(local);
-	return r;
+	return r == 0 ? 0 : -1;
 }
 
 static int teardown(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err)

@@ -273,8 +273,6 @@ undo:
 out:
 	launch_undo(&l);
 	launch_free(&l);
-	if (r < 0)
-		return err && *err ? (*err)->status : VJ_EXIT_SETUP;
 	return r;
 }
 

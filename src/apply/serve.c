@@ -494,22 +494,21 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 			      "no VMM to run");
 	/* Checked before this process opens anything (see vj_vmm_check_preserved). */
 	if (vj_vmm_check_preserved(o.preserve_fds, err) < 0 || vj_validate_name(name, "NAME", err) < 0)
-		return err && *err ? (*err)->status : VJ_EXIT_USAGE;
+		return -1;
 	req_len = sizeof(PROTO) + strlen(name) + 1;
 	if (strlen(path) >= sizeof(a.sun_path) || req_len > sizeof(buf))
-		return vj_err(err, VJ_EXIT_USAGE, ENAMETOOLONG, "launch", path, NULL, "too long"), VJ_EXIT_USAGE;
+		return vj_err(err, VJ_EXIT_USAGE, ENAMETOOLONG, "launch", path, NULL, "too long");
 	strcpy(a.sun_path, path);
 	memcpy(buf, PROTO, sizeof(PROTO));
 	memcpy(buf + sizeof(PROTO), name, strlen(name) + 1);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		vj_err(err, VJ_EXIT_SETUP, errno, "launch", path, "is vfiojail serve running, as root, on this socket?",
-		       "cannot reach the launch service");
-		return VJ_EXIT_SETUP;
+		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", path,
+			      "is vfiojail serve running, as root, on this socket?",
+			      "cannot reach the launch service");
 	}
 	if (send(fd, buf, req_len, MSG_NOSIGNAL) != (ssize_t)req_len) {
-		vj_err(err, VJ_EXIT_SETUP, errno, "launch", path, NULL, "cannot send the request");
-		return VJ_EXIT_SETUP;
+		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", path, NULL, "cannot send the request");
 	}
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
@@ -563,5 +562,5 @@ fail:
 	for (size_t i = 0; i < plan.n_iommufd; i++)
 		free(plan.iommufd[i].id);
 	free(plan.iommufd);
-	return err && *err ? (*err)->status : VJ_EXIT_SETUP;
+	return -1;
 }
