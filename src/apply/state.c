@@ -9,7 +9,9 @@
 
 #include "config.h"
 #include "error.h"
+#include "jbuf.h"
 #include "name.h"
+#include "plan_json.h"
 #include "util.h"
 
 #define STATE_MAX (16 * 1024 * 1024) /* a plan of 65536 nodes and rules fits */
@@ -113,272 +115,104 @@ void vj_state_unlock(int dirfd, const char *name, int lock_fd)
 	close(lock_fd);
 }
 
-/*
- * The state file is written by hand, compact, in one buffer: the plan of a jail
- * with a thousand devices would otherwise cost a json-c object per value and a
- * pretty printer (milliseconds per write).  vj_state_read parses it with json-c.
- */
-struct jbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
+static const char *const step_names[VJ_STEP_COUNT] = {
+	[VJ_STEP_CGROUP] = "cgroup",   [VJ_STEP_FILTER] = "filter", [VJ_STEP_NAMESPACE] = "namespace",
+	[VJ_STEP_MEMLOCK] = "memlock", [VJ_STEP_NODES] = "nodes",   [VJ_STEP_RULES] = "rules",
+	[VJ_STEP_CONTEXTS] = "contexts",
 };
 
-static void jb_mem(struct jbuf *b, const char *s, size_t n)
+const char *vj_step_name(enum vj_step s)
 {
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	return (unsigned)s < VJ_STEP_COUNT ? step_names[s] : "?";
 }
 
-static void jb_raw(struct jbuf *b, const char *s)
+/*
+ * The state file: written compact in one buffer (jbuf.h), the plan in the
+ * schema `plan --json` prints (plan_json.h, brief: without reasons, memlock
+ * terms and warnings), read back with json-c.
+ */
+static void write_steps(struct vj_jbuf *b, unsigned steps)
 {
-	jb_mem(b, s, strlen(s));
-}
-
-/* A JSON string: '"', '\\' and control characters escaped, other bytes as they are. */
-static void jb_str(struct jbuf *b, const char *s)
-{
-	const char *run = s;
-
-	if (!s) {
-		jb_raw(b, "null");
-		return;
-	}
-	jb_raw(b, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[8];
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		jb_mem(b, run, (size_t)(s - run));
-		if (c == '"' || c == '\\')
-			snprintf(esc, sizeof(esc), "\\%c", c);
-		else
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-		jb_raw(b, esc);
-		run = s + 1;
-	}
-	jb_mem(b, run, (size_t)(s - run));
-	jb_raw(b, "\"");
-}
-
-static void jb_i64(struct jbuf *b, int64_t v)
-{
-	char num[24], *p = num + sizeof(num);
-	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-
-	do
-		*--p = (char)('0' + u % 10);
-	while ((u /= 10));
-	if (v < 0)
-		*--p = '-';
-	jb_mem(b, p, (size_t)(num + sizeof(num) - p));
-}
-
-static void jb_bool(struct jbuf *b, bool v)
-{
-	jb_raw(b, v ? "true" : "false");
-}
-
-/* ,"key": (the comma unless @first); keys are plain ASCII names. */
-static void jb_key(struct jbuf *b, const char *key, bool first)
-{
-	if (!first)
-		jb_mem(b, ",", 1);
-	jb_mem(b, "\"", 1);
-	jb_raw(b, key);
-	jb_mem(b, "\":", 2);
-}
-
-static void jb_devtype(struct jbuf *b, char t)
-{
-	char s[2] = { t, 0 };
-
-	jb_str(b, s);
-}
-
-static void state_nodes(struct jbuf *b, const struct vj_plan *p)
-{
-	jb_raw(b, "[");
-	for (size_t i = 0; i < p->n_nodes && !b->oom; i++) {
-		const struct vj_node *n = &p->nodes[i];
-
-		jb_raw(b, i ? ",{" : "{");
-		jb_key(b, "path", true);
-		jb_str(b, n->path);
-		jb_key(b, "host_path", false);
-		jb_str(b, n->host_path);
-		jb_key(b, "type", false);
-		jb_devtype(b, n->type);
-		jb_key(b, "major", false);
-		jb_i64(b, n->major);
-		jb_key(b, "minor", false);
-		jb_i64(b, n->minor);
-		jb_key(b, "access", false);
-		jb_i64(b, n->access);
-		jb_key(b, "uid", false);
-		jb_i64(b, n->uid);
-		jb_key(b, "gid", false);
-		jb_i64(b, n->gid);
-		jb_key(b, "mode", false);
-		jb_i64(b, n->mode);
-		jb_key(b, "copy_acl", false);
-		jb_bool(b, n->copy_acl);
-		jb_raw(b, "}");
-	}
-	jb_raw(b, "]");
-}
-
-static void state_rules(struct jbuf *b, const struct vj_plan *p)
-{
-	jb_raw(b, "[");
-	for (size_t i = 0; i < p->n_rules && !b->oom; i++) {
-		const struct vj_rule *r = &p->rules[i];
-
-		jb_raw(b, i ? ",{" : "{");
-		jb_key(b, "type", true);
-		jb_devtype(b, r->type);
-		jb_key(b, "major", false);
-		jb_i64(b, r->major);
-		jb_key(b, "minor", false);
-		jb_i64(b, r->minor);
-		jb_key(b, "access", false);
-		jb_i64(b, r->access);
-		jb_raw(b, "}");
-	}
-	jb_raw(b, "]");
-}
-
-static void state_contexts(struct jbuf *b, const struct vj_plan *p)
-{
-	jb_raw(b, "[");
-	for (size_t i = 0; i < p->n_iommufd; i++) {
-		const struct vj_iommufd_plan *c = &p->iommufd[i];
-
-		jb_raw(b, i ? ",{" : "{");
-		jb_key(b, "id", true);
-		jb_str(b, c->id);
-		jb_key(b, "path", false);
-		jb_str(b, c->path);
-		jb_key(b, "major", false);
-		jb_i64(b, c->major);
-		jb_key(b, "minor", false);
-		jb_i64(b, c->minor);
-		jb_raw(b, "}");
-	}
-	jb_raw(b, "]");
-}
-
-static void state_plan(struct jbuf *b, const struct vj_plan *p)
-{
-	jb_raw(b, "{");
-	jb_key(b, "uid", true);
-	jb_i64(b, p->uid);
-	jb_key(b, "gid", false);
-	jb_i64(b, p->gid);
-	if (p->groups_known) {
-		jb_key(b, "groups", false);
-		jb_raw(b, "[");
-		for (size_t i = 0; i < p->n_groups; i++) {
-			if (i)
-				jb_raw(b, ",");
-			jb_i64(b, p->groups[i]);
-		}
-		jb_raw(b, "]");
-	}
-	jb_key(b, "memlock", false);
-	jb_raw(b, "{");
-	jb_key(b, "unchanged", true);
-	jb_bool(b, p->memlock.unchanged);
-	jb_key(b, "unlimited", false);
-	jb_bool(b, p->memlock.unlimited);
-	jb_key(b, "bytes", false);
-	jb_i64(b, (int64_t)p->memlock.bytes);
-	jb_raw(b, "}");
-	jb_key(b, "nodes", false);
-	state_nodes(b, p);
-	jb_key(b, "rules", false);
-	state_rules(b, p);
-	jb_key(b, "iommufd", false);
-	state_contexts(b, p);
-	jb_raw(b, "}");
+	vj_jb_open(b, '[');
+	for (int i = 0; i < VJ_STEP_COUNT; i++)
+		if (steps & VJ_STEP_BIT(i))
+			vj_jb_str(b, step_names[i]);
+	vj_jb_close(b, ']');
 }
 
 /* The spec text, checked to be a JSON object and written compact; null when it
  * is not one. */
-static void state_spec(struct jbuf *b, const char *spec)
+static void write_spec(struct vj_jbuf *b, const char *spec)
 {
-	json_object *o = json_tokener_parse(spec);
+	json_object *o = spec ? json_tokener_parse(spec) : NULL;
 
 	if (o && json_object_is_type(o, json_type_object))
-		jb_raw(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
+		vj_jb_json(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+									JSON_C_TO_STRING_NOSLASHESCAPE));
 	else
-		jb_raw(b, "null");
+		vj_jb_null(b);
 	json_object_put(o);
 }
 
-static void state_json(struct jbuf *b, const struct vj_state *st)
+static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 {
-	jb_raw(b, "{");
-	jb_key(b, "version", true);
-	jb_i64(b, 2);
-	jb_key(b, "name", false);
-	jb_str(b, st->name);
-	jb_key(b, "cgroup", false);
-	jb_str(b, st->cgroup);
-	jb_key(b, "bpf_pin", false);
-	jb_str(b, st->bpf_pin);
-	jb_key(b, "supervisor", false);
-	jb_i64(b, st->supervisor);
-	jb_key(b, "vmm", false);
-	jb_i64(b, st->vmm);
-	jb_key(b, "kind", false);
-	jb_str(b, st->kind == VJ_STATE_SETUP ? "setup" : "run");
-	jb_key(b, "ns", false);
-	jb_str(b, st->ns_path);
-	jb_key(b, "owner", false);
-	jb_i64(b, st->owner);
-	jb_key(b, "owner_start", false);
-	jb_i64(b, (int64_t)st->owner_start);
+	vj_jb_open(b, '{');
+	vj_jb_key(b, "version");
+	vj_jb_i64(b, 3);
+	vj_jb_key(b, "name");
+	vj_jb_str(b, st->name);
+	vj_jb_key(b, "kind");
+	vj_jb_str(b, st->kind == VJ_STATE_SETUP ? "setup" : "run");
+	vj_jb_key(b, "cgroup");
+	vj_jb_str(b, st->cgroup);
+	vj_jb_key(b, "bpf_pin");
+	vj_jb_str(b, st->bpf_pin);
+	vj_jb_key(b, "ns");
+	vj_jb_str(b, st->ns_path);
+	vj_jb_key(b, "ledger");
+	write_steps(b, st->ledger);
+	vj_jb_key(b, "supervisor");
+	vj_jb_i64(b, st->supervisor);
+	vj_jb_key(b, "vmm");
+	vj_jb_i64(b, st->vmm);
+	vj_jb_key(b, "owner");
+	vj_jb_i64(b, st->owner);
+	vj_jb_key(b, "owner_start");
+	vj_jb_i64(b, (int64_t)st->owner_start);
 	if (st->plan) {
-		jb_key(b, "plan", false);
-		state_plan(b, st->plan);
+		vj_jb_key(b, "plan");
+		vj_plan_json_write(b, st->plan, VJ_PLAN_JSON_BRIEF);
 	}
 	if (st->spec) {
-		jb_key(b, "spec", false);
-		state_spec(b, st->spec);
+		vj_jb_key(b, "spec");
+		write_spec(b, st->spec);
 	}
-	jb_key(b, "roots", false);
-	jb_raw(b, "{");
-	jb_key(b, "sysfs", true);
-	jb_str(b, st->sysfs_root);
-	jb_key(b, "proc", false);
-	jb_str(b, st->proc_root);
-	jb_key(b, "dev", false);
-	jb_str(b, st->dev_root);
-	jb_raw(b, "}");
-	jb_key(b, "cgroup_parent", false);
-	jb_str(b, st->cgroup_parent);
-	jb_key(b, "iommufd_best_effort", false);
-	jb_bool(b, st->iommufd_best_effort);
-	jb_raw(b, "}\n");
+	if (st->change) {
+		vj_jb_key(b, "change");
+		vj_jb_open(b, '{');
+		vj_jb_key(b, "steps");
+		write_steps(b, st->change->steps);
+		vj_jb_key(b, "plan");
+		vj_plan_json_write(b, st->change->plan, VJ_PLAN_JSON_BRIEF);
+		vj_jb_key(b, "spec");
+		write_spec(b, st->change->spec);
+		vj_jb_close(b, '}');
+	}
+	vj_jb_key(b, "roots");
+	vj_jb_open(b, '{');
+	vj_jb_key(b, "sysfs");
+	vj_jb_str(b, st->sysfs_root);
+	vj_jb_key(b, "proc");
+	vj_jb_str(b, st->proc_root);
+	vj_jb_key(b, "dev");
+	vj_jb_str(b, st->dev_root);
+	vj_jb_close(b, '}');
+	vj_jb_key(b, "cgroup_parent");
+	vj_jb_str(b, st->cgroup_parent);
+	vj_jb_key(b, "iommufd_best_effort");
+	vj_jb_bool(b, st->iommufd_best_effort);
+	vj_jb_close(b, '}');
+	vj_jb_raw(b, "\n");
 }
 
 /* All of @len bytes, retrying short writes. */
@@ -402,7 +236,7 @@ int vj_state_write(int dirfd, const struct vj_state *st, struct vj_error **err)
 {
 	_cleanup_free_ char *file = entry(st->name, "json"), *tmp = entry(st->name, "json.tmp");
 	_cleanup_close_ int fd = -1;
-	struct jbuf b = { 0 };
+	struct vj_jbuf b = { 0 };
 	int r = -1, w;
 
 	if (!file || !tmp)
@@ -479,20 +313,6 @@ static int json_pid(json_object *o, const char *key, pid_t *out)
 	return 0;
 }
 
-static int json_u32(json_object *o, const char *key, uint32_t *out)
-{
-	json_object *v;
-	int64_t n;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-		return -1;
-	n = json_object_get_int64(v);
-	if (n < 0 || n > UINT32_MAX)
-		return -1;
-	*out = (uint32_t)n;
-	return 0;
-}
-
 static int json_flag(json_object *o, const char *key, bool *out)
 {
 	json_object *v;
@@ -506,163 +326,76 @@ static int json_flag(json_object *o, const char *key, bool *out)
 	return 0;
 }
 
-static int json_devtype(json_object *o, char *out)
-{
-	json_object *v;
-	const char *s;
-
-	if (!json_object_object_get_ex(o, "type", &v) || !json_object_is_type(v, json_type_string))
-		return -1;
-	s = json_object_get_string(v);
-	if ((strcmp(s, "c") != 0 && strcmp(s, "b") != 0))
-		return -1;
-	*out = s[0];
-	return 0;
-}
-
-/* An array member @key of @o, each element an object; NULL when absent or wrong. */
-static json_object *json_objects(json_object *o, const char *key)
+/* A list of step names (absent: *present false). */
+static int read_steps(json_object *o, const char *key, unsigned *out, bool *present)
 {
 	json_object *a;
 
-	if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
-		return NULL;
-	for (size_t i = 0; i < json_object_array_length(a); i++)
-		if (!json_object_is_type(json_object_array_get_idx(a, i), json_type_object))
-			return NULL;
-	return a;
-}
-
-static int read_nodes(json_object *o, struct vj_plan *p)
-{
-	json_object *a = json_objects(o, "nodes");
-	size_t n = a ? json_object_array_length(a) : 0;
-
-	if (!a || !(p->nodes = calloc(n ? n : 1, sizeof(*p->nodes))))
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(a, i);
-		struct vj_node *nd = &p->nodes[p->n_nodes++]; /* freed with the plan */
-		uint32_t v[6];
-
-		if (json_str(e, "path", true, &nd->path) < 0 || !nd->path ||
-		    json_str(e, "host_path", false, &nd->host_path) < 0 || json_devtype(e, &nd->type) < 0 ||
-		    json_u32(e, "major", &v[0]) < 0 || json_u32(e, "minor", &v[1]) < 0 ||
-		    json_u32(e, "access", &v[2]) < 0 || json_u32(e, "uid", &v[3]) < 0 ||
-		    json_u32(e, "gid", &v[4]) < 0 || json_u32(e, "mode", &v[5]) < 0 ||
-		    json_flag(e, "copy_acl", &nd->copy_acl) < 0)
-			return -1;
-		nd->mode = (mode_t)(v[5] & 0777);
-		nd->major = v[0];
-		nd->minor = v[1];
-		nd->access = v[2];
-		nd->uid = v[3];
-		nd->gid = v[4];
-	}
-	return 0;
-}
-
-static int read_rules(json_object *o, struct vj_plan *p)
-{
-	json_object *a = json_objects(o, "rules");
-	size_t n = a ? json_object_array_length(a) : 0;
-
-	if (!a || !(p->rules = calloc(n ? n : 1, sizeof(*p->rules))))
-		return -1;
-	for (size_t i = 0; i < n; i++, p->n_rules++) {
-		json_object *e = json_object_array_get_idx(a, i);
-		struct vj_rule *r = &p->rules[i];
-
-		if (json_devtype(e, &r->type) < 0 || json_u32(e, "major", &r->major) < 0 ||
-		    json_u32(e, "minor", &r->minor) < 0 || json_u32(e, "access", &r->access) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int read_contexts(json_object *o, struct vj_plan *p)
-{
-	json_object *a = json_objects(o, "iommufd");
-	size_t n = a ? json_object_array_length(a) : 0;
-
-	if (!a || !(p->iommufd = calloc(n ? n : 1, sizeof(*p->iommufd))))
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(a, i);
-		struct vj_iommufd_plan *c = &p->iommufd[p->n_iommufd++]; /* freed with the plan */
-
-		c->accounting = VJ_ACCOUNTING_PER_PROCESS;
-		if (json_str(e, "id", false, &c->id) < 0 || !c->id ||
-		    json_str(e, "path", true, &c->path) < 0 || !c->path ||
-		    json_u32(e, "major", &c->major) < 0 || json_u32(e, "minor", &c->minor) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* "groups": absent in a plan of an older vfiojail (looked up again at launch). */
-static int read_groups(json_object *o, struct vj_plan *p)
-{
-	size_t n;
-
-	if (!json_object_object_get_ex(o, "groups", &o))
+	*out = 0;
+	*present = json_object_object_get_ex(o, key, &a);
+	if (!*present)
 		return 0;
-	if (!json_object_is_type(o, json_type_array))
+	if (!json_object_is_type(a, json_type_array))
 		return -1;
-	n = json_object_array_length(o);
-	p->groups = calloc(n ? n : 1, sizeof(*p->groups));
-	if (!p->groups)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		json_object *g = json_object_array_get_idx(o, i);
-		int64_t v = json_object_is_type(g, json_type_int) ? json_object_get_int64(g) : -1;
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		int k = 0;
 
-		if (v <= 0 || v >= (int64_t)UINT32_MAX)
+		if (!json_object_is_type(e, json_type_string))
 			return -1;
-		p->groups[i] = (gid_t)v;
+		while (k < VJ_STEP_COUNT && strcmp(step_names[k], json_object_get_string(e)) != 0)
+			k++;
+		if (k == VJ_STEP_COUNT || k == VJ_STEP_CONTEXTS)
+			return -1;
+		*out |= VJ_STEP_BIT(k);
 	}
-	p->n_groups = n;
-	p->groups_known = true;
 	return 0;
+}
+
+/* A member holding a JSON object, kept as compact text (absent or null: NULL). */
+static int read_object_text(json_object *o, const char *key, char **out)
+{
+	json_object *v;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_object))
+		return -1;
+	*out = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	return *out ? 0 : -1;
 }
 
 static int read_plan(json_object *o, struct vj_plan **out)
 {
-	struct vj_plan *p;
-	json_object *m;
-	uint32_t uid, gid;
-	int64_t bytes;
-	int r = -1;
-
 	*out = NULL;
 	if (!json_object_object_get_ex(o, "plan", &o) || json_object_is_type(o, json_type_null))
 		return 0;
-	if (!json_object_is_type(o, json_type_object) || !(p = calloc(1, sizeof(*p))))
+	return vj_plan_json_read(o, out);
+}
+
+static int read_change(json_object *o, struct vj_state *st)
+{
+	struct vj_state_change *c;
+	bool present;
+
+	if (!json_object_object_get_ex(o, "change", &o) || json_object_is_type(o, json_type_null))
+		return 0;
+	if (!json_object_is_type(o, json_type_object) || !(c = calloc(1, sizeof(*c))))
 		return -1;
-	if (json_u32(o, "uid", &uid) < 0 || json_u32(o, "gid", &gid) < 0 ||
-	    !json_object_object_get_ex(o, "memlock", &m) || !json_object_is_type(m, json_type_object) ||
-	    json_flag(m, "unchanged", &p->memlock.unchanged) < 0 ||
-	    json_flag(m, "unlimited", &p->memlock.unlimited) < 0 ||
-	    !json_object_object_get_ex(m, "bytes", &m) || !json_object_is_type(m, json_type_int) ||
-	    (bytes = json_object_get_int64(m)) < 0 ||
-	    read_groups(o, p) < 0 || read_nodes(o, p) < 0 || read_rules(o, p) < 0 ||
-	    read_contexts(o, p) < 0)
-		goto out;
-	p->uid = uid;
-	p->gid = gid;
-	p->memlock.bytes = (uint64_t)bytes;
-	*out = p;
-	p = NULL;
-	r = 0;
-out:
-	vj_plan_free(p);
-	return r;
+	st->change = c;
+	if (read_steps(o, "steps", &c->steps, &present) < 0 || !present ||
+	    read_plan(o, &c->plan) < 0 || !c->plan || read_object_text(o, "spec", &c->spec) < 0 ||
+	    !c->spec)
+		return -1;
+	return 0;
 }
 
 static int read_extra(json_object *o, struct vj_state *st)
 {
 	json_object *v, *roots;
 	_cleanup_free_ char *kind = NULL;
+	bool ledger;
 
 	if (json_str(o, "kind", false, &kind) < 0)
 		return -1;
@@ -680,14 +413,14 @@ static int read_extra(json_object *o, struct vj_state *st)
 	if (json_pid(o, "owner", &st->owner) < 0 ||
 	    json_str(o, "ns", true, &st->ns_path) < 0 || read_plan(o, &st->plan) < 0 ||
 	    json_str(o, "cgroup_parent", false, &st->cgroup_parent) < 0 ||
-	    json_flag(o, "iommufd_best_effort", &st->iommufd_best_effort) < 0)
+	    json_flag(o, "iommufd_best_effort", &st->iommufd_best_effort) < 0 ||
+	    read_object_text(o, "spec", &st->spec) < 0 || read_steps(o, "ledger", &st->ledger, &ledger) < 0 ||
+	    read_change(o, st) < 0)
 		return -1;
-	if (json_object_object_get_ex(o, "spec", &v) && !json_object_is_type(v, json_type_null)) {
-		if (!json_object_is_type(v, json_type_object))
-			return -1;
-		if (!(st->spec = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN))))
-			return -1;
-	}
+	if (!ledger) /* an older vfiojail's state: whatever it names may exist */
+		st->ledger = (st->cgroup ? VJ_STEP_BIT(VJ_STEP_CGROUP) : 0) |
+			     (st->bpf_pin ? VJ_STEP_BIT(VJ_STEP_FILTER) : 0) |
+			     (st->ns_path ? VJ_STEP_BIT(VJ_STEP_NAMESPACE) : 0);
 	if (json_object_object_get_ex(o, "roots", &roots)) {
 		if (!json_object_is_type(roots, json_type_object) ||
 		    json_str(roots, "sysfs", false, &st->sysfs_root) < 0 ||
@@ -818,5 +551,15 @@ void vj_state_clear(struct vj_state *st)
 	free(st->proc_root);
 	free(st->dev_root);
 	free(st->cgroup_parent);
+	vj_state_change_free(st->change);
 	memset(st, 0, sizeof(*st));
+}
+
+void vj_state_change_free(struct vj_state_change *c)
+{
+	if (!c)
+		return;
+	vj_plan_free(c->plan);
+	free(c->spec);
+	free(c);
 }

@@ -17,6 +17,34 @@ enum vj_state_kind {
 	VJ_STATE_SETUP = 1, /* made by setup: lives until teardown            */
 };
 
+/*
+ * The steps of the apply engine (apply.h), as its ledger in the state names them.
+ * The first three make the jail's own objects; the next three change a jail made
+ * by setup from one plan to the next; the contexts are fds of one process and are
+ * never recorded.
+ */
+enum vj_step {
+	VJ_STEP_CGROUP,    /* "cgroup": the VM's cgroup                             */
+	VJ_STEP_FILTER,    /* "filter": device filter loaded, attached as a link, pinned */
+	VJ_STEP_NAMESPACE, /* "namespace": setup's kept mount namespace and its binding */
+	VJ_STEP_MEMLOCK,   /* "memlock": RLIMIT_MEMLOCK of the VM's processes        */
+	VJ_STEP_NODES,     /* "nodes": nodes in the kept namespace's /dev            */
+	VJ_STEP_RULES,     /* "rules": the filter's rules                            */
+	VJ_STEP_CONTEXTS,  /* iommufd contexts: this process's fds only              */
+	VJ_STEP_COUNT,
+};
+#define VJ_STEP_BIT(s) (1u << (s))
+/* The ledger's word for @s. */
+const char *vj_step_name(enum vj_step s);
+
+/* A change of plan under way (attach, detach): written before its first step,
+ * dropped when it is done or undone; a command that finds one (a crash) undoes it. */
+struct vj_state_change {
+	struct vj_plan *plan; /* the plan the jail goes to          */
+	char *spec;           /* the spec that goes with it (JSON)  */
+	unsigned steps;       /* VJ_STEP_BIT()s that may have begun */
+};
+
 struct vj_state {
 	char *name;
 	enum vj_state_kind kind;
@@ -32,6 +60,12 @@ struct vj_state {
 	char *spec;        /* the spec as JSON text, for re-planning          */
 	char *sysfs_root, *proc_root, *dev_root, *cgroup_parent; /* as given  */
 	bool iommufd_best_effort;
+	/* The ledger, written ahead: the steps that made the jail's own objects (the
+	 * cgroup, filter and namespace bits) which may have begun; each one's undo
+	 * removes what part of it exists.  A state of an older vfiojail has none:
+	 * every object it names counts as begun. */
+	unsigned ledger;
+	struct vj_state_change *change; /* NULL when no change is under way */
 };
 
 const char *vj_state_dir(const char *state_dir);
@@ -62,3 +96,4 @@ int vj_state_list(int dirfd, char ***names, size_t *n, struct vj_error **err);
 /* Unlink NAME.json; absent is fine. */
 int vj_state_remove(int dirfd, const char *name, struct vj_error **err);
 void vj_state_clear(struct vj_state *st);
+void vj_state_change_free(struct vj_state_change *c);

@@ -4,6 +4,7 @@
  * under the roots in vj_plan_opts.  Building it changes nothing on the host.
  */
 #include "plan.h"
+#include "plan_json.h"
 
 #include <json-c/json.h>
 #include <limits.h>
@@ -117,6 +118,78 @@ void vj_plan_free(struct vj_plan *p)
 	free(p->name);
 	free(p->arch);
 	free(p);
+}
+
+static char *dup_opt(const char *s, bool *ok)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		*ok = false;
+	return d;
+}
+
+/* A copy of @p for a change to apply: everything but the warnings and the
+ * memlock terms (which only `plan` prints).  NULL without memory. */
+struct vj_plan *vj_plan_dup(const struct vj_plan *p)
+{
+	struct vj_plan *d = calloc(1, sizeof(*d));
+	bool ok = d != NULL;
+
+	if (!d)
+		return NULL;
+	d->uid = p->uid;
+	d->gid = p->gid;
+	d->groups_known = p->groups_known;
+	d->memlock = (struct vj_memlock_plan){ .unchanged = p->memlock.unchanged,
+					       .unlimited = p->memlock.unlimited,
+					       .bytes = p->memlock.bytes };
+	d->name = dup_opt(p->name, &ok);
+	d->arch = dup_opt(p->arch, &ok);
+	d->cgroup = dup_opt(p->cgroup, &ok);
+	d->groups = calloc(p->n_groups + 1, sizeof(*d->groups));
+	d->nodes = calloc(p->n_nodes + 1, sizeof(*d->nodes));
+	d->rules = calloc(p->n_rules + 1, sizeof(*d->rules));
+	d->iommufd = calloc(p->n_iommufd + 1, sizeof(*d->iommufd));
+	d->hostdevs = calloc(p->n_hostdevs + 1, sizeof(*d->hostdevs));
+	if (!ok || !d->groups || !d->nodes || !d->rules || !d->iommufd || !d->hostdevs)
+		goto fail;
+	memcpy(d->groups, p->groups, p->n_groups * sizeof(*d->groups));
+	d->n_groups = p->n_groups;
+	for (size_t i = 0; i < p->n_nodes; i++, d->n_nodes++) {
+		d->nodes[i] = p->nodes[i];
+		d->nodes[i].path = dup_opt(p->nodes[i].path, &ok);
+		d->nodes[i].host_path = dup_opt(p->nodes[i].host_path, &ok);
+		d->nodes[i].reason = dup_opt(p->nodes[i].reason, &ok);
+	}
+	for (size_t i = 0; i < p->n_rules; i++, d->n_rules++) {
+		d->rules[i] = p->rules[i];
+		d->rules[i].reason = dup_opt(p->rules[i].reason, &ok);
+	}
+	for (size_t i = 0; i < p->n_iommufd; i++, d->n_iommufd++) {
+		d->iommufd[i] = p->iommufd[i];
+		d->iommufd[i].id = dup_opt(p->iommufd[i].id, &ok);
+		d->iommufd[i].path = dup_opt(p->iommufd[i].path, &ok);
+	}
+	for (size_t i = 0; i < p->n_hostdevs; i++, d->n_hostdevs++) {
+		const struct vj_hostdev_plan *h = &p->hostdevs[i];
+		d->hostdevs[i] = *h;
+		d->hostdevs[i].driver = dup_opt(h->driver, &ok);
+		d->hostdevs[i].node = dup_opt(h->node, &ok);
+		d->hostdevs[i].iommufd = dup_opt(h->iommufd, &ok);
+		d->hostdevs[i].bars = calloc(h->n_bars + 1, sizeof(*h->bars));
+		if (!d->hostdevs[i].bars) {
+			d->hostdevs[i].n_bars = 0;
+			ok = false;
+		} else {
+			memcpy(d->hostdevs[i].bars, h->bars, h->n_bars * sizeof(*h->bars));
+		}
+	}
+	if (ok)
+		return d;
+fail:
+	vj_plan_free(d);
+	return NULL;
 }
 
 static int oom(struct vj_error **err)
@@ -837,15 +910,6 @@ static int plan_groups(struct vj_plan *p, const struct vj_spec *s, struct vj_err
 	return 0;
 }
 
-static json_object *plan_groups_json(const struct vj_plan *p)
-{
-	json_object *a = json_object_new_array();
-
-	for (size_t i = 0; a && i < p->n_groups; i++)
-		json_object_array_add(a, json_object_new_int64(p->groups[i]));
-	return a;
-}
-
 int vj_plan_build(const struct vj_spec *s, const struct vj_plan_opts *opts, struct vj_plan **out,
 		  struct vj_error **err)
 {
@@ -891,149 +955,6 @@ fail:
 /* ------------------------------------------------------------------------- */
 /* Output                                                                     */
 
-static json_object *json_devnum(uint32_t v)
-{
-	return v == VJ_RULE_ANY ? json_object_new_string("*") : json_object_new_int64(v);
-}
-
-static json_object *json_devtype(char t)
-{
-	char s[2] = { t, 0 };
-	return json_object_new_string(s);
-}
-
-static json_object *json_access(unsigned a)
-{
-	char s[4];
-	vj_access_format(a, s);
-	return json_object_new_string(s);
-}
-
-static json_object *json_mode(mode_t m)
-{
-	char s[8];
-	snprintf(s, sizeof(s), "%04o", (unsigned)m & 07777);
-	return json_object_new_string(s);
-}
-
-static json_object *json_str_or_null(const char *s)
-{
-	return s ? json_object_new_string(s) : NULL;
-}
-
-static json_object *plan_nodes_json(const struct vj_plan *p)
-{
-	json_object *a = json_object_new_array();
-	size_t i;
-
-	for (i = 0; i < p->n_nodes; i++) {
-		const struct vj_node *n = &p->nodes[i];
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "path", json_object_new_string(n->path));
-		json_object_object_add(o, "type", json_devtype(n->type));
-		json_object_object_add(o, "major", json_object_new_int64(n->major));
-		json_object_object_add(o, "minor", json_object_new_int64(n->minor));
-		json_object_object_add(o, "access", json_access(n->access));
-		json_object_object_add(o, "uid", json_object_new_int64(n->uid));
-		json_object_object_add(o, "gid", json_object_new_int64(n->gid));
-		json_object_object_add(o, "mode", json_mode(n->mode));
-		json_object_object_add(o, "reason", json_object_new_string(n->reason));
-		json_object_array_add(a, o);
-	}
-	return a;
-}
-
-static json_object *plan_rules_json(const struct vj_plan *p)
-{
-	json_object *a = json_object_new_array();
-	size_t i;
-
-	for (i = 0; i < p->n_rules; i++) {
-		const struct vj_rule *r = &p->rules[i];
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "type", json_devtype(r->type));
-		json_object_object_add(o, "major", json_devnum(r->major));
-		json_object_object_add(o, "minor", json_devnum(r->minor));
-		json_object_object_add(o, "access", json_access(r->access));
-		json_object_object_add(o, "reason", json_object_new_string(r->reason));
-		json_object_array_add(a, o);
-	}
-	return a;
-}
-
-static const char *accounting_name(enum vj_accounting a)
-{
-	return a == VJ_ACCOUNTING_PER_PROCESS ? "per-process" : "per-user";
-}
-
-static json_object *plan_iommufd_json(const struct vj_plan *p)
-{
-	json_object *a = json_object_new_array();
-	size_t i;
-
-	for (i = 0; i < p->n_iommufd; i++) {
-		const struct vj_iommufd_plan *c = &p->iommufd[i];
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "id", json_object_new_string(c->id));
-		json_object_object_add(o, "path", json_object_new_string(c->path));
-		json_object_object_add(o, "major", json_object_new_int64(c->major));
-		json_object_object_add(o, "minor", json_object_new_int64(c->minor));
-		json_object_object_add(o, "accounting",
-				       json_object_new_string(accounting_name(c->accounting)));
-		json_object_object_add(o, "devices", json_object_new_int64((int64_t)c->n_devices));
-		json_object_array_add(a, o);
-	}
-	return a;
-}
-
-static json_object *plan_hostdevs_json(const struct vj_plan *p)
-{
-	json_object *a = json_object_new_array();
-	size_t i, j;
-
-	for (i = 0; i < p->n_hostdevs; i++) {
-		const struct vj_hostdev_plan *h = &p->hostdevs[i];
-		json_object *o = json_object_new_object(), *bars = json_object_new_array();
-		json_object_object_add(o, "pci", json_object_new_string(h->pci));
-		json_object_object_add(o, "backend", json_object_new_string(
-				h->backend == VJ_BACKEND_LEGACY ? "legacy" : "iommufd"));
-		json_object_object_add(o, "driver", json_str_or_null(h->driver));
-		json_object_object_add(o, "iommu_group", json_object_new_int(h->iommu_group));
-		json_object_object_add(o, "node", json_str_or_null(h->node));
-		json_object_object_add(o, "iommufd", json_str_or_null(h->iommufd));
-		for (j = 0; j < h->n_bars; j++) {
-			json_object *b = json_object_new_object();
-			json_object_object_add(b, "index", json_object_new_int((int)h->bars[j].index));
-			json_object_object_add(b, "size", json_object_new_int64((int64_t)h->bars[j].size));
-			json_object_array_add(bars, b);
-		}
-		json_object_object_add(o, "bars", bars);
-		json_object_array_add(a, o);
-	}
-	return a;
-}
-
-static json_object *plan_memlock_json(const struct vj_memlock_plan *m)
-{
-	json_object *o = json_object_new_object(), *terms = json_object_new_array();
-	size_t i;
-
-	if (m->unchanged)
-		json_object_object_add(o, "bytes", NULL);
-	else if (m->unlimited)
-		json_object_object_add(o, "bytes", json_object_new_int64(-1));
-	else
-		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)m->bytes));
-	for (i = 0; i < m->n_terms; i++) {
-		json_object *t = json_object_new_object();
-		json_object_object_add(t, "bytes", json_object_new_int64((int64_t)m->terms[i].bytes));
-		json_object_object_add(t, "reason", json_object_new_string(m->terms[i].reason));
-		json_object_array_add(terms, t);
-	}
-	json_object_object_add(o, "terms", terms);
-	return o;
-}
-
 int vj_json_print_put(json_object *o, FILE *f)
 {
 	int r = fprintf(f, "%s\n",
@@ -1046,28 +967,16 @@ int vj_json_print_put(json_object *o, FILE *f)
 
 int vj_plan_print_json(const struct vj_plan *p, FILE *f)
 {
-	json_object *o = json_object_new_object(), *w = json_object_new_array();
-	size_t i;
+	struct vj_jbuf b = { 0 };
+	json_object *o;
 
-	if (!o || !w)
+	vj_plan_json_write(&b, p, 0);
+	o = b.oom ? NULL : json_tokener_parse(b.p);
+	free(b.p);
+	if (!o)
 		return -ENOMEM;
-	json_object_object_add(o, "name", json_object_new_string(p->name));
-	json_object_object_add(o, "uid", json_object_new_int64(p->uid));
-	json_object_object_add(o, "gid", json_object_new_int64(p->gid));
-	json_object_object_add(o, "groups", plan_groups_json(p));
-	json_object_object_add(o, "arch", json_object_new_string(p->arch));
-	json_object_object_add(o, "nodes", plan_nodes_json(p));
-	json_object_object_add(o, "rules", plan_rules_json(p));
-	json_object_object_add(o, "iommufd", plan_iommufd_json(p));
-	json_object_object_add(o, "hostdevs", plan_hostdevs_json(p));
-	json_object_object_add(o, "memlock", plan_memlock_json(&p->memlock));
-	json_object_object_add(o, "cgroup", json_str_or_null(p->cgroup));
-	for (i = 0; i < p->n_warnings; i++)
-		json_object_array_add(w, json_object_new_string(p->warnings[i]));
-	json_object_object_add(o, "warnings", w);
 	return vj_json_print_put(o, f);
 }
-
 
 int vj_plan_print_table(const struct vj_plan *p, FILE *f)
 {
@@ -1125,7 +1034,7 @@ int vj_plan_print_table(const struct vj_plan *p, FILE *f)
 	for (i = 0; i < p->n_iommufd; i++) {
 		const struct vj_iommufd_plan *c = &p->iommufd[i];
 		fprintf(f, "  %-12s %s (%u:%u)  accounting %s, %zu hostdev(s)\n", c->id, c->path,
-			c->major, c->minor, accounting_name(c->accounting), c->n_devices);
+			c->major, c->minor, c->accounting == VJ_ACCOUNTING_PER_PROCESS ? "per-process" : "per-user", c->n_devices);
 	}
 
 	fprintf(f, "\nRLIMIT_MEMLOCK: ");

@@ -11,6 +11,10 @@
 /* The host's uname -m, as spec "arch" values are written. */
 const char *vj_host_arch(void);
 
+/* A copy of @p for a change to apply (hotplug): everything but the warnings and
+ * the memlock terms.  NULL without memory; free with vj_plan_free. */
+struct vj_plan *vj_plan_dup(const struct vj_plan *p);
+
 struct json_object;
 /* Print @o pretty, as every --json output of vfiojail is, then release it. */
 int vj_json_print_put(struct json_object *o, FILE *f);

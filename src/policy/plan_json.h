@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The plan's one JSON codec: `plan --json` prints what vj_plan_json_write
+ * writes, and the state file keeps the plan in the same schema, read back by
+ * vj_plan_json_read.  docs/vfiojail.1 (plan --json) documents the schema.
+ *
+ *   {"name", "uid", "gid", "groups": [gid...], "arch",
+ *    "nodes": [{"path", "type": "c"|"b", "major", "minor", "access": "rwm",
+ *               "uid", "gid", "mode": "0660", "reason", "host_path", "copy_acl"}],
+ *    "rules": [{"type", "major", "minor" (a number or "*"), "access", "reason"}],
+ *    "iommufd": [{"id", "path", "major", "minor", "accounting", "devices"}],
+ *    "hostdevs": [{"pci", "backend", "driver", "iommu_group", "node", "iommufd",
+ *                  "bars": [{"index", "size"}]}],
+ *    "memlock": {"bytes": N | -1 (unlimited) | null (unchanged), "terms": [...]},
+ *    "cgroup", "warnings": [...]}
+ */
+#pragma once
+
+#include "jbuf.h"
+#include "vfiojail/vfiojail.h"
+
+/* What the state keeps: the schema without what only a reader of `plan` needs
+ * (reasons, memlock terms, warnings), which a re-plan derives again. */
+#define VJ_PLAN_JSON_BRIEF 1u
+
+void vj_plan_json_write(struct vj_jbuf *b, const struct vj_plan *p, unsigned flags);
+
+struct json_object;
+/* A plan from its JSON (as written above; also the older state files' plan,
+ * with numeric access and mode and memlock as {unchanged, unlimited, bytes}).
+ * 0 and *out, or -1 (errno EINVAL for a malformed plan, ENOMEM). */
+int vj_plan_json_read(struct json_object *o, struct vj_plan **out);
