@@ -236,6 +236,7 @@ static void test_state_round_trip(void **state)
 	/* A string that needs every kind of escape. */
 	free(p->nodes[N_DEFAULTS].host_path);
 	p->nodes[N_DEFAULTS].host_path = strdup(odd);
+	p->memlock.unchanged = false;
 	p->memlock.bytes = UINT64_C(1) << 40;
 	st = (struct vj_state){ .name = "vm", .kind = VJ_STATE_SETUP, .cgroup = "/sys/fs/cgroup/x",
 				.bpf_pin = "/sys/fs/bpf/vfiojail/vm", .ns_path = "/run/ns/vm",

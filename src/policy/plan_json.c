@@ -501,7 +501,9 @@ static int r_memlock(json_object *o, struct vj_memlock_plan *m)
 	json_object *ml = member(o, "memlock"), *bytes;
 	int64_t v;
 
-	if (!ml || !json_object_is_type(ml, json_type_object) || !(bytes = member(ml, "bytes")))
+	/* (a JSON null is a member whose value is NULL) */
+	if (!ml || !json_object_is_type(ml, json_type_object) ||
+	    !json_object_object_get_ex(ml, "bytes", &bytes))
 		return -1;
 	if (member(ml, "unchanged")) {
 		if (r_flag(ml, "unchanged", &m->unchanged) < 0 || r_flag(ml, "unlimited", &m->unlimited) < 0 ||
