@@ -34,6 +34,7 @@
 
 #include "bpfsys.h"
 #include "cgroup.h"
+#include "apply.h"
 #include "child.h"
 #include "error.h"
 #include "mountns.h"
@@ -87,12 +88,26 @@ static int oom(struct vj_error **err, const char *object)
 	return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", object, NULL, "out of memory");
 }
 
+/* A directory of vfiojail's (its user's, writable by no one else), or absent:
+ * one that someone else planted is never emptied or removed. */
+static bool pin_dir_ours(const char *dir)
+{
+	struct stat st;
+
+	if (!dir || lstat(dir, &st) < 0)
+		return true;
+	return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022);
+}
+
 int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err)
 {
 	_cleanup_free_ char *parent = vj_path_parent(dir, 1);
 	uint64_t id;
 	bool populated = false;
 	int r;
+
+	if (!pin_dir_ours(dir))
+		return 0; /* not vfiojail's: nothing of this jail can be in it */
 
 	/* Never the filter of a VM that still runs: its cgroup is found by the link's
 	 * cgroup id, whichever state dir, path or namespace the jail was made through. */
@@ -104,7 +119,7 @@ int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err)
 			      dir, id);
 	r = vj_devfilter_unpin_dir(dir, err);
 
-	if (r == 0 && parent)
+	if (r == 0 && parent && pin_dir_ours(parent))
 		(void)rmdir(parent); /* ENOTEMPTY while other jails are pinned */
 	if (r == 0) {
 		_cleanup_free_ char *root = vj_path_parent(dir, 2) /* ROOT of ROOT/vfiojail/NAME */;
@@ -112,32 +127,6 @@ int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err)
 			own_bpffs_release(dirfd, root);
 	}
 	return r;
-}
-
-int vj_jail_make_filter(int dirfd, const char *cgroup, const struct vj_plan *plan,
-			const char *pin, struct vj_devfilter **filter, bool *cgroup_created,
-			bool *pinned, struct vj_error **err)
-{
-	_cleanup_close_ int cgfd = -1;
-	_cleanup_free_ char *root = vj_path_parent(pin, 2);
-
-	if (!root)
-		return vj_err_sys(err, "devfilter", pin, ENOMEM, NULL, "out of memory");
-	if (vj_jail_bpffs_prepare(dirfd, root, err) < 0)
-		return -1;
-	if (vj_cgroup_create(cgroup, err) < 0)
-		goto fail;
-	*cgroup_created = true;
-	cgfd = vj_cgroup_open(cgroup, err);
-	if (cgfd < 0 || vj_devfilter_load(plan->rules, plan->n_rules, filter, err) < 0 ||
-	    vj_devfilter_attach(*filter, cgfd, cgroup, err) < 0 ||
-	    vj_devfilter_pin(*filter, pin, err) < 0)
-		goto fail;
-	*pinned = true;
-	return 0;
-fail:
-	own_bpffs_release(dirfd, root); /* nothing of ours pinned in it: an instance mounted for this goes */
-	return -1;
 }
 
 /* The ns directory's own lock: setups and teardowns of any name take it while
@@ -307,26 +296,6 @@ int vj_jail_ns_remove(int dirfd, const char *ns_path, struct vj_error **err)
 	return r;
 }
 
-int vj_jail_remove(int dirfd, const struct vj_state *st, bool kill, struct vj_error **err)
-{
-	int r = 0;
-
-	if (st->cgroup) {
-		bool populated = false;
-		if (vj_cgroup_populated(st->cgroup, &populated, NULL) == 0 && populated && kill)
-			vj_cgroup_kill(st->cgroup, NULL);
-		if (vj_cgroup_remove(st->cgroup, err) < 0)
-			r = -1;
-	}
-	if (st->bpf_pin && vj_jail_unpin(dirfd, st->bpf_pin, r < 0 ? NULL : err) < 0)
-		r = -1;
-	if (st->ns_path && vj_jail_ns_remove(dirfd, st->ns_path, r < 0 ? NULL : err) < 0)
-		r = -1;
-	if (r == 0 && vj_state_remove(dirfd, st->name, err) < 0)
-		r = -1;
-	return r;
-}
-
 /* ------------------------------------------------------------------------- */
 /* The spec, kept in the state for re-planning                                */
 
@@ -466,85 +435,83 @@ static int lock_name(int dirfd, const char *name, bool wait, struct vj_error **e
 static uint64_t proc_start_time(pid_t pid);
 
 /* ------------------------------------------------------------------------- */
-/* setup                                                                      */
+/* Claiming a name for a new jail (run, setup, launch)                        */
 
-struct setup {
-	const struct vj_spec *spec;
-	const struct vj_run_opts *o;
-	struct vj_plan *plan;
-	int dirfd, lock_fd;
-	struct vj_state st;
-	bool state_written, cgroup_created, pinned, ns_made;
-	struct vj_devfilter *filter;
-};
-
-static void setup_undo(struct setup *s)
-{
-	if (s->ns_made)
-		vj_jail_ns_remove(s->dirfd, s->st.ns_path, NULL);
-	if (s->pinned)
-		vj_jail_unpin(s->dirfd, s->st.bpf_pin, NULL);
-	vj_devfilter_free(s->filter); /* an unpinned link detaches here */
-	s->filter = NULL;
-	if (s->cgroup_created)
-		vj_cgroup_remove(s->st.cgroup, NULL);
-	if (s->state_written)
-		vj_state_remove(s->dirfd, s->spec->name, NULL);
-	s->ns_made = s->pinned = s->cgroup_created = s->state_written = false;
-}
-
-static void setup_free(struct setup *s)
-{
-	vj_devfilter_free(s->filter);
-	if (s->lock_fd >= 0)
-		vj_state_unlock(s->dirfd, s->spec->name, s->lock_fd);
-	if (s->dirfd >= 0)
-		close(s->dirfd);
-	s->st.plan = NULL; /* s->plan's */
-	vj_state_clear(&s->st);
-	vj_plan_free(s->plan);
-}
-
-static int setup_state(struct setup *s, struct vj_error **err)
+/* A previous jail of the name when @replace_dead: refused while it runs or when
+ * setup made it, removed when its VMM is gone.  Otherwise any jail is refused. */
+static int claim_old(struct vj_jail *j, const char *name, bool replace_dead, const struct vj_run_opts *o,
+		     struct vj_error **err)
 {
 	struct vj_state old;
-	int r;
+	bool populated = false;
+	char msg[256], shown[VJ_NAME_SHOWN_MAX];
+	int r = vj_state_read(j->dirfd, name, &old, err);
 
-	s->dirfd = vj_state_dir_open(s->o->state_dir, err);
-	if (s->dirfd < 0)
-		return -1;
-	s->lock_fd = vj_state_lock(s->dirfd, s->spec->name, err);
-	if (s->lock_fd < 0)
-		return -1;
-	r = vj_state_read(s->dirfd, s->spec->name, &old, err);
-	vj_state_clear(&old);
+	if (r == 1)
+		return 0;
 	if (r == -1) /* could not be read: says nothing about whether the name is taken */
-		return vj_err_wrap(err, "setup", s->spec->name,
-				   "cannot tell whether a jail of this name exists");
-	if (err && *err) { /* damaged: the name is taken all the same */
-		vj_error_free(*err);
-		*err = NULL;
-	}
-	if (r != 1)
-		return vj_err(err, VJ_EXIT_USAGE, EEXIST, "state", s->spec->name,
+		return vj_err_wrap(err, "state", name,
+				   replace_dead ? "cannot tell whether a previous launch still runs; run vfiojail teardown %s"
+						: "cannot tell whether a jail of this name exists",
+				   name);
+	if (r < 0 && replace_dead) /* damaged */
+		return vj_err_wrap(err, "state", name,
+				   "cannot tell whether a previous launch still runs; run vfiojail teardown %s", name);
+	if (r < 0 || !replace_dead) {
+		if (err && *err) { /* damaged: the name is taken all the same */
+			vj_error_free(*err);
+			*err = NULL;
+		}
+		vj_state_clear(&old);
+		return vj_err(err, VJ_EXIT_USAGE, EEXIST, "state", name,
 			      "pick another name, or remove it first: vfiojail teardown NAME",
 			      "a jail of this name exists already");
-	s->st.kind = VJ_STATE_SETUP;
-	s->st.owner = getppid(); /* the launcher: when it is gone and no process runs, gc may remove the jail */
-	s->st.owner_start = proc_start_time(s->st.owner);
-	s->st.name = strdup(s->spec->name);
-	s->st.cgroup = strdup(s->plan->cgroup);
-	s->st.bpf_pin = vj_jail_pin_dir(s->o, s->spec->name);
-	s->st.ns_path = ns_binding(s->o, s->spec->name);
-	if (!s->st.name || !s->st.cgroup || !s->st.bpf_pin || !s->st.ns_path ||
-	    state_fill(&s->st, s->spec, s->plan, s->o) < 0)
-		return oom(err, s->spec->name);
-	/* Written before anything else exists, so teardown can always find it all. */
-	if (vj_state_write(s->dirfd, &s->st, err) < 0)
+	}
+	if (old.kind == VJ_STATE_SETUP) {
+		vj_err(err, VJ_EXIT_USAGE, EEXIST, "state", name,
+		       "run a command in it with vfiojail enter NAME, or remove it with teardown",
+		       "a jail made by vfiojail setup has this name");
+		vj_state_clear(&old);
 		return -1;
-	s->state_written = true;
+	}
+	if (old.cgroup && vj_cgroup_populated(old.cgroup, &populated, NULL) == 0 && populated) {
+		vj_err(err, VJ_EXIT_USAGE, 0, "state", name, "stop it first, or vfiojail teardown --kill NAME",
+		       "this VM is already running (VMM pid %d, cgroup %s)", (int)old.vmm, old.cgroup);
+		vj_state_clear(&old);
+		return -1;
+	}
+	r = vj_apply_destroy(j->dirfd, &old, false, err);
+	if (r == 0 && o->warn) {
+		snprintf(msg, sizeof(msg), "removed what a previous launch of %s left (VMM pid %d is gone)",
+			 vj_name_shown(name, shown), (int)old.vmm);
+		o->warn(msg, o->userdata);
+	}
+	vj_state_clear(&old);
+	return r;
+}
+
+int vj_jail_claim(struct vj_jail *j, struct vj_plan *plan, const struct vj_run_opts *o, bool replace_dead,
+		  struct vj_error **err)
+{
+	*j = (struct vj_jail){ .dirfd = -1, .lock_fd = -1, .name = plan->name };
+	j->st.plan = plan;
+	j->dirfd = vj_state_dir_open(o->state_dir, err);
+	if (j->dirfd < 0)
+		return -1;
+	j->lock_fd = vj_state_lock(j->dirfd, plan->name, err);
+	if (j->lock_fd < 0 || claim_old(j, plan->name, replace_dead, o, err) < 0)
+		return -1;
+	j->st.name = strdup(plan->name);
+	j->st.cgroup = strdup(plan->cgroup);
+	j->st.bpf_pin = vj_jail_pin_dir(o, plan->name);
+	if (!j->st.name || !j->st.cgroup || !j->st.bpf_pin)
+		return oom(err, plan->name);
+	j->name = j->st.name;
 	return 0;
 }
+
+/* ------------------------------------------------------------------------- */
+/* The kept mount namespace                                                   */
 
 /* <state_dir>/ns as a private mount of itself, so that the nsfs bindings in it
  * propagate nowhere (a binding that reached the jail's own namespace would keep
@@ -567,14 +534,15 @@ static int ns_dir_private(const char *dir, struct vj_error **err)
  * @cpu (-1: anywhere); vj_child_run then keeps it until the parent has bound its
  * nsfs file (or has died). */
 struct ns_holder {
-	struct setup *s;
+	const struct vj_plan *plan;
+	const char *dev_root;
 	int cpu;
 };
 
 static int ns_child(void *arg, struct vj_error **err)
 {
 	struct ns_holder *h = arg;
-	struct vj_mountns_opts mo = { .dev_root = vj_root_dev(&h->s->o->plan.roots), .target = "/dev" };
+	struct vj_mountns_opts mo = { .dev_root = h->dev_root, .target = "/dev" };
 	cpu_set_t one;
 
 	CPU_ZERO(&one);
@@ -584,109 +552,127 @@ static int ns_child(void *arg, struct vj_error **err)
 	}
 	if (vj_mountns_enter(err) < 0)
 		return -1;
-	return vj_mountns_populate_dev(h->s->plan->nodes, h->s->plan->n_nodes, &mo, err);
+	return vj_mountns_populate_dev(h->plan->nodes, h->plan->n_nodes, &mo, err);
 }
 
-static int create_ns_file(struct setup *s, struct vj_error **err)
+static int create_ns_file(const char *ns_path, struct vj_error **err)
 {
-	int fd = open(s->st.ns_path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+	int fd = open(ns_path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
 
 	if (fd < 0)
-		return vj_err_sys(err, "namespace", s->st.ns_path, errno,
+		return vj_err_sys(err, "namespace", ns_path, errno,
 				  errno == EEXIST ? "vfiojail teardown NAME removes a leftover" : NULL,
 				  "cannot create the namespace binding");
 	close(fd);
-	s->ns_made = true;
 	return 0;
 }
 
 /*
- * One namespace holder on @cpu; bind its namespace.  1 when the kernel refused
+ * One namespace holder on @h->cpu; bind its namespace.  1 when the kernel refused
  * the binding as a possible loop (EINVAL): since Linux 6.18 namespace ids come
  * from per-CPU batches, so a newer namespace made on another CPU can have a
  * lower id than ours; one made on the CPU that made ours never does.
  */
-static int ns_attempt(struct setup *s, int cpu, struct vj_error **err)
+static int ns_attempt(const char *ns_path, struct ns_holder *h, struct vj_error **err)
 {
-	struct ns_holder h = { s, cpu };
 	struct vj_child c;
 	char src[64];
 	int r = -1;
 
-	if (vj_child_run(&c, true, ns_child, &h, "namespace", NULL, err) < 0)
+	if (vj_child_run(&c, true, ns_child, h, "namespace", NULL, err) < 0)
 		return -1;
 	snprintf(src, sizeof(src), "/proc/%d/ns/mnt", (int)c.pid);
-	if (mount(src, s->st.ns_path, NULL, MS_BIND, NULL) == 0)
+	if (mount(src, ns_path, NULL, MS_BIND, NULL) == 0)
 		r = 0;
-	else if (errno == EINVAL && cpu >= 0)
+	else if (errno == EINVAL && h->cpu >= 0)
 		r = 1;
 	else
-		vj_err_sys(err, "namespace", s->st.ns_path, errno, NULL,
+		vj_err_sys(err, "namespace", ns_path, errno, NULL,
 			   "cannot bind the jail's mount namespace (%s)", src);
 	vj_child_finish(&c); /* the holder exits */
 	return r;
 }
 
-static int ns_bind_any_cpu(struct setup *s, struct vj_error **err)
+static int ns_bind_any_cpu(const char *ns_path, struct ns_holder *h, struct vj_error **err)
 {
 	cpu_set_t allowed;
 	int r = 1;
 
+	h->cpu = -1;
 	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
-		return ns_attempt(s, -1, err);
+		return ns_attempt(ns_path, h, err);
 	for (int cpu = 0; r == 1 && cpu < CPU_SETSIZE; cpu++)
-		if (CPU_ISSET(cpu, &allowed))
-			r = ns_attempt(s, cpu, err);
+		if (CPU_ISSET(cpu, &allowed)) {
+			h->cpu = cpu;
+			r = ns_attempt(ns_path, h, err);
+		}
 	if (r == 1)
-		return vj_err_sys(err, "namespace", s->st.ns_path, EINVAL, NULL,
+		return vj_err_sys(err, "namespace", ns_path, EINVAL, NULL,
 				  "the kernel refused to bind the jail's mount namespace on every CPU");
 	return r;
 }
 
-static int setup_ns(struct setup *s, struct vj_error **err)
+int vj_jail_ns_make(int dirfd, const char *ns_path, const struct vj_plan *plan, const char *dev_root,
+		    struct vj_error **err)
 {
-	_cleanup_free_ char *dir = vj_path_parent(s->st.ns_path, 1);
+	_cleanup_free_ char *dir = vj_path_parent(ns_path, 1);
+	struct ns_holder h = { plan, dev_root, -1 };
+	bool made = false;
 	int r;
 
 	if (!dir)
-		return oom(err, s->st.ns_path);
-	if (ns_dir_lock(s->dirfd, err) < 0)
+		return oom(err, ns_path);
+	if (ns_dir_lock(dirfd, err) < 0)
 		return -1;
 	r = ns_dir_private(dir, err);
+	if (r == 0 && (r = create_ns_file(ns_path, err)) == 0)
+		made = true;
 	if (r == 0)
-		r = create_ns_file(s, err);
-	if (r == 0)
-		r = ns_bind_any_cpu(s, err);
-	if (r < 0 && !s->ns_made && dir_is_empty(dir)) {
+		r = ns_bind_any_cpu(ns_path, &h, err);
+	if (r < 0 && !made && dir_is_empty(dir)) {
 		umount2(dir, MNT_DETACH);
 		rmdir(dir);
 	}
-	ns_dir_unlock(s->dirfd);
-	return r; /* on failure setup_undo removes the binding */
+	ns_dir_unlock(dirfd);
+	return r; /* on failure the step's undo removes the binding */
 }
+
+/* ------------------------------------------------------------------------- */
+/* setup                                                                      */
 
 int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_error **err)
 {
-	struct setup s = { .spec = spec, .o = o, .dirfd = -1, .lock_fd = -1 };
+	static const enum vj_step steps[] = { VJ_STEP_CGROUP, VJ_STEP_FILTER, VJ_STEP_NAMESPACE };
+	struct vj_plan *plan = NULL;
+	struct vj_jail j = { .dirfd = -1, .lock_fd = -1 };
+	struct vj_apply a = { .o = o };
 	int r = -1;
 
-	if (vj_plan_build(spec, &o->plan, &s.plan, err) < 0)
+	if (vj_plan_build(spec, &o->plan, &plan, err) < 0)
+		return -1;
+	for (size_t i = 0; o->warn && i < plan->n_warnings; i++)
+		o->warn(plan->warnings[i], o->userdata);
+	if (vj_preflight(o, plan, err) < 0) {
+		vj_plan_free(plan);
+		return -1;
+	}
+	if (vj_jail_claim(&j, plan, o, false, err) < 0)
 		goto out;
-	for (size_t i = 0; o->warn && i < s.plan->n_warnings; i++)
-		o->warn(s.plan->warnings[i], o->userdata);
-	if (vj_preflight(o, s.plan, err) < 0)
-		goto out;
-	if (setup_state(&s, err) < 0 ||
-	    vj_jail_make_filter(s.dirfd, s.st.cgroup, s.plan, s.st.bpf_pin, &s.filter,
-				&s.cgroup_created, &s.pinned, err) < 0 ||
-	    setup_ns(&s, err) < 0) {
-		setup_undo(&s);
+	j.st.kind = VJ_STATE_SETUP;
+	j.st.owner = getppid(); /* the launcher: when it is gone and no process runs, gc may remove the jail */
+	j.st.owner_start = proc_start_time(j.st.owner);
+	j.st.ns_path = ns_binding(o, spec->name);
+	if (!j.st.ns_path || state_fill(&j.st, spec, plan, o) < 0) {
+		oom(err, spec->name);
 		goto out;
 	}
-	r = 0;
+	a.dirfd = j.dirfd;
+	a.st = &j.st;
+	r = vj_apply_create(&a, steps, ARRAY_SIZE(steps), err);
+	vj_apply_release(&a);
 out:
-	setup_free(&s);
-	return r < 0 ? -1 : 0;
+	vj_jail_close(&j);
+	return r;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -728,7 +714,8 @@ int vj_jail_open(struct vj_jail *j, const char *name, const struct vj_run_opts *
 		return vj_err(err, VJ_EXIT_USAGE, 0, "state", name,
 			      "only jails made by vfiojail setup can be entered or changed",
 			      "this VM was started by vfiojail run");
-	return 0;
+	/* An attach or detach that did not finish (a crash) is undone first. */
+	return vj_apply_recover(j->dirfd, &j->st, o, err);
 }
 
 /* An fd of the kept namespace, checked to be a mount namespace. */
@@ -837,21 +824,22 @@ out:
 /* ------------------------------------------------------------------------- */
 /* teardown                                                                   */
 
-/* Without a usable state file: what can be derived from the name. */
-static int teardown_by_name(int dirfd, const char *name, const struct vj_run_opts *o,
-			    struct vj_error **err)
+/* Without a usable state file: the jail as far as its name leads (pins and
+ * namespace binding; the cgroup when @cgroup, taken), every object counted as begun. */
+static int state_by_name(struct vj_state *st, const char *name, const struct vj_run_opts *o,
+			 char *cgroup, struct vj_error **err)
 {
-	_cleanup_free_ char *pin = vj_jail_pin_dir(o, name);
-	_cleanup_free_ char *ns = ns_binding(o, name);
-	int r = 0;
-
-	if (!pin || !ns)
+	*st = (struct vj_state){ .cgroup = cgroup };
+	st->name = strdup(name);
+	st->bpf_pin = vj_jail_pin_dir(o, name);
+	st->ns_path = ns_binding(o, name);
+	st->ledger = VJ_STEP_BIT(VJ_STEP_FILTER) | VJ_STEP_BIT(VJ_STEP_NAMESPACE) |
+		     (cgroup ? VJ_STEP_BIT(VJ_STEP_CGROUP) : 0);
+	if (!st->name || !st->bpf_pin || !st->ns_path) {
+		vj_state_clear(st);
 		return oom(err, name);
-	if (vj_jail_unpin(dirfd, pin, err) < 0)
-		r = -1;
-	if (vj_jail_ns_remove(dirfd, ns, r < 0 ? NULL : err) < 0)
-		r = -1;
-	return r;
+	}
+	return 0;
 }
 
 /* Search the cgroup2 tree (a few levels deep, as launchers nest) for directories
@@ -932,13 +920,11 @@ static int teardown_without_state_dir(const char *name, const struct vj_run_opts
 		vj_error_free(*err);
 		*err = NULL;
 	}
-	if (!pin) {
-		oom(err, name);
-		return VJ_EXIT_SETUP;
-	}
+	if (!pin)
+		return oom(err, name);
 	if (lstat(pin, &st) < 0)
 		return 0;
-	return vj_jail_unpin(-1, pin, err) < 0 ? (err && *err ? (*err)->status : VJ_EXIT_SETUP) : 0;
+	return vj_jail_unpin(-1, pin, err);
 }
 
 static bool state_absent(int dirfd, const char *name)
@@ -955,21 +941,52 @@ static bool lock_unwritable(struct vj_error **err)
 	return err && *err && ((*err)->errnum == EROFS || (*err)->errnum == EACCES);
 }
 
-static int teardown(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err);
-
-/* err may be NULL (gc passes NULL after a first failure): the body always has one. */
-int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err)
+/* A damaged state file: remove what can be derived from the name, and the cgroup
+ * when exactly one vfiojail-ESC can be found. */
+static int teardown_damaged(int dirfd, const char *name, const struct vj_run_opts *o, bool kill,
+			    struct vj_error **err)
 {
-	struct vj_error *local = NULL, **e = err ? err : &local;
-	/* The body answers with an exit status; the API with -1 and the error. */
-	int r = teardown(name, o, kill, e);
+	char *cg = NULL;
+	_cleanup_free_ char *esc = NULL;
+	struct vj_error *e = NULL;
+	struct vj_state st;
+	int found = find_cgroup_by_name(o, name, &cg);
+	bool busy = false;
 
-	if (r != 0 && !*e)
-		vj_err(e, r, 0, "teardown", name, NULL, "teardown failed");
-	vj_error_free(local);
-	return r == 0 ? 0 : -1;
+	/* A VM that still runs keeps its filter: nothing is removed without --kill. */
+	if (found == 1 && vj_cgroup_populated(cg, &busy, NULL) == 0 && busy && !kill) {
+		vj_error_free(*err);
+		*err = NULL;
+		vj_err(err, VJ_EXIT_FAIL, EBUSY, "teardown", name,
+		       "stop the VMM first, or add --kill to SIGKILL every process in its cgroup",
+		       "the state file is damaged and the VM still runs (cgroup %s)", cg);
+		free(cg);
+		return -1;
+	}
+	if (state_by_name(&st, name, o, cg, &e) < 0 || vj_apply_destroy(dirfd, &st, busy, &e) < 0) {
+		vj_state_clear(&st);
+		vj_error_free(*err);
+		*err = e;
+		return -1;
+	}
+	vj_state_clear(&st);
+	if (found == 1) {
+		/* Everything was found by name and removed; say what happened. */
+		if (o->warn && *err && (*err)->message)
+			o->warn((*err)->message, o->userdata);
+		vj_error_free(*err);
+		*err = NULL;
+		return 0;
+	}
+	esc = vj_name_escape(name);
+	return vj_err_wrap(err, "teardown", name,
+			   found == 0 ? "removed its pins, namespace binding and state file; no cgroup vfiojail-%s was found"
+			   : found < 0 ? "removed its pins, namespace binding and state file; the cgroup2 tree could not be searched for vfiojail-%s"
+				       : "removed its pins, namespace binding and state file; several cgroups are named vfiojail-%s: remove the right one by hand",
+			   esc ? esc : name);
 }
 
+/* The body of vj_teardown, with an error value always at hand. */
 static int teardown(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err)
 {
 	_cleanup_close_ int dirfd = -1;
@@ -978,91 +995,44 @@ static int teardown(const char *name, const struct vj_run_opts *o, bool kill, st
 	int lock_fd, r;
 
 	if (vj_validate_name(name, "NAME", err) < 0)
-		return VJ_EXIT_USAGE;
+		return -1;
 	r = vj_state_dir_find(o->state_dir, &dirfd, err);
 	if (r < 0)
-		return VJ_EXIT_SETUP;
+		return -1;
 	if (r == 0)
 		return teardown_without_state_dir(name, o, err);
 	lock_fd = lock_name(dirfd, name, true, err);
 	if (lock_fd < 0 && state_absent(dirfd, name) && lock_unwritable(err))
 		return teardown_without_state_dir(name, o, err); /* a read-only state dir */
 	if (lock_fd < 0)
-		return err && *err ? (*err)->status : VJ_EXIT_SETUP;
+		return -1;
 	r = vj_state_read(dirfd, name, &st, err);
-	if (r == VJ_STATE_DAMAGED) {
-		/* A damaged state file: remove what can be derived from the name, and the
-		 * cgroup when exactly one vfiojail-ESC can be found. */
-		_cleanup_free_ char *cg = NULL, *esc = NULL;
-		struct vj_error *e = NULL;
-		int found = find_cgroup_by_name(o, name, &cg);
-		bool busy = false;
-
-		/* A VM that still runs keeps its filter: nothing is removed without --kill. */
-		if (found == 1 && vj_cgroup_populated(cg, &busy, NULL) == 0 && busy && !kill) {
-			vj_state_unlock(dirfd, name, lock_fd);
-			vj_error_free(*err);
-			*err = NULL;
-			vj_err(err, VJ_EXIT_FAIL, EBUSY, "teardown", name,
-			       "stop the VMM first, or add --kill to SIGKILL every process in its cgroup",
-			       "the state file is damaged and the VM still runs (cgroup %s)", cg);
-			return VJ_EXIT_FAIL;
-		}
-		if (found == 1 && busy)
-			vj_cgroup_kill(cg, NULL);
-		/* The cgroup first (its removal waits for the killed processes), then the
-		 * pins: a filter is never unpinned while its cgroup has processes. */
-		r = found == 1 ? vj_cgroup_remove(cg, &e) : 0;
-		if (r == 0)
-			r = teardown_by_name(dirfd, name, o, &e);
-		if (r == 0)
-			r = vj_state_remove(dirfd, name, &e);
-		vj_state_unlock(dirfd, name, lock_fd);
-		if (r < 0) {
-			vj_error_free(*err);
-			*err = e;
-			return VJ_EXIT_SETUP;
-		}
-		vj_error_free(e);
-		if (found == 1) {
-			/* Everything was found by name and removed; say what happened. */
-			if (o->warn && *err && (*err)->message)
-				o->warn((*err)->message, o->userdata);
-			vj_error_free(*err);
-			*err = NULL;
-			return 0;
-		}
-		esc = vj_name_escape(name);
-		vj_err_wrap(err, "teardown", name,
-			    found == 0 ? "removed its pins, namespace binding and state file; no cgroup vfiojail-%s was found"
-			    : found < 0 ? "removed its pins, namespace binding and state file; the cgroup2 tree could not be searched for vfiojail-%s"
-					: "removed its pins, namespace binding and state file; several cgroups are named vfiojail-%s: remove the right one by hand",
-			    esc ? esc : name);
-		return VJ_EXIT_SETUP;
-	}
-	if (r < 0) {
-		vj_state_unlock(dirfd, name, lock_fd);
-		return VJ_EXIT_SETUP; /* could not read it: touch nothing */
-	}
-	if (r == 1) {
-		/* No state: still remove what a crashed launch may have left. */
-		r = teardown_by_name(dirfd, name, o, err);
-		if (vj_state_remove(dirfd, name, r < 0 ? NULL : err) < 0) /* a torn write's temporary */
-			r = -1;
-		vj_state_unlock(dirfd, name, lock_fd);
-		/* 1 when the pins turned out to guard a VM that runs (made elsewhere). */
-		return r < 0 ? (err && *err ? (*err)->status : VJ_EXIT_SETUP) : 0;
-	}
-	if (st.cgroup && vj_cgroup_populated(st.cgroup, &populated, NULL) == 0 && populated && !kill) {
-		vj_err(err, VJ_EXIT_FAIL, EBUSY, "teardown", name,
-		       "stop the VMM first, or add --kill to SIGKILL every process in its cgroup",
-		       "the VM still runs (cgroup %s)", st.cgroup);
-		r = VJ_EXIT_FAIL;
-	} else {
-		r = vj_jail_remove(dirfd, &st, kill, err) < 0 ? VJ_EXIT_SETUP : 0;
-	}
+	if (r == VJ_STATE_DAMAGED)
+		r = teardown_damaged(dirfd, name, o, kill, err);
+	else if (r < 0)
+		r = -1; /* could not read it: touch nothing */
+	else if (r == 1) /* no state: still remove what a crashed launch may have left */
+		r = state_by_name(&st, name, o, NULL, err) < 0 ? -1 : vj_apply_destroy(dirfd, &st, false, err);
+	else if (st.cgroup && vj_cgroup_populated(st.cgroup, &populated, NULL) == 0 && populated && !kill)
+		r = vj_err(err, VJ_EXIT_FAIL, EBUSY, "teardown", name,
+			   "stop the VMM first, or add --kill to SIGKILL every process in its cgroup",
+			   "the VM still runs (cgroup %s)", st.cgroup);
+	else
+		r = vj_apply_destroy(dirfd, &st, kill, err);
 	vj_state_clear(&st);
 	vj_state_unlock(dirfd, name, lock_fd);
+	return r < 0 ? -1 : 0;
+}
+
+/* err may be NULL (gc passes NULL after a first failure): the body always has one. */
+int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err)
+{
+	struct vj_error *local = NULL, **e = err ? err : &local;
+	int r = teardown(name, o, kill, e);
+
+	if (r < 0 && !*e)
+		vj_err(e, VJ_EXIT_SETUP, 0, "teardown", name, NULL, "teardown failed");
+	vj_error_free(local);
 	return r;
 }
 

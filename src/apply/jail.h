@@ -42,24 +42,17 @@ int vj_jail_bpffs_prepare(int dirfd, const char *root, struct vj_error **err);
  */
 int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err);
 
-/*
- * Create the cgroup, load the filter for @plan's rules, attach it, verify and
- * pin it under @pin (mounting vfiojail's own bpffs of the state dir @dirfd first
- * when that is where @pin is).  *cgroup_created and *pinned say what exists on failure
- * too; *filter is the loaded filter (the caller frees it).
- */
-int vj_jail_make_filter(int dirfd, const char *cgroup, const struct vj_plan *plan,
-			const char *pin, struct vj_devfilter **filter, bool *cgroup_created,
-			bool *pinned, struct vj_error **err);
-
 /* Unmount and remove a jail's nsfs binding (absent is fine); the ns directory
  * itself is unmounted and removed once it holds no binding. */
 int vj_jail_ns_remove(int dirfd, const char *ns_path, struct vj_error **err);
 
-/* Remove a jail's cgroup (SIGKILLing what is left in it when @kill), filter pins,
- * namespace binding and state.  Shared by a failed launch, the end of a
- * supervised VM, teardown and gc. */
-int vj_jail_remove(int dirfd, const struct vj_state *st, bool kill, struct vj_error **err);
+/* Make the kept mount namespace of a jail made by setup: a short-lived child
+ * unshares and populates /dev from @plan (host nodes under @dev_root); its nsfs
+ * file is bound on @ns_path (under the state dir @dirfd, a private mount), so the
+ * namespace outlives the child.  On failure the binding file may remain
+ * (vj_jail_ns_remove removes it). */
+int vj_jail_ns_make(int dirfd, const char *ns_path, const struct vj_plan *plan, const char *dev_root,
+		    struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
 /* Shared by enter, attach and detach                                         */
@@ -70,6 +63,14 @@ struct vj_jail {
 	const char *name;
 	struct vj_state st;
 };
+
+/* A new jail for @plan (taken: it becomes j->st.plan, freed by vj_jail_close):
+ * the state dir opened, the name's lock taken, no jail of the name (with
+ * @replace_dead, a `run` jail whose VMM is gone is removed, with a warning; one
+ * that runs or that setup made is refused, status 2), and j->st named: name,
+ * cgroup, pin directory. */
+int vj_jail_claim(struct vj_jail *j, struct vj_plan *plan, const struct vj_run_opts *o, bool replace_dead,
+		  struct vj_error **err);
 
 /* Lock NAME (waiting a few seconds for a short command) and read its state; it
  * must be a jail made by setup (status 2 otherwise, or when there is none). */

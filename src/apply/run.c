@@ -2,9 +2,9 @@
 /*
  * `vfiojail run`: apply a plan and start the VMM in its jail.
  *
- * The launch is one list of steps.  Each step that creates something records it
- * in struct launch before the next step starts, and launch_undo() removes what
- * is recorded, newest first, so a failed launch leaves nothing behind.
+ * The jail is made by the apply engine (apply.h): state, cgroup, filter,
+ * contexts; a failure before the VMM runs undoes it all (vj_apply_undo), and the
+ * end of the VMM removes it (vj_apply_destroy).
  *
  *   parent: plan, resolve the VMM, lock, state, cgroup, filter (attach, verify,
  *           pin), iommufd contexts (per-process accounting), fork
@@ -31,23 +31,20 @@
 #include "sysfs.h"
 #include "util.h"
 #include "vmm.h"
+#include "apply.h"
 #include "jail.h"
 #include "serve.h"
 
 struct launch {
 	const struct vj_spec *spec;
 	const struct vj_run_opts *o;
-	struct vj_plan *plan;
+	struct vj_jail j;      /* state dir, lock, state (j.st.plan: the plan) */
+	struct vj_apply a;     /* the steps run for this VM */
 	struct vj_vmm vmm;     /* path, argv, env, iommufd contexts */
-	int dirfd, lock_fd;
-	struct vj_state st;
-	bool state_written;
-	bool cgroup_created;
-	struct vj_devfilter *filter;
-	bool pinned;
-	char *orig_cgroup;     /* --exec: where to go back to on failure  */
 	pid_t target;          /* vj_run_handoff: the client that becomes the VMM */
 };
+
+static const enum vj_step launch_steps[] = { VJ_STEP_CGROUP, VJ_STEP_FILTER, VJ_STEP_CONTEXTS };
 
 static void warn(const struct vj_run_opts *o, const char *msg)
 {
@@ -55,117 +52,25 @@ static void warn(const struct vj_run_opts *o, const char *msg)
 		o->warn(msg, o->userdata);
 }
 
-/* ------------------------------------------------------------------------- */
-/* Undo                                                                       */
-
-static void launch_undo(struct launch *l)
-{
-	vj_vmm_close_contexts(&l->vmm);
-	if (l->pinned)
-		vj_jail_unpin(l->dirfd, l->st.bpf_pin, NULL);
-	vj_devfilter_free(l->filter); /* an unpinned link detaches here */
-	l->filter = NULL;
-	if (l->cgroup_created) {
-		if (l->orig_cgroup) /* --exec: we joined it ourselves */
-			vj_cgroup_enter(l->orig_cgroup, 0, NULL);
-		vj_cgroup_remove(l->st.cgroup, NULL);
-	}
-	if (l->state_written)
-		vj_state_remove(l->dirfd, l->spec->name, NULL);
-	l->pinned = l->cgroup_created = l->state_written = false;
-}
-
-/* The jail stays (its VMM runs, or has just exited and is removed by name):
- * nothing recorded is undone. */
-static void launch_keep(struct launch *l)
-{
-	vj_devfilter_free(l->filter); /* the pinned link stays attached */
-	l->filter = NULL;
-	l->state_written = l->cgroup_created = l->pinned = false;
-}
-
 static void launch_free(struct launch *l)
 {
-	if (l->lock_fd >= 0)
-		vj_state_unlock(l->dirfd, l->spec->name, l->lock_fd);
-	if (l->dirfd >= 0)
-		close(l->dirfd);
-	l->st.plan = NULL;
-	vj_state_clear(&l->st);
+	vj_apply_release(&l->a);
 	vj_vmm_free(&l->vmm);
-	vj_plan_free(l->plan);
-	free(l->orig_cgroup);
+	vj_jail_close(&l->j);
 }
 
-/* ------------------------------------------------------------------------- */
-/* Parent steps                                                               */
-
-/* A previous launch of this name: refuse when it still runs, else clean up. */
-static int clear_leftovers(struct launch *l, struct vj_error **err)
+/* Claim the name, then the engine: state (written first), cgroup, filter,
+ * iommufd contexts.  On failure nothing of it is left. */
+static int launch_create(struct launch *l, struct vj_plan *plan, struct vj_error **err)
 {
-	struct vj_state old;
-	bool populated = false;
-	int r = vj_state_read(l->dirfd, l->spec->name, &old, err);
-	char msg[256];
-
-	if (r == 1)
-		return 0;
-	if (r < 0)
-		return vj_err_wrap(err, "state", l->spec->name,
-				   "cannot tell whether a previous launch still runs; run vfiojail teardown %s",
-				   l->spec->name);
-	if (old.kind == VJ_STATE_SETUP) {
-		vj_err(err, VJ_EXIT_USAGE, EEXIST, "state", l->spec->name,
-		       "run a command in it with vfiojail enter NAME, or remove it with teardown",
-		       "a jail made by vfiojail setup has this name");
-		vj_state_clear(&old);
+	if (vj_jail_claim(&l->j, plan, l->o, true, err) < 0)
 		return -1;
-	}
-	if (old.cgroup && vj_cgroup_populated(old.cgroup, &populated, NULL) == 0 && populated) {
-		vj_err(err, VJ_EXIT_USAGE, 0, "state", l->spec->name,
-		       "stop it first, or vfiojail teardown --kill NAME",
-		       "this VM is already running (VMM pid %d, cgroup %s)", (int)old.vmm, old.cgroup);
-		vj_state_clear(&old);
-		return -1;
-	}
-	r = vj_jail_remove(l->dirfd, &old, false, err);
-	if (r == 0) {
-		snprintf(msg, sizeof(msg), "removed what a previous launch of %s left (VMM pid %d is gone)",
-			 l->spec->name, (int)old.vmm);
-		warn(l->o, msg);
-	}
-	vj_state_clear(&old);
-	return r;
-}
-
-static int setup_state(struct launch *l, struct vj_error **err)
-{
-	l->dirfd = vj_state_dir_open(l->o->state_dir, err);
-	if (l->dirfd < 0)
-		return -1;
-	l->lock_fd = vj_state_lock(l->dirfd, l->spec->name, err);
-	if (l->lock_fd < 0 || clear_leftovers(l, err) < 0)
-		return -1;
-	l->st.name = strdup(l->spec->name);
-	l->st.cgroup = strdup(l->plan->cgroup);
-	l->st.bpf_pin = vj_jail_pin_dir(l->o, l->spec->name);
 	/* --exec: this process becomes the VMM; a hand-off: the client does. */
-	l->st.supervisor = l->o->exec || l->target ? 0 : getpid();
-	l->st.vmm = l->target ? l->target : l->o->exec ? getpid() : 0;
-	l->st.plan = l->plan; /* recorded for status; released by launch_free */
-	if (!l->st.name || !l->st.cgroup || !l->st.bpf_pin)
-		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", l->spec->name, NULL, "out of memory");
-	/* Written before anything else exists, so teardown can always find it all. */
-	if (vj_state_write(l->dirfd, &l->st, err) < 0)
-		return -1;
-	l->state_written = true;
-	return 0;
-}
-
-static int setup_cgroup_and_filter(struct launch *l, struct vj_error **err)
-{
-	return vj_jail_make_filter(l->dirfd, l->st.cgroup, l->plan, l->st.bpf_pin, &l->filter,
-				   &l->cgroup_created, &l->pinned, err);
+	l->j.st.supervisor = l->o->exec || l->target ? 0 : getpid();
+	l->j.st.vmm = l->target ? l->target : l->o->exec ? getpid() : 0;
+	l->vmm.plan = plan;
+	l->a = (struct vj_apply){ .dirfd = l->j.dirfd, .st = &l->j.st, .o = l->o, .vmm = &l->vmm };
+	return vj_apply_create(&l->a, launch_steps, ARRAY_SIZE(launch_steps), err);
 }
 
 /* The launch child (or vfiojail itself with --exec): a new mount namespace with
@@ -177,9 +82,9 @@ static int join_jail(void *userdata, struct vj_error **err)
 	struct vj_mountns_opts mo = { .dev_root = vj_root_dev(&l->o->plan.roots), .target = "/dev" };
 
 	if (vj_mountns_enter(err) < 0 ||
-	    vj_mountns_populate_dev(l->plan->nodes, l->plan->n_nodes, &mo, err) < 0)
+	    vj_mountns_populate_dev(l->j.st.plan->nodes, l->j.st.plan->n_nodes, &mo, err) < 0)
 		return -1;
-	return vj_cgroup_enter(l->st.cgroup, 0, err);
+	return vj_cgroup_enter(l->j.st.cgroup, 0, err);
 }
 
 /* The VMM's pid goes into the state before the child may exec: a state that
@@ -189,8 +94,8 @@ static int vmm_forked(pid_t pid, void *userdata, struct vj_error **err)
 {
 	struct launch *l = userdata;
 
-	l->st.vmm = pid;
-	return vj_state_write(l->dirfd, &l->st, err);
+	l->j.st.vmm = pid;
+	return vj_state_write(l->j.dirfd, &l->j.st, err);
 }
 
 static void vmm_started(pid_t pid, void *userdata)
@@ -199,79 +104,75 @@ static void vmm_started(pid_t pid, void *userdata)
 
 	(void)pid;
 	/* The state file has the plan now; the supervisor needs only the names
-	 * in l->st to clean up, so a big plan's memory goes while the VM runs. */
-	l->st.plan = NULL;
+	 * in l->j.st to clean up, so a big plan's memory goes while the VM runs. */
+	vj_plan_free(l->j.st.plan);
+	l->j.st.plan = NULL;
 	l->vmm.plan = NULL;
-	vj_plan_free(l->plan);
-	l->plan = NULL;
 }
 
 static int launch_exec(struct launch *l, const sigset_t *old, struct vj_error **err)
 {
+	char *from = NULL;
 	int nofd = -1;
 
-	if (vj_cgroup_self_dir(vj_root_proc(&l->o->plan.roots), &l->orig_cgroup, err) < 0)
+	if (vj_cgroup_self_dir(vj_root_proc(&l->o->plan.roots), &from, err) < 0)
 		return -1;
+	vj_apply_joined(&l->a, from); /* an undo takes this process out again first */
 	/* The lock is close-on-exec: once the VMM runs, its cgroup says it is alive. */
 	if (join_jail(l, err) < 0 || vj_vmm_child_finish(&l->vmm, &nofd, err) < 0)
 		return -1;
 	return vj_vmm_exec(&l->vmm, old, err);
 }
 
+/* The VMM has exited: whatever it left in its cgroup goes with it. */
+static void launch_end(struct launch *l)
+{
+	struct vj_error *e = NULL;
+	char msg[512];
+
+	if (vj_apply_destroy(l->j.dirfd, &l->j.st, true, &e) == 0)
+		return;
+	snprintf(msg, sizeof(msg), "cleanup after the VMM exited: %s: %s%s%s",
+		 e && e->object ? e->object : "", e && e->message ? e->message : "",
+		 e && e->errnum ? ": " : "", e && e->errnum ? strerror(e->errnum) : "");
+	warn(l->o, msg);
+	vj_error_free(e);
+}
+
 int vj_run(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_error **err)
 {
-	struct launch l = { .spec = spec, .o = o, .dirfd = -1, .lock_fd = -1 };
+	struct launch l = { .spec = spec, .o = o, .j = { .dirfd = -1, .lock_fd = -1 } };
+	struct vj_plan *plan = NULL;
 	sigset_t set, old;
 	int r = -1;
-	size_t i;
 
 	if (!o->argv || !o->argv[0])
 		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL,
 			      "vfiojail run SPEC -- VMM [ARGS...]", "no VMM to run");
 	if (vj_vmm_check_preserved(o->preserve_fds, err) < 0 ||
-	    vj_plan_build(spec, &o->plan, &l.plan, err) < 0)
+	    vj_plan_build(spec, &o->plan, &plan, err) < 0)
+		return -1;
+	for (size_t i = 0; i < plan->n_warnings; i++)
+		warn(o, plan->warnings[i]);
+	if (vj_preflight(o, plan, err) < 0 || vj_vmm_prepare(&l.vmm, plan, o, err) < 0) {
+		vj_vmm_free(&l.vmm);
+		vj_plan_free(plan);
+		return -1;
+	}
+	if (launch_create(&l, plan, err) < 0)
 		goto out;
-	for (i = 0; i < l.plan->n_warnings; i++)
-		warn(o, l.plan->warnings[i]);
-	if (vj_preflight(o, l.plan, err) < 0)
-		goto out;
-	if (vj_vmm_prepare(&l.vmm, l.plan, o, err) < 0)
-		goto out;
-	if (setup_state(&l, err) < 0 || setup_cgroup_and_filter(&l, err) < 0 ||
-	    vj_vmm_open_contexts(&l.vmm, vj_root_dev(&o->plan.roots), o->iommufd_best_effort,
-				 o->warn, o->userdata, err) < 0)
-		goto undo;
-
 	vj_vmm_block_signals(o->exec, &set, &old);
 	if (o->exec) {
 		launch_exec(&l, &old, err); /* returns only on failure */
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		goto undo;
-	}
-	r = vj_vmm_start_supervised(&l.vmm, join_jail, vmm_forked, vmm_started, &l, &old, &set, err);
-	if (r < 0) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		goto undo;
-	}
-	/* The VMM has exited: whatever it left in its cgroup goes with it. */
-	{
-		struct vj_error *e = NULL;
-		launch_keep(&l);
-		if (vj_jail_remove(l.dirfd, &l.st, true, &e) < 0) {
-			char msg[512];
-			snprintf(msg, sizeof(msg), "cleanup after the VMM exited: %s: %s%s%s",
-				 e && e->object ? e->object : "", e && e->message ? e->message : "",
-				 e && e->errnum ? ": " : "", e && e->errnum ? strerror(e->errnum) : "");
-			warn(o, msg);
-		}
-		vj_error_free(e);
+		vj_apply_undo(&l.a);
+	} else if ((r = vj_vmm_start_supervised(&l.vmm, join_jail, vmm_forked, vmm_started, &l, &old,
+						&set, err)) < 0) {
+		vj_apply_undo(&l.a);
+	} else {
+		launch_end(&l);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	goto out;
-undo:
-	r = -1;
 out:
-	launch_undo(&l);
 	launch_free(&l);
 	return r;
 }
@@ -279,11 +180,41 @@ out:
 /* ------------------------------------------------------------------------- */
 /* Hand-off: the same steps for a VMM process that already runs              */
 
+/* The contexts (moved out of l->vmm), their ids, the memlock figure and the
+ * cgroup, for the client. */
+static int handoff_fill(struct vj_handoff *out, struct launch *l, struct vj_error **err)
+{
+	const struct vj_plan *plan = l->j.st.plan;
+	bool ok = true;
+
+	out->n = plan->n_iommufd;
+	out->fds = calloc(out->n + 1, sizeof(int));
+	out->ids = calloc(out->n + 1, sizeof(char *));
+	out->cgroup = strdup(l->j.st.cgroup);
+	for (size_t i = 0; out->fds && i < out->n; i++)
+		out->fds[i] = -1;
+	for (size_t i = 0; out->ids && i < out->n; i++)
+		ok = (out->ids[i] = strdup(plan->iommufd[i].id)) && ok;
+	if (!ok || !out->fds || !out->ids || !out->cgroup) {
+		vj_handoff_clear(out);
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", plan->name, NULL, "out of memory");
+	}
+	for (size_t i = 0; i < out->n; i++) {
+		out->fds[i] = l->vmm.ctx_fds[i];
+		l->vmm.ctx_fds[i] = -1;
+	}
+	out->memlock = plan->memlock;
+	out->memlock.terms = NULL;
+	out->memlock.n_terms = 0;
+	return 0;
+}
+
 int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_t pid, int pidfd,
 		   uid_t caller, struct vj_handoff *out, struct vj_error **err)
 {
-	struct launch l = { .spec = spec, .o = o, .dirfd = -1, .lock_fd = -1, .target = pid };
+	struct launch l = { .spec = spec, .o = o, .j = { .dirfd = -1, .lock_fd = -1 }, .target = pid };
 	_cleanup_free_ char *client_cg = NULL;
+	struct vj_plan *plan = NULL;
 	struct vj_run_opts ho;
 	uint64_t soft, hard, want;
 	char who[32];
@@ -294,33 +225,33 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_
 	 * domain), unless root chose a parent for every VM. */
 	if (!o->plan.cgroup_parent) {
 		if (vj_cgroup_of_pid(pid, &client_cg, err) < 0)
-			goto out;
+			return -1;
 		ho = *o;
 		ho.plan.cgroup_parent = client_cg;
 		o = &ho;
 		l.o = o;
 	}
-	if (vj_plan_build(spec, &o->plan, &l.plan, err) < 0)
-		goto out;
+	if (vj_plan_build(spec, &o->plan, &plan, err) < 0)
+		return -1;
 	/* The spec grants the VM to its user, and to no one else. */
-	if (l.plan->uid != caller) {
+	if (plan->uid != caller) {
 		vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", spec->name,
 		       "ask root to write a spec for your user, or launch as the spec's user",
 		       "VM %s runs as uid %u; uid %u may not launch it", spec->name,
-		       (unsigned)l.plan->uid, (unsigned)caller);
-		goto out;
+		       (unsigned)plan->uid, (unsigned)caller);
+		vj_plan_free(plan);
+		return -1;
 	}
-	if (vj_preflight(o, l.plan, err) < 0)
+	if (vj_preflight(o, plan, err) < 0) {
+		vj_plan_free(plan);
+		return -1;
+	}
+	if (launch_create(&l, plan, err) < 0)
 		goto out;
-	l.vmm.plan = l.plan;
-	if (setup_state(&l, err) < 0 || setup_cgroup_and_filter(&l, err) < 0 ||
-	    vj_vmm_open_contexts(&l.vmm, vj_root_dev(&o->plan.roots), o->iommufd_best_effort,
-				 o->warn, o->userdata, err) < 0)
-		goto undo;
 	/* The client sets its soft limit itself; a hard limit below the plan can
 	 * only be raised from here, which needs CAP_SYS_RESOURCE. */
-	want = l.plan->memlock.unlimited ? UINT64_MAX : l.plan->memlock.bytes;
-	if (!l.plan->memlock.unchanged &&
+	want = plan->memlock.unlimited ? UINT64_MAX : plan->memlock.bytes;
+	if (!plan->memlock.unchanged &&
 	    (vj_proc_memlock(pid, &soft, &hard) < 0 ||
 	     (hard < want && vj_rlimit_memlock_raise(pid, want, err) < 0))) {
 		if (err && !*err)
@@ -328,7 +259,7 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_
 			       "cannot read the client's RLIMIT_MEMLOCK");
 		goto undo;
 	}
-	if (vj_cgroup_enter(l.st.cgroup, pid, err) < 0)
+	if (vj_cgroup_enter(l.j.st.cgroup, pid, err) < 0)
 		goto undo;
 	/* The pid was the client's when it connected; it must still be. */
 	if (vj_pidfd_alive(pidfd) <= 0) {
@@ -336,42 +267,13 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_
 		       "the client exited while its VM was being set up");
 		goto undo;
 	}
-	out->n = l.plan->n_iommufd;
-	out->fds = calloc(out->n + 1, sizeof(int));
-	out->ids = calloc(out->n + 1, sizeof(char *));
-	if (!out->fds || !out->ids) {
-		free(out->fds);
-		free(out->ids);
-		memset(out, 0, sizeof(*out));
-		vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", spec->name, NULL, "out of memory");
+	if (handoff_fill(out, &l, err) < 0)
 		goto undo;
-	}
-	for (size_t i = 0; i < out->n; i++) {
-		out->fds[i] = l.vmm.ctx_fds[i];
-		l.vmm.ctx_fds[i] = -1;
-	}
-	for (size_t i = 0; i < out->n; i++)
-		if (!(out->ids[i] = strdup(l.plan->iommufd[i].id))) {
-			vj_handoff_clear(out);
-			vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", spec->name, NULL, "out of memory");
-			goto undo;
-		}
-	out->memlock = l.plan->memlock;
-	out->memlock.terms = NULL;
-	out->memlock.n_terms = 0;
-	out->cgroup = strdup(l.st.cgroup);
-	if (!out->cgroup) {
-		vj_handoff_clear(out);
-		vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", spec->name, NULL, "out of memory");
-		goto undo;
-	}
-	launch_keep(&l); /* the client's now */
-	r = 0;
+	r = 0; /* the jail is the client's now */
 	goto out;
 undo:
-	r = -1;
+	vj_apply_undo(&l.a);
 out:
-	launch_undo(&l);
 	launch_free(&l);
 	return r;
 }

@@ -674,6 +674,11 @@ static void wait_unpopulated(const char *abs_path, int64_t deadline)
 	}
 }
 
+void vj_cgroup_wait_empty(const char *abs_path)
+{
+	wait_unpopulated(abs_path, now_ns() + REMOVE_TIMEOUT_NS);
+}
+
 int vj_cgroup_remove(const char *abs_path, struct vj_error **err)
 {
 	int64_t deadline = now_ns() + REMOVE_TIMEOUT_NS;

@@ -1,0 +1,711 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The apply engine (apply.h): one table of steps, each with its do and undo,
+ * and the ledger in the state that says which may have begun.
+ */
+#include "apply.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "child.h"
+#include "devfilter.h"
+#include "error.h"
+#include "hashset.h"
+#include "jail.h"
+#include "mountns.h"
+#include "name.h"
+#include "plan.h"
+#include "rlimit.h"
+#include "sysfs.h"
+#include "util.h"
+#include "vmm.h"
+
+struct vj_apply_limit {
+	pid_t pid;
+	uint64_t soft, hard;
+};
+
+/* The plans a step goes between: create from nothing to st->plan; a change from
+ * st->plan to st->change->plan; an undo the other way. */
+static const struct vj_plan *plan_from(const struct vj_apply *a)
+{
+	return a->st->plan;
+}
+
+static const struct vj_plan *plan_to(const struct vj_apply *a)
+{
+	return a->st->change ? a->st->change->plan : a->st->plan;
+}
+
+static void warn(const struct vj_apply *a, const char *msg)
+{
+	if (a->o && a->o->warn)
+		a->o->warn(msg, a->o->userdata);
+}
+
+static int oom(struct vj_error **err, const char *object)
+{
+	return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", object, NULL, "out of memory");
+}
+
+/* ------------------------------------------------------------------------- */
+/* cgroup                                                                     */
+
+static int cgroup_do(struct vj_apply *a, struct vj_error **err)
+{
+	return vj_cgroup_create(a->st->cgroup, err);
+}
+
+static int cgroup_undo(struct vj_apply *a, struct vj_error **err)
+{
+	return a->st->cgroup ? vj_cgroup_remove(a->st->cgroup, err) : 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* filter: loaded for the plan's rules, attached to the cgroup as a link,     */
+/* verified, pinned                                                           */
+
+static int filter_do(struct vj_apply *a, struct vj_error **err)
+{
+	const struct vj_plan *p = plan_to(a);
+	_cleanup_free_ char *root = vj_path_parent(a->st->bpf_pin, 2);
+	_cleanup_close_ int cgfd = -1;
+
+	if (!root)
+		return oom(err, a->st->bpf_pin);
+	if (vj_jail_bpffs_prepare(a->dirfd, root, err) < 0)
+		return -1;
+	cgfd = vj_cgroup_open(a->st->cgroup, err);
+	if (cgfd < 0 || vj_devfilter_load(p->rules, p->n_rules, &a->filter, err) < 0 ||
+	    vj_devfilter_attach(a->filter, cgfd, a->st->cgroup, err) < 0)
+		return -1;
+	return vj_devfilter_pin(a->filter, a->st->bpf_pin, err);
+}
+
+static int filter_undo(struct vj_apply *a, struct vj_error **err)
+{
+	int r = a->st->bpf_pin ? vj_jail_unpin(a->dirfd, a->st->bpf_pin, err) : 0;
+
+	vj_devfilter_free(a->filter); /* an unpinned link detaches here */
+	a->filter = NULL;
+	return r;
+}
+
+/* ------------------------------------------------------------------------- */
+/* namespace: setup's kept mount namespace with the jail's /dev               */
+
+static int namespace_do(struct vj_apply *a, struct vj_error **err)
+{
+	return vj_jail_ns_make(a->dirfd, a->st->ns_path, plan_to(a),
+			       a->o ? vj_root_dev(&a->o->plan.roots) : "/dev", err);
+}
+
+static int namespace_undo(struct vj_apply *a, struct vj_error **err)
+{
+	return a->st->ns_path ? vj_jail_ns_remove(a->dirfd, a->st->ns_path, err) : 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* contexts: the iommufd contexts, fds of this process                        */
+
+static int contexts_do(struct vj_apply *a, struct vj_error **err)
+{
+	const struct vj_run_opts *o = a->o;
+
+	return vj_vmm_open_contexts(a->vmm, a->st->dev_root ? a->st->dev_root : vj_root_dev(&o->plan.roots),
+				    o->iommufd_best_effort, o->warn, o->userdata, err);
+}
+
+static int contexts_undo(struct vj_apply *a, struct vj_error **err)
+{
+	(void)err;
+	if (a->vmm)
+		vj_vmm_close_contexts(a->vmm);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* memlock: RLIMIT_MEMLOCK of every process in the VM's cgroup                */
+
+#define PASSES 8 /* re-reads of cgroup.procs while processes appear */
+
+static uint64_t memlock_want(const struct vj_memlock_plan *m)
+{
+	return m->unlimited ? UINT64_MAX : m->bytes;
+}
+
+static bool pid_seen(const pid_t *seen, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seen[i] == pid)
+			return true;
+	return false;
+}
+
+static int limit_record(struct vj_apply *a, pid_t pid, uint64_t soft, uint64_t hard)
+{
+	struct vj_apply_limit *slot = VJ_PUSH(a->limits, a->n_limits);
+	if (!slot)
+		return -1;
+	*slot = (struct vj_apply_limit){ pid, soft, hard };
+	return 0;
+}
+
+/* Raise each process below @want to it (never lower one), recording what it had
+ * when @record.  Processes forked meanwhile are caught by reading cgroup.procs
+ * again until no new one shows up. */
+static int memlock_raise(struct vj_apply *a, uint64_t want, bool record, struct vj_error **err)
+{
+	_cleanup_free_ pid_t *seen = NULL;
+	size_t n_seen = 0;
+	bool fresh = true;
+
+	for (int pass = 0; fresh && pass < PASSES; pass++) {
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+
+		fresh = false;
+		if (vj_cgroup_pids(a->st->cgroup, &pids, &n, err) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			uint64_t soft, hard;
+			pid_t *s;
+
+			if (pid_seen(seen, n_seen, pids[i]))
+				continue;
+			fresh = true;
+			if (!(s = VJ_PUSH(seen, n_seen)))
+				return oom(err, a->st->cgroup);
+			*s = pids[i];
+			if (vj_proc_memlock(pids[i], &soft, &hard) < 0 || soft >= want)
+				continue; /* gone, or high enough: never lowered */
+			if (vj_rlimit_memlock_set_pid(pids[i], want, hard > want ? hard : want, hard, err) < 0)
+				return -1;
+			if (record && limit_record(a, pids[i], soft, hard) < 0)
+				return oom(err, a->st->cgroup);
+		}
+	}
+	return 0;
+}
+
+/* Lower the processes that have @old to @want, but only when none has more
+ * locked (VmLck) than @want: 0 (what was lowered recorded when @record), 1 kept
+ * (*why set), -1 with an error. */
+static int memlock_lower(struct vj_apply *a, uint64_t old, uint64_t want, bool record, char **why,
+			 struct vj_error **err)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+
+	if (vj_cgroup_pids(a->st->cgroup, &pids, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t locked = vj_proc_locked(pids[i]);
+		if (locked > want) {
+			*why = vj_strdupf("pid %d has %" PRIu64 " bytes locked, more than the new limit %" PRIu64,
+					  (int)pids[i], locked, want);
+			return 1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t soft, hard;
+
+		if (vj_proc_memlock(pids[i], &soft, &hard) < 0 || soft != old)
+			continue; /* gone, or set by someone else */
+		if (vj_rlimit_memlock_set_pid(pids[i], want, hard, hard, err) < 0)
+			return -1;
+		if (record && limit_record(a, pids[i], soft, hard) < 0)
+			return oom(err, a->st->cgroup);
+	}
+	return 0;
+}
+
+static void memlock_restore(struct vj_apply *a)
+{
+	for (size_t i = a->n_limits; i-- > 0;)
+		vj_rlimit_memlock_set_pid(a->limits[i].pid, a->limits[i].soft, a->limits[i].hard,
+					  a->limits[i].hard, NULL);
+	a->n_limits = 0;
+}
+
+/*
+ * The VM's processes from @from's limit to @to's: raised when @to is higher;
+ * lowered only when no process has more locked, else kept (with a warning, and
+ * @to's figure set back to @from's: the state says what the processes have).
+ * A raise that fails fails the step; a lowering never does.
+ */
+static int memlock_move(struct vj_apply *a, const struct vj_memlock_plan *from,
+			struct vj_memlock_plan *to, bool record, struct vj_error **err)
+{
+	_cleanup_free_ char *why = NULL, *msg = NULL;
+	char shown[VJ_NAME_SHOWN_MAX];
+	struct vj_error *e = NULL;
+	int r;
+
+	if (to->unchanged)
+		return 0;
+	if (from->unchanged || memlock_want(to) >= memlock_want(from))
+		return memlock_raise(a, memlock_want(to), record, err);
+	r = memlock_lower(a, memlock_want(from), memlock_want(to), record, &why, &e);
+	if (r == 0)
+		return 0;
+	if (r < 0 && record)
+		memlock_restore(a);
+	msg = vj_strdupf("RLIMIT_MEMLOCK of %s's processes is kept as it was: %s",
+			 vj_name_shown(a->st->name, shown),
+			 r > 0 ? (why ? why : "a process locked more") : (e && e->message ? e->message : "cannot lower it"));
+	if (msg)
+		warn(a, msg);
+	vj_error_free(e);
+	to->unchanged = from->unchanged;
+	to->unlimited = from->unlimited;
+	to->bytes = from->bytes;
+	return 0;
+}
+
+static int memlock_do(struct vj_apply *a, struct vj_error **err)
+{
+	return memlock_move(a, &a->st->plan->memlock, &a->st->change->plan->memlock, true, err);
+}
+
+static int memlock_undo(struct vj_apply *a, struct vj_error **err)
+{
+	struct vj_memlock_plan back = a->st->plan->memlock;
+
+	if (a->done & VJ_STEP_BIT(VJ_STEP_MEMLOCK)) { /* this process's: what each process had */
+		memlock_restore(a);
+		return 0;
+	}
+	back.terms = NULL;
+	back.n_terms = 0;
+	return memlock_move(a, &a->st->change->plan->memlock, &back, false, err);
+}
+
+/* ------------------------------------------------------------------------- */
+/* nodes: in the kept namespace's /dev                                        */
+
+struct node_key {
+	const struct vj_plan *p;
+	const char *path;
+};
+
+static bool node_eq(const void *ctx, size_t pos)
+{
+	const struct node_key *k = ctx;
+
+	return strcmp(k->p->nodes[pos].path, k->path) == 0;
+}
+
+/* The nodes of @a that @b has not (by path), shallow copies. */
+static int nodes_minus(const struct vj_plan *a, const struct vj_plan *b, struct vj_node **out, size_t *n)
+{
+	struct vj_index ix = { 0 };
+	int r = 0;
+
+	*out = calloc(a->n_nodes + 1, sizeof(**out));
+	*n = 0;
+	if (!*out)
+		return -1;
+	for (size_t i = 0; i < b->n_nodes && r == 0; i++)
+		r = vj_index_add(&ix, vj_hash_str(b->nodes[i].path), i);
+	for (size_t i = 0; i < a->n_nodes && r == 0; i++) {
+		struct node_key k = { b, a->nodes[i].path };
+		if (vj_index_find(&ix, vj_hash_str(k.path), node_eq, &k) == SIZE_MAX)
+			(*out)[(*n)++] = a->nodes[i];
+	}
+	vj_index_clear(&ix);
+	if (r < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return r < 0 ? -1 : 0;
+}
+
+/* vj_mountns_add_nodes or vj_mountns_remove_nodes in the jail's namespace,
+ * entered by ns_nodes. */
+static int nodes_in_ns(int ns_fd, bool add, const struct vj_node *nodes, size_t n,
+		       struct vj_error **err)
+{
+	return add ? vj_mountns_add_nodes(ns_fd, nodes, n, err)
+		   : vj_mountns_remove_nodes(ns_fd, nodes, n, err);
+}
+
+struct nodes_job {
+	int ns_fd;
+	bool add;
+	const struct vj_node *nodes;
+	size_t n;
+};
+
+static int nodes_job_run(void *arg, struct vj_error **err)
+{
+	struct nodes_job *j = arg;
+
+	return nodes_in_ns(j->ns_fd, j->add, j->nodes, j->n, err);
+}
+
+/*
+ * Make or remove nodes in the jail's /dev.  A single-threaded process enters
+ * the jail's mount namespace itself and comes back; a threaded caller of the
+ * library cannot, and does it in a forked helper (vj_child_run), which costs
+ * about 0.3 ms of a 2 ms attach.
+ */
+static int ns_nodes(const char *ns_path, bool add, const struct vj_node *nodes, size_t n,
+		    struct vj_error **err)
+{
+	_cleanup_close_ int ns_fd = -1;
+	struct vj_mountns_home home = { -1, -1, -1 };
+	struct nodes_job job = { -1, add, nodes, n };
+	struct vj_child c;
+	int r;
+
+	if (n == 0)
+		return 0;
+	ns_fd = vj_jail_open_ns(ns_path, err);
+	if (ns_fd < 0)
+		return -1;
+	if (vj_mountns_home_save(&home)) {
+		r = nodes_in_ns(ns_fd, add, nodes, n, err);
+		if (vj_mountns_home_return(&home, ns_path, r < 0 ? NULL : err) < 0) {
+			/* Still inside: undo the change, as a failed step must, then
+			 * try the way back once more. */
+			if (r == 0)
+				nodes_in_ns(ns_fd, !add, nodes, n, NULL);
+			vj_mountns_home_return(&home, ns_path, NULL);
+			r = -1;
+		}
+		vj_mountns_home_close(&home);
+		return r;
+	}
+	vj_mountns_home_close(&home);
+	job.ns_fd = ns_fd;
+	return vj_child_run(&c, false, nodes_job_run, &job, "mountns", ns_path, err);
+}
+
+/* The jail's /dev from @from's nodes to @to's: those @to lacks go, then the new
+ * ones are made.  @again: nodes may exist already (an undo after a crash): each
+ * one to make is removed first, which changes nothing when it is absent. */
+static int nodes_move(struct vj_apply *a, const struct vj_plan *from, const struct vj_plan *to,
+		      bool again, struct vj_error **err)
+{
+	_cleanup_free_ struct vj_node *gone = NULL, *made = NULL;
+	size_t n_gone = 0, n_made = 0;
+
+	if (nodes_minus(from, to, &gone, &n_gone) < 0 || nodes_minus(to, from, &made, &n_made) < 0)
+		return oom(err, a->st->ns_path);
+	if (ns_nodes(a->st->ns_path, false, gone, n_gone, err) < 0)
+		return -1;
+	if (again && ns_nodes(a->st->ns_path, false, made, n_made, err) < 0)
+		return -1;
+	if (ns_nodes(a->st->ns_path, true, made, n_made, err) == 0)
+		return 0;
+	if (n_gone) /* put back what went, as a failed step must */
+		ns_nodes(a->st->ns_path, true, gone, n_gone, NULL);
+	return -1;
+}
+
+static int nodes_do(struct vj_apply *a, struct vj_error **err)
+{
+	return nodes_move(a, plan_from(a), plan_to(a), false, err);
+}
+
+static int nodes_undo(struct vj_apply *a, struct vj_error **err)
+{
+	return nodes_move(a, plan_to(a), plan_from(a), true, err);
+}
+
+/* ------------------------------------------------------------------------- */
+/* rules: the pinned filter's map                                             */
+
+static int rule_set(int map_fd, const struct vj_rule *r, unsigned access, struct vj_error **err)
+{
+	struct vj_rule x = *r;
+	struct vj_error *e = NULL;
+
+	x.access = access;
+	if (access)
+		return vj_devfilter_map_update(map_fd, &x, err);
+	x.access = VJ_ACC_READ; /* only the key matters to a delete, but the rule must be well formed */
+	if (vj_devfilter_map_delete(map_fd, &x, &e) == 0 || (e && e->errnum == ENOENT)) {
+		vj_error_free(e);
+		return 0;
+	}
+	if (err && !*err)
+		*err = e;
+	else
+		vj_error_free(e);
+	return -1;
+}
+
+/* The map from @from's rules to @to's, rule by rule; on failure the rules set so
+ * far are put back. */
+static int map_move(int map_fd, const struct vj_plan *from, const struct vj_plan *to,
+		    struct vj_error **err)
+{
+	size_t done_to = 0, done_from = 0;
+	int r = 0;
+
+	for (; r == 0 && done_to < to->n_rules; done_to++) {
+		const struct vj_rule *old = vj_rule_find(from->rules, from->n_rules, &to->rules[done_to]);
+		if (!old || old->access != to->rules[done_to].access)
+			r = rule_set(map_fd, &to->rules[done_to], to->rules[done_to].access, err);
+	}
+	for (; r == 0 && done_from < from->n_rules; done_from++)
+		if (!vj_rule_find(to->rules, to->n_rules, &from->rules[done_from]))
+			r = rule_set(map_fd, &from->rules[done_from], 0, err);
+	if (r == 0)
+		return 0;
+	/* Back: every rule of @from as it was, every rule only @to has gone. */
+	for (size_t i = 0; i < from->n_rules; i++)
+		rule_set(map_fd, &from->rules[i], from->rules[i].access, NULL);
+	for (size_t i = 0; i < to->n_rules; i++)
+		if (!vj_rule_find(from->rules, from->n_rules, &to->rules[i]))
+			rule_set(map_fd, &to->rules[i], 0, NULL);
+	return -1;
+}
+
+/* The filter from @from's rules to @to's: in the pinned map, or, when @to's would
+ * not fit it, a filter sized for them swapped in on the same link (a->swap). */
+static int rules_move(struct vj_apply *a, const struct vj_plan *from, const struct vj_plan *to,
+		      struct vj_error **err)
+{
+	_cleanup_close_ int map_fd = -1, cg_fd = -1;
+	uint32_t max = 0;
+
+	if (vj_devfilter_open_pinned(a->st->bpf_pin, &map_fd, NULL, err) < 0 ||
+	    vj_devfilter_map_max_entries(map_fd, &max, err) < 0)
+		return -1;
+	if (to->n_rules <= max)
+		return map_move(map_fd, from, to, err);
+	cg_fd = vj_cgroup_open(a->st->cgroup, err);
+	if (cg_fd < 0)
+		return -1;
+	return vj_devfilter_replace(a->st->bpf_pin, cg_fd, to->rules, to->n_rules, &a->swap, err);
+}
+
+static int rules_do(struct vj_apply *a, struct vj_error **err)
+{
+	return rules_move(a, plan_from(a), plan_to(a), err);
+}
+
+static int rules_undo(struct vj_apply *a, struct vj_error **err)
+{
+	if (a->swap) /* the filter that was swapped out goes back on the link */
+		return vj_devfilter_swap_rollback(a->swap, err);
+	return rules_move(a, plan_to(a), plan_from(a), err);
+}
+
+/* ------------------------------------------------------------------------- */
+/* The table                                                                  */
+
+struct step {
+	bool recorded; /* leaves something on the host: in the ledger before it runs */
+	int (*run)(struct vj_apply *a, struct vj_error **err);
+	/* Back to before the step: removes what part of it exists, nothing when none does. */
+	int (*undo)(struct vj_apply *a, struct vj_error **err);
+};
+
+static const struct step steps_table[VJ_STEP_COUNT] = {
+	[VJ_STEP_CGROUP] = { true, cgroup_do, cgroup_undo },
+	[VJ_STEP_FILTER] = { true, filter_do, filter_undo },
+	[VJ_STEP_NAMESPACE] = { true, namespace_do, namespace_undo },
+	[VJ_STEP_MEMLOCK] = { true, memlock_do, memlock_undo },
+	[VJ_STEP_NODES] = { true, nodes_do, nodes_undo },
+	[VJ_STEP_RULES] = { true, rules_do, rules_undo },
+	[VJ_STEP_CONTEXTS] = { false, contexts_do, contexts_undo },
+};
+
+/* Undo the steps of @mask, newest (highest in @order) first; every one is tried. */
+static int undo_steps(struct vj_apply *a, const enum vj_step *order, size_t n, unsigned mask,
+		      struct vj_error **err)
+{
+	int r = 0;
+
+	for (size_t i = n; i-- > 0;)
+		if ((mask & VJ_STEP_BIT(order[i])) && steps_table[order[i]].undo(a, r < 0 ? NULL : err) < 0)
+			r = -1;
+	return r;
+}
+
+static unsigned recorded_bits(const enum vj_step *steps, size_t n)
+{
+	unsigned bits = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (steps_table[steps[i]].recorded)
+			bits |= VJ_STEP_BIT(steps[i]);
+	return bits;
+}
+
+/* Run @steps; on failure undo those done, newest first. */
+static int run_steps(struct vj_apply *a, const enum vj_step *steps, size_t n, struct vj_error **err)
+{
+	for (size_t i = 0; i < n; i++) {
+		/* A step that fails half-way is undone too: its undo removes what part exists. */
+		a->done |= VJ_STEP_BIT(steps[i]);
+		if (steps_table[steps[i]].run(a, err) < 0) {
+			undo_steps(a, steps, i + 1, a->done, NULL);
+			a->done = 0;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The order every jail's own objects are made in; undone the other way. */
+static const enum vj_step create_order[] = { VJ_STEP_CGROUP, VJ_STEP_FILTER, VJ_STEP_NAMESPACE,
+					     VJ_STEP_CONTEXTS };
+
+int vj_apply_create(struct vj_apply *a, const enum vj_step *steps, size_t n, struct vj_error **err)
+{
+	a->st->ledger = recorded_bits(steps, n);
+	/* Written before anything else exists, so teardown can always find it all. */
+	if (vj_state_write(a->dirfd, a->st, err) < 0)
+		return -1;
+	a->state_written = true;
+	if (run_steps(a, steps, n, err) == 0)
+		return 0;
+	vj_state_remove(a->dirfd, a->st->name, NULL);
+	a->state_written = false;
+	return -1;
+}
+
+void vj_apply_joined(struct vj_apply *a, char *from)
+{
+	free(a->left_cgroup);
+	a->left_cgroup = from;
+}
+
+void vj_apply_undo(struct vj_apply *a)
+{
+	if (a->left_cgroup) /* out of the jail's cgroup first: its filter goes */
+		vj_cgroup_enter(a->left_cgroup, 0, NULL);
+	undo_steps(a, create_order, ARRAY_SIZE(create_order), a->done, NULL);
+	a->done = 0;
+	if (a->state_written)
+		vj_state_remove(a->dirfd, a->st->name, NULL);
+	a->state_written = false;
+}
+
+void vj_apply_release(struct vj_apply *a)
+{
+	vj_devfilter_free(a->filter); /* a pinned link stays attached */
+	a->filter = NULL;
+	vj_devfilter_swap_free(a->swap);
+	a->swap = NULL;
+	free(a->left_cgroup);
+	a->left_cgroup = NULL;
+	free(a->limits);
+	a->limits = NULL;
+	a->n_limits = 0;
+	a->done = 0;
+	a->state_written = false;
+}
+
+/* Write the state without its change (the change is over, done or undone). */
+static int drop_change(struct vj_apply *a, struct vj_error **err)
+{
+	vj_state_change_free(a->st->change);
+	a->st->change = NULL;
+	return vj_state_write(a->dirfd, a->st, err);
+}
+
+int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const enum vj_step *steps,
+		    size_t n, struct vj_error **err)
+{
+	struct vj_state_change *c = calloc(1, sizeof(*c));
+	struct vj_plan *from;
+	char *from_spec;
+
+	if (!c) {
+		vj_plan_free(to);
+		free(spec);
+		return oom(err, a->st->name);
+	}
+	*c = (struct vj_state_change){ .plan = to, .spec = spec, .steps = recorded_bits(steps, n) };
+	vj_state_change_free(a->st->change);
+	a->st->change = c;
+	if (vj_state_write(a->dirfd, a->st, err) < 0) {
+		vj_state_change_free(c);
+		a->st->change = NULL;
+		return -1;
+	}
+	if (run_steps(a, steps, n, err) < 0) {
+		drop_change(a, NULL); /* if this fails, the next command undoes it again */
+		return -1;
+	}
+	/* Done: the state holds the new plan and spec. */
+	from = a->st->plan;
+	from_spec = a->st->spec;
+	a->st->plan = c->plan;
+	a->st->spec = c->spec;
+	a->st->change = NULL;
+	if (vj_state_write(a->dirfd, a->st, err) == 0) {
+		vj_plan_free(from);
+		free(from_spec);
+		free(c);
+		return 0;
+	}
+	/* The state still says the old plan, with the change under way: undo it. */
+	a->st->plan = from;
+	a->st->spec = from_spec;
+	a->st->change = c;
+	undo_steps(a, steps, n, a->done, NULL);
+	a->done = 0;
+	drop_change(a, NULL);
+	return -1;
+}
+
+int vj_apply_recover(int dirfd, struct vj_state *st, const struct vj_run_opts *o,
+		     struct vj_error **err)
+{
+	static const enum vj_step change_order[] = { VJ_STEP_MEMLOCK, VJ_STEP_NODES, VJ_STEP_RULES };
+	struct vj_apply a = { .dirfd = dirfd, .st = st, .o = o };
+	char shown[VJ_NAME_SHOWN_MAX], msg[256];
+	int r;
+
+	if (!st->change)
+		return 0;
+	if (!st->plan || !st->cgroup || !st->bpf_pin || !st->ns_path)
+		return vj_err(err, VJ_EXIT_SETUP, 0, "state", st->name, "vfiojail teardown NAME, then setup again",
+			      "an interrupted change cannot be undone: the state names no plan, cgroup, filter or namespace");
+	/* Attach ran memlock, nodes, rules; detach the other way: any order undoes
+	 * either, as each undo is absolute (back to the jail's plan). */
+	r = undo_steps(&a, change_order, ARRAY_SIZE(change_order), st->change->steps, err);
+	vj_apply_release(&a);
+	if (r < 0)
+		return vj_err_wrap(err, "state", st->name,
+				   "an interrupted attach or detach could not be undone: vfiojail teardown NAME, then setup again");
+	if (drop_change(&a, err) < 0)
+		return -1;
+	snprintf(msg, sizeof(msg), "an interrupted attach or detach of %s was undone",
+		 vj_name_shown(st->name, shown));
+	warn(&a, msg);
+	return 0;
+}
+
+int vj_apply_destroy(int dirfd, struct vj_state *st, bool kill, struct vj_error **err)
+{
+	struct vj_apply a = { .dirfd = dirfd, .st = st };
+	bool populated = false;
+	int r;
+
+	/* No process may be left in the cgroup: the filter of a cgroup with processes
+	 * is never unpinned. */
+	if (st->cgroup && kill && vj_cgroup_populated(st->cgroup, &populated, NULL) == 0 && populated) {
+		vj_cgroup_kill(st->cgroup, NULL);
+		vj_cgroup_wait_empty(st->cgroup);
+	}
+	/* A change under way goes with the objects it changed (nodes with the
+	 * namespace, rules with the filter, limits with the processes). */
+	r = undo_steps(&a, create_order, ARRAY_SIZE(create_order), st->ledger, err);
+	vj_apply_release(&a);
+	if (r == 0 && dirfd >= 0 && vj_state_remove(dirfd, st->name, err) < 0)
+		r = -1;
+	return r;
+}

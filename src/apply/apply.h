@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The apply engine: every change vfiojail makes to the host is a list of steps
+ * (state.h, enum vj_step) run by this module, each with its do and its undo.
+ *
+ *   create   nothing -> plan     run, setup, launch's service:
+ *                                cgroup, filter, then namespace or contexts
+ *   change   plan -> plan'       attach (memlock, nodes, rules), detach (rules,
+ *                                nodes, memlock)
+ *   destroy  plan -> nothing     teardown, gc, the end of a supervised VM, a dead
+ *                                launch's leftovers
+ *
+ * The ledger in the state file is written ahead: before a step that leaves
+ * something on the host runs, the state says it may have begun (the jail's own
+ * objects in st->ledger, a change's steps in st->change).  Every undo removes
+ * what part of its step exists and nothing when none does, so a failure at any
+ * point unwinds what this process did, newest first, and a crash is unwound by
+ * the next command from the ledger: a change under way by vj_apply_recover
+ * (called when a jail is opened), the jail's own objects by vj_apply_destroy.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "state.h"
+#include "vfiojail/vfiojail.h"
+
+struct vj_vmm;
+struct vj_devfilter;
+struct vj_devfilter_swap;
+struct vj_apply_limit;
+
+struct vj_apply {
+	/* Set by the command */
+	int dirfd;                     /* the state directory                        */
+	struct vj_state *st;           /* the jail: names, plan, ledger, change        */
+	const struct vj_run_opts *o;   /* roots, warnings, accounting (NULL: defaults) */
+	struct vj_vmm *vmm;            /* VJ_STEP_CONTEXTS: the contexts go here       */
+	/* Kept by the engine while the command runs */
+	unsigned done;                 /* VJ_STEP_BIT()s this process has run          */
+	bool state_written;            /* create: the state file is this process's     */
+	char *left_cgroup;             /* --exec: the cgroup this process left for the jail's */
+	struct vj_devfilter *filter;   /* create: the loaded filter (its link)         */
+	struct vj_devfilter_swap *swap; /* change: a grown filter swapped in            */
+	struct vj_apply_limit *limits; /* change: RLIMIT_MEMLOCK before the memlock step */
+	size_t n_limits;
+};
+
+/*
+ * Create a jail: the state (*a->st, with the ledger of @steps) is written first,
+ * then @steps run in order.  On failure everything done is undone, newest first,
+ * the state file too: -1 with the error.
+ */
+int vj_apply_create(struct vj_apply *a, const enum vj_step *steps, size_t n, struct vj_error **err);
+
+/*
+ * Change a jail made by setup from a->st->plan to @to, whose spec is @spec
+ * (both taken): the change is recorded in the state, @steps run, and the state
+ * then holds @to and @spec.  On failure the steps done are undone and -1
+ * returned with the error; the jail is as it was.
+ */
+int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const enum vj_step *steps,
+		    size_t n, struct vj_error **err);
+
+/* This process has joined the jail's cgroup, leaving @from (--exec): an undo
+ * moves it back first.  Takes @from. */
+void vj_apply_joined(struct vj_apply *a, char *from);
+
+/* A create that succeeded but whose command failed later (the VMM did not start):
+ * undo every step this process ran, newest first, and remove the state. */
+void vj_apply_undo(struct vj_apply *a);
+
+/* The jail stays as it is: release what the engine holds (the filter's link
+ * stays attached through its pin). */
+void vj_apply_release(struct vj_apply *a);
+
+/*
+ * Remove a jail: its processes SIGKILLed and waited for when @kill; then the
+ * steps of its ledger undone, newest first (the namespace, the filter, the
+ * cgroup), and the state file removed once all of them went (@dirfd -1: no
+ * state directory, nothing to remove there).  Every step is tried; -1 with
+ * the first error.
+ */
+int vj_apply_destroy(int dirfd, struct vj_state *st, bool kill, struct vj_error **err);
+
+/* A change found under way in @st (an attach or detach that crashed): its steps
+ * undone from the ledger, the state written without it.  0 when there was none. */
+int vj_apply_recover(int dirfd, struct vj_state *st, const struct vj_run_opts *o,
+		     struct vj_error **err);
