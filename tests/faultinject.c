@@ -4,6 +4,9 @@
  * fail with a chosen errno, for the fault-injection integration test.
  *
  *   VJ_FAULT=NAME:N:ERRNO   e.g. "mkdir:2:ENOSPC", "bpf:1:EPERM", "write:1:EBUSY"
+ *   VJ_FAULT=NAME:N:CRASH   the Nth call kills the process instead (SIGKILL): a
+ *                           crash at that point, for the tests of what the next
+ *                           command does with what is left
  *   VJ_FAULT_HIT=FILE       appended with "NAME N ERRNO pid" when the fault fires
  *
  * NAME is one of the wrapped entry points below; "write" counts only writes to
@@ -18,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,6 +41,8 @@
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
 
+#define FAULT_CRASH (-1)
+
 static char fault_name[32];
 static long fault_nth;
 static int fault_errno;
@@ -48,6 +54,7 @@ static const struct {
 } errnos[] = {
 	{ "EPERM", EPERM }, { "ENOMEM", ENOMEM }, { "ENOSPC", ENOSPC }, { "EBUSY", EBUSY },
 	{ "EINTR", EINTR }, { "EACCES", EACCES }, { "EIO", EIO },	{ "EAGAIN", EAGAIN },
+	{ "CRASH", FAULT_CRASH },
 };
 
 __attribute__((constructor)) static void fault_init(void)
@@ -87,6 +94,8 @@ static bool fault_fires_at(const char *name, const char *detail)
 			fclose(f);
 		}
 	}
+	if (saved == FAULT_CRASH)
+		raise(SIGKILL);
 	errno = saved;
 	return true;
 }

@@ -1221,6 +1221,17 @@ static int status_check(struct vj_status *s, const struct vj_state *st)
 	} else {
 		(void)vj_cgroup_populated(st->cgroup, &populated, NULL);
 	}
+	if (st->change) {
+		char steps[64] = "";
+		for (int i = 0; i < VJ_STEP_COUNT; i++)
+			if (st->change->steps & VJ_STEP_BIT(i))
+				snprintf(steps + strlen(steps), sizeof(steps) - strlen(steps), "%s%s",
+					 *steps ? ", " : "", vj_step_name(i));
+		if (add_item(s, "change", false,
+			     "an attach or detach did not finish (%s may have begun): the next attach, detach or enter undoes it",
+			     steps) < 0)
+			return -1;
+	}
 	if (st->kind == VJ_STATE_SETUP) {
 		_cleanup_close_ int fd = vj_jail_open_ns(st->ns_path, NULL);
 		if (add_item(s, "namespace", fd >= 0, fd >= 0 ? "kept at %s" : "no namespace bound at %s",

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Crashes: vfiojail killed (SIGKILL) at the Nth call of a syscall, for every N that
+# is reached, in the middle of setup, run, attach and detach.  The ledger in the
+# state says which steps may have begun, and the next command unwinds exactly
+# what exists:
+#   setup, run: teardown (or the next run of the name) leaves nothing behind;
+#   attach, detach: status names the change under way, and the next command that
+#   opens the jail (enter) undoes it, so the jail is as it was before.
+source "$(dirname "$0")/lib.sh"
+: "${FAULTINJECT:?}"
+command -v bpftool >/dev/null || skip "bpftool is needed to read the filter's map"
+command -v nsenter >/dev/null || skip "nsenter is needed to look into the jail's namespace"
+
+crash_tests() {
+	iommu_answers_enotty
+	mknod -m 0666 "$HOST/dev/x" c 242 0
+	roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
+	vm=(--name vj --user nobody --memory 1G --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
+	max=${VJ_FAULT_MAX_N:-40}
+	mounts_before=$(wc -l </proc/self/mountinfo)
+	cases=0 recovered=0
+	declare -A per=()
+
+	hit() { [[ -s "$WORK/out/hit" ]]; }
+	# inject with CRASH; bash's own "Killed" notice for the command is not news here.
+	crash() { # SYSCALL N -- command...
+		{ inject "$1" "$2" CRASH "${@:3}"; } 2>/dev/null
+	}
+	crashed() { # WHAT: the command died of the injected SIGKILL
+		assert_eq "$rc" 137 "$1: killed ($err)"
+	}
+	nothing_left() { # WHAT
+		local left
+		left=$(find "$CG" /sys/fs/bpf/vfiojail -mindepth 1 -type d 2>/dev/null; find /run/vfiojail -mindepth 1 -not -name "*.lock" 2>/dev/null || true)
+		[[ -z "$left" ]] || fail "$1: left behind: $left ($err)"
+		assert_eq "$(wc -l </proc/self/mountinfo)" "$mounts_before" "mounts after $1"
+	}
+	snapshot() {
+		bpftool map dump pinned /sys/fs/bpf/vfiojail/vj/rules | grep -v "^Found"
+		nsenter --mount=/run/vfiojail/ns/vj find /dev -xdev -printf "%p %y %U:%G %m\n" | sort
+		jq -c '.plan | [.nodes, .rules, .memlock]' /run/vfiojail/vj.json
+	}
+	unchanged() { # WHAT REFERENCE
+		snapshot >"$WORK/now"
+		diff -u "$2" "$WORK/now" >&2 || fail "$1: the jail changed"
+	}
+	count() { cases=$((cases + 1)); per[$1]=$((${per[$1]:-0} + 1)); }
+	# The next command after a crashed change: status names it, enter undoes it.
+	recover() { # WHAT
+		if [[ "$(jq -r '.change != null' /run/vfiojail/vj.json)" == true ]]; then
+			capture "$VFIOJAIL" status vj
+			assert_eq "$rc" 1 "$1: status reports drift ($out)"
+			assert_contains "$out" "change" "$1: status names the change under way"
+			capture "$VFIOJAIL" enter vj -- /bin/true
+			assert_eq "$rc" 0 "$1: the next enter ($err)"
+			assert_contains "$err" "was undone" "$1: the next command says it undid the change"
+			assert_eq "$(jq -r '.change' /run/vfiojail/vj.json)" null "$1: no change left in the state"
+			recovered=$((recovered + 1))
+		fi
+	}
+
+	# setup: whatever point it died at, teardown removes everything.
+	for c in mkdir bpf mount mknod unshare; do
+		for n in $(seq 1 "$max"); do
+			crash "$c" "$n" -- "$VFIOJAIL" setup "${roots[@]}" "${vm[@]}"
+			hit || { [[ $rc == 0 ]] && "$VFIOJAIL" teardown vj; break; }
+			what="setup killed at $c call $n"
+			if [[ -e /run/vfiojail/vj.json ]]; then
+				assert_eq "$(jq -r '.ledger | join(",")' /run/vfiojail/vj.json)" "cgroup,filter,namespace" \
+					"$what: the ledger was written before the first step"
+			fi
+			capture "$VFIOJAIL" teardown vj
+			assert_eq "$rc" 0 "$what: teardown afterwards ($err)"
+			nothing_left "$what"
+			count setup
+		done
+	done
+
+	# run --exec: the next run of the name removes what the dead one left.
+	for c in mkdir bpf mount mknod write; do
+		for n in $(seq 1 "$max"); do
+			crash "$c" "$n" -- "$VFIOJAIL" run --exec "${roots[@]}" "${vm[@]}" -- /bin/true
+			hit || { [[ $rc == 0 ]] && "$VFIOJAIL" teardown vj; break; }
+			what="run killed at $c call $n"
+			capture "$VFIOJAIL" run "${roots[@]}" "${vm[@]}" -- /bin/true
+			assert_eq "$rc" 0 "$what: the next run of the name ($err)"
+			nothing_left "$what: after the next run"
+			count run
+		done
+	done
+
+	"$VFIOJAIL" setup "${roots[@]}" "${vm[@]}" >/dev/null
+	snapshot >"$WORK/s0"
+
+	# attach: killed at any point, the next command puts the jail back as it was.
+	for c in mknod bpf setns mkdir; do
+		for n in $(seq 1 "$max"); do
+			crash "$c" "$n" -- "$VFIOJAIL" attach vj --device /dev/x --hostdev 0009:06:00.1
+			hit || { [[ $rc == 0 ]] && "$VFIOJAIL" detach vj --device /dev/x --hostdev 0009:06:00.1; break; }
+			what="attach killed at $c call $n"
+			crashed "$what"
+			recover "$what"
+			unchanged "$what" "$WORK/s0"
+			count attach
+		done
+	done
+
+	# detach: likewise, back to the attached jail.
+	"$VFIOJAIL" attach vj --device /dev/x --hostdev 0009:06:00.1
+	snapshot >"$WORK/s1"
+	for c in mknod bpf setns; do
+		for n in $(seq 1 "$max"); do
+			crash "$c" "$n" -- "$VFIOJAIL" detach vj --device /dev/x --hostdev 0009:06:00.1
+			hit || { [[ $rc == 0 ]] && "$VFIOJAIL" attach vj --device /dev/x --hostdev 0009:06:00.1; break; }
+			what="detach killed at $c call $n"
+			crashed "$what"
+			recover "$what"
+			unchanged "$what" "$WORK/s1"
+			count detach
+		done
+	done
+
+	capture "$VFIOJAIL" teardown vj
+	assert_eq "$rc" 0 "final teardown ($err)"
+	nothing_left "the end"
+	echo "crashes (setup, run, attach, detach): $cases (command, syscall, call) cases: $(for k in "${!per[@]}"; do printf "%s=%s " "$k" "${per[$k]}"; done); $recovered crashed changes undone by the next command"
+	(( cases > 20 )) || fail "too few cases ran ($cases)"
+	(( recovered > 5 )) || fail "too few crashes in the middle of a change ($recovered)"
+}
+in_container gpu-iommufd crash_tests
