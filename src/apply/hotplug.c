@@ -26,6 +26,7 @@
 #include "error.h"
 #include "jail.h"
 #include "plan.h"
+#include "spec_internal.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------------- */
@@ -278,7 +279,7 @@ static int hotplug(const char *name, const struct vj_hotplug *hp, const struct v
 	}
 	if (target(j.st.plan, next, &to, err) < 0)
 		goto out;
-	if (!(text = vj_jail_spec_json(spec, to))) {
+	if (!(text = vj_spec_json(spec, to))) {
 		vj_plan_free(to);
 		vj_err_sys(err, "state", name, ENOMEM, NULL, "out of memory");
 		goto out;

@@ -42,6 +42,7 @@
 #include "plan.h"
 #include "privs.h"
 #include "rlimit.h"
+#include "spec_internal.h"
 #include "sysfs.h"
 #include "util.h"
 #include "vmm.h"
@@ -300,88 +301,6 @@ int vj_jail_ns_remove(int dirfd, const char *ns_path, struct vj_error **err)
 /* The spec, kept in the state for re-planning                                */
 
 
-static json_object *spec_memlock_json(const struct vj_memlock_spec *m)
-{
-	json_object *o;
-
-	if (m->mode == VJ_MEMLOCK_AUTO && m->extra == 0)
-		return NULL;
-	o = json_object_new_object();
-	if (m->mode == VJ_MEMLOCK_HARD)
-		json_object_object_add(o, "hard_limit", json_object_new_int64((int64_t)m->hard_limit));
-	else if (m->mode == VJ_MEMLOCK_UNLIMITED)
-		json_object_object_add(o, "unlimited", json_object_new_boolean(1));
-	else
-		json_object_object_add(o, "extra", json_object_new_int64((int64_t)m->extra));
-	return o;
-}
-
-/* The spec as JSON that vj_spec_parse_string() reads back to the same spec;
- * user and group as the ids they were resolved to. */
-char *vj_jail_spec_json(const struct vj_spec *s, const struct vj_plan *p)
-{
-	json_object *o = json_object_new_object(), *a, *m;
-	char *text;
-	size_t i;
-
-	if (!o)
-		return NULL;
-	json_object_object_add(o, "name", json_object_new_string(s->name));
-	json_object_object_add(o, "user", json_object_new_int64(s->uid));
-	json_object_object_add(o, "group", json_object_new_int64(s->gid));
-	/* The groups the VMM was given, so that a re-plan gives the same. */
-	a = json_object_new_array();
-	for (i = 0; p && p->groups_known && i < p->n_groups; i++)
-		json_object_array_add(a, json_object_new_int64(p->groups[i]));
-	if (p && p->groups_known)
-		json_object_object_add(o, "groups", a);
-	else
-		json_object_put(a);
-	json_object_object_add(o, "memory", json_object_new_int64((int64_t)s->memory));
-	if (s->arch)
-		json_object_object_add(o, "arch", json_object_new_string(s->arch));
-	a = json_object_new_array();
-	for (i = 0; i < s->n_iommufd; i++) {
-		json_object *c = json_object_new_object();
-		json_object_object_add(c, "id", json_object_new_string(s->iommufd[i].id));
-		json_object_array_add(a, c);
-	}
-	json_object_object_add(o, "iommufd", a);
-	a = json_object_new_array();
-	for (i = 0; i < s->n_hostdevs; i++) {
-		const struct vj_hostdev_spec *h = &s->hostdevs[i];
-		json_object *c = json_object_new_object();
-		json_object_object_add(c, "pci", json_object_new_string(h->pci));
-		json_object_object_add(c, "backend", json_object_new_string(
-				h->backend == VJ_BACKEND_LEGACY ? "legacy" : "iommufd"));
-		if (h->iommufd)
-			json_object_object_add(c, "iommufd", json_object_new_string(h->iommufd));
-		json_object_array_add(a, c);
-	}
-	json_object_object_add(o, "hostdevs", a);
-	a = json_object_new_array();
-	for (i = 0; i < s->n_devices; i++) {
-		json_object *c = json_object_new_object();
-		char acc[4];
-		vj_access_format(s->devices[i].access, acc);
-		json_object_object_add(c, "path", json_object_new_string(s->devices[i].path));
-		json_object_object_add(c, "access", json_object_new_string(acc));
-		json_object_array_add(a, c);
-	}
-	json_object_object_add(o, "devices", a);
-	json_object_object_add(o, "viommu", json_object_new_int64(s->viommu));
-	json_object_object_add(o, "nvme", json_object_new_int64(s->nvme));
-	json_object_object_add(o, "vdpa", json_object_new_int64(s->vdpa));
-	json_object_object_add(o, "pci_host_bridges", json_object_new_int64(s->pci_host_bridges));
-	json_object_object_add(o, "migration", json_object_new_boolean(s->migration));
-	if ((m = spec_memlock_json(&s->memlock)))
-		json_object_object_add(o, "memlock", m);
-	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return text;
-}
-
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -393,7 +312,7 @@ static int state_fill(struct vj_state *st, const struct vj_spec *spec, struct vj
 {
 	const struct vj_roots *roots = &o->plan.roots;
 
-	st->spec = vj_jail_spec_json(spec, plan);
+	st->spec = vj_spec_json(spec, plan);
 	st->plan = plan;
 	st->iommufd_best_effort = o->iommufd_best_effort;
 	st->sysfs_root = dup_or_null(roots->sysfs);

@@ -82,10 +82,6 @@ void vj_jail_close(struct vj_jail *j);
 /* An fd of the kept namespace binding @path, checked to be a mount namespace. */
 int vj_jail_open_ns(const char *path, struct vj_error **err);
 
-/* The spec as JSON that vj_spec_parse_string() reads back to the same spec;
- * user and group as the ids they were resolved to, and the supplementary
- * groups of @p (when known) as "groups".  NULL without memory. */
-char *vj_jail_spec_json(const struct vj_spec *s, const struct vj_plan *p);
 
 /* RLIMIT_MEMLOCK of any process, from /proc/PID/limits (UINT64_MAX =
  * unlimited): prlimit(2) on another user's process needs CAP_SYS_RESOURCE,

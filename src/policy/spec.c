@@ -677,6 +677,9 @@ struct field_def {
 	str_setter str;   /* FK_STRING, FK_PRINCIPAL; FK_LIST: one flag value */
 	num_setter num;   /* FK_SIZE, FK_COUNT, FK_BOOL */
 	json_handler json; /* FK_LIST */
+	/* The field as vj_spec_json writes it (NULL: left out); @p gives the
+	 * groups a plan resolved, when known. */
+	json_object *(*put)(const struct vj_spec *s, const struct vj_plan *p);
 };
 
 static int json_iommufd_list(struct vj_spec *spec, const char *field, json_object *o,
@@ -696,22 +699,156 @@ static int flag_hostdev(struct vj_spec *spec, const char *field, const char *v,
 static int flag_device(struct vj_spec *spec, const char *field, const char *v,
 		       struct vj_error **err);
 
+/* ------------------------------------------------------------------------- */
+/* The spec as JSON, field by field in the table's order                      */
+
+static json_object *put_name(const struct vj_spec *s, const struct vj_plan *p)
+{
+	return json_object_new_string(s->name);
+}
+
+/* The user and group as the ids they were resolved to. */
+static json_object *put_user(const struct vj_spec *s, const struct vj_plan *p)
+{
+	return json_object_new_int64(s->uid);
+}
+
+static json_object *put_group(const struct vj_spec *s, const struct vj_plan *p)
+{
+	return json_object_new_int64(s->gid);
+}
+
+/* The groups the VMM was given, so that a re-plan gives the same. */
+static json_object *put_groups(const struct vj_spec *s, const struct vj_plan *p)
+{
+	json_object *a;
+
+	if (!p || !p->groups_known)
+		return NULL;
+	a = json_object_new_array();
+	for (size_t i = 0; a && i < p->n_groups; i++)
+		json_object_array_add(a, json_object_new_int64(p->groups[i]));
+	return a;
+}
+
+static json_object *put_memory(const struct vj_spec *s, const struct vj_plan *p)
+{
+	return json_object_new_int64((int64_t)s->memory);
+}
+
+static json_object *put_arch(const struct vj_spec *s, const struct vj_plan *p)
+{
+	return s->arch ? json_object_new_string(s->arch) : NULL;
+}
+
+static json_object *put_iommufd(const struct vj_spec *s, const struct vj_plan *p)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < s->n_iommufd; i++) {
+		json_object *c = json_object_new_object();
+		json_object_object_add(c, "id", json_object_new_string(s->iommufd[i].id));
+		json_object_array_add(a, c);
+	}
+	return a;
+}
+
+static json_object *put_hostdevs(const struct vj_spec *s, const struct vj_plan *p)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < s->n_hostdevs; i++) {
+		const struct vj_hostdev_spec *h = &s->hostdevs[i];
+		json_object *c = json_object_new_object();
+		json_object_object_add(c, "pci", json_object_new_string(h->pci));
+		json_object_object_add(c, "backend", json_object_new_string(
+				h->backend == VJ_BACKEND_LEGACY ? "legacy" : "iommufd"));
+		if (h->iommufd)
+			json_object_object_add(c, "iommufd", json_object_new_string(h->iommufd));
+		json_object_array_add(a, c);
+	}
+	return a;
+}
+
+static json_object *put_devices(const struct vj_spec *s, const struct vj_plan *p)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < s->n_devices; i++) {
+		json_object *c = json_object_new_object();
+		char acc[4];
+		vj_access_format(s->devices[i].access, acc);
+		json_object_object_add(c, "path", json_object_new_string(s->devices[i].path));
+		json_object_object_add(c, "access", json_object_new_string(acc));
+		json_object_array_add(a, c);
+	}
+	return a;
+}
+
+static json_object *put_viommu(const struct vj_spec *s, const struct vj_plan *p)
+{
+	return json_object_new_int64(s->viommu);
+}
+
+static json_object *put_nvme(const struct vj_spec *s, const struct vj_plan *p)
+{
+	return json_object_new_int64(s->nvme);
+}
+
+static json_object *put_vdpa(const struct vj_spec *s, const struct vj_plan *p)
+{
+	return json_object_new_int64(s->vdpa);
+}
+
+static json_object *put_phb(const struct vj_spec *s, const struct vj_plan *p)
+{
+	return json_object_new_int64(s->pci_host_bridges);
+}
+
+static json_object *put_migration(const struct vj_spec *s, const struct vj_plan *p)
+{
+	return json_object_new_boolean(s->migration);
+}
+
+static json_object *put_memlock(const struct vj_spec *s, const struct vj_plan *p)
+{
+	const struct vj_memlock_spec *m = &s->memlock;
+	json_object *o;
+
+	if (m->mode == VJ_MEMLOCK_AUTO && m->extra == 0)
+		return NULL;
+	o = json_object_new_object();
+	if (m->mode == VJ_MEMLOCK_HARD)
+		json_object_object_add(o, "hard_limit", json_object_new_int64((int64_t)m->hard_limit));
+	else if (m->mode == VJ_MEMLOCK_UNLIMITED)
+		json_object_object_add(o, "unlimited", json_object_new_boolean(1));
+	else
+		json_object_object_add(o, "extra", json_object_new_int64((int64_t)m->extra));
+	return o;
+}
+
 static const struct field_def top_fields[] = {
-	{ "name", "name", FK_STRING, ONCE_NAME, .str = set_name },
-	{ "user", "user", FK_PRINCIPAL, ONCE_USER, .str = set_user },
-	{ "group", "group", FK_PRINCIPAL, ONCE_GROUP, .str = set_group },
-	{ "groups", "groups", FK_LIST, ONCE_GROUPS, .str = flag_groups, .json = json_groups },
-	{ "memory", "memory", FK_SIZE, ONCE_MEMORY, .num = set_memory },
-	{ "arch", "arch", FK_STRING, ONCE_ARCH, .str = set_arch },
-	{ "iommufd", "iommufd", FK_LIST, 0, .str = flag_iommufd, .json = json_iommufd_list },
-	{ "hostdevs", "hostdev", FK_LIST, 0, .str = flag_hostdev, .json = json_hostdevs },
-	{ "devices", "device", FK_LIST, 0, .str = flag_device, .json = json_devices },
-	{ "viommu", "viommu", FK_COUNT, ONCE_VIOMMU, .num = set_viommu },
-	{ "nvme", "nvme", FK_COUNT, ONCE_NVME, .num = set_nvme },
-	{ "vdpa", "vdpa", FK_COUNT, ONCE_VDPA, .num = set_vdpa },
-	{ "pci_host_bridges", "pci-host-bridges", FK_COUNT, ONCE_PHB, .num = set_phb },
-	{ "migration", "migration", FK_BOOL, ONCE_MIGRATION, .num = set_migration },
-	{ "memlock", NULL, FK_LIST, 0, .json = json_memlock },
+	{ "name", "name", FK_STRING, ONCE_NAME, .str = set_name, .put = put_name },
+	{ "user", "user", FK_PRINCIPAL, ONCE_USER, .str = set_user, .put = put_user },
+	{ "group", "group", FK_PRINCIPAL, ONCE_GROUP, .str = set_group, .put = put_group },
+	{ "groups", "groups", FK_LIST, ONCE_GROUPS, .str = flag_groups, .json = json_groups,
+	  .put = put_groups },
+	{ "memory", "memory", FK_SIZE, ONCE_MEMORY, .num = set_memory, .put = put_memory },
+	{ "arch", "arch", FK_STRING, ONCE_ARCH, .str = set_arch, .put = put_arch },
+	{ "iommufd", "iommufd", FK_LIST, 0, .str = flag_iommufd, .json = json_iommufd_list,
+	  .put = put_iommufd },
+	{ "hostdevs", "hostdev", FK_LIST, 0, .str = flag_hostdev, .json = json_hostdevs,
+	  .put = put_hostdevs },
+	{ "devices", "device", FK_LIST, 0, .str = flag_device, .json = json_devices,
+	  .put = put_devices },
+	{ "viommu", "viommu", FK_COUNT, ONCE_VIOMMU, .num = set_viommu, .put = put_viommu },
+	{ "nvme", "nvme", FK_COUNT, ONCE_NVME, .num = set_nvme, .put = put_nvme },
+	{ "vdpa", "vdpa", FK_COUNT, ONCE_VDPA, .num = set_vdpa, .put = put_vdpa },
+	{ "pci_host_bridges", "pci-host-bridges", FK_COUNT, ONCE_PHB, .num = set_phb,
+	  .put = put_phb },
+	{ "migration", "migration", FK_BOOL, ONCE_MIGRATION, .num = set_migration,
+	  .put = put_migration },
+	{ "memlock", NULL, FK_LIST, 0, .json = json_memlock, .put = put_memlock },
 };
 
 static const struct field_def memlock_fields[] = {
@@ -719,6 +856,24 @@ static const struct field_def memlock_fields[] = {
 	{ "extra", "memlock-extra", FK_SIZE, ONCE_MEMLOCK, .num = set_memlock_extra },
 	{ "unlimited", "memlock-unlimited", FK_BOOL, ONCE_MEMLOCK, .num = set_memlock_unlimited },
 };
+
+char *vj_spec_json(const struct vj_spec *s, const struct vj_plan *p)
+{
+	json_object *o = json_object_new_object();
+	char *text;
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(top_fields); i++) {
+		json_object *v = top_fields[i].put(s, p);
+		if (v)
+			json_object_object_add(o, top_fields[i].key, v);
+	}
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return text;
+}
 
 const char *vj_spec_flag(size_t i, bool *has_value)
 {

@@ -14,3 +14,15 @@
  * bytes is cut and marked with "...".  NULL prints as (null).  Returns @buf.
  */
 const char *vj_quote(const char *s, char buf[static VJ_QUOTE_MAX]);
+
+struct vj_spec;
+struct vj_plan;
+/*
+ * The spec as JSON that vj_spec_parse_string() reads back to the same spec,
+ * written field by field from spec.c's table of fields (the one table parsing,
+ * flags, usage and the man page's list follow too): user and group as the ids
+ * they were resolved to, and the supplementary groups of @p (when given and
+ * known) as "groups", so that a re-plan gives the VMM the same.  NULL without
+ * memory.
+ */
+char *vj_spec_json(const struct vj_spec *s, const struct vj_plan *p);
