@@ -125,6 +125,18 @@ static void test_misc_devnum(void **state)
 	assert_int_equal(vj_sysfs_misc_devnum(&h.roots, "iommu", &maj, &min), -EINVAL);
 }
 
+/* One lookup, as the plan makes many. */
+static int dev_stat(const struct vj_roots *r, const char *path, struct vj_devnode_stat *out)
+{
+	struct vj_dev_lookup c;
+	int ret;
+
+	vj_dev_lookup_init(&c, r);
+	ret = vj_dev_lookup_stat(&c, path, out);
+	vj_dev_lookup_done(&c);
+	return ret;
+}
+
 static void test_dev_stat(void **state)
 {
 	struct tmp *t = *state;
@@ -148,7 +160,7 @@ static void test_dev_stat(void **state)
 	write_file(reg, "not a node\n");
 
 	memset(&st, 0, sizeof(st));
-	assert_int_equal(vj_dev_stat(&roots, "/dev/net/tun", &st), 0);
+	assert_int_equal(dev_stat(&roots, "/dev/net/tun", &st), 0);
 	assert_int_equal(st.type, 'c');
 	assert_int_equal(st.major, 10);
 	assert_int_equal(st.minor, 200);
@@ -156,7 +168,7 @@ static void test_dev_stat(void **state)
 	assert_int_equal(st.uid, 1234);
 	assert_int_equal(st.gid, 5678);
 
-	assert_int_equal(vj_dev_stat(&roots, "/dev/loop7", &st), 0);
+	assert_int_equal(dev_stat(&roots, "/dev/loop7", &st), 0);
 	assert_int_equal(st.type, 'b');
 	assert_int_equal(st.major, 7);
 	assert_int_equal(st.minor, 7);
@@ -164,25 +176,25 @@ static void test_dev_stat(void **state)
 	assert_int_equal(st.uid, 0);
 
 	/* A symlink is not followed, even to a node; files and dirs are no nodes. */
-	assert_int_equal(vj_dev_stat(&roots, "/dev/tunlink", &st), -ENODEV);
-	assert_int_equal(vj_dev_stat(&roots, "/dev/regular", &st), -ENODEV);
-	assert_int_equal(vj_dev_stat(&roots, "/dev/net", &st), -ENODEV);
-	assert_int_equal(vj_dev_stat(&roots, "/dev/absent", &st), -ENOENT);
+	assert_int_equal(dev_stat(&roots, "/dev/tunlink", &st), -ENODEV);
+	assert_int_equal(dev_stat(&roots, "/dev/regular", &st), -ENODEV);
+	assert_int_equal(dev_stat(&roots, "/dev/net", &st), -ENODEV);
+	assert_int_equal(dev_stat(&roots, "/dev/absent", &st), -ENOENT);
 	/* Nor a symlinked directory on the way: not a plain one, not one into /proc's
 	 * magic links (which would reach the host's /dev whatever the dev root). */
 	assert_int_equal(symlink("net", dirlnk), 0);
 	assert_int_equal(symlink("/proc/self/root/dev", proclnk), 0);
-	assert_int_equal(vj_dev_stat(&roots, "/dev/netlink/tun", &st), -ENODEV);
-	assert_int_equal(vj_dev_stat(&roots, "/dev/hostdev/null", &st), -ENODEV);
+	assert_int_equal(dev_stat(&roots, "/dev/netlink/tun", &st), -ENODEV);
+	assert_int_equal(dev_stat(&roots, "/dev/hostdev/null", &st), -ENODEV);
 
 	/* Only paths under /dev/, and none that climb out of it. */
-	assert_int_equal(vj_dev_stat(&roots, "/etc/passwd", &st), -EINVAL);
-	assert_int_equal(vj_dev_stat(&roots, "net/tun", &st), -EINVAL);
-	assert_int_equal(vj_dev_stat(&roots, "/dev/", &st), -EINVAL);
-	assert_int_equal(vj_dev_stat(&roots, "/dev", &st), -EINVAL);
-	assert_int_equal(vj_dev_stat(&roots, "/dev/../dev/net/tun", &st), -EINVAL);
-	assert_int_equal(vj_dev_stat(&roots, "/dev/net/../../x", &st), -EINVAL);
-	assert_int_equal(vj_dev_stat(&roots, "/devnet/tun", &st), -EINVAL);
+	assert_int_equal(dev_stat(&roots, "/etc/passwd", &st), -EINVAL);
+	assert_int_equal(dev_stat(&roots, "net/tun", &st), -EINVAL);
+	assert_int_equal(dev_stat(&roots, "/dev/", &st), -EINVAL);
+	assert_int_equal(dev_stat(&roots, "/dev", &st), -EINVAL);
+	assert_int_equal(dev_stat(&roots, "/dev/../dev/net/tun", &st), -EINVAL);
+	assert_int_equal(dev_stat(&roots, "/dev/net/../../x", &st), -EINVAL);
+	assert_int_equal(dev_stat(&roots, "/devnet/tun", &st), -EINVAL);
 }
 
 /* tests/mkdevroot builds, from each fixture, a /dev whose nodes carry the
@@ -210,7 +222,7 @@ static void assert_node(const struct vj_roots *roots, const char *path, uint32_t
 			uint32_t min)
 {
 	struct vj_devnode_stat st;
-	int r = vj_dev_stat(roots, path, &st);
+	int r = dev_stat(roots, path, &st);
 
 	if (r < 0)
 		fail_msg("%s: %s", path, strerror(-r));
@@ -235,13 +247,13 @@ static void check_host_nodes(const char *tmpdir, const char *name, const char *c
 	/* Stand-in pseudo devices carry the real numbers. */
 	assert_node(&roots, "/dev/null", 1, 3);
 	assert_node(&roots, "/dev/ptmx", 5, 2);
-	assert_int_equal(vj_dev_stat(&roots, "/dev/null", &st), 0);
+	assert_int_equal(dev_stat(&roots, "/dev/null", &st), 0);
 	assert_int_equal(st.mode, 0666);
 
 	if (vj_sysfs_misc_devnum(&roots, "iommu", &maj, &min) == 0)
 		assert_node(&roots, "/dev/iommu", maj, min);
 	else
-		assert_int_equal(vj_dev_stat(&roots, "/dev/iommu", &st), -ENOENT);
+		assert_int_equal(dev_stat(&roots, "/dev/iommu", &st), -ENOENT);
 	assert_int_equal(vj_sysfs_misc_devnum(&roots, "vfio", &maj, &min), 0);
 	assert_node(&roots, "/dev/vfio/vfio", maj, min);
 	assert_int_equal(vj_sysfs_misc_devnum(&roots, "kvm", &maj, &min), 0);

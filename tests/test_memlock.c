@@ -304,14 +304,9 @@ static bool has_cap_sys_resource(void)
 
 static bool limits_are(pid_t pid, uint64_t soft, uint64_t hard)
 {
-	struct vj_error *err = NULL;
 	uint64_t s, h;
 
-	if (vj_rlimit_memlock_get(pid, &s, &h, &err) < 0) {
-		vj_error_free(err);
-		return false;
-	}
-	return s == soft && h == hard;
+	return vj_proc_memlock(pid ? pid : getpid(), &s, &h) == 0 && s == soft && h == hard;
 }
 
 static bool err_has(const struct vj_error *e, const char *needle)
@@ -426,7 +421,7 @@ static void test_rlimit_raise_other_process(void **state)
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	close(ready[0]);
 
-	assert_int_equal(vj_rlimit_memlock_get(pid, &soft, &hard, &err), 0);
+	assert_int_equal(vj_proc_memlock(pid, &soft, &hard), 0);
 	assert_true(soft <= MIB);
 	if (hard >= 2 * MIB) {
 		assert_int_equal(vj_rlimit_memlock_raise(pid, 2 * MIB, &err), 0);
@@ -436,7 +431,8 @@ static void test_rlimit_raise_other_process(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 
 	/* the child is reaped: its pid names no process any more */
-	assert_int_equal(vj_rlimit_memlock_get(pid, &soft, &hard, &err), -1);
+	assert_int_equal(vj_proc_memlock(pid, &soft, &hard), -1);
+	assert_int_equal(vj_rlimit_memlock_raise(pid, 2 * MIB, &err), -1);
 	assert_non_null(err);
 	assert_int_equal(err->errnum, ESRCH);
 	assert_int_equal(err->status, VJ_EXIT_SETUP);

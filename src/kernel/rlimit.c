@@ -89,18 +89,6 @@ int vj_rlimit_memlock_set(const struct vj_memlock_plan *p, struct vj_error **err
 	return raise_error(err, errnum, "RLIMIT_MEMLOCK", 0, want, rlim_to_u64(cur.rlim_max));
 }
 
-int vj_rlimit_memlock_get(pid_t pid, uint64_t *soft, uint64_t *hard, struct vj_error **err)
-{
-	_cleanup_free_ char *object = pid_object(pid);
-	struct rlimit rl;
-
-	if (read_limit(pid, &rl, object, err) < 0)
-		return -1;
-	*soft = rlim_to_u64(rl.rlim_cur);
-	*hard = rlim_to_u64(rl.rlim_max);
-	return 0;
-}
-
 int vj_rlimit_memlock_raise(pid_t pid, uint64_t bytes, struct vj_error **err)
 {
 	_cleanup_free_ char *object = pid_object(pid);

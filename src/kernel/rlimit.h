@@ -16,10 +16,6 @@
  */
 int vj_rlimit_memlock_set(const struct vj_memlock_plan *p, struct vj_error **err);
 
-/* prlimit(@pid, RLIMIT_MEMLOCK) read; @pid 0 is this process.  RLIM_INFINITY
- * reads as UINT64_MAX. */
-int vj_rlimit_memlock_get(pid_t pid, uint64_t *soft, uint64_t *hard, struct vj_error **err);
-
 /* Make @pid's soft and hard RLIMIT_MEMLOCK at least @bytes (UINT64_MAX =
  * unlimited) with prlimit; a limit already higher is left as it is. */
 int vj_rlimit_memlock_raise(pid_t pid, uint64_t bytes, struct vj_error **err);

@@ -235,14 +235,3 @@ bool vj_dev_lookup_has_acl(struct vj_dev_lookup *c, const char *dev_path)
 		return true;
 	return errno != ENODATA && errno != ENOTSUP;
 }
-
-int vj_dev_stat(const struct vj_roots *r, const char *dev_path, struct vj_devnode_stat *out)
-{
-	struct vj_dev_lookup c;
-	int ret;
-
-	vj_dev_lookup_init(&c, r);
-	ret = vj_dev_lookup_stat(&c, dev_path, out);
-	vj_dev_lookup_done(&c);
-	return ret;
-}

@@ -26,13 +26,12 @@ struct vj_devnode_stat {
 	uid_t uid;
 	gid_t gid;
 };
-int vj_dev_stat(const struct vj_roots *r, const char *dev_path, struct vj_devnode_stat *out);
 
 /*
- * Many vj_dev_stat() calls under one dev root, as a plan makes them: the root
+ * Device nodes under one dev root, looked up as a plan does: the root
  * and the directory of the last node stay open, so that a node next to the
  * previous one costs one fstatat.  Directories are still opened without
- * following any symlink (RESOLVE_NO_SYMLINKS), as vj_dev_stat does.
+ * following any symlink (RESOLVE_NO_SYMLINKS).
  */
 struct vj_dev_lookup {
 	const struct vj_roots *roots;
@@ -44,7 +43,8 @@ struct vj_dev_lookup {
 };
 void vj_dev_lookup_init(struct vj_dev_lookup *c, const struct vj_roots *r);
 void vj_dev_lookup_done(struct vj_dev_lookup *c);
-/* As vj_dev_stat(r, dev_path, out). */
+/* The node at @dev_path ("/dev/..."): 0 and *out, -ENOENT, -ENODEV (not a
+ * device node, or a symlink on the way), -EINVAL (not a path under /dev). */
 int vj_dev_lookup_stat(struct vj_dev_lookup *c, const char *dev_path, struct vj_devnode_stat *out);
 /* Whether the node just found by vj_dev_lookup_stat(c, dev_path) has a POSIX access
  * ACL (the system.posix_acl_access attribute); true when that cannot be told. */
