@@ -342,7 +342,7 @@ struct nodes_job {
 	size_t n;
 };
 
-static int nodes_job_run(void *arg, struct vj_error **err)
+static int nodes_job_run(void *arg, int *errfd, struct vj_error **err)
 {
 	struct nodes_job *j = arg;
 
@@ -384,7 +384,7 @@ static int ns_nodes(const char *ns_path, bool add, const struct vj_node *nodes, 
 	}
 	vj_mountns_home_close(&home);
 	job.ns_fd = ns_fd;
-	return vj_child_run(&c, false, nodes_job_run, &job, "mountns", ns_path, err);
+	return vj_child_run(&c, VJ_CHILD_EXIT, NULL, nodes_job_run, &job, "mountns", ns_path, err);
 }
 
 /* The jail's /dev from @from's nodes to @to's: those @to lacks go, then the new

@@ -63,57 +63,93 @@ static void reap(pid_t pid, int *status)
 		;
 }
 
-int vj_child_run(struct vj_child *c, bool hold, int (*fn)(void *arg, struct vj_error **err), void *arg,
+static void close_pair(int p[2])
+{
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	p[0] = p[1] = -1;
+}
+
+/* The child's side: wait for the gate, run @fn, then exit, hold or (EXEC) not return. */
+static _Noreturn void child_main(enum vj_child_mode mode, int errfd, int gate_rd, int hold_rd,
+				 int (*fn)(void *arg, int *errfd, struct vj_error **err), void *arg)
+{
+	struct vj_error *e = NULL;
+	char go = 0;
+
+	if (gate_rd >= 0) {
+		/* Nothing runs before the parent's gate said yes. */
+		while (read(gate_rd, &go, 1) < 0 && errno == EINTR)
+			;
+		close(gate_rd);
+		if (go != 1)
+			_exit(VJ_EXIT_SETUP);
+	}
+	if (fn(arg, &errfd, &e) < 0 || mode == VJ_CHILD_EXEC) {
+		/* EXEC: @fn returns only when the exec failed. */
+		vj_child_send_error(errfd, e);
+		_exit(e ? e->status : VJ_EXIT_SETUP);
+	}
+	if (mode == VJ_CHILD_HOLD) {
+		close(errfd); /* EOF without an error: ready */
+		while (read(hold_rd, &go, 1) < 0 && errno == EINTR)
+			;
+	}
+	_exit(0);
+}
+
+int vj_child_run(struct vj_child *c, enum vj_child_mode mode,
+		 int (*gate)(pid_t pid, void *arg, struct vj_error **err),
+		 int (*fn)(void *arg, int *errfd, struct vj_error **err), void *arg,
 		 const char *what, const char *object, struct vj_error **err)
 {
-	int errp[2], gop[2] = { -1, -1 }, status = 0, r;
+	int errp[2] = { -1, -1 }, holdp[2] = { -1, -1 }, gatep[2] = { -1, -1 }, status = 0, r;
 
 	c->pid = -1;
 	c->gofd = -1;
-	if (pipe2(errp, O_CLOEXEC) < 0)
-		return vj_err_sys(err, what, object, errno, NULL, "pipe");
-	if (hold && pipe2(gop, O_CLOEXEC) < 0) {
+	if (pipe2(errp, O_CLOEXEC) < 0 || (mode == VJ_CHILD_HOLD && pipe2(holdp, O_CLOEXEC) < 0) ||
+	    (gate && pipe2(gatep, O_CLOEXEC) < 0)) {
 		r = errno;
-		close(errp[0]);
-		close(errp[1]);
+		close_pair(errp);
+		close_pair(holdp);
 		return vj_err_sys(err, what, object, r, NULL, "pipe");
 	}
 	c->pid = fork();
 	if (c->pid < 0) {
 		r = errno;
-		close(errp[0]);
-		close(errp[1]);
-		if (hold) {
-			close(gop[0]);
-			close(gop[1]);
-		}
+		close_pair(errp);
+		close_pair(holdp);
+		close_pair(gatep);
 		return vj_err_sys(err, what, object, r, NULL, "cannot fork");
 	}
 	if (c->pid == 0) {
-		struct vj_error *e = NULL;
-		char go;
-
 		close(errp[0]);
-		if (hold)
-			close(gop[1]);
-		if (fn(arg, &e) < 0) {
-			vj_child_send_error(errp[1], e);
-			_exit(VJ_EXIT_SETUP);
-		}
-		if (hold) {
-			close(errp[1]); /* EOF without an error: ready */
-			while (read(gop[0], &go, 1) < 0 && errno == EINTR)
-				;
-		}
-		_exit(0);
+		if (holdp[1] >= 0)
+			close(holdp[1]);
+		if (gatep[1] >= 0)
+			close(gatep[1]);
+		child_main(mode, errp[1], gatep[0], holdp[0], fn, arg);
 	}
 	close(errp[1]);
-	if (hold)
-		close(gop[0]);
-	r = vj_child_recv_error(errp[0], err);
+	if (holdp[0] >= 0)
+		close(holdp[0]);
+	r = 0;
+	if (gate) {
+		char go = 1;
+
+		close(gatep[0]);
+		r = gate(c->pid, arg, err);
+		if (r == 0 && write(gatep[1], &go, 1) != 1)
+			r = vj_err_sys(err, what, object, errno, NULL, "cannot release the child");
+		close(gatep[1]); /* without the byte, the child exits before it runs @fn */
+	}
+	if (r == 0)
+		r = vj_child_recv_error(errp[0], err);
 	close(errp[0]);
-	c->gofd = hold ? gop[1] : -1;
-	if (r < 0 || !hold) {
+	c->gofd = mode == VJ_CHILD_HOLD ? holdp[1] : -1;
+	if (r < 0 || mode == VJ_CHILD_EXIT) {
 		if (c->gofd >= 0)
 			close(c->gofd);
 		c->gofd = -1;

@@ -17,20 +17,32 @@ struct vj_child {
 	int gofd; /* hold: the parent's end of the release pipe, -1 otherwise */
 };
 
+enum vj_child_mode {
+	VJ_CHILD_EXIT, /* the child exits once @fn succeeded; reaped before the call returns */
+	VJ_CHILD_HOLD, /* the child stays after @fn succeeded, until vj_child_finish      */
+	VJ_CHILD_EXEC, /* @fn execs (it returns only on failure): EOF on the close-on-exec
+			* error pipe says the exec happened; the caller waits for c->pid */
+};
+
 /*
- * Fork a child that runs @fn(@arg, &e).  On failure the child sends e and exits
- * 125.  On success, with @hold it says so (closes its error pipe) and stays until
- * vj_child_finish releases it, then exits 0; without @hold it exits 0.  The parent
- * returns once the child has said how it went: 0, or -1 with the child's error
- * (or a pipe or fork error of step @what, object @object) and the child reaped.  Without @hold the child is reaped
- * on success too, and a child that died without a word is an error naming @what.
+ * Fork a child that runs @fn(@arg, &errfd, &e) (@fn may move the error pipe's fd,
+ * as the launch child does when it arranges fds 3..).  With @gate, the parent
+ * first calls @gate(pid, @arg) and the child runs @fn only once it succeeded
+ * (the launch records the VMM's pid before the VMM may exec).  On failure the
+ * child sends e and exits with its status.  The parent returns once the child
+ * has said how it went: 0, or -1 with the child's error (or a pipe, fork or gate
+ * error of step @what, object @object) and the child reaped.  A VJ_CHILD_EXIT
+ * child is reaped on success too, and one that died without a word is an error
+ * naming @what.
  */
-int vj_child_run(struct vj_child *c, bool hold, int (*fn)(void *arg, struct vj_error **err), void *arg,
+int vj_child_run(struct vj_child *c, enum vj_child_mode mode,
+		 int (*gate)(pid_t pid, void *arg, struct vj_error **err),
+		 int (*fn)(void *arg, int *errfd, struct vj_error **err), void *arg,
 		 const char *what, const char *object, struct vj_error **err);
 /* Release a held child and reap it. */
 void vj_child_finish(struct vj_child *c);
 
-/* The error pipe itself, for a child that execs (vmm.c) or a socket (serve.c). */
+/* The error encoding, also for a socket (serve.c). */
 void vj_child_send_error(int fd, const struct vj_error *e);
 /* Read @fd to EOF: 0 when nothing came, -1 with *err set. */
 int vj_child_recv_error(int fd, struct vj_error **err);

@@ -458,7 +458,7 @@ struct ns_holder {
 	int cpu;
 };
 
-static int ns_child(void *arg, struct vj_error **err)
+static int ns_child(void *arg, int *errfd, struct vj_error **err)
 {
 	struct ns_holder *h = arg;
 	struct vj_mountns_opts mo = { .dev_root = h->dev_root, .target = "/dev" };
@@ -498,7 +498,7 @@ static int ns_attempt(const char *ns_path, struct ns_holder *h, struct vj_error 
 	char src[64];
 	int r = -1;
 
-	if (vj_child_run(&c, true, ns_child, h, "namespace", NULL, err) < 0)
+	if (vj_child_run(&c, VJ_CHILD_HOLD, NULL, ns_child, h, "namespace", NULL, err) < 0)
 		return -1;
 	snprintf(src, sizeof(src), "/proc/%d/ns/mnt", (int)c.pid);
 	if (mount(src, ns_path, NULL, MS_BIND, NULL) == 0)

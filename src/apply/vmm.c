@@ -448,81 +448,48 @@ static int supervise(pid_t pid, const sigset_t *set)
 	return VJ_EXIT_SETUP;
 }
 
+/* The launch child: into the jail, the last steps, exec. */
+struct launch_child {
+	struct vj_vmm *v;
+	int (*join)(void *userdata, struct vj_error **err);
+	int (*forked)(pid_t pid, void *userdata, struct vj_error **err);
+	void *userdata;
+	const sigset_t *old;
+};
+
+static int launch_child(void *arg, int *errfd, struct vj_error **err)
+{
+	struct launch_child *lc = arg;
+
+	if (lc->join(lc->userdata, err) < 0 || vj_vmm_child_finish(lc->v, errfd, err) < 0)
+		return -1;
+	return vj_vmm_exec(lc->v, lc->old, err); /* returns only on failure */
+}
+
+/* The VMM is not exec'd before the parent recorded its pid. */
+static int launch_gate(pid_t pid, void *arg, struct vj_error **err)
+{
+	struct launch_child *lc = arg;
+
+	return lc->forked(pid, lc->userdata, err);
+}
+
 int vj_vmm_start_supervised(struct vj_vmm *v, int (*join)(void *userdata, struct vj_error **err),
 			    int (*forked)(pid_t pid, void *userdata, struct vj_error **err),
 			    void (*started)(pid_t pid, void *userdata), void *userdata,
 			    const sigset_t *old, const sigset_t *set, struct vj_error **err)
 {
-	int pipefd[2], gofd[2] = { -1, -1 }, status;
-	pid_t pid;
+	struct launch_child lc = { v, join, forked, userdata, old };
+	struct vj_child c;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "fork", NULL, NULL, "pipe");
-	if (forked && pipe2(gofd, O_CLOEXEC) < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return vj_err(err, VJ_EXIT_SETUP, errno, "fork", NULL, NULL, "pipe");
-	}
-	pid = fork();
-	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		if (forked) {
-			close(gofd[0]);
-			close(gofd[1]);
-		}
-		return vj_err(err, VJ_EXIT_SETUP, errno, "fork", NULL, NULL, "cannot fork the launch child");
-	}
-	if (pid == 0) {
-		struct vj_error *e = NULL;
-		int errfd = pipefd[1];
-		char go = 0;
-
-		close(pipefd[0]);
-		if (forked) {
-			/* The VMM is not exec'd before the parent recorded its pid. */
-			close(gofd[1]);
-			while (read(gofd[0], &go, 1) < 0 && errno == EINTR)
-				;
-			close(gofd[0]);
-			if (go != 1)
-				_exit(VJ_EXIT_SETUP);
-		}
-		if (join(userdata, &e) == 0 && vj_vmm_child_finish(v, &errfd, &e) == 0)
-			vj_vmm_exec(v, old, &e);
-		vj_child_send_error(errfd, e);
-		_exit(e ? e->status : VJ_EXIT_SETUP);
-	}
-	close(pipefd[1]);
-	if (forked) {
-		char go = 1;
-		int r;
-
-		close(gofd[0]);
-		r = forked(pid, userdata, err);
-		if (r == 0 && write(gofd[1], &go, 1) != 1)
-			r = vj_err(err, VJ_EXIT_SETUP, errno, "fork", NULL, NULL,
-				   "cannot release the launch child");
-		close(gofd[1]); /* without the byte, the child exits before it execs */
-		if (r < 0) {
-			close(pipefd[0]);
-			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-				;
-			return -1;
-		}
-	}
-	if (vj_child_recv_error(pipefd[0], err) < 0) {
-		close(pipefd[0]);
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+	if (vj_child_run(&c, VJ_CHILD_EXEC, forked ? launch_gate : NULL, launch_child, &lc, "fork", NULL,
+			 err) < 0)
 		return -1;
-	}
-	close(pipefd[0]);
 	/* The VMM runs: its fds are its own now.  A supervisor holding the
 	 * launcher's sockets would keep them open after the VMM exits. */
 	vj_vmm_close_contexts(v);
 	vj_vmm_close_preserved(v);
 	if (started)
-		started(pid, userdata);
-	return supervise(pid, set);
+		started(c.pid, userdata);
+	return supervise(c.pid, set);
 }
