@@ -2,13 +2,22 @@
 /*
  * libvfiojail: give a VM exactly the device access it needs before its VMM starts.
  *
- * The library is a pure core (spec -> plan, from a host snapshot read under
- * overridable roots) and a thin effectful shell (apply the plan, start the VMM).
- * Every function that can fail takes a `struct vj_error **` and, on failure,
- * returns -1 and stores an error that names the step, the object, the errno, a
- * hint and its class (`status`, the exit status the CLI gives it); err may be
- * NULL.  A few return a documented result besides (vj_run: the VMM's exit
- * status).  Errors are values: nothing in the library calls exit().
+ * The library is a planning core (spec -> plan: it reads the host under
+ * overridable roots and changes nothing) and an apply engine (every change to the
+ * host is a step from one plan to the next, with its undo; docs/ARCHITECTURE.md).
+ *
+ * Conventions:
+ * - Every function that can fail takes a `struct vj_error **` and, on failure,
+ *   returns -1 and stores an error that names the step, the object, the errno, a
+ *   hint and its class (`status`, the exit status the CLI gives it).  err may be
+ *   NULL; an error stored is the caller's (vj_error_free).  A few return a
+ *   documented result besides (vj_run and vj_enter: the VMM's exit status).
+ * - The *_print_* functions write to a stdio stream: 0, or a negative errno
+ *   (-EIO when the stream failed, -ENOMEM).
+ * - What a function returns through an `out` pointer is the caller's, freed with
+ *   the function named beside it; every `const` argument is only read.
+ * - Errors are values: nothing in the library calls exit().  The library does
+ *   not install signal handlers, except while vj_run or vj_enter supervise a VMM.
  */
 #ifndef VFIOJAIL_VFIOJAIL_H
 #define VFIOJAIL_VFIOJAIL_H
@@ -279,9 +288,15 @@ struct vj_plan_opts {
 	const char *cgroup_parent; /* relative to the cgroup2 root; NULL = caller's own */
 };
 
+/* The plan of @spec on this host (@opts may be NULL: the real roots, the caller's
+ * cgroup): *out (vj_plan_free), or -1 with *err (status 125: the host cannot
+ * provide what the spec asks for, e.g. a device in no IOMMU group, or cannot be
+ * read).  Nothing is changed.  Warnings are in (*out)->warnings. */
 VJ_EXPORT int vj_plan_build(const struct vj_spec *spec, const struct vj_plan_opts *opts,
 			    struct vj_plan **out, struct vj_error **err);
 VJ_EXPORT void vj_plan_free(struct vj_plan *plan);
+/* The plan as JSON (pretty), in the schema the state file keeps it in too
+ * (vfiojail(1), plan --json). */
 VJ_EXPORT int vj_plan_print_json(const struct vj_plan *plan, FILE *f);
 VJ_EXPORT int vj_plan_print_table(const struct vj_plan *plan, FILE *f);
 

@@ -140,18 +140,18 @@ static void write_steps(struct vj_jbuf *b, unsigned steps)
 	vj_jb_close(b, ']');
 }
 
-/* The spec text, checked to be a JSON object and written compact; null when it
- * is not one. */
+/* The spec text: JSON from vj_spec_json or a state read back (json-c's compact
+ * form), so it is written as it is; anything but an object is written as null. */
 static void write_spec(struct vj_jbuf *b, const char *spec)
 {
-	json_object *o = spec ? json_tokener_parse(spec) : NULL;
+	const char *p = spec;
 
-	if (o && json_object_is_type(o, json_type_object))
-		vj_jb_json(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-									JSON_C_TO_STRING_NOSLASHESCAPE));
+	while (p && (*p == ' ' || *p == '\n' || *p == '\t'))
+		p++;
+	if (p && *p == '{')
+		vj_jb_json(b, spec);
 	else
 		vj_jb_null(b);
-	json_object_put(o);
 }
 
 static void state_json(struct vj_jbuf *b, const struct vj_state *st)
@@ -251,9 +251,15 @@ int vj_state_write(int dirfd, const struct vj_state *st, struct vj_error **err)
 		vj_err(err, VJ_EXIT_SETUP, errno, "state", tmp, NULL, "cannot create the state file");
 		goto out;
 	}
-	/* Durable before it replaces the old file: fsync, then rename. */
+	/*
+	 * Whole before it replaces the old file: written, then renamed, so a crash of
+	 * vfiojail leaves the old state or the new one.  No fsync: what the state
+	 * describes (cgroups, pinned BPF links, mount namespaces, processes) does not
+	 * outlive a reboot, so the file need not either, and an fsync to a disk-backed
+	 * /run costs more than the rest of an attach.
+	 */
 	w = write_all(fd, b.p, b.len);
-	if (w < 0 || fsync(fd) < 0) {
+	if (w < 0) {
 		vj_err(err, VJ_EXIT_SETUP, w < 0 ? -w : EIO, "state", tmp, NULL,
 		       "cannot write the state file");
 		unlinkat(dirfd, tmp, 0);
@@ -362,7 +368,7 @@ static int read_object_text(json_object *o, const char *key, char **out)
 		return 0;
 	if (!json_object_is_type(v, json_type_object))
 		return -1;
-	*out = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	*out = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	return *out ? 0 : -1;
 }
 

@@ -34,9 +34,10 @@ int vj_mountns_populate_dev(const struct vj_node *nodes, size_t n,
 			    const struct vj_mountns_opts *o, struct vj_error **err);
 
 /*
- * Hotplug into a kept namespace (@ns_fd, an fd of its nsfs file).  Both change
- * the calling process's mount namespace: call them in a forked, single-threaded
- * child, as root.
+ * Hotplug into a kept namespace (@ns_fd, an fd of its nsfs file).  Both move
+ * the calling process into that mount namespace, as root: a single-threaded
+ * caller comes back with vj_mountns_home_*; a threaded one calls them in a
+ * forked child.
  *
  * add: check the nodes, read the host nodes' ACLs (before setns hides the
  * host's /dev), enter the namespace and create each node in its /dev as
