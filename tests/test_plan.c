@@ -8,6 +8,7 @@
 #include <sys/acl.h>
 #include <sys/sysmacros.h>
 
+#include "plan.h"
 #include "state.h"
 #include "testlib.h"
 #include "util.h"
@@ -229,6 +230,7 @@ static void test_state_round_trip(void **state)
 	struct vj_error *err = NULL;
 	struct vj_plan *p = build(f, spec, &err);
 	struct vj_state st = { 0 }, back;
+	struct vj_state_change change = { 0 };
 	const char *odd = "/dev/odd \"quoted\" back\\slash\ttab\x01 caf\xc3\xa9";
 	int dirfd;
 
@@ -243,6 +245,15 @@ static void test_state_round_trip(void **state)
 				.owner = 42, .owner_start = UINT64_C(123456789012),
 				.plan = p, .spec = "{\"name\": \"vm\", \"n\": [1, 2]}",
 				.dev_root = f->dev, .iommufd_best_effort = true };
+	/* The ledger and a change under way, as attach writes them. */
+	st.ledger = VJ_STEP_BIT(VJ_STEP_CGROUP) | VJ_STEP_BIT(VJ_STEP_FILTER) | VJ_STEP_BIT(VJ_STEP_NAMESPACE);
+	change.plan = vj_plan_dup(p);
+	assert_non_null(change.plan);
+	change.plan->n_nodes--;
+	change.plan->memlock.unlimited = true;
+	change.spec = "{\"name\":\"vm\"}";
+	change.steps = VJ_STEP_BIT(VJ_STEP_NODES) | VJ_STEP_BIT(VJ_STEP_RULES);
+	st.change = &change;
 	assert_int_equal(mkdir(f->state, 0700), 0);
 	dirfd = vj_state_dir_open(f->state, &err);
 	assert_true(dirfd >= 0);
@@ -277,10 +288,18 @@ static void test_state_round_trip(void **state)
 	for (size_t i = 0; i < p->n_rules; i++)
 		assert_memory_equal(&back.plan->rules[i].type, &p->rules[i].type, 1);
 	assert_int_equal(back.plan->rules[0].minor, VJ_RULE_ANY);
+	assert_int_equal(back.ledger, st.ledger);
+	assert_non_null(back.change);
+	assert_int_equal(back.change->steps, change.steps);
+	assert_int_equal(back.change->plan->n_nodes, p->n_nodes - 1);
+	assert_true(back.change->plan->memlock.unlimited);
+	assert_string_equal(back.change->spec, "{\"name\":\"vm\"}");
 
 	vj_state_clear(&back);
 	assert_int_equal(vj_state_remove(dirfd, "vm", &err), 0);
 	close(dirfd);
+	change.plan->n_nodes++;
+	vj_plan_free(change.plan);
 	vj_plan_free(p);
 	vj_spec_free(spec);
 }
