@@ -10,6 +10,7 @@
 #include "config.h"
 #include "error.h"
 #include "jbuf.h"
+#include "jread.h"
 #include "name.h"
 #include "plan_json.h"
 #include "util.h"
@@ -287,48 +288,15 @@ static int state_damaged(struct vj_error **err, const char *file, const char *wh
 	return VJ_STATE_DAMAGED;
 }
 
-static int json_str(json_object *o, const char *key, bool absolute, char **out)
-{
-	json_object *v;
-
-	*out = NULL;
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return -1;
-	if (absolute && json_object_get_string(v)[0] != '/')
-		return -1;
-	*out = strdup(json_object_get_string(v));
-	return *out ? 0 : -1;
-}
-
+/* A pid, 0 when absent. */
 static int json_pid(json_object *o, const char *key, pid_t *out)
 {
-	json_object *v;
-	int64_t n;
+	int64_t n = 0;
 
 	*out = 0;
-	if (!json_object_object_get_ex(o, key, &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_int))
-		return -1;
-	n = json_object_get_int64(v);
-	if (n < 0 || n > INT32_MAX)
+	if (vj_jr_member(o, key) && vj_jr_int(o, key, 0, INT32_MAX, &n) < 0)
 		return -1;
 	*out = (pid_t)n;
-	return 0;
-}
-
-static int json_flag(json_object *o, const char *key, bool *out)
-{
-	json_object *v;
-
-	*out = false;
-	if (!json_object_object_get_ex(o, key, &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_boolean))
-		return -1;
-	*out = json_object_get_boolean(v);
 	return 0;
 }
 
@@ -403,7 +371,7 @@ static int read_extra(json_object *o, struct vj_state *st)
 	_cleanup_free_ char *kind = NULL;
 	bool ledger;
 
-	if (json_str(o, "kind", false, &kind) < 0)
+	if (vj_jr_str(o, "kind", false, &kind) < 0)
 		return -1;
 	if (!kind || !strcmp(kind, "run"))
 		st->kind = VJ_STATE_RUN;
@@ -417,9 +385,9 @@ static int read_extra(json_object *o, struct vj_state *st)
 		st->owner_start = (uint64_t)json_object_get_int64(v);
 	}
 	if (json_pid(o, "owner", &st->owner) < 0 ||
-	    json_str(o, "ns", true, &st->ns_path) < 0 || read_plan(o, &st->plan) < 0 ||
-	    json_str(o, "cgroup_parent", false, &st->cgroup_parent) < 0 ||
-	    json_flag(o, "iommufd_best_effort", &st->iommufd_best_effort) < 0 ||
+	    vj_jr_str(o, "ns", true, &st->ns_path) < 0 || read_plan(o, &st->plan) < 0 ||
+	    vj_jr_str(o, "cgroup_parent", false, &st->cgroup_parent) < 0 ||
+	    vj_jr_flag(o, "iommufd_best_effort", &st->iommufd_best_effort) < 0 ||
 	    read_object_text(o, "spec", &st->spec) < 0 || read_steps(o, "ledger", &st->ledger, &ledger) < 0 ||
 	    read_change(o, st) < 0)
 		return -1;
@@ -429,9 +397,9 @@ static int read_extra(json_object *o, struct vj_state *st)
 			     (st->ns_path ? VJ_STEP_BIT(VJ_STEP_NAMESPACE) : 0);
 	if (json_object_object_get_ex(o, "roots", &roots)) {
 		if (!json_object_is_type(roots, json_type_object) ||
-		    json_str(roots, "sysfs", false, &st->sysfs_root) < 0 ||
-		    json_str(roots, "proc", false, &st->proc_root) < 0 ||
-		    json_str(roots, "dev", false, &st->dev_root) < 0)
+		    vj_jr_str(roots, "sysfs", false, &st->sysfs_root) < 0 ||
+		    vj_jr_str(roots, "proc", false, &st->proc_root) < 0 ||
+		    vj_jr_str(roots, "dev", false, &st->dev_root) < 0)
 			return -1;
 	}
 	if (st->kind == VJ_STATE_SETUP && (!st->ns_path || !st->plan || !st->spec))
@@ -475,9 +443,9 @@ int vj_state_read(int dirfd, const char *name, struct vj_state *st, struct vj_er
 		json_object_put(o);
 		return state_damaged(err, file, "not a JSON object");
 	}
-	if (json_str(o, "name", false, &st->name) < 0 || !st->name || strcmp(st->name, name) != 0 ||
-	    json_str(o, "cgroup", true, &st->cgroup) < 0 ||
-	    json_str(o, "bpf_pin", true, &st->bpf_pin) < 0 ||
+	if (vj_jr_str(o, "name", false, &st->name) < 0 || !st->name || strcmp(st->name, name) != 0 ||
+	    vj_jr_str(o, "cgroup", true, &st->cgroup) < 0 ||
+	    vj_jr_str(o, "bpf_pin", true, &st->bpf_pin) < 0 ||
 	    json_pid(o, "supervisor", &st->supervisor) < 0 || json_pid(o, "vmm", &st->vmm) < 0 ||
 	    read_extra(o, st) < 0) {
 		vj_state_clear(st);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jread.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------------- */
@@ -231,47 +232,13 @@ void vj_plan_json_write(struct vj_jbuf *b, const struct vj_plan *p, unsigned fla
 /* ------------------------------------------------------------------------- */
 /* Reading                                                                    */
 
-/* Each reader answers 0, or -1 for a missing or malformed member. */
-
-static json_object *member(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-/* An optional string (absent or null: NULL); @absolute: must start with "/". */
-static int r_str(json_object *o, const char *key, bool absolute, char **out)
-{
-	json_object *v = member(o, key);
-
-	*out = NULL;
-	if (!v || json_object_is_type(v, json_type_null))
-		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return -1;
-	if (absolute && json_object_get_string(v)[0] != '/')
-		return -1;
-	*out = strdup(json_object_get_string(v));
-	return *out ? 0 : -1;
-}
-
-static int r_int(json_object *o, const char *key, int64_t min, int64_t max, int64_t *out)
-{
-	json_object *v = member(o, key);
-
-	if (!v || !json_object_is_type(v, json_type_int))
-		return -1;
-	errno = 0;
-	*out = json_object_get_int64(v);
-	return errno == 0 && *out >= min && *out <= max ? 0 : -1;
-}
+/* Each reader answers 0, or -1 for a missing or malformed member (jread.h). */
 
 static int r_u32(json_object *o, const char *key, uint32_t *out)
 {
 	int64_t v;
 
-	if (r_int(o, key, 0, UINT32_MAX, &v) < 0)
+	if (vj_jr_int(o, key, 0, UINT32_MAX, &v) < 0)
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
@@ -280,7 +247,7 @@ static int r_u32(json_object *o, const char *key, uint32_t *out)
 /* A device number of a rule: a number or "*". */
 static int r_devnum(json_object *o, const char *key, uint32_t *out)
 {
-	json_object *v = member(o, key);
+	json_object *v = vj_jr_member(o, key);
 
 	if (v && json_object_is_type(v, json_type_string) && !strcmp(json_object_get_string(v), "*")) {
 		*out = VJ_RULE_ANY;
@@ -289,22 +256,9 @@ static int r_devnum(json_object *o, const char *key, uint32_t *out)
 	return r_u32(o, key, out);
 }
 
-static int r_flag(json_object *o, const char *key, bool *out)
-{
-	json_object *v = member(o, key);
-
-	*out = false;
-	if (!v)
-		return 0;
-	if (!json_object_is_type(v, json_type_boolean))
-		return -1;
-	*out = json_object_get_boolean(v);
-	return 0;
-}
-
 static int r_devtype(json_object *o, char *out)
 {
-	json_object *v = member(o, "type");
+	json_object *v = vj_jr_member(o, "type");
 	const char *s;
 
 	if (!v || !json_object_is_type(v, json_type_string))
@@ -319,7 +273,7 @@ static int r_devtype(json_object *o, char *out)
 /* "rwm" (or, in older state files, the bits as a number). */
 static int r_access(json_object *o, unsigned *out)
 {
-	json_object *v = member(o, "access");
+	json_object *v = vj_jr_member(o, "access");
 	uint32_t n;
 
 	if (v && json_object_is_type(v, json_type_string))
@@ -333,7 +287,7 @@ static int r_access(json_object *o, unsigned *out)
 /* "0660" (or a number in older state files). */
 static int r_mode(json_object *o, mode_t *out)
 {
-	json_object *v = member(o, "mode");
+	json_object *v = vj_jr_member(o, "mode");
 	uint32_t n;
 
 	if (v && json_object_is_type(v, json_type_string)) {
@@ -354,44 +308,25 @@ static int r_mode(json_object *o, mode_t *out)
 	return 0;
 }
 
-/* An array member of objects (absent: NULL and 0 when @optional). */
-static int r_objects(json_object *o, const char *key, bool optional, json_object **out, size_t *n)
-{
-	json_object *a = member(o, key);
-
-	*out = NULL;
-	*n = 0;
-	if (!a)
-		return optional ? 0 : -1;
-	if (!json_object_is_type(a, json_type_array))
-		return -1;
-	*n = json_object_array_length(a);
-	for (size_t i = 0; i < *n; i++)
-		if (!json_object_is_type(json_object_array_get_idx(a, i), json_type_object))
-			return -1;
-	*out = a;
-	return 0;
-}
-
 static int r_nodes(json_object *o, struct vj_plan *p)
 {
 	json_object *a;
 	size_t n;
 
-	if (r_objects(o, "nodes", false, &a, &n) < 0 || !(p->nodes = calloc(n ? n : 1, sizeof(*p->nodes))))
+	if (vj_jr_objects(o, "nodes", false, &a, &n) < 0 || !(p->nodes = calloc(n ? n : 1, sizeof(*p->nodes))))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(a, i);
 		struct vj_node *nd = &p->nodes[p->n_nodes++]; /* freed with the plan */
 		int64_t uid, gid;
 
-		if (r_str(e, "path", true, &nd->path) < 0 || !nd->path ||
-		    r_str(e, "host_path", false, &nd->host_path) < 0 ||
-		    r_str(e, "reason", false, &nd->reason) < 0 || r_devtype(e, &nd->type) < 0 ||
+		if (vj_jr_str(e, "path", true, &nd->path) < 0 || !nd->path ||
+		    vj_jr_str(e, "host_path", false, &nd->host_path) < 0 ||
+		    vj_jr_str(e, "reason", false, &nd->reason) < 0 || r_devtype(e, &nd->type) < 0 ||
 		    r_u32(e, "major", &nd->major) < 0 || r_u32(e, "minor", &nd->minor) < 0 ||
-		    r_access(e, &nd->access) < 0 || r_int(e, "uid", 0, UINT32_MAX, &uid) < 0 ||
-		    r_int(e, "gid", 0, UINT32_MAX, &gid) < 0 || r_mode(e, &nd->mode) < 0 ||
-		    r_flag(e, "copy_acl", &nd->copy_acl) < 0)
+		    r_access(e, &nd->access) < 0 || vj_jr_int(e, "uid", 0, UINT32_MAX, &uid) < 0 ||
+		    vj_jr_int(e, "gid", 0, UINT32_MAX, &gid) < 0 || r_mode(e, &nd->mode) < 0 ||
+		    vj_jr_flag(e, "copy_acl", &nd->copy_acl) < 0)
 			return -1;
 		nd->uid = (uid_t)uid;
 		nd->gid = (gid_t)gid;
@@ -404,7 +339,7 @@ static int r_rules(json_object *o, struct vj_plan *p)
 	json_object *a;
 	size_t n;
 
-	if (r_objects(o, "rules", false, &a, &n) < 0 || !(p->rules = calloc(n ? n : 1, sizeof(*p->rules))))
+	if (vj_jr_objects(o, "rules", false, &a, &n) < 0 || !(p->rules = calloc(n ? n : 1, sizeof(*p->rules))))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(a, i);
@@ -412,7 +347,7 @@ static int r_rules(json_object *o, struct vj_plan *p)
 
 		if (r_devtype(e, &r->type) < 0 || r_devnum(e, "major", &r->major) < 0 ||
 		    r_devnum(e, "minor", &r->minor) < 0 || r_access(e, &r->access) < 0 ||
-		    r_str(e, "reason", false, &r->reason) < 0)
+		    vj_jr_str(e, "reason", false, &r->reason) < 0)
 			return -1;
 	}
 	return 0;
@@ -423,7 +358,7 @@ static int r_iommufd(json_object *o, struct vj_plan *p)
 	json_object *a;
 	size_t n;
 
-	if (r_objects(o, "iommufd", false, &a, &n) < 0 ||
+	if (vj_jr_objects(o, "iommufd", false, &a, &n) < 0 ||
 	    !(p->iommufd = calloc(n ? n : 1, sizeof(*p->iommufd))))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
@@ -432,10 +367,10 @@ static int r_iommufd(json_object *o, struct vj_plan *p)
 		_cleanup_free_ char *acct = NULL;
 		int64_t devs = 0;
 
-		if (r_str(e, "id", false, &c->id) < 0 || !c->id || r_str(e, "path", true, &c->path) < 0 ||
+		if (vj_jr_str(e, "id", false, &c->id) < 0 || !c->id || vj_jr_str(e, "path", true, &c->path) < 0 ||
 		    !c->path || r_u32(e, "major", &c->major) < 0 || r_u32(e, "minor", &c->minor) < 0 ||
-		    r_str(e, "accounting", false, &acct) < 0 ||
-		    (member(e, "devices") && r_int(e, "devices", 0, INT32_MAX, &devs) < 0))
+		    vj_jr_str(e, "accounting", false, &acct) < 0 ||
+		    (vj_jr_member(e, "devices") && vj_jr_int(e, "devices", 0, INT32_MAX, &devs) < 0))
 			return -1;
 		if (acct && strcmp(acct, "per-user") != 0 && strcmp(acct, "per-process") != 0)
 			return -1;
@@ -451,13 +386,13 @@ static int r_bars(json_object *o, struct vj_hostdev_plan *h)
 	json_object *a;
 	size_t n;
 
-	if (r_objects(o, "bars", true, &a, &n) < 0 || !(h->bars = calloc(n ? n : 1, sizeof(*h->bars))))
+	if (vj_jr_objects(o, "bars", true, &a, &n) < 0 || !(h->bars = calloc(n ? n : 1, sizeof(*h->bars))))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(a, i);
 		int64_t idx, size;
 
-		if (r_int(e, "index", 0, 16, &idx) < 0 || r_int(e, "size", 0, INT64_MAX, &size) < 0)
+		if (vj_jr_int(e, "index", 0, 16, &idx) < 0 || vj_jr_int(e, "size", 0, INT64_MAX, &size) < 0)
 			return -1;
 		h->bars[h->n_bars++] = (struct vj_bar){ (unsigned)idx, (uint64_t)size };
 	}
@@ -470,21 +405,21 @@ static int r_hostdevs(json_object *o, struct vj_plan *p)
 	json_object *a;
 	size_t n;
 
-	if (r_objects(o, "hostdevs", true, &a, &n) < 0 ||
+	if (vj_jr_objects(o, "hostdevs", true, &a, &n) < 0 ||
 	    !(p->hostdevs = calloc(n ? n : 1, sizeof(*p->hostdevs))))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(a, i), *pci = member(e, "pci");
+		json_object *e = json_object_array_get_idx(a, i), *pci = vj_jr_member(e, "pci");
 		struct vj_hostdev_plan *h = &p->hostdevs[p->n_hostdevs++];
 		_cleanup_free_ char *backend = NULL;
 		int64_t group;
 
 		if (!pci || !json_object_is_type(pci, json_type_string) ||
 		    strlen(json_object_get_string(pci)) >= sizeof(h->pci) ||
-		    r_str(e, "backend", false, &backend) < 0 || !backend ||
-		    r_str(e, "driver", false, &h->driver) < 0 || r_str(e, "node", true, &h->node) < 0 ||
-		    r_str(e, "iommufd", false, &h->iommufd) < 0 ||
-		    r_int(e, "iommu_group", -1, INT32_MAX, &group) < 0 || r_bars(e, h) < 0)
+		    vj_jr_str(e, "backend", false, &backend) < 0 || !backend ||
+		    vj_jr_str(e, "driver", false, &h->driver) < 0 || vj_jr_str(e, "node", true, &h->node) < 0 ||
+		    vj_jr_str(e, "iommufd", false, &h->iommufd) < 0 ||
+		    vj_jr_int(e, "iommu_group", -1, INT32_MAX, &group) < 0 || r_bars(e, h) < 0)
 			return -1;
 		if (strcmp(backend, "legacy") != 0 && strcmp(backend, "iommufd") != 0)
 			return -1;
@@ -498,16 +433,16 @@ static int r_hostdevs(json_object *o, struct vj_plan *p)
 /* {"bytes": N | -1 | null} (older state files: {"unchanged", "unlimited", "bytes"}). */
 static int r_memlock(json_object *o, struct vj_memlock_plan *m)
 {
-	json_object *ml = member(o, "memlock"), *bytes;
+	json_object *ml = vj_jr_member(o, "memlock"), *bytes;
 	int64_t v;
 
 	/* (a JSON null is a member whose value is NULL) */
 	if (!ml || !json_object_is_type(ml, json_type_object) ||
 	    !json_object_object_get_ex(ml, "bytes", &bytes))
 		return -1;
-	if (member(ml, "unchanged")) {
-		if (r_flag(ml, "unchanged", &m->unchanged) < 0 || r_flag(ml, "unlimited", &m->unlimited) < 0 ||
-		    r_int(ml, "bytes", 0, INT64_MAX, &v) < 0)
+	if (vj_jr_member(ml, "unchanged")) {
+		if (vj_jr_flag(ml, "unchanged", &m->unchanged) < 0 || vj_jr_flag(ml, "unlimited", &m->unlimited) < 0 ||
+		    vj_jr_int(ml, "bytes", 0, INT64_MAX, &v) < 0)
 			return -1;
 		m->bytes = (uint64_t)v;
 		return 0;
@@ -516,7 +451,7 @@ static int r_memlock(json_object *o, struct vj_memlock_plan *m)
 		m->unchanged = true;
 		return 0;
 	}
-	if (r_int(ml, "bytes", -1, INT64_MAX, &v) < 0)
+	if (vj_jr_int(ml, "bytes", -1, INT64_MAX, &v) < 0)
 		return -1;
 	m->unlimited = v == -1;
 	m->bytes = v < 0 ? 0 : (uint64_t)v;
@@ -526,7 +461,7 @@ static int r_memlock(json_object *o, struct vj_memlock_plan *m)
 /* "groups": absent in a plan of an older vfiojail (looked up again at launch). */
 static int r_groups(json_object *o, struct vj_plan *p)
 {
-	json_object *a = member(o, "groups");
+	json_object *a = vj_jr_member(o, "groups");
 	size_t n;
 
 	if (!a)
@@ -562,9 +497,9 @@ int vj_plan_json_read(json_object *o, struct vj_plan **out)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -1;
-	if (r_int(o, "uid", 0, UINT32_MAX, &uid) < 0 || r_int(o, "gid", 0, UINT32_MAX, &gid) < 0 ||
-	    r_str(o, "name", false, &p->name) < 0 || r_str(o, "arch", false, &p->arch) < 0 ||
-	    r_str(o, "cgroup", true, &p->cgroup) < 0 || r_memlock(o, &p->memlock) < 0 ||
+	if (vj_jr_int(o, "uid", 0, UINT32_MAX, &uid) < 0 || vj_jr_int(o, "gid", 0, UINT32_MAX, &gid) < 0 ||
+	    vj_jr_str(o, "name", false, &p->name) < 0 || vj_jr_str(o, "arch", false, &p->arch) < 0 ||
+	    vj_jr_str(o, "cgroup", true, &p->cgroup) < 0 || r_memlock(o, &p->memlock) < 0 ||
 	    r_groups(o, p) < 0 || r_nodes(o, p) < 0 || r_rules(o, p) < 0 || r_iommufd(o, p) < 0 ||
 	    r_hostdevs(o, p) < 0) {
 		vj_plan_free(p);

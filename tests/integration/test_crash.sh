@@ -92,33 +92,28 @@ crash_tests() {
 	"$VFIOJAIL" setup "${roots[@]}" "${vm[@]}" >/dev/null
 	snapshot >"$WORK/s0"
 
-	# attach: killed at any point, the next command puts the jail back as it was.
-	for c in mknod bpf setns mkdir; do
-		for n in $(seq 1 "$max"); do
-			crash "$c" "$n" -- "$VFIOJAIL" attach vj --device /dev/x --hostdev 0009:06:00.1
-			hit || { [[ $rc == 0 ]] && "$VFIOJAIL" detach vj --device /dev/x --hostdev 0009:06:00.1; break; }
-			what="attach killed at $c call $n"
-			crashed "$what"
-			recover "$what"
-			unchanged "$what" "$WORK/s0"
-			count attach
+	# VERB REFERENCE SYSCALL...: attach or detach killed at any call of each
+	# SYSCALL; the next command puts the jail back as REFERENCE has it.
+	change_crashes() {
+		local verb=$1 ref=$2 other c n what
+		[[ $verb == attach ]] && other=detach || other=attach
+		shift 2
+		for c in "$@"; do
+			for n in $(seq 1 "$max"); do
+				crash "$c" "$n" -- "$VFIOJAIL" "$verb" vj --device /dev/x --hostdev 0009:06:00.1
+				hit || { [[ $rc == 0 ]] && "$VFIOJAIL" "$other" vj --device /dev/x --hostdev 0009:06:00.1; break; }
+				what="$verb killed at $c call $n"
+				crashed "$what"
+				recover "$what"
+				unchanged "$what" "$ref"
+				count "$verb"
+			done
 		done
-	done
-
-	# detach: likewise, back to the attached jail.
+	}
+	change_crashes attach "$WORK/s0" mknod bpf setns mkdir
 	"$VFIOJAIL" attach vj --device /dev/x --hostdev 0009:06:00.1
 	snapshot >"$WORK/s1"
-	for c in mknod bpf setns; do
-		for n in $(seq 1 "$max"); do
-			crash "$c" "$n" -- "$VFIOJAIL" detach vj --device /dev/x --hostdev 0009:06:00.1
-			hit || { [[ $rc == 0 ]] && "$VFIOJAIL" attach vj --device /dev/x --hostdev 0009:06:00.1; break; }
-			what="detach killed at $c call $n"
-			crashed "$what"
-			recover "$what"
-			unchanged "$what" "$WORK/s1"
-			count detach
-		done
-	done
+	change_crashes detach "$WORK/s1" mknod bpf setns
 
 	capture "$VFIOJAIL" teardown vj
 	assert_eq "$rc" 0 "final teardown ($err)"
