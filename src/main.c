@@ -29,6 +29,10 @@ enum {
 	OPT_PRESERVE_FDS,
 	OPT_SOCKET,
 	OPT_SPEC_DIR,
+	OPT_PID,
+	OPT_TIMEOUT,
+	OPT_SPEC_JSON,
+	OPT_VFIOJAIL,
 	OPT_SPEC_FLAG, /* spec flags are told apart by their long name */
 };
 
@@ -44,6 +48,10 @@ struct cli {
 	long preserve_fds;          /* -1: not given */
 	const char *socket;         /* serve, launch */
 	const char *spec_dir;       /* serve */
+	long pid;                   /* handoff: the container's process; 0 not given */
+	long timeout;               /* handoff, hook: seconds; 0 not given */
+	const char *spec_json;      /* hook create-runtime: the spec as JSON */
+	const char *vfiojail;       /* cdi: the vfiojail the hooks run */
 	char **vmm_argv;            /* after "--" */
 	const char *spec_path;
 	struct vj_spec *spec_flags; /* non-NULL once a spec flag was given */
@@ -70,6 +78,10 @@ static const struct option fixed_options[] = {
 	{ "preserve-fds", required_argument, NULL, OPT_PRESERVE_FDS },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "spec-dir", required_argument, NULL, OPT_SPEC_DIR },
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "spec-json", required_argument, NULL, OPT_SPEC_JSON },
+	{ "vfiojail", required_argument, NULL, OPT_VFIOJAIL },
 	{ "help", no_argument, NULL, 'h' },
 };
 static struct option *long_options;
@@ -118,6 +130,14 @@ static void usage(FILE *f)
 	      "  launch NAME [--socket PATH] [--preserve-fds N] -- VMM [ARGS...]\n"
 	      "                          as the VM's user: get VM NAME's jail from the service\n"
 	      "                          (root's spec " VJ_DEFAULT_SPEC_DIR "/NAME.json), become the VMM\n"
+	      "  cdi [SPEC]              print a CDI spec (kind vfiojail.dev/vm) for the VM and\n"
+	      "                          make its hand-off directory (docs/KUBERNETES.md)\n"
+	      "  handoff [SPEC] --pid PID [--socket PATH] [--timeout S]\n"
+	      "                          give the VM's iommufd contexts (per-process accounting)\n"
+	      "                          once to a process of the VM's user in PID's pid\n"
+	      "                          namespace and cgroup, which runs vfiojail launch\n"
+	      "  hook create-runtime|poststop\n"
+	      "                          the CDI spec's hooks (the OCI state on stdin)\n"
 	      "  gc                      tear down jails with no process left whose launcher\n"
 	      "                          or supervisor is gone\n"
 	      "  version                 print the version\n"
@@ -256,6 +276,24 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_SPEC_DIR:
 			cli->spec_dir = optarg;
+			break;
+		case OPT_PID:
+		case OPT_TIMEOUT: {
+			char *end = NULL;
+			long v;
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || !*optarg || *end || v <= 0 || v > (c == OPT_PID ? 0x3fffffffL : 86400L))
+				return usage_error("--%s: \"%s\" is not a %s", c == OPT_PID ? "pid" : "timeout", optarg,
+						   c == OPT_PID ? "process id" : "number of seconds from 1 to 86400");
+			*(c == OPT_PID ? &cli->pid : &cli->timeout) = v;
+			break;
+		}
+		case OPT_SPEC_JSON:
+			cli->spec_json = optarg;
+			break;
+		case OPT_VFIOJAIL:
+			cli->vfiojail = optarg;
 			break;
 		case OPT_PRESERVE_FDS: {
 			char *end = NULL;
@@ -589,6 +627,103 @@ static int cmd_launch(struct cli *cli)
 	return print_error(r, e);
 }
 
+/* ------------------------------------------------------------------------- */
+/* The Kubernetes path                                                        */
+
+static int cmd_cdi(struct cli *cli)
+{
+	struct vj_spec *spec = NULL;
+	struct vj_plan *plan = NULL;
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	struct vj_cdi_opts co = { 0 };
+	int r;
+
+	if (cli->n_rest > 1)
+		return usage_error("cdi takes one SPEC, got extra argument '%s'", cli->rest[1]);
+	cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
+	if ((r = load_spec(cli, &spec)) >= 0)
+		return r;
+	run_opts_init(cli, &o);
+	co = (struct vj_cdi_opts){ .vfiojail = cli->vfiojail, .state_dir = cli->state_dir,
+				   .roots = &cli->plan_opts.roots, .best_effort = cli->best_effort,
+				   .timeout_s = (unsigned)cli->timeout };
+	r = vj_plan_build(spec, &cli->plan_opts, &plan, &e);
+	for (size_t i = 0; r == 0 && i < plan->n_warnings; i++)
+		print_warning(plan->warnings[i], NULL);
+	if (r == 0)
+		r = vj_cdi_print(plan, spec, &co, stdout, &e);
+	/* The directory the spec mounts must exist before any container starts. */
+	if (r == 0)
+		r = vj_handoff_prepare(spec->name, &o, &e);
+	vj_plan_free(plan);
+	vj_spec_free(spec);
+	return print_error(r, e);
+}
+
+static void print_handoff_log(const char *msg, void *userdata)
+{
+	(void)userdata;
+	fprintf(stderr, "vfiojail handoff: %s\n", msg);
+}
+
+/* In the foreground, for one process (--pid) and its pid namespace. */
+static int cmd_handoff(struct cli *cli)
+{
+	struct vj_spec *spec = NULL;
+	struct vj_error *e = NULL;
+	struct vj_handoff_opts ho = { .ready_fd = -1 };
+	int r;
+
+	if (cli->n_rest > 1)
+		return usage_error("handoff takes one SPEC, got extra argument '%s'", cli->rest[1]);
+	if (!cli->pid)
+		return usage_error("%s", "handoff needs --pid PID: the process whose pid namespace and cgroup the client must share");
+	cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
+	if ((r = load_spec(cli, &spec)) >= 0)
+		return r;
+	run_opts_init(cli, &ho.run);
+	ho.container_pid = (pid_t)cli->pid;
+	ho.timeout_s = (unsigned)cli->timeout;
+	ho.log = print_handoff_log;
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	ho.socket_path = cli->socket;
+	r = vj_handoff_serve(spec, &ho, &e);
+	vj_spec_free(spec);
+	return print_error(r, e);
+}
+
+/* The CDI hooks: hook create-runtime (the OCI state on stdin), hook poststop NAME. */
+static int cmd_hook(struct cli *cli)
+{
+	struct vj_spec *spec = NULL;
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	int r;
+
+	if (cli->n_rest < 1)
+		return usage_error("%s", "hook takes create-runtime or poststop");
+	run_opts_init(cli, &o);
+	if (!strcmp(cli->rest[0], "poststop")) {
+		cli->rest++;
+		cli->n_rest--;
+		name_after_dashdash(cli);
+		if (cli->n_rest != 1)
+			return usage_error("%s", "hook poststop takes one NAME");
+		r = vj_cdi_hook_poststop(cli->rest[0], &o, &e);
+		return print_error(r, e);
+	}
+	if (strcmp(cli->rest[0], "create-runtime") != 0 || cli->n_rest != 1)
+		return usage_error("%s", "hook takes create-runtime (the spec in --spec-json) or poststop NAME");
+	if (!cli->spec_json)
+		return usage_error("%s", "hook create-runtime needs --spec-json");
+	if (vj_spec_parse_string(cli->spec_json, &spec, &e) < 0)
+		return print_error(-1, e);
+	r = vj_cdi_hook_create_runtime(spec, &o, (unsigned)cli->timeout, stdin, &e);
+	vj_spec_free(spec);
+	return print_error(r, e);
+}
+
 static int cmd_status(struct cli *cli)
 {
 	struct vj_status *st = NULL;
@@ -721,6 +856,9 @@ static const struct command {
 	{ "gc", cmd_gc },
 	{ "serve", cmd_serve },
 	{ "launch", cmd_launch },
+	{ "cdi", cmd_cdi },
+	{ "handoff", cmd_handoff },
+	{ "hook", cmd_hook },
 	{ "attach", cmd_hotplug },
 	{ "detach", cmd_hotplug },
 };
@@ -759,8 +897,9 @@ int main(int argc, char **argv)
 		if (r < 0 && cli.preserve_fds >= 0 && strcmp(cli.command, "run") && strcmp(cli.command, "enter") &&
 		    strcmp(cli.command, "launch"))
 			r = usage_error("--preserve-fds is for run, enter and launch, not %s", cli.command);
-		if (r < 0 && cli.socket && strcmp(cli.command, "serve") && strcmp(cli.command, "launch"))
-			r = usage_error("--socket is for serve and launch, not %s", cli.command);
+		if (r < 0 && cli.socket && strcmp(cli.command, "serve") && strcmp(cli.command, "launch") &&
+		    strcmp(cli.command, "handoff"))
+			r = usage_error("--socket is for serve, launch and handoff, not %s", cli.command);
 		if (r < 0)
 			r = commands[i].fn(&cli);
 		vj_spec_free(cli.spec_flags);

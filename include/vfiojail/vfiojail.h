@@ -518,6 +518,75 @@ VJ_EXPORT int vj_list(const struct vj_run_opts *opts, char ***names, size_t *n,
 VJ_EXPORT int vj_gc(const struct vj_run_opts *opts, char ***removed, size_t *n,
 		    struct vj_error **err);
 
+/* ------------------------------------------------------------------------- */
+/* Kubernetes: a CDI spec and the hand-off of the iommufd contexts            */
+
+struct vj_cdi_opts {
+	const char *vfiojail;    /* the vfiojail the hooks run (default BINDIR/vfiojail) */
+	const char *state_dir;   /* the node's state dir; hand-offs in STATE_DIR/handoff */
+	const struct vj_roots *roots; /* passed on to the createRuntime hook */
+	bool best_effort;        /* --iommufd-accounting=best-effort for the hook */
+	unsigned timeout_s;      /* how long the hand-off waits (0: 60 s) */
+};
+
+/*
+ * Print a CDI spec (kind vfiojail.dev/vm, device NAME) for @plan: its device
+ * nodes (all but the ones every OCI runtime makes itself), the environment a
+ * launcher in the pod needs (VFIOJAIL_VM, VFIOJAIL_SOCKET, VFIOJAIL_MEMLOCK), the
+ * VM's hand-off directory mounted at /run/vfiojail-handoff, and two hooks:
+ * createRuntime (`vfiojail hook create-runtime`: RLIMIT_MEMLOCK of the
+ * container's process, then the hand-off of the contexts) with @spec (as JSON,
+ * user and group as ids) and poststop (`vfiojail hook poststop`).  0, or -1 with
+ * *err (status 2: a VM name CDI cannot carry).
+ */
+VJ_EXPORT int vj_cdi_print(const struct vj_plan *plan, const struct vj_spec *spec,
+			   const struct vj_cdi_opts *opts, FILE *f, struct vj_error **err);
+
+struct vj_handoff_opts {
+	struct vj_run_opts run;  /* plan roots, iommufd_best_effort, warn */
+	const char *socket_path; /* where to listen; NULL: STATE_DIR/handoff/NAME/handoff.sock */
+	pid_t container_pid;     /* clients must be in its pid namespace and cgroup */
+	unsigned timeout_s;      /* how long to serve (0: 60 s) */
+	int ready_fd;            /* >= 0: closed once the socket listens (a daemon's parent waits) */
+	void (*log)(const char *msg, void *userdata); /* every hand-off and refusal */
+};
+
+/*
+ * The node's half of the hand-off: plan @spec, open its iommufd contexts
+ * (per-process accounting set and read back unless best effort), listen on
+ * opts->socket_path (mode 0600, owned by the VM's user), and give the contexts,
+ * once, to the first client that asks for this VM by name and is the VM's uid
+ * and gid, in opts->container_pid's pid namespace and cgroup.  Every refusal and
+ * the hand-off are logged.  Serves until the time is up (refusing later
+ * clients), then removes the socket: 0 when the contexts were handed over, -1
+ * with *err otherwise (status 1: no client in time; 125: cannot serve).  The pod's
+ * half is vj_launch with the socket.
+ */
+VJ_EXPORT int vj_handoff_serve(const struct vj_spec *spec, const struct vj_handoff_opts *opts,
+			       struct vj_error **err);
+
+/* STATE_DIR/handoff/NAME (NAME escaped): the VM's hand-off directory, which its
+ * CDI spec mounts into the container; made (root's, mode 0755) when missing, as
+ * the bind mount needs it before the hooks run.  teardown NAME removes it. */
+VJ_EXPORT int vj_handoff_prepare(const char *name, const struct vj_run_opts *opts,
+				 struct vj_error **err);
+
+/*
+ * The CDI createRuntime hook: @oci_state is the OCI state the runtime writes on
+ * the hook's stdin (its "pid": the container's process, in the host's pid
+ * namespace).  Plans @spec, sets that process's RLIMIT_MEMLOCK (soft and hard)
+ * to the plan, and starts the hand-off (vj_handoff_serve, a daemon that serves
+ * STATE_DIR/handoff/NAME/handoff.sock for @timeout_s, logging to
+ * STATE_DIR/handoff/NAME.log).  Returns once the socket listens: 0, or -1 with
+ * *err (the runtime then does not start the container).
+ */
+VJ_EXPORT int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_opts *opts,
+					 unsigned timeout_s, FILE *oci_state, struct vj_error **err);
+/* The CDI poststop hook: the VM's hand-off ends (its daemon is stopped, the
+ * socket removed). */
+VJ_EXPORT int vj_cdi_hook_poststop(const char *name, const struct vj_run_opts *opts,
+				   struct vj_error **err);
+
 #ifdef __cplusplus
 }
 #endif

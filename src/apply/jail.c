@@ -42,6 +42,7 @@
 #include "plan.h"
 #include "privs.h"
 #include "rlimit.h"
+#include "serve.h"
 #include "spec_internal.h"
 #include "sysfs.h"
 #include "util.h"
@@ -939,6 +940,9 @@ static int teardown(const char *name, const struct vj_run_opts *o, bool kill, st
 	else
 		r = vj_apply_destroy(dirfd, &st, kill, err);
 	vj_state_clear(&st);
+	/* A VM of the Kubernetes path: its hand-off directory (vfiojail cdi). */
+	if (r >= 0 && vj_handoff_remove(o->state_dir, name, err) < 0)
+		r = -1;
 	vj_state_unlock(dirfd, name, lock_fd);
 	return r < 0 ? -1 : 0;
 }

@@ -194,7 +194,12 @@ static void send_error(int fd, const struct vj_error *e)
 	vj_child_send_error(fd, e); /* one write: one message */
 }
 
-static int send_ok(int fd, const struct vj_handoff *h)
+void vj_serve_send_error(int fd, const struct vj_error *e)
+{
+	send_error(fd, e);
+}
+
+int vj_serve_send_ok(int fd, const struct vj_handoff *h)
 {
 	char buf[MSG_MAX], cbuf[CMSG_SPACE(sizeof(int) * FDS_MAX)] = { 0 };
 	size_t len = 0;
@@ -230,46 +235,55 @@ static int send_ok(int fd, const struct vj_handoff *h)
 	return sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
 }
 
+int vj_serve_peer(int fd, struct ucred *cred, int *pidfd, struct vj_error **err)
+{
+	socklen_t clen = sizeof(*cred);
+	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_S };
+
+	*pidfd = -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	memset(cred, 0, sizeof(*cred));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &clen) < 0 || cred->pid <= 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", NULL, NULL, "cannot tell who the client is");
+	/* Pin the client's identity: a pidfd names that process, never a reused pid. */
+	*pidfd = (int)syscall(SYS_pidfd_open, cred->pid, 0);
+	if (*pidfd < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", NULL, NULL, "pidfd_open of the client");
+	return 0;
+}
+
+int vj_serve_read_request(int fd, char *buf, size_t size, const char **name, struct vj_error **err)
+{
+	/* No control buffer: fds a client sends are closed by the kernel, unread. */
+	ssize_t n = recv(fd, buf, size - 1, 0);
+
+	if (n < (ssize_t)sizeof(PROTO) + 1 || memcmp(buf, PROTO, sizeof(PROTO)) != 0 || buf[n - 1] != '\0')
+		return vj_err(err, VJ_EXIT_USAGE, EPROTO, "launch", NULL, "use vfiojail launch of the same version",
+			      "the request is not a vfiojail launch request");
+	*name = buf + sizeof(PROTO);
+	return vj_validate_name(*name, "NAME", err);
+}
+
 /* One client: read NAME, check, set up, answer.  The VM is watched on success. */
 static void serve_client(struct service *s, int fd)
 {
 	const struct vj_serve_opts *o = s->o;
-	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_S };
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
+	struct ucred cred = { 0 };
 	char buf[MSG_MAX];
 	struct vj_error *e = NULL;
 	struct vj_spec *spec = NULL;
 	struct vj_handoff h = { 0 };
 	const char *name;
 	int pidfd = -1, dirfd = -1;
-	ssize_t n;
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.pid <= 0) {
-		vj_err(&e, VJ_EXIT_SETUP, errno, "launch", NULL, NULL, "cannot tell who the client is");
+	if (vj_serve_peer(fd, &cred, &pidfd, &e) < 0)
 		goto answer;
-	}
-	/* Pin the client's identity: a pidfd names that process, never a reused pid. */
-	pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
-	if (pidfd < 0) {
-		vj_err(&e, VJ_EXIT_SETUP, errno, "launch", NULL, NULL, "pidfd_open of the client");
+	if (vj_serve_read_request(fd, buf, sizeof(buf), &name, &e) < 0)
 		goto answer;
-	}
-	/* No control buffer: fds a client sends are closed by the kernel, unread. */
-	n = recv(fd, buf, sizeof(buf) - 1, 0);
-	if (n < (ssize_t)sizeof(PROTO) + 1 || memcmp(buf, PROTO, sizeof(PROTO)) != 0 || buf[n - 1] != '\0') {
-		vj_err(&e, VJ_EXIT_USAGE, EPROTO, "launch", NULL, "use vfiojail launch of the same version",
-		       "the request is not a vfiojail launch request");
-		goto answer;
-	}
-	name = buf + sizeof(PROTO);
 	/* The directory is checked again for each request: root may create or fix
 	 * it while the service runs, and a changed one is never trusted on old
 	 * evidence. */
-	if (vj_validate_name(name, "NAME", &e) < 0)
-		goto answer;
 	if ((dirfd = open_spec_dir(s->spec_dir, &e)) < 0) {
 		if (e)
 			e->status = VJ_EXIT_DENIED; /* no trusted spec grants it */
@@ -278,7 +292,7 @@ static void serve_client(struct service *s, int fd)
 	if (load_spec(dirfd, name, &spec, &e) < 0 ||
 	    vj_run_handoff(spec, &o->run, cred.pid, pidfd, cred.uid, &h, &e) < 0)
 		goto answer;
-	if (send_ok(fd, &h) < 0) {
+	if (vj_serve_send_ok(fd, &h) < 0) {
 		/* The client is gone or cannot take the fds: the jail goes. */
 		struct vj_error *t = NULL;
 		vj_teardown(name, &o->run, true, &t);
@@ -326,7 +340,7 @@ static void vm_exited(struct service *s, size_t i)
 	s->vms[i] = s->vms[--s->n_vms];
 }
 
-static int listen_on(const char *path, struct vj_error **err)
+int vj_serve_listen(const char *path, mode_t mode, uid_t uid, gid_t gid, struct vj_error **err)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	_cleanup_free_ char *tmp = vj_strdupf("%s.%d.tmp", path, (int)getpid());
@@ -349,7 +363,8 @@ static int listen_on(const char *path, struct vj_error **err)
 	 * finds a socket that refuses it. */
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "socket", path, NULL, "bind");
-	if (chmod(tmp, 0666) < 0 || listen(fd, 64) < 0 || rename(tmp, path) < 0) {
+	if (chmod(tmp, mode) < 0 || (uid != (uid_t)-1 && chown(tmp, uid, gid) < 0) || listen(fd, 64) < 0 ||
+	    rename(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
 		return vj_err(err, VJ_EXIT_SETUP, e, "socket", path, NULL, "cannot listen");
@@ -388,7 +403,7 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, &old_mask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	lfd = o->listen_fd >= 0 ? o->listen_fd : listen_on(path, err);
+	lfd = o->listen_fd >= 0 ? o->listen_fd : vj_serve_listen(path, 0666, (uid_t)-1, (gid_t)-1, err);
 	if (sfd < 0 || lfd < 0) {
 		if (sfd < 0)
 			vj_err(err, VJ_EXIT_SETUP, errno, "socket", NULL, NULL, "signalfd");
@@ -477,7 +492,8 @@ bad:
 int vj_launch(const char *name, const char *socket_path, const struct vj_run_opts *opts,
 	      struct vj_error **err)
 {
-	const char *path = socket_path ? socket_path : VJ_DEFAULT_SOCKET;
+	const char *env = getenv("VFIOJAIL_SOCKET");
+	const char *path = socket_path ? socket_path : env && *env ? env : VJ_DEFAULT_SOCKET;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	char buf[MSG_MAX], cbuf[CMSG_SPACE(sizeof(int) * FDS_MAX)];
 	struct vj_plan plan = { .uid = getuid(), .gid = getgid() };

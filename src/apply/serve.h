@@ -35,3 +35,22 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_
 
 /* 1: the process of @pidfd runs, 0: it has exited, -1: error. */
 int vj_pidfd_alive(int pidfd);
+
+/* The service's socket machinery, shared with the hand-off (handoff.c). */
+struct ucred;
+/* Listen on @path (bound under a temporary name, then renamed): mode @mode, and
+ * owner @uid:@gid unless @uid is -1.  The fd, or -1 with *err. */
+int vj_serve_listen(const char *path, mode_t mode, uid_t uid, gid_t gid, struct vj_error **err);
+/* The client of @fd: SO_PEERCRED into *cred and a pidfd (5 s socket timeouts
+ * set).  0, or -1 with *err. */
+int vj_serve_peer(int fd, struct ucred *cred, int *pidfd, struct vj_error **err);
+/* "VJ1\0NAME\0" into @buf: *name, a valid VM name; 0, or -1 with *err. */
+int vj_serve_read_request(int fd, char *buf, size_t size, const char **name, struct vj_error **err);
+/* "OK\0MEMLOCK\0ID..." with the fds; 0, or -1. */
+int vj_serve_send_ok(int fd, const struct vj_handoff *h);
+void vj_serve_send_error(int fd, const struct vj_error *e);
+
+/* teardown's part of the Kubernetes path (handoff.c): @name's hand-off
+ * directory, socket, pid file and log go; a hand-off daemon still running is
+ * stopped. */
+int vj_handoff_remove(const char *state_dir, const char *name, struct vj_error **err);

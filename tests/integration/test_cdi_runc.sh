@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The CDI spec of `vfiojail cdi`, applied by hand to a runc config as a CDI-aware
+# runtime (podman, CRI-O) applies it: its device nodes, device cgroup entries,
+# environment, hand-off mount and hooks.  runc runs the hooks for real: createRuntime
+# (as root on the host, the container's pid in the OCI state on stdin) gives the
+# container's process the plan's RLIMIT_MEMLOCK and starts the hand-off; inside, the
+# VM's user runs `vfiojail launch` and becomes the VMM with the iommufd context on fd 3;
+# an unlisted node is EPERM; poststop ends the hand-off, teardown removes the rest.
+source "$(dirname "$0")/lib.sh"
+command -v runc >/dev/null || skip "runc is not installed"
+[[ -n "$CG2" ]] || skip "no cgroup2 mount"
+
+make_host gpu-iommufd
+iommu_answers_enotty
+cp "$PROBE" "$WORK/probe"
+chmod 0755 "$WORK/probe" "$WORK"
+mkdir -m 0777 "$WORK/out"
+roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
+spec="$WORK/vm1.json"
+printf '{ "name": "vm1", "user": "nobody", "memory": "1GiB", "iommufd": [ { "id": "iommufd0" } ],
+  "hostdevs": [ { "pci": "0009:06:00.0" } ], "memlock": { "hard_limit": "4MiB" } }\n' >"$spec"
+capture "$VFIOJAIL" cdi "$spec" "${roots[@]}" --vfiojail "$VFIOJAIL" --timeout 20
+assert_eq "$rc" 0 "cdi ($err)"
+echo "$out" >"$WORK/cdi.json"
+on_exit "$VFIOJAIL teardown vm1 >/dev/null 2>&1"
+
+bundle=$WORK/bundle
+id=vfiojail-cdi-test.$$
+cgpath=/$id
+mkdir -p "$bundle/rootfs"
+for d in bin sbin lib lib64; do ln -s "usr/$d" "$bundle/rootfs/$d"; done
+mknod -m 0666 "$WORK/loop-control" c 10 237
+cat >"$WORK/inside.sh" <<'INSIDE'
+# The pod's launcher, running as the VM's user (a pod's runAsUser): one line changed,
+# "vfiojail launch -- $VFIOJAIL_VM --" in front.
+ls -ln /dev/vfio/devices/vfio0 /dev/iommu >/out/nodes.txt 2>&1
+exec "$VFIOJAIL" launch -- "$VFIOJAIL_VM" -- \
+	/probe --env VFIOJAIL_FD_IOMMUFD0 --open /dev/vfio/devices/vfio0 --open /loop-control \
+	--out /out/r.json -object iommufd,id=iommufd0,fd=@fd:iommufd0@ 2>/out/launch.err
+INSIDE
+(cd "$bundle" && runc spec)
+jq --slurpfile cdi "$WORK/cdi.json" --arg work "$WORK" --arg build "$VJ_BUILD_ROOT" \
+	--arg vfiojail "$VFIOJAIL" --arg cgpath "$cgpath" '
+	$cdi[0].devices[0].containerEdits as $e
+	| .process.terminal = false
+	| .process.user = { uid: 65534, gid: 65534 }
+	| .process.args = ["/bin/bash", "/inside.sh"]
+	| .process.env += $e.env + ["VFIOJAIL=" + $vfiojail]
+	| .root = { path: "rootfs", readonly: true }
+	| .mounts += [
+		{ destination: "/usr", type: "bind", source: "/usr", options: ["rbind", "ro"] },
+		{ destination: "/etc", type: "bind", source: "/etc", options: ["rbind", "ro"] },
+		{ destination: $build, type: "bind", source: $build, options: ["rbind", "ro"] },
+		{ destination: "/probe", type: "bind", source: ($work + "/probe"), options: ["bind", "ro"] },
+		{ destination: "/loop-control", type: "bind", source: ($work + "/loop-control"), options: ["bind"] },
+		{ destination: "/inside.sh", type: "bind", source: ($work + "/inside.sh"), options: ["bind", "ro"] },
+		{ destination: "/out", type: "bind", source: ($work + "/out"), options: ["bind", "rw"] } ]
+	| .mounts += [ $e.mounts[] | { destination: .containerPath, source: .hostPath, type: "bind", options: .options } ]
+	| .linux.devices = [ $e.deviceNodes[] | { path, type, major, minor, fileMode, uid, gid } ]
+	| .linux.resources.devices = [ { allow: false, access: "rwm" } ]
+		+ [ $e.deviceNodes[] | { allow: true, type, major, minor, access: .permissions } ]
+	| .linux.cgroupsPath = $cgpath
+	| .hooks = reduce $e.hooks[] as $h ({}; .[$h.hookName] += [ { path: $h.path, args: $h.args, env: $h.env } ])
+	| del(.linux.seccomp)' "$bundle/config.json" >"$bundle/config.new"
+mv "$bundle/config.new" "$bundle/config.json"
+on_exit "runc delete -f $id >/dev/null 2>&1"
+capture timeout 120 runc run --bundle "$bundle" "$id"
+assert_eq "$rc" 0 "runc run with the CDI edits ($err; $(cat "$WORK/out/launch.err" 2>/dev/null); $(cat /run/vfiojail/handoff/vm1.log 2>/dev/null))"
+r() { jq -r "$1" "$WORK/out/r.json"; }
+nodes=$(cat "$WORK/out/nodes.txt")
+assert_contains "$nodes" "crw------- 1 65534 65534" "the nodes are the VM user's, mode 0600 ($nodes)"
+assert_eq "$(r '[.uid, .gid] | join(" ")')" "65534 65534" "the VMM runs as the VM's user"
+assert_eq "$(r '[.memlock.soft, .memlock.hard] | join(" ")')" "4194304 4194304" \
+	"RLIMIT_MEMLOCK from the createRuntime hook (runc gives 8 MiB here)"
+assert_eq "$(r '.fds | join(" ")')" "0 1 2 3" "the context from the hand-off on fd 3"
+assert_eq "$(r .env.VFIOJAIL_FD_IOMMUFD0)/$(r '.argv[-1]')" "3/iommufd,id=iommufd0,fd=3" "@fd:iommufd0@"
+assert_eq "$(r '.opens | map(.error // "ok") | join(" ")')" "ENXIO EPERM" \
+	"the VFIO cdev is allowed (the fixture's driver answers ENXIO), an unlisted node is EPERM"
+log=$(cat /run/vfiojail/handoff/vm1.log)
+assert_contains "$log" "iommufd context(s) handed to pid" "the hand-off is logged ($log)"
+pass "runc with the CDI spec's edits and hooks: nodes, memlock, the context on fd 3, EPERM elsewhere"
+
+runc delete -f "$id" >/dev/null 2>&1 || true
+[[ ! -e /run/vfiojail/handoff/vm1/handoff.sock ]] || fail "poststop left the socket"
+pgrep -f "vfiojail hook create-runtime" >/dev/null && fail "the hand-off daemon outlived poststop" || true
+capture "$VFIOJAIL" teardown vm1
+assert_eq "$rc" 0 "teardown ($err)"
+assert_nothing_left "$CG2$cgpath" /run/vfiojail /sys/fs/bpf/vfiojail
+pass "poststop ends the hand-off; teardown leaves nothing"

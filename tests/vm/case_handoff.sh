@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The Kubernetes path's hand-off on the real kernel: root runs `vfiojail handoff` for a
+# VM with a "pod" as the reference (a pid and mount namespace, in a cgroup of its own,
+# as a container runtime makes them); the VM user (nobody), inside that pod, runs the
+# unprivileged `vfiojail launch` against the hand-off's socket.
+#  - the handed context reads back per-process (IOMMU_OPTION GET by the VMM) in the
+#    pod's mount namespace;
+#  - two VMs of nobody, real QEMU 10 with 64 MiB of RAM each under a 96 MiB
+#    RLIMIT_MEMLOCK, each started through its own hand-off, both run (the per-user
+#    accounting of case_two_vms' baseline fails the second);
+#  - another uid, and nobody outside the pod, are refused (status 3), and a second
+#    client too: the contexts went once. Nothing is left.
+source "$(dirname "$0")/lib.sh"
+
+LIMIT=$((96 << 20))
+mycg=$(sed -n 's/^0:://p' /proc/self/cgroup)
+mycg=${mycg%/}
+pod_cg=/sys/fs/cgroup$mycg/pod
+mkdir "$pod_cg"
+on_exit "rmdir '$pod_cg' 2>/dev/null"
+# The pod: its init (sleep) in a pid and mount namespace of its own, in its cgroup.
+bash -c 'echo $$ >"$1/cgroup.procs"; exec unshare --pid --fork --mount --propagation private sleep 900' _ "$pod_cg" &
+holder=$!
+for _ in $(seq 100); do pod=$(pgrep -P "$holder" || true); [[ -n "$pod" ]] && break; sleep 0.05; done
+[[ -n "$pod" ]] || fail "the pod did not start"
+# unshare --fork ignores SIGTERM; the pod ends with its init.
+on_exit "kill -9 $pod 2>/dev/null; wait $holder 2>/dev/null"
+spec_for() { # NAME BDF
+	printf '{ "name": "%s", "user": "nobody", "memory": "64MiB", "iommufd": [ { "id": "iommufd0" } ],
+  "hostdevs": [ { "pci": "%s" } ], "memlock": { "hard_limit": %s } }\n' "$1" "$2" "$LIMIT" >"$T/$1.json"
+}
+spec_for h1 "$EDU_A"
+spec_for h2 "$EDU_B"
+handoff() { # NAME TIMEOUT: the node's side, in the background; socket /run/vjho-NAME.sock
+	rm -f "/run/vjho-$1.sock"
+	"$VFIOJAIL" handoff "$T/$1.json" --pid "$pod" --socket "/run/vjho-$1.sock" --timeout "$2" 2>"$T/$1.handoff.log" &
+	eval "ho_$1=\$!"
+	for _ in $(seq 200); do [[ -S /run/vjho-$1.sock ]] && break; sleep 0.05; done
+	[[ -S /run/vjho-$1.sock ]] || fail "the hand-off of $1 did not start: $(cat "$T/$1.handoff.log")"
+}
+# in_pod USER -- command: in the pod's cgroup, pid and mount namespace, as USER, under
+# the memlock limit the CDI createRuntime hook would have set.
+in_pod() {
+	local u=$1
+	shift 2
+	bash -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' _ "$pod_cg" \
+		nsenter --target "$pod" --pid --mount -- prlimit "--memlock=$LIMIT:$LIMIT" \
+		setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"
+}
+
+# ---- the handed context, read back in the pod -------------------------------------------
+handoff h1 30
+chmod 0666 /run/vjho-h1.sock # others reach it: the hand-off's checks, not the mode, refuse them
+capture in_pod daemon -- "$VFIOJAIL" launch --socket /run/vjho-h1.sock -- h1 -- "$VMTOOL" mode @fd:iommufd0@
+assert_eq "$rc" 3 "another uid in the pod is refused ($err)"
+capture prlimit "--memlock=$LIMIT:$LIMIT" setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+	"$VFIOJAIL" launch --socket /run/vjho-h1.sock -- h1 -- "$VMTOOL" mode @fd:iommufd0@
+assert_eq "$rc" 3 "nobody outside the pod is refused ($err)"
+chmod 0600 /run/vjho-h1.sock
+capture in_pod 65534 -- "$VFIOJAIL" launch --socket /run/vjho-h1.sock -- h1 -- "$VMTOOL" mode @fd:iommufd0@
+assert_eq "$rc" 0 "the pod's launcher gets the context ($err; $(cat "$T/h1.handoff.log"))"
+assert_eq "$out" per-process "the handed context's accounting mode, read in the pod's mount namespace"
+capture in_pod 65534 -- "$VFIOJAIL" launch --socket /run/vjho-h1.sock -- h1 -- "$VMTOOL" mode @fd:iommufd0@
+assert_eq "$rc" 3 "a second client is refused ($err)"
+assert_contains "$err" "one client, once" "says why"
+kill -TERM "$ho_h1"
+wait "$ho_h1" && hrc=0 || hrc=$?
+assert_eq "$hrc" 0 "the hand-off ends, having handed over"
+log=$(cat "$T/h1.handoff.log")
+assert_eq "$(grep -c "refused pid" <<<"$log")" 3 "each refusal is logged ($log)"
+pass "hand-off: the context reads back per-process in the pod; refused: another uid, outside the pod, a second client"
+
+# ---- two VMs of nobody, real QEMU, each through its own hand-off ------------------------
+restore=()
+for n in "$(cdev_of "$EDU_A")" "$(cdev_of "$EDU_B")"; do
+	restore+=("chown $(stat -c %u:%g "$n") $n; chmod $(stat -c %a "$n") $n")
+	chown 65534:65534 "$n" # as the CDI spec's deviceNodes make them
+	chmod 0600 "$n"
+done
+on_exit "$(printf '%s; ' "${restore[@]}")"
+qemu_in_pod() { # NAME BDF
+	# shellcheck disable=SC2046
+	vm_start "$1" "$T/$1.log" -- in_pod 65534 -- "$VFIOJAIL" launch --socket "/run/vjho-$1.sock" -- "$1" -- \
+		"${QEMU_VM[@]}" $(edu_vm_args "$1" "$2" @fd:iommufd0@)
+}
+handoff h1 120
+handoff h2 120
+qemu_in_pod h1 "$EDU_A"
+p1=$vm_pid
+vm_wait_qmp h1 "$p1" || fail "VM 1 did not start: $(cat "$T/h1.log"); $(cat "$T/h1.handoff.log")"
+qemu_in_pod h2 "$EDU_B"
+p2=$vm_pid
+vm_wait_qmp h2 "$p2" || fail "VM 2 did not start: $(cat "$T/h2.log"); $(cat "$T/h2.handoff.log")"
+for v in h1 h2; do
+	q=
+	for c in $(pgrep -f "$(qmp_sock "$v")"); do
+		[[ "$(readlink "/proc/$c/exe")" == "$(readlink -f "$QEMU")" ]] && q=$c
+	done
+	assert_eq "$(edus_in_vm "$v")" '["hd0"]' "$v has its device"
+	[[ -n "$q" ]] || fail "no QEMU process of $v"
+	assert_eq "$(awk '/^Uid:/ { print $2 }' "/proc/$q/status")" 65534 "$v's QEMU runs as nobody"
+	pin=$(vmpin "$q")
+	[[ $pin -ge 65536 ]] || fail "$v pins $pin kB, less than its RAM"
+	[[ $((pin * 1024)) -le $LIMIT ]] || fail "$v pins $pin kB, above its $LIMIT bytes"
+	eval "pin_$v=$pin"
+done
+# shellcheck disable=SC2154
+pass "two VMs of nobody through hand-offs: VmPin $pin_h1 kB and $pin_h2 kB, $((pin_h1 + pin_h2)) kB in all under a $((LIMIT >> 10)) kB limit each"
+vm_quit h1 "$p1"
+assert_eq "$rc" 0 "VM 1 quits"
+vm_quit h2 "$p2"
+assert_eq "$rc" 0 "VM 2 quits"
+kill -TERM "$ho_h1" "$ho_h2" 2>/dev/null || true
+wait "$ho_h1" "$ho_h2" 2>/dev/null || true
+kill -9 "$pod" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+for _ in $(seq 100); do grep -q "populated 0" "$pod_cg/cgroup.events" && break; sleep 0.05; done
+rmdir "$pod_cg"
+rm -rf "$STATE/handoff"
+assert_guest_clean
+pass "both quit; the hand-offs ended; nothing left"
