@@ -41,10 +41,13 @@ exec "$VFIOJAIL" launch -- "$VFIOJAIL_VM" -- /probe --env VFIOJAIL_FD_IOMMUFD0 \
 INSIDE
 chmod 0755 "$WORK/inside.sh"
 cname=vfiojail-podman-test-$$
+# podman's cgroupfs manager makes the parent in every hierarchy and leaves it: ours, removed.
+cgparent=/vfiojail-podman-test.$$
+on_exit "for d in /sys/fs/cgroup/*$cgparent /sys/fs/cgroup$cgparent; do [ -d \$d ] && find \$d -depth -type d -exec rmdir {} + 2>/dev/null; done; true"
 on_exit "podman rm -f $cname >/dev/null 2>&1"
 capture timeout 180 podman run --rm --name "$cname" --runtime runc --network none \
 	--ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --user 65534:65534 \
-	--cgroupns private \
+	--cgroupns private --cgroup-parent "$cgparent" \
 	-v /usr:/usr:ro -v "$VJ_BUILD_ROOT:$VJ_BUILD_ROOT:ro" -v "$WORK/probe:/probe:ro" \
 	-v "$WORK/inside.sh:/inside.sh:ro" -v "$WORK/out:/out" -v "$WORK/loop-control:/loop-control" \
 	-e "VFIOJAIL=$VFIOJAIL" --device "vfiojail.dev/vm=$name" --rootfs "$rootfs" /bin/bash /inside.sh
