@@ -134,6 +134,13 @@ gpu_host_vm1() {
 	vm=(--name vm1 --user nobody --memory 1GiB --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
 }
 
+# The spec of VM NAME on the bundled GPU host, as root installs it for the Kubernetes
+# path: nobody, the GPU on iommufd context iommufd0, a memlock limit root can set here.
+gpu_vm_spec() { # NAME
+	printf '{ "name": "%s", "user": "nobody", "memory": "1GiB", "iommufd": [ { "id": "iommufd0" } ],
+  "hostdevs": [ { "pci": "0009:06:00.0" } ], "memlock": { "hard_limit": "4MiB" } }\n' "$1"
+}
+
 # Run "$@" with the Nth call of libc entry NAME failing with ERRNO (tests/faultinject.c);
 # sets $rc and $err, and $WORK/out/hit says whether the fault fired.
 inject() { # NAME N ERRNO -- command...

@@ -17,8 +17,7 @@ chmod 0755 "$WORK/probe" "$WORK"
 mkdir -m 0777 "$WORK/out"
 roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
 spec="$WORK/vm1.json"
-printf '{ "name": "vm1", "user": "nobody", "memory": "1GiB", "iommufd": [ { "id": "iommufd0" } ],
-  "hostdevs": [ { "pci": "0009:06:00.0" } ], "memlock": { "hard_limit": "4MiB" } }\n' >"$spec"
+gpu_vm_spec "vm1" >"$spec"
 capture "$VFIOJAIL" cdi "$spec" "${roots[@]}" --vfiojail "$VFIOJAIL" --timeout 20
 assert_eq "$rc" 0 "cdi ($err)"
 echo "$out" >"$WORK/cdi.json"

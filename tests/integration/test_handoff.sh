@@ -14,8 +14,7 @@ handoff_tests() {
 	gpu_host_vm1
 	chmod 0755 "$WORK"
 	spec="$WORK/vm1.json"
-	printf '{ "name": "vm1", "user": "nobody", "memory": "1GiB", "iommufd": [ { "id": "iommufd0" } ],
-  "hostdevs": [ { "pci": "0009:06:00.0" } ], "memlock": { "hard_limit": "4MiB" } }\n' >"$spec"
+	gpu_vm_spec "vm1" >"$spec"
 
 	# --- The CDI spec ------------------------------------------------------------
 	capture "$VFIOJAIL" cdi "$spec" "${roots[@]}" --vfiojail /usr/bin/vfiojail

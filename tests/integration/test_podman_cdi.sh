@@ -18,8 +18,7 @@ mkdir -m 0777 "$WORK/out"
 roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
 name=vjpod$$
 spec="$WORK/$name.json"
-printf '{ "name": "%s", "user": "nobody", "memory": "1GiB", "iommufd": [ { "id": "iommufd0" } ],
-  "hostdevs": [ { "pci": "0009:06:00.0" } ], "memlock": { "hard_limit": "4MiB" } }\n' "$name" >"$spec"
+gpu_vm_spec "$name" >"$spec"
 cdi=/var/run/cdi/vfiojail-$name.json
 mkdir -p /var/run/cdi
 on_exit "rm -f $cdi; $VFIOJAIL teardown $name >/dev/null 2>&1"

@@ -70,6 +70,28 @@ log=$(cat "$T/h1.handoff.log")
 assert_eq "$(grep -c "refused pid" <<<"$log")" 3 "each refusal is logged ($log)"
 pass "hand-off: the context reads back per-process in the pod; refused: another uid, outside the pod, a second client"
 
+# ---- the CDI createRuntime hook's daemon, strict per-process accounting -----------------
+# As a runtime runs it: the OCI state on stdin; the hand-off directory bound into the
+# pod's mount namespace where the CDI spec mounts it.
+capture "$VFIOJAIL" hook create-runtime --timeout 30 --spec-json "$(jq -c . "$T/h1.json")" \
+	<<<"{\"ociVersion\": \"1.0.2\", \"id\": \"pod\", \"pid\": $pod}"
+assert_eq "$rc" 0 "hook create-runtime ($err)"
+[[ -S $STATE/handoff/h1/handoff.sock ]] || fail "the hook's hand-off does not listen: $(cat "$STATE/handoff/h1.log")"
+nsenter --target "$pod" --mount -- sh -c "mkdir -p /run/vfiojail-handoff && mount --bind '$STATE/handoff/h1' /run/vfiojail-handoff"
+capture in_pod 65534 -- env VFIOJAIL_SOCKET=/run/vfiojail-handoff/handoff.sock "$VFIOJAIL" launch -- h1 -- "$VMTOOL" mode @fd:iommufd0@
+assert_eq "$rc" 0 "the pod's launcher, socket from VFIOJAIL_SOCKET ($err; $(cat "$STATE/handoff/h1.log"))"
+assert_eq "$out" per-process "the hook's context reads back per-process"
+assert_eq "$(awk '/^Max locked memory/ { print $4 }' "/proc/$pod/limits")" "$LIMIT" "the hook set the pod's RLIMIT_MEMLOCK"
+capture "$VFIOJAIL" hook poststop -- h1
+assert_eq "$rc" 0 "hook poststop ($err)"
+[[ ! -e $STATE/handoff/h1/handoff.sock ]] || fail "poststop left the socket"
+pgrep -f "hook create-runtime" >/dev/null && fail "the hook's daemon outlived poststop" || true
+nsenter --target "$pod" --mount -- umount /run/vfiojail-handoff
+capture "$VFIOJAIL" teardown h1
+assert_eq "$rc" 0 "teardown removes the hand-off directory ($err)"
+[[ ! -e $STATE/handoff ]] || fail "the hand-off directory is left"
+pass "CDI hooks on the real kernel: create-runtime's daemon hands a per-process context into the pod; poststop and teardown leave nothing"
+
 # ---- two VMs of nobody, real QEMU, each through its own hand-off ------------------------
 restore=()
 for n in "$(cdev_of "$EDU_A")" "$(cdev_of "$EDU_B")"; do
