@@ -134,6 +134,18 @@ gpu_host_vm1() {
 	vm=(--name vm1 --user nobody --memory 1GiB --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
 }
 
+# The bundled GPU host for a real container runtime (outside in_container): its
+# /dev/iommu answers ENOTTY, the probe and $WORK/out reachable from a container, and
+# $roots as gpu_host_vm1 sets them.
+gpu_host_for_runtimes() {
+	make_host gpu-iommufd
+	iommu_answers_enotty
+	cp "$PROBE" "$WORK/probe"
+	chmod 0755 "$WORK/probe" "$WORK"
+	mkdir -m 0777 "$WORK/out"
+	roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
+}
+
 # The spec of VM NAME on the bundled GPU host, as root installs it for the Kubernetes
 # path: nobody, the GPU on iommufd context iommufd0, a memlock limit root can set here.
 gpu_vm_spec() { # NAME

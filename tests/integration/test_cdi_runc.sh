@@ -10,12 +10,7 @@ source "$(dirname "$0")/lib.sh"
 command -v runc >/dev/null || skip "runc is not installed"
 [[ -n "$CG2" ]] || skip "no cgroup2 mount"
 
-make_host gpu-iommufd
-iommu_answers_enotty
-cp "$PROBE" "$WORK/probe"
-chmod 0755 "$WORK/probe" "$WORK"
-mkdir -m 0777 "$WORK/out"
-roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
+gpu_host_for_runtimes
 spec="$WORK/vm1.json"
 gpu_vm_spec "vm1" >"$spec"
 capture "$VFIOJAIL" cdi "$spec" "${roots[@]}" --vfiojail "$VFIOJAIL" --timeout 20

@@ -10,12 +10,7 @@ source "$(dirname "$0")/lib.sh"
 command -v podman >/dev/null || skip "podman is not installed"
 command -v runc >/dev/null || skip "runc is not installed"
 
-make_host gpu-iommufd
-iommu_answers_enotty
-cp "$PROBE" "$WORK/probe"
-chmod 0755 "$WORK/probe" "$WORK"
-mkdir -m 0777 "$WORK/out"
-roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
+gpu_host_for_runtimes
 name=vjpod$$
 spec="$WORK/$name.json"
 gpu_vm_spec "$name" >"$spec"
