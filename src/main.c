@@ -637,6 +637,9 @@ static int cmd_cdi(struct cli *cli)
 	struct vj_error *e = NULL;
 	struct vj_run_opts o;
 	struct vj_cdi_opts co = { 0 };
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = NULL;
 	int r;
 
 	if (cli->n_rest > 1)
@@ -651,11 +654,19 @@ static int cmd_cdi(struct cli *cli)
 	r = vj_plan_build(spec, &cli->plan_opts, &plan, &e);
 	for (size_t i = 0; r == 0 && i < plan->n_warnings; i++)
 		print_warning(plan->warnings[i], NULL);
+	/* Written whole, and only once the directory the spec mounts exists (it must
+	 * before any container starts): a refused VM prints nothing and makes nothing. */
+	if (r == 0 && !(mem = open_memstream(&text, &len)))
+		r = -1;
 	if (r == 0)
-		r = vj_cdi_print(plan, spec, &co, stdout, &e);
-	/* The directory the spec mounts must exist before any container starts. */
+		r = vj_cdi_print(plan, spec, &co, mem, &e);
+	if (mem && fclose(mem) != 0 && r == 0)
+		r = -1;
 	if (r == 0)
 		r = vj_handoff_prepare(spec->name, &o, &e);
+	if (r == 0 && fwrite(text, 1, len, stdout) != len)
+		r = -1;
+	free(text);
 	vj_plan_free(plan);
 	vj_spec_free(spec);
 	return print_error(r, e);

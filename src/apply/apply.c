@@ -17,6 +17,7 @@
 #include "error.h"
 #include "hashset.h"
 #include "jail.h"
+#include "memlock.h"
 #include "mountns.h"
 #include "name.h"
 #include "plan.h"
@@ -134,11 +135,6 @@ static int contexts_undo(struct vj_apply *a, struct vj_error **err)
 
 #define PASSES 8 /* re-reads of cgroup.procs while processes appear */
 
-static uint64_t memlock_want(const struct vj_memlock_plan *m)
-{
-	return m->unlimited ? UINT64_MAX : m->bytes;
-}
-
 static bool pid_seen(const pid_t *seen, size_t n, pid_t pid)
 {
 	for (size_t i = 0; i < n; i++)
@@ -249,9 +245,9 @@ static int memlock_move(struct vj_apply *a, const struct vj_memlock_plan *from,
 
 	if (to->unchanged)
 		return 0;
-	if (from->unchanged || memlock_want(to) >= memlock_want(from))
-		return memlock_raise(a, memlock_want(to), record, err);
-	r = memlock_lower(a, memlock_want(from), memlock_want(to), record, &why, &e);
+	if (from->unchanged || vj_memlock_plan_limit(to) >= vj_memlock_plan_limit(from))
+		return memlock_raise(a, vj_memlock_plan_limit(to), record, err);
+	r = memlock_lower(a, vj_memlock_plan_limit(from), vj_memlock_plan_limit(to), record, &why, &e);
 	if (r == 0)
 		return 0;
 	if (r < 0 && record)

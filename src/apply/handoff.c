@@ -32,6 +32,7 @@
 #include "child.h"
 #include "cgroup.h"
 #include "error.h"
+#include "memlock.h"
 #include "jread.h"
 #include "name.h"
 #include "rlimit.h"
@@ -407,7 +408,7 @@ int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_o
 		return -1;
 	/* The container's process, and so the VMM it will exec, gets the plan's
 	 * limit; a hard limit above the current one needs CAP_SYS_RESOURCE. */
-	want = plan->memlock.unlimited ? UINT64_MAX : plan->memlock.bytes;
+	want = vj_memlock_plan_limit(&plan->memlock);
 	r = 0;
 	if (!plan->memlock.unchanged) {
 		if (vj_proc_memlock(pid, &soft, &hard) < 0)

@@ -40,15 +40,6 @@ static struct vj_node *find_node(const struct vj_plan *p, const char *path)
 	return NULL;
 }
 
-static int node_copy(struct vj_node *dst, const struct vj_node *src)
-{
-	*dst = *src;
-	dst->path = strdup(src->path);
-	dst->host_path = src->host_path ? strdup(src->host_path) : NULL;
-	dst->reason = src->reason ? strdup(src->reason) : NULL;
-	return dst->path && (!src->host_path || dst->host_path) && (!src->reason || dst->reason) ? 0 : -1;
-}
-
 /* What comes from the new plan in any case: its contexts, hostdevs and memlock
  * figure (moved out of @next). */
 static void take_from_next(struct vj_plan *t, struct vj_plan *next)
@@ -94,10 +85,8 @@ static int attach_target(const struct vj_plan *cur, struct vj_plan *next, struct
 			continue;
 		if (!(slot = VJ_PUSH(t->nodes, t->n_nodes)))
 			goto oom;
-		if (node_copy(slot, nn) < 0) {
-			t->n_nodes--;
-			goto oom;
-		}
+		if (vj_node_copy(slot, nn) < 0)
+			goto oom; /* the copy is in t, and goes with it */
 	}
 	for (size_t i = 0; i < next->n_rules; i++) {
 		struct vj_rule *r = vj_rule_find(t->rules, t->n_rules, &next->rules[i]);
@@ -135,9 +124,7 @@ static int detach_target(const struct vj_plan *cur, struct vj_plan *next, struct
 			t->nodes[keep++] = t->nodes[i];
 			continue;
 		}
-		free(t->nodes[i].path);
-		free(t->nodes[i].host_path);
-		free(t->nodes[i].reason);
+		vj_node_clear(&t->nodes[i]);
 	}
 	t->n_nodes = keep;
 	keep = 0;

@@ -37,6 +37,7 @@
 #include "apply.h"
 #include "child.h"
 #include "error.h"
+#include "memlock.h"
 #include "mountns.h"
 #include "name.h"
 #include "plan.h"
@@ -1088,7 +1089,7 @@ static int check_filter(struct vj_status *s, const struct vj_state *st)
 static int check_procs(struct vj_status *s, const struct vj_state *st)
 {
 	const struct vj_memlock_plan *m = st->plan ? &st->plan->memlock : NULL;
-	uint64_t want = m ? (m->unlimited ? UINT64_MAX : m->bytes) : 0;
+	uint64_t want = m ? vj_memlock_plan_limit(m) : 0;
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0, bad = 0;
 

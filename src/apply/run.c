@@ -23,6 +23,7 @@
 #include "cgroup.h"
 #include "devfilter.h"
 #include "error.h"
+#include "memlock.h"
 #include "iommufd.h"
 #include "mountns.h"
 #include "privs.h"
@@ -250,7 +251,7 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_
 		goto out;
 	/* The client sets its soft limit itself; a hard limit below the plan can
 	 * only be raised from here, which needs CAP_SYS_RESOURCE. */
-	want = plan->memlock.unlimited ? UINT64_MAX : plan->memlock.bytes;
+	want = vj_memlock_plan_limit(&plan->memlock);
 	if (!plan->memlock.unchanged &&
 	    (vj_proc_memlock(pid, &soft, &hard) < 0 ||
 	     (hard < want && vj_rlimit_memlock_raise(pid, want, err) < 0))) {

@@ -13,6 +13,7 @@
 #include <grp.h>
 
 #include "error.h"
+#include "memlock.h"
 #include "util.h"
 
 static uint64_t rlim_to_u64(rlim_t r)
@@ -74,7 +75,7 @@ static int raise_error(struct vj_error **err, int errnum, const char *object, pi
 
 int vj_rlimit_memlock_set(const struct vj_memlock_plan *p, struct vj_error **err)
 {
-	uint64_t want = p->unlimited ? UINT64_MAX : p->bytes;
+	uint64_t want = vj_memlock_plan_limit(p);
 	struct rlimit rl = { .rlim_cur = u64_to_rlim(want), .rlim_max = u64_to_rlim(want) };
 	struct rlimit cur;
 	int errnum;

@@ -107,7 +107,7 @@ int vj_cdi_print(const struct vj_plan *p, const struct vj_spec *spec, const stru
 	const char *state = o->state_dir && *o->state_dir ? o->state_dir : VJ_DEFAULT_STATE_DIR;
 	_cleanup_free_ char *host_dir = NULL, *sock = NULL, *env_vm = NULL, *env_sock = NULL,
 			    *env_mem = NULL, *timeout = NULL, *spec_json = NULL;
-	json_object *root, *dev, *edits, *mount, *hooks, *devs, *env;
+	json_object *root, *dev, *edits, *mount, *mounts, *hooks, *devs, *env;
 	const char *create[32], *stop[8];
 	size_t k = 0;
 	int r;
@@ -187,8 +187,9 @@ int vj_cdi_print(const struct vj_plan *p, const struct vj_spec *spec, const stru
 		static const char *const opts[] = { "bind", "nosuid", "nodev", "noexec", NULL };
 		json_object_object_add(mount, "options", strv(opts));
 	}
-	json_object_object_add(edits, "mounts", json_object_new_array());
-	json_object_array_add(json_object_object_get(edits, "mounts"), mount);
+	mounts = json_object_new_array();
+	json_object_array_add(mounts, mount);
+	json_object_object_add(edits, "mounts", mounts);
 	hooks = json_object_new_array();
 	json_object_array_add(hooks, hook("createRuntime", vfiojail, create));
 	json_object_array_add(hooks, hook("poststop", vfiojail, stop));

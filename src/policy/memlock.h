@@ -6,6 +6,13 @@
 #include <stdint.h>
 #include "vfiojail/vfiojail.h"
 
+/* The limit a memlock plan sets, in bytes: UINT64_MAX when unlimited (as
+ * RLIM_INFINITY reads); meaningless when the plan leaves the limit unchanged. */
+static inline uint64_t vj_memlock_plan_limit(const struct vj_memlock_plan *m)
+{
+	return m->unlimited ? UINT64_MAX : m->bytes;
+}
+
 struct vj_memlock_input {
 	const char *arch;           /* "x86_64", "aarch64", "ppc64", "ppc64le", ... */
 	uint64_t memory;            /* guest RAM incl. hotpluggable maximum          */

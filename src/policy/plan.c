@@ -78,7 +78,7 @@ static struct vj_plan_priv *box_of(struct vj_plan *p)
 	return p->priv; /* set while vj_plan_build makes the plan */
 }
 
-static void node_clear(struct vj_node *n)
+void vj_node_clear(struct vj_node *n)
 {
 	free(n->path);
 	free(n->host_path);
@@ -93,7 +93,7 @@ void vj_plan_free(struct vj_plan *p)
 		return;
 	free(p->groups);
 	for (i = 0; i < p->n_nodes; i++)
-		node_clear(&p->nodes[i]);
+		vj_node_clear(&p->nodes[i]);
 	free(p->nodes);
 	for (i = 0; i < p->n_rules; i++)
 		free(p->rules[i].reason);
@@ -129,6 +129,17 @@ static char *dup_opt(const char *s, bool *ok)
 	return d;
 }
 
+int vj_node_copy(struct vj_node *dst, const struct vj_node *src)
+{
+	bool ok = true;
+
+	*dst = *src;
+	dst->path = dup_opt(src->path, &ok);
+	dst->host_path = dup_opt(src->host_path, &ok);
+	dst->reason = dup_opt(src->reason, &ok);
+	return ok ? 0 : -1;
+}
+
 /* A copy of @p for a change to apply: everything but the warnings and the
  * memlock terms (which only `plan` prints).  NULL without memory. */
 struct vj_plan *vj_plan_dup(const struct vj_plan *p)
@@ -156,12 +167,9 @@ struct vj_plan *vj_plan_dup(const struct vj_plan *p)
 		goto fail;
 	memcpy(d->groups, p->groups, p->n_groups * sizeof(*d->groups));
 	d->n_groups = p->n_groups;
-	for (size_t i = 0; i < p->n_nodes; i++, d->n_nodes++) {
-		d->nodes[i] = p->nodes[i];
-		d->nodes[i].path = dup_opt(p->nodes[i].path, &ok);
-		d->nodes[i].host_path = dup_opt(p->nodes[i].host_path, &ok);
-		d->nodes[i].reason = dup_opt(p->nodes[i].reason, &ok);
-	}
+	for (size_t i = 0; i < p->n_nodes; i++, d->n_nodes++)
+		if (vj_node_copy(&d->nodes[i], &p->nodes[i]) < 0)
+			ok = false;
 	for (size_t i = 0; i < p->n_rules; i++, d->n_rules++) {
 		d->rules[i] = p->rules[i];
 		d->rules[i].reason = dup_opt(p->rules[i].reason, &ok);

@@ -11,6 +11,11 @@
 /* The host's uname -m, as spec "arch" values are written. */
 const char *vj_host_arch(void);
 
+/* A node's deep copy (0, or -1 without memory: *dst is then still safe to
+ * clear), and the release of one. */
+int vj_node_copy(struct vj_node *dst, const struct vj_node *src);
+void vj_node_clear(struct vj_node *n);
+
 /* A copy of @p for a change to apply (hotplug): everything but the warnings and
  * the memlock terms.  NULL without memory; free with vj_plan_free. */
 struct vj_plan *vj_plan_dup(const struct vj_plan *p);

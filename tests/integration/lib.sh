@@ -134,6 +134,23 @@ gpu_host_vm1() {
 	vm=(--name vm1 --user nobody --memory 1GiB --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
 }
 
+# The fault and crash matrices' jail (in a container on the bundled GPU host): $roots,
+# $vm (jail vj, as nobody, with the GPU), a stand-in node $HOST/dev/x to hotplug, $max
+# calls to try per syscall, the mount count before; hit says whether the injected
+# fault fired; count KIND tallies a case in $cases and ${per[KIND]}.
+jail_matrix_host() {
+	iommu_answers_enotty
+	mknod -m 0666 "$HOST/dev/x" c 242 0
+	roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
+	vm=(--name vj --user nobody --memory 1G --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
+	max=${VJ_FAULT_MAX_N:-40}
+	mounts_before=$(wc -l </proc/self/mountinfo)
+	cases=0
+	declare -gA per=()
+}
+hit() { [[ -s "$WORK/out/hit" ]]; }
+count() { cases=$((cases + 1)); per[$1]=$((${per[$1]:-0} + 1)); }
+
 # The bundled GPU host for a real container runtime (outside in_container): its
 # /dev/iommu answers ENOTTY, the probe and $WORK/out reachable from a container, and
 # $roots as gpu_host_vm1 sets them.

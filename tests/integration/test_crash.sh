@@ -12,16 +12,9 @@ command -v bpftool >/dev/null || skip "bpftool is needed to read the filter's ma
 command -v nsenter >/dev/null || skip "nsenter is needed to look into the jail's namespace"
 
 crash_tests() {
-	iommu_answers_enotty
-	mknod -m 0666 "$HOST/dev/x" c 242 0
-	roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
-	vm=(--name vj --user nobody --memory 1G --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
-	max=${VJ_FAULT_MAX_N:-40}
-	mounts_before=$(wc -l </proc/self/mountinfo)
-	cases=0 recovered=0
-	declare -A per=()
+	jail_matrix_host
+	recovered=0
 
-	hit() { [[ -s "$WORK/out/hit" ]]; }
 	# inject with CRASH; bash's own "Killed" notice for the command is not news here.
 	crash() { # SYSCALL N -- command...
 		{ inject "$1" "$2" CRASH "${@:3}"; } 2>/dev/null
@@ -44,7 +37,6 @@ crash_tests() {
 		snapshot >"$WORK/now"
 		diff -u "$2" "$WORK/now" >&2 || fail "$1: the jail changed"
 	}
-	count() { cases=$((cases + 1)); per[$1]=$((${per[$1]:-0} + 1)); }
 	# The next command after a crashed change: status names it, enter undoes it.
 	recover() { # WHAT
 		if [[ "$(jq -r '.change != null' /run/vfiojail/vj.json)" == true ]]; then

@@ -12,16 +12,8 @@ command -v bpftool >/dev/null || skip "bpftool is needed to read the filter's ma
 command -v nsenter >/dev/null || skip "nsenter is needed to look into the jail's namespace"
 
 faults_jail_tests() {
-	iommu_answers_enotty
-	mknod -m 0666 "$HOST/dev/x" c 242 0
-	roots=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev" --iommufd-accounting=best-effort)
-	vm=(--name vj --user nobody --memory 1G --hostdev 0009:06:00.0 --memlock-hard-limit 4MiB)
-	max=${VJ_FAULT_MAX_N:-40}
-	mounts_before=$(wc -l </proc/self/mountinfo)
-	cases=0
-	declare -A per=()
+	jail_matrix_host
 
-	hit() { [[ -s "$WORK/out/hit" ]]; }
 	named() { # WHAT: a failure names its step
 		local line
 		[[ $rc == 125 || $rc == 126 || $rc == 127 ]] || fail "$1: exit status $rc ($err)"
@@ -45,7 +37,6 @@ faults_jail_tests() {
 		diff -u "$2" "$WORK/now" >&2 || fail "$1: the jail changed"
 		pgrep -f "$WORK/probe" >/dev/null && fail "$1: a process was left" || true
 	}
-	count() { cases=$((cases + 1)); per[$1]=$((${per[$1]:-0} + 1)); }
 
 	# setup: a failure leaves nothing.
 	for c in mkdir:EPERM mkdir:ENOSPC write:EBUSY bpf:EPERM bpf:ENOMEM mount:EPERM mount:ENOMEM \
