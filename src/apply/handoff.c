@@ -39,6 +39,7 @@
 #include "state.h"
 #include "sysfs.h"
 #include "serve.h"
+#include "pidfd.h"
 #include "util.h"
 #include "vmm.h"
 

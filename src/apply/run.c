@@ -30,6 +30,7 @@
 #include "rlimit.h"
 #include "state.h"
 #include "sysfs.h"
+#include "pidfd.h"
 #include "util.h"
 #include "vmm.h"
 #include "apply.h"

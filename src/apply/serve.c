@@ -32,6 +32,7 @@
 #include "config.h"
 #include "error.h"
 #include "name.h"
+#include "pidfd.h"
 #include "spec_internal.h"
 #include "util.h"
 #include "vmm.h"
@@ -53,13 +54,6 @@ void vj_handoff_clear(struct vj_handoff *h)
 	free(h->ids);
 	free(h->cgroup);
 	memset(h, 0, sizeof(*h));
-}
-
-int vj_pidfd_alive(int pidfd)
-{
-	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0)
-		return 1;
-	return errno == ESRCH ? 0 : -1;
 }
 
 static void say(const struct vj_serve_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -33,9 +33,6 @@ void vj_handoff_clear(struct vj_handoff *h);
 int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_t pid, int pidfd,
 		   uid_t caller, struct vj_handoff *out, struct vj_error **err);
 
-/* 1: the process of @pidfd runs, 0: it has exited, -1: error. */
-int vj_pidfd_alive(int pidfd);
-
 /* The service's socket machinery, shared with the hand-off (handoff.c). */
 struct ucred;
 /* Listen on @path (bound under a temporary name, then renamed): mode @mode, and

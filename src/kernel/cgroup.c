@@ -19,6 +19,7 @@
 #include <libmount.h>
 
 #include "error.h"
+#include "pidfd.h"
 #include "util.h"
 
 #define STEP "cgroup"
@@ -355,6 +356,18 @@ int vj_cgroup_of_pid(pid_t pid, char **path_out, struct vj_error **err)
 {
 	_cleanup_free_ char *path = vj_strdupf("/proc/%d/cgroup", (int)pid);
 
+	return read_proc_cgroup(path, path_out, err);
+}
+
+int vj_cgroup_of_pidfd(int pidfd, char **path_out, struct vj_error **err)
+{
+	_cleanup_close_ int dfd = vj_pidfd_procdir(pidfd);
+	_cleanup_free_ char *path = NULL;
+
+	if (dfd < 0)
+		return vj_err_sys(err, STEP, "pidfd", errno, NULL, "the process has exited");
+	/* Through the directory fd: that process's file, or ESRCH, never another's. */
+	path = vj_strdupf("/proc/self/fd/%d/cgroup", dfd);
 	return read_proc_cgroup(path, path_out, err);
 }
 

@@ -39,6 +39,9 @@ int vj_cgroup_self(const char *proc_root, char **path_out, struct vj_error **err
 /* The same for another process, from /proc/PID/cgroup (as this process's cgroup
  * namespace sees it). */
 int vj_cgroup_of_pid(pid_t pid, char **path_out, struct vj_error **err);
+/* The same for the process of @pidfd (pidfd.h): its own file, never that of a
+ * process that got its pid later. */
+int vj_cgroup_of_pidfd(int pidfd, char **path_out, struct vj_error **err);
 
 /*
  * Refuse a VM cgroup below @parent when cgroup.procs of @parent or of any ancestor
