@@ -346,7 +346,13 @@ struct vj_run_opts {
 	/* Called for each warning (plan warnings, best-effort downgrades); may be NULL. */
 	void (*warn)(const char *msg, void *userdata);
 	void *userdata;
+	/* vj_launch: how long to wait for the service or hand-off to take the
+	 * connection and answer; 0 = VJ_LAUNCH_TIMEOUT_S. */
+	unsigned timeout_s;
 };
+
+/* vj_launch's default time limit, in seconds. */
+#define VJ_LAUNCH_TIMEOUT_S 30
 
 /*
  * Plan, apply, start the VMM as the VM's user, supervise it and clean up.
@@ -378,6 +384,20 @@ VJ_EXPORT int vj_preflight(const struct vj_run_opts *opts, const struct vj_plan 
  */
 VJ_EXPORT int vj_teardown(const char *name, const struct vj_run_opts *opts, bool kill,
 			  struct vj_error **err);
+
+/*
+ * The libvirt release hook's teardown: remove NAME's jail only when the launch
+ * service made it (the state's origin is "launch"), its VMM is gone (its pid is
+ * no longer the process that started at the recorded start time, or that process
+ * has exited) and its cgroup has no process; nothing is killed.  Returns 0 when
+ * it was removed or there is no jail of the name; 1 when another command made it
+ * (setup, run, or an older vfiojail that did not record which): left alone, the
+ * reason given to opts->warn; -1 with *err: status 1 when its VMM or another
+ * process of its cgroup still runs, 2 bad name or its lock is held, 125 a damaged
+ * or unreadable state file (left alone) or a removal that failed.
+ */
+VJ_EXPORT int vj_teardown_if_launched(const char *name, const struct vj_run_opts *opts,
+				      struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
 /* The launch service: unprivileged launchers                                 */
@@ -488,7 +508,8 @@ struct vj_status_proc {
 
 struct vj_status {
 	char *name;
-	char *kind;           /* "setup" or "run" */
+	char *kind;           /* the command that made it: "run", "setup", "launch",
+			       * or "unknown" (an older vfiojail's run or launch) */
 	char *cgroup;
 	struct vj_status_item *items;
 	size_t n_items;
@@ -544,7 +565,8 @@ VJ_EXPORT int vj_cdi_print(const struct vj_plan *plan, const struct vj_spec *spe
 
 struct vj_handoff_opts {
 	struct vj_run_opts run;  /* plan roots, iommufd_best_effort, warn */
-	const char *socket_path; /* where to listen; NULL: STATE_DIR/handoff/NAME/handoff.sock */
+	const char *socket_path; /* where to listen; NULL: STATE_DIR/handoff/NAME/handoff.sock,
+				  * one hand-off of the VM at a time (see create-runtime) */
 	pid_t container_pid;     /* clients must be in its pid namespace and cgroup */
 	unsigned timeout_s;      /* how long to serve (0: 60 s) */
 	int ready_fd;            /* >= 0: closed once the socket listens (a daemon's parent waits) */
@@ -556,8 +578,10 @@ struct vj_handoff_opts {
  * (per-process accounting set and read back unless best effort), listen on
  * opts->socket_path (mode 0600, owned by the VM's user), and give the contexts,
  * once, to the first client that asks for this VM by name and is the VM's uid
- * and gid, in opts->container_pid's pid namespace and cgroup.  Every refusal and
- * the hand-off are logged.  Serves until the time is up (refusing later
+ * and gid, in opts->container_pid's pid namespace and cgroup.  A client is the
+ * process that connected, named by its SO_PEERPIDFD pidfd (Linux 6.5; without
+ * it every client is refused), and all its ids must still be the VM's when the
+ * contexts are sent.  Every refusal and the hand-off are logged.  Serves until the time is up (refusing later
  * clients), then removes the socket: 0 when the contexts were handed over, -1
  * with *err otherwise (status 1: no client in time; 125: cannot serve).  The pod's
  * half is vj_launch with the socket.
@@ -577,15 +601,23 @@ VJ_EXPORT int vj_handoff_prepare(const char *name, const struct vj_run_opts *opt
  * namespace).  Plans @spec, sets that process's RLIMIT_MEMLOCK (soft and hard)
  * to the plan, and starts the hand-off (vj_handoff_serve, a daemon that serves
  * STATE_DIR/handoff/NAME/handoff.sock for @timeout_s, logging to
- * STATE_DIR/handoff/NAME.log).  Returns once the socket listens: 0, or -1 with
- * *err (the runtime then does not start the container).
+ * STATE_DIR/handoff/NAME.log).  The state ("id" and "pid" needed) is read whole,
+ * up to 16 MiB.  One hand-off per VM at a time: the daemon records its pid,
+ * start time and the container's id in STATE_DIR/handoff/NAME.pid and holds
+ * that file's lock for its life; while it lives, another container's hook is
+ * refused (status 125, naming the VM and the container that has it).  Returns
+ * once the socket listens: 0, or -1 with *err (the runtime then does not start
+ * the container).
  */
 VJ_EXPORT int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_opts *opts,
 					 unsigned timeout_s, FILE *oci_state, struct vj_error **err);
-/* The CDI poststop hook: the VM's hand-off ends (its daemon is stopped, the
- * socket removed). */
+/* The CDI poststop hook, @oci_state as for create-runtime (its "id": the
+ * container): the VM's hand-off ends (its daemon is stopped, the socket
+ * removed) when it is that container's; another container's is left alone.
+ * The daemon is signalled only through a pidfd matching its recorded pid and
+ * start time while it holds its lock. */
 VJ_EXPORT int vj_cdi_hook_poststop(const char *name, const struct vj_run_opts *opts,
-				   struct vj_error **err);
+				   FILE *oci_state, struct vj_error **err);
 
 #ifdef __cplusplus
 }

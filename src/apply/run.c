@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,6 +71,7 @@ static int launch_create(struct launch *l, struct vj_plan *plan, struct vj_error
 	/* --exec: this process becomes the VMM; a hand-off: the client does. */
 	l->j.st.supervisor = l->o->exec || l->target ? 0 : getpid();
 	l->j.st.vmm = l->target ? l->target : l->o->exec ? getpid() : 0;
+	vj_jail_origin(&l->j, l->target ? VJ_ORIGIN_LAUNCH : VJ_ORIGIN_RUN);
 	l->vmm.plan = plan;
 	l->a = (struct vj_apply){ .dirfd = l->j.dirfd, .st = &l->j.st, .o = l->o, .vmm = &l->vmm };
 	return vj_apply_create(&l->a, launch_steps, ARRAY_SIZE(launch_steps), err);
@@ -211,23 +213,63 @@ static int handoff_fill(struct vj_handoff *out, struct launch *l, struct vj_erro
 	return 0;
 }
 
-int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_t pid, int pidfd,
-		   uid_t caller, struct vj_handoff *out, struct vj_error **err)
+/* The client's ids, read through its pidfd: every uid and gid the VM's. */
+static int check_ids(int pidfd, const struct vj_plan *plan, const char *who, struct vj_error **err)
 {
-	struct launch l = { .spec = spec, .o = o, .j = { .dirfd = -1, .lock_fd = -1 }, .target = pid };
-	_cleanup_free_ char *client_cg = NULL;
+	struct vj_proc_ids ids;
+
+	if (vj_pidfd_ids(pidfd, &ids) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", who, NULL,
+			      "the client exited while its VM was being set up");
+	if (!vj_proc_ids_are(&ids, plan->uid, plan->gid))
+		return vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", who,
+			      "launch from a process whose real, effective, saved and filesystem ids are all the VM's",
+			      "the client runs as uid %u/%u/%u/%u gid %u/%u/%u/%u (real/effective/saved/fs), not as "
+			      "the VM's uid %u gid %u",
+			      (unsigned)ids.ruid, (unsigned)ids.euid, (unsigned)ids.suid, (unsigned)ids.fsuid,
+			      (unsigned)ids.rgid, (unsigned)ids.egid, (unsigned)ids.sgid, (unsigned)ids.fsgid,
+			      (unsigned)plan->uid, (unsigned)plan->gid);
+	return 0;
+}
+
+/* The pidfd's process, still alive after an act through its pid. */
+static int still_there(int pidfd, const char *who, struct vj_error **err)
+{
+	if (vj_pidfd_alive(pidfd) > 0)
+		return 0;
+	return vj_err(err, VJ_EXIT_SETUP, ESRCH, "launch", who, NULL,
+		      "the client exited while its VM was being set up");
+}
+
+int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int pidfd,
+		   const struct ucred *peer, struct vj_handoff *out, struct vj_error **err)
+{
+	struct launch l = { .spec = spec, .o = o, .j = { .dirfd = -1, .lock_fd = -1 } };
+	_cleanup_free_ char *client_cg = NULL, *cg_root = NULL, *from = NULL;
 	struct vj_plan *plan = NULL;
 	struct vj_run_opts ho;
 	uint64_t soft, hard, want;
 	char who[32];
+	pid_t pid;
 	int r = -1;
 
+	/* Every act below goes through the pid the pidfd has now, and is checked
+	 * by the pidfd afterwards: a live process kept its pid. */
+	pid = vj_pidfd_pid(pidfd);
+	if (pid <= 0)
+		return vj_err(err, VJ_EXIT_SETUP, ESRCH, "launch", NULL, NULL,
+			      "the client exited before its request was served");
+	l.target = pid;
 	snprintf(who, sizeof(who), "pid %d", (int)pid);
-	/* The VM's cgroup goes below the client's own (a launcher's cgroup for the
-	 * domain), unless root chose a parent for every VM. */
+	/* The client's cgroup, read through its pidfd: the VM's cgroup goes below it
+	 * (a launcher's cgroup for the domain) unless root chose a parent for every
+	 * VM; an undo puts the client back there. */
+	if (vj_cgroup_of_pidfd(pidfd, &client_cg, err) < 0 ||
+	    vj_cgroup2_root(vj_root_proc(&o->plan.roots), &cg_root, err) < 0)
+		return -1;
+	if (!(from = vj_path_join(cg_root, client_cg)))
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", who, NULL, "out of memory");
 	if (!o->plan.cgroup_parent) {
-		if (vj_cgroup_of_pid(pid, &client_cg, err) < 0)
-			return -1;
 		ho = *o;
 		ho.plan.cgroup_parent = client_cg;
 		o = &ho;
@@ -235,16 +277,18 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_
 	}
 	if (vj_plan_build(spec, &o->plan, &plan, err) < 0)
 		return -1;
-	/* The spec grants the VM to its user, and to no one else. */
-	if (plan->uid != caller) {
+	/* The spec grants the VM to its user, and to no one else: the socket's
+	 * credentials (who connected) and the process's ids now (no setuid
+	 * program exec'd since) are both the VM's. */
+	if (plan->uid != peer->uid || plan->gid != peer->gid) {
 		vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", spec->name,
-		       "ask root to write a spec for your user, or launch as the spec's user",
-		       "VM %s runs as uid %u; uid %u may not launch it", spec->name,
-		       (unsigned)plan->uid, (unsigned)caller);
+		       "ask root to write a spec for your user, or launch as the spec's user and group",
+		       "VM %s runs as uid %u gid %u; uid %u gid %u may not launch it", spec->name,
+		       (unsigned)plan->uid, (unsigned)plan->gid, (unsigned)peer->uid, (unsigned)peer->gid);
 		vj_plan_free(plan);
 		return -1;
 	}
-	if (vj_preflight(o, plan, err) < 0) {
+	if (check_ids(pidfd, plan, who, err) < 0 || vj_preflight(o, plan, err) < 0) {
 		vj_plan_free(plan);
 		return -1;
 	}
@@ -254,23 +298,28 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_
 	 * only be raised from here, which needs CAP_SYS_RESOURCE. */
 	want = vj_memlock_plan_limit(&plan->memlock);
 	if (!plan->memlock.unchanged &&
-	    (vj_proc_memlock(pid, &soft, &hard) < 0 ||
-	     (hard < want && vj_rlimit_memlock_raise(pid, want, err) < 0))) {
+	    (vj_proc_memlock(pid, &soft, &hard) < 0 || still_there(pidfd, who, err) < 0 ||
+	     (hard < want && (vj_rlimit_memlock_raise(pid, want, err) < 0 || still_there(pidfd, who, err) < 0)))) {
 		if (err && !*err)
 			vj_err(err, VJ_EXIT_SETUP, ESRCH, "memlock", who, NULL,
 			       "cannot read the client's RLIMIT_MEMLOCK");
 		goto undo;
 	}
-	if (vj_cgroup_enter(l.j.st.cgroup, pid, err) < 0)
+	if (still_there(pidfd, who, err) < 0 || vj_cgroup_enter(l.j.st.cgroup, pid, err) < 0)
 		goto undo;
-	/* The pid was the client's when it connected; it must still be. */
-	if (vj_pidfd_alive(pidfd) <= 0) {
-		vj_err(err, VJ_EXIT_SETUP, ESRCH, "launch", who, NULL,
-		       "the client exited while its VM was being set up");
+	/* Written by pid, so checked by pidfd: if the client had exited, whoever
+	 * got its pid is taken out again.  Its ids are checked once more: a setuid
+	 * program exec'd meanwhile does not keep the VM's cgroup and memlock. */
+	if (still_there(pidfd, who, err) < 0 || check_ids(pidfd, plan, who, err) < 0) {
+		vj_cgroup_enter(from, pid, NULL);
 		goto undo;
 	}
-	if (handoff_fill(out, &l, err) < 0)
+	if (handoff_fill(out, &l, err) < 0 || !(out->client_cgroup = strdup(from))) {
+		vj_cgroup_enter(from, pid, NULL);
+		if (err && !*err)
+			vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", who, NULL, "out of memory");
 		goto undo;
+	}
 	r = 0; /* the jail is the client's now */
 	goto out;
 undo:
@@ -278,4 +327,17 @@ undo:
 out:
 	launch_free(&l);
 	return r;
+}
+
+int vj_run_handoff_cancel(const char *name, const struct vj_run_opts *o, int pidfd,
+			  const struct vj_handoff *h, struct vj_error **err)
+{
+	pid_t pid = vj_pidfd_pid(pidfd);
+
+	/* The client goes back where it came from, if it still runs; what else is
+	 * in the VM's cgroup then is the client's own doing, and is not killed:
+	 * the jail stays for gc when it cannot be removed. */
+	if (pid > 0 && h->client_cgroup)
+		vj_cgroup_enter(h->client_cgroup, pid, NULL);
+	return vj_teardown(name, o, false, err);
 }

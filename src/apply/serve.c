@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "child.h"
@@ -41,6 +42,12 @@
 #define MSG_MAX 8192
 #define FDS_MAX 64
 #define CLIENT_TIMEOUT_S 5
+#define VJ_STR_(x) #x
+#define VJ_STR(x) VJ_STR_(x)
+/* Connections that wait for their request: at most this many per uid (the
+ * oldest of that uid makes room for a newer one) and in all. */
+#define VJ_SERVE_CONN_PER_UID 16
+#define VJ_SERVE_CONN_MAX 512
 
 void vj_handoff_clear(struct vj_handoff *h)
 {
@@ -53,6 +60,7 @@ void vj_handoff_clear(struct vj_handoff *h)
 	free(h->fds);
 	free(h->ids);
 	free(h->cgroup);
+	free(h->client_cgroup);
 	memset(h, 0, sizeof(*h));
 }
 
@@ -88,38 +96,65 @@ static int root_only(const struct stat *st, const char *what, const char *path, 
 	return 0;
 }
 
-/* The spec directory and every directory above it. */
+/*
+ * The spec directory, walked from "/" one component at a time with openat and
+ * O_NOFOLLOW: no symlink anywhere on the configured path (a symlink planted in
+ * a directory someone else could write would redirect the service), and every
+ * directory on it root's and writable by no one else.  A sticky directory
+ * (/tmp) is not accepted either: anyone may create the next component in it
+ * before root does.  The fd of the last one is what the specs are read through.
+ */
 static int open_spec_dir(const char *dir, struct vj_error **err)
 {
-	_cleanup_free_ char *path = realpath(dir, NULL);
+	_cleanup_free_ char *copy = strdup(dir), *walked = NULL;
 	_cleanup_close_ int fd = -1;
+	char *save = NULL, *comp;
 	struct stat st;
 
-	if (!path)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "spec", dir, "create it, owned by root, mode 0755",
-			      "the spec directory cannot be opened");
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "spec", path, NULL, "the spec directory cannot be opened");
-	/* The directory, then each one above it up to "/". */
-	for (bool leaf = true;; leaf = false) {
-		char *slash;
+	if (!copy)
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "spec", dir, NULL, "out of memory");
+	if (dir[0] != '/')
+		return vj_err(err, VJ_EXIT_SETUP, EINVAL, "spec", dir, "give an absolute path",
+			      "the spec directory is not an absolute path");
+	fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	walked = strdup("/");
+	if (fd < 0 || !walked)
+		return vj_err(err, VJ_EXIT_SETUP, fd < 0 ? errno : ENOMEM, "spec", "/", NULL, "cannot open /");
+	for (comp = strtok_r(copy, "/", &save);; comp = strtok_r(NULL, "/", &save)) {
+		bool leaf = !comp;
+		char *next;
+		int nfd;
 
-		if (stat(path, &st) < 0)
-			return vj_err(err, VJ_EXIT_SETUP, errno, "spec", path, NULL, "stat");
-		/* Above the spec directory, a sticky directory of root's (/tmp) is
-		 * fine: no one else can rename or remove root's entries in it. */
-		if (!(!leaf && S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) && st.st_uid == 0) &&
-		    root_only(&st, leaf ? "the spec directory" : "a directory above the spec directory",
-			      path, err) < 0) {
+		if (fstat(fd, &st) < 0)
+			return vj_err(err, VJ_EXIT_SETUP, errno, "spec", walked, NULL, "fstat");
+		if (root_only(&st, leaf ? "the spec directory" : "a directory above the spec directory", walked,
+			      err) < 0) {
 			if (err && *err)
 				(*err)->status = VJ_EXIT_SETUP;
 			return -1;
 		}
-		if (!strcmp(path, "/"))
+		if (leaf)
 			break;
-		slash = strrchr(path, '/');
-		slash[slash == path ? 1 : 0] = '\0';
+		if (!strcmp(comp, ".") || !strcmp(comp, ".."))
+			return vj_err(err, VJ_EXIT_SETUP, EINVAL, "spec", dir, "give the path without . or ..",
+				      "the spec directory's path has a \"%s\" component", comp);
+		next = vj_path_join(walked, comp);
+		if (!next)
+			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "spec", dir, NULL, "out of memory");
+		free(walked);
+		walked = next;
+		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
+		    fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+			return vj_err(err, VJ_EXIT_SETUP, ELOOP, "spec", walked,
+				      "configure the real path: no symlink is followed on the way to the specs",
+				      "a symlink is on the spec directory's path");
+		if (nfd < 0)
+			return vj_err(err, VJ_EXIT_SETUP, errno, "spec", walked,
+				      errno == ENOENT ? "create it, owned by root, mode 0755" : NULL,
+				      "the spec directory cannot be opened");
+		close(fd);
+		fd = nfd;
 	}
 	return TAKE_FD(fd);
 }
@@ -176,11 +211,15 @@ struct running {
 	char *name;
 };
 
+struct conn;
+
 struct service {
 	const struct vj_serve_opts *o;
 	const char *spec_dir;
 	struct running *vms;
 	size_t n_vms;
+	struct conn *conns; /* connections waiting for their request */
+	size_t n_conns;
 };
 
 static void send_error(int fd, const struct vj_error *e)
@@ -231,20 +270,33 @@ int vj_serve_send_ok(int fd, const struct vj_handoff *h)
 
 int vj_serve_peer(int fd, struct ucred *cred, int *pidfd, struct vj_error **err)
 {
-	socklen_t clen = sizeof(*cred);
 	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_S };
 
 	*pidfd = -1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return vj_serve_peer_identify(fd, cred, pidfd, err);
+}
+
+int vj_serve_peer_identify(int fd, struct ucred *cred, int *pidfd, struct vj_error **err)
+{
+	socklen_t clen = sizeof(*cred);
+
+	*pidfd = -1;
 	memset(cred, 0, sizeof(*cred));
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &clen) < 0 || cred->pid <= 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &clen) < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", NULL, NULL, "cannot tell who the client is");
-	/* Pin the client's identity: a pidfd names that process, never a reused pid. */
-	*pidfd = (int)syscall(SYS_pidfd_open, cred->pid, 0);
-	if (*pidfd < 0)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", NULL, NULL, "pidfd_open of the client");
-	return 0;
+	/* The client is the process that connected, named by the pidfd the kernel
+	 * took at connect(): never a pid looked up later, which another process
+	 * may hold by then. */
+	*pidfd = vj_pidfd_of_peer(fd);
+	if (*pidfd >= 0)
+		return 0;
+	if (errno == ENOPROTOOPT || errno == EINVAL)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", "SO_PEERPIDFD",
+			      "the service needs Linux 6.5 or later",
+			      "this kernel cannot name the client by a pidfd, and a pid alone is not trusted");
+	return vj_err(err, VJ_EXIT_SETUP, errno, "launch", NULL, NULL, "the client is gone");
 }
 
 int vj_serve_read_request(int fd, char *buf, size_t size, const char **name, struct vj_error **err)
@@ -259,21 +311,46 @@ int vj_serve_read_request(int fd, char *buf, size_t size, const char **name, str
 	return vj_validate_name(*name, "NAME", err);
 }
 
-/* One client: read NAME, check, set up, answer.  The VM is watched on success. */
-static void serve_client(struct service *s, int fd)
+/* A connection waiting for its request: who connected (the kernel's word, taken
+ * at connect()), since when, until when. */
+struct conn {
+	int fd;
+	int pidfd;
+	struct ucred cred;
+	int64_t deadline;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	c->fd = c->pidfd = -1;
+}
+
+/* One request: read NAME, check, set up, answer.  The VM is watched on success.
+ * Nothing here waits on the client: the request is there (poll said so) and the
+ * answer is one datagram into an empty socket buffer. */
+static void serve_request(struct service *s, struct conn *c)
 {
 	const struct vj_serve_opts *o = s->o;
-	struct ucred cred = { 0 };
 	char buf[MSG_MAX];
 	struct vj_error *e = NULL;
 	struct vj_spec *spec = NULL;
 	struct vj_handoff h = { 0 };
 	const char *name;
-	int pidfd = -1, dirfd = -1;
+	int dirfd = -1;
 
-	if (vj_serve_peer(fd, &cred, &pidfd, &e) < 0)
-		goto answer;
-	if (vj_serve_read_request(fd, buf, sizeof(buf), &name, &e) < 0)
+	if (vj_serve_read_request(c->fd, buf, sizeof(buf), &name, &e) < 0)
 		goto answer;
 	/* The directory is checked again for each request: root may create or fix
 	 * it while the service runs, and a changed one is never trusted on old
@@ -284,33 +361,41 @@ static void serve_client(struct service *s, int fd)
 		goto answer;
 	}
 	if (load_spec(dirfd, name, &spec, &e) < 0 ||
-	    vj_run_handoff(spec, &o->run, cred.pid, pidfd, cred.uid, &h, &e) < 0)
+	    vj_run_handoff(spec, &o->run, c->pidfd, &c->cred, &h, &e) < 0)
 		goto answer;
-	if (vj_serve_send_ok(fd, &h) < 0) {
-		/* The client is gone or cannot take the fds: the jail goes. */
+	if (vj_serve_send_ok(c->fd, &h) < 0) {
+		/* The client is gone or cannot take the fds: it goes back where it
+		 * was and the jail goes; nothing is killed. */
 		struct vj_error *t = NULL;
-		vj_teardown(name, &o->run, true, &t);
-		say(o, "VM %s for pid %d: the answer could not be sent, jail removed", name, (int)cred.pid);
+		if (vj_run_handoff_cancel(name, &o->run, c->pidfd, &h, &t) == 0) {
+			say(o, "VM %s for pid %d: the answer could not be sent, jail removed", name,
+			    (int)c->cred.pid);
+			vj_error_free(t);
+			goto out;
+		}
+		/* The client died in the jail (a zombie keeps the cgroup busy until
+		 * it is reaped): the jail goes when it is, as for any VMM's end. */
+		say(o, "VM %s for pid %d: the answer could not be sent; the jail goes when the client ends (%s)",
+		    name, (int)c->cred.pid, t && t->message ? t->message : "busy");
 		vj_error_free(t);
-		goto out;
+		goto watch;
 	}
-	say(o, "VM %s launched for pid %d (uid %u), cgroup %s", name, (int)cred.pid, (unsigned)cred.uid,
+	say(o, "VM %s launched for pid %d (uid %u), cgroup %s", name, (int)c->cred.pid, (unsigned)c->cred.uid,
 	    h.cgroup);
+watch:
 	{
 		struct running *r = VJ_PUSH(s->vms, s->n_vms);
 		if (r) {
-			r->pidfd = TAKE_FD(pidfd);
+			r->pidfd = TAKE_FD(c->pidfd);
 			r->name = strdup(name);
 		}
 	}
 	goto out;
 answer:
-	say(o, "refused pid %d (uid %u): %s%s%s", (int)cred.pid, (unsigned)cred.uid,
+	say(o, "refused pid %d (uid %u): %s%s%s", (int)c->cred.pid, (unsigned)c->cred.uid,
 	    e && e->object ? e->object : "", e && e->object ? ": " : "", e && e->message ? e->message : "");
-	send_error(fd, e);
+	send_error(c->fd, e);
 out:
-	if (pidfd >= 0)
-		close(pidfd);
 	if (dirfd >= 0)
 		close(dirfd);
 	vj_handoff_clear(&h);
@@ -334,36 +419,163 @@ static void vm_exited(struct service *s, size_t i)
 	s->vms[i] = s->vms[--s->n_vms];
 }
 
+static void refuse_conn(struct service *s, struct conn *c, const char *why)
+{
+	struct vj_error *e = NULL;
+
+	vj_err(&e, VJ_EXIT_SETUP, EBUSY, "launch", NULL, NULL, "%s", why);
+	say(s->o, "refused pid %d (uid %u): %s", (int)c->cred.pid, (unsigned)c->cred.uid, why);
+	send_error(c->fd, e);
+	vj_error_free(e);
+	conn_close(c);
+}
+
+static void drop_conn(struct service *s, size_t i)
+{
+	conn_close(&s->conns[i]);
+	s->conns[i] = s->conns[--s->n_conns];
+}
+
+/* Whether a request waits on @c (without reading it). */
+static bool has_request(const struct conn *c)
+{
+	char b;
+	return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* Room for one more waiting connection of @uid: the oldest waiting one of that
+ * uid (or of anyone, when the service is full) makes room, unless its request
+ * came meanwhile, in which case it is served first.  A user can only ever
+ * push out its own idle connections, and a launch that sends its request with
+ * its connect (as vfiojail launch does) is never idle. */
+static void make_room(struct service *s, uid_t uid)
+{
+	for (;;) {
+		size_t mine = 0, oldest = SIZE_MAX, oldest_any = SIZE_MAX, victim;
+
+		for (size_t i = 0; i < s->n_conns; i++) {
+			if (oldest_any == SIZE_MAX || s->conns[i].deadline < s->conns[oldest_any].deadline)
+				oldest_any = i;
+			if (s->conns[i].cred.uid != uid)
+				continue;
+			mine++;
+			if (oldest == SIZE_MAX || s->conns[i].deadline < s->conns[oldest].deadline)
+				oldest = i;
+		}
+		if (mine >= VJ_SERVE_CONN_PER_UID)
+			victim = oldest;
+		else if (s->n_conns >= VJ_SERVE_CONN_MAX)
+			victim = oldest_any;
+		else
+			return;
+		if (has_request(&s->conns[victim])) {
+			serve_request(s, &s->conns[victim]);
+		} else {
+			refuse_conn(s, &s->conns[victim], "no request came before newer connections of the same user: dropped");
+		}
+		drop_conn(s, victim);
+	}
+}
+
+/* Take every connection the kernel has queued: who it is, then its request now
+ * if it came with the connect, else it waits (bounded) among the others. */
+static void accept_all(struct service *s, int lfd)
+{
+	for (;;) {
+		struct conn c = { .fd = -1, .pidfd = -1 };
+		struct vj_error *e = NULL;
+
+		c.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (c.fd < 0)
+			return; /* EAGAIN: none left; anything else: the next poll says */
+		if (vj_serve_peer_identify(c.fd, &c.cred, &c.pidfd, &e) < 0) {
+			say(s->o, "refused pid %d (uid %u): %s", (int)c.cred.pid, (unsigned)c.cred.uid,
+			    e && e->message ? e->message : "unknown client");
+			send_error(c.fd, e);
+			vj_error_free(e);
+			conn_close(&c);
+			continue;
+		}
+		c.deadline = now_ms() + CLIENT_TIMEOUT_S * 1000;
+		if (has_request(&c)) {
+			serve_request(s, &c);
+			conn_close(&c);
+			continue;
+		}
+		make_room(s, c.cred.uid);
+		struct conn *slot = VJ_PUSH(s->conns, s->n_conns);
+		if (!slot) {
+			refuse_conn(s, &c, "out of memory");
+			continue;
+		}
+		*slot = c;
+	}
+}
+
 int vj_serve_listen(const char *path, mode_t mode, uid_t uid, gid_t gid, struct vj_error **err)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	_cleanup_free_ char *tmp = vj_strdupf("%s.%d.tmp", path, (int)getpid());
-	_cleanup_close_ int fd = -1;
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	_cleanup_free_ char *parent = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int pfd = -1, dfd = -1, fd = -1;
+	const char *tmpname;
 	struct stat st;
+	int e;
 
-	if (!tmp)
+	if (!parent || !(tmp = vj_strdupf("%s/.%s.XXXXXX", parent, base)))
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "socket", path, NULL, "out of memory");
-	if (strlen(tmp) >= sizeof(a.sun_path))
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return vj_err(err, VJ_EXIT_USAGE, EINVAL, "socket", path, NULL, "the socket path names no file");
+	if (strlen(path) >= sizeof(a.sun_path))
 		return vj_err(err, VJ_EXIT_USAGE, ENAMETOOLONG, "socket", path, NULL, "the socket path is too long");
-	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+	/* Everything below goes through this directory's fd and the private one's. */
+	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "socket", parent, NULL, "cannot open the socket's directory");
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISSOCK(st.st_mode))
 		return vj_err(err, VJ_EXIT_SETUP, EEXIST, "socket", path, "remove it, or give another --socket",
 			      "something that is not a socket is in the way");
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "socket", path, NULL, "socket");
-	strcpy(a.sun_path, tmp);
-	unlink(tmp);
-	/* Bound and listening under a temporary name, then renamed: a client never
-	 * finds a socket that refuses it. */
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "socket", path, NULL, "bind");
-	if (chmod(tmp, mode) < 0 || (uid != (uid_t)-1 && chown(tmp, uid, gid) < 0) || listen(fd, 64) < 0 ||
-	    rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		return vj_err(err, VJ_EXIT_SETUP, e, "socket", path, NULL, "cannot listen");
+	/*
+	 * Bound, given its mode and owner, and listening in a directory of root's
+	 * own (mode 0700, an unpredictable name beside @path), then renamed into
+	 * place: a client never finds a socket that refuses it, and no one else can
+	 * put anything where the socket is made, so the chmod and chown act on it
+	 * and on nothing else (never on what a symlink planted in a directory others
+	 * may write points to).
+	 */
+	if (!mkdtemp(tmp))
+		return vj_err(err, VJ_EXIT_SETUP, errno, "socket", path, NULL,
+			      "cannot make a private directory beside the socket");
+	tmpname = strrchr(tmp, '/') + 1;
+	dfd = openat(pfd, tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || fstat(dfd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 0077)) {
+		e = dfd < 0 ? errno : EPERM;
+		if (dfd >= 0)
+			unlinkat(pfd, tmpname, AT_REMOVEDIR);
+		return vj_err(err, VJ_EXIT_SETUP, e, "socket", tmp, NULL,
+			      "the private directory beside the socket was changed under vfiojail");
 	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		e = errno;
+		goto fail;
+	}
+	snprintf(a.sun_path, sizeof(a.sun_path), "/proc/self/fd/%d/s", dfd);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || fchmodat(dfd, "s", mode, 0) < 0 ||
+	    (uid != (uid_t)-1 && fchownat(dfd, "s", uid, gid, AT_SYMLINK_NOFOLLOW) < 0) || listen(fd, 64) < 0 ||
+	    renameat(dfd, "s", pfd, base) < 0) {
+		e = errno;
+		unlinkat(dfd, "s", 0);
+		goto fail;
+	}
+	/* Empty now; the name is the one made unless someone with write access to
+	 * the directory renamed it, and rmdir removes only an empty directory. */
+	unlinkat(pfd, tmpname, AT_REMOVEDIR);
 	return TAKE_FD(fd);
+fail:
+	unlinkat(pfd, tmpname, AT_REMOVEDIR);
+	return vj_err(err, VJ_EXIT_SETUP, e, "socket", path, NULL, "cannot listen");
 }
 
 int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
@@ -371,6 +583,8 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 	const char *path = o->socket_path ? o->socket_path : VJ_DEFAULT_SOCKET;
 	struct service s = { .o = o, .spec_dir = o->spec_dir ? o->spec_dir : VJ_DEFAULT_SPEC_DIR };
 	_cleanup_close_ int lfd = -1, sfd = -1;
+	_cleanup_free_ struct pollfd *p = NULL;
+	size_t p_cap = 0;
 	sigset_t mask, old_mask;
 	int r = -1;
 
@@ -403,21 +617,41 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 			vj_err(err, VJ_EXIT_SETUP, errno, "socket", NULL, NULL, "signalfd");
 		goto out;
 	}
+	/* Accepting never blocks: a client that connected and went away before
+	 * accept() leaves nothing to wait for. */
+	{
+		int fl = fcntl(lfd, F_GETFL);
+		if (fl < 0 || fcntl(lfd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			vj_err(err, VJ_EXIT_SETUP, errno, "socket", path, NULL, "cannot make the socket non-blocking");
+			goto out;
+		}
+	}
 	say(o, "serving on %s, specs from %s", o->listen_fd >= 0 ? "the socket handed over" : path,
 	    s.spec_dir);
 	for (;;) {
-		size_t n = s.n_vms + 2;
-		_cleanup_free_ struct pollfd *p = calloc(n, sizeof(*p));
+		size_t n = 2 + s.n_vms + s.n_conns, first_conn = 2 + s.n_vms;
+		int64_t now = now_ms(), wait = -1;
 
-		if (!p) {
-			vj_err(err, VJ_EXIT_SETUP, ENOMEM, "serve", NULL, NULL, "out of memory");
-			goto out;
+		if (n > p_cap) {
+			struct pollfd *np = realloc(p, (n + 16) * sizeof(*p));
+			if (!np) {
+				vj_err(err, VJ_EXIT_SETUP, ENOMEM, "serve", NULL, NULL, "out of memory");
+				goto out;
+			}
+			p = np;
+			p_cap = n + 16;
 		}
 		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		p[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		for (size_t i = 0; i < s.n_vms; i++)
 			p[i + 2] = (struct pollfd){ .fd = s.vms[i].pidfd, .events = POLLIN };
-		if (poll(p, n, -1) < 0) {
+		for (size_t i = 0; i < s.n_conns; i++) {
+			int64_t left = s.conns[i].deadline - now;
+			p[first_conn + i] = (struct pollfd){ .fd = s.conns[i].fd, .events = POLLIN };
+			if (wait < 0 || left < wait)
+				wait = left < 0 ? 0 : left;
+		}
+		if (poll(p, n, (int)wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			vj_err(err, VJ_EXIT_SETUP, errno, "serve", NULL, NULL, "poll");
@@ -430,16 +664,25 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 				say(o, "signal %u received", si.ssi_signo);
 			break;
 		}
+		/* VMs that ended, before serving adds any to the array. */
 		for (size_t i = s.n_vms; i > 0; i--)
 			if (p[i + 1].revents)
 				vm_exited(&s, i - 1);
-		if (p[1].revents & POLLIN) {
-			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (c >= 0) {
-				serve_client(&s, c);
-				close(c);
+		/* Then requests: serving one takes a few milliseconds of this
+		 * process, never a client's time. */
+		now = now_ms();
+		for (size_t i = s.n_conns; i > 0; i--) {
+			struct conn *c = &s.conns[i - 1];
+			if (p[first_conn + i - 1].revents) {
+				serve_request(&s, c);
+				drop_conn(&s, i - 1);
+			} else if (c->deadline <= now) {
+				refuse_conn(&s, c, "no request within " VJ_STR(CLIENT_TIMEOUT_S) " s");
+				drop_conn(&s, i - 1);
 			}
 		}
+		if (p[1].revents & POLLIN)
+			accept_all(&s, lfd);
 	}
 	say(o, "stopping; %zu running VM(s) keep their jails (vfiojail gc removes them once they end)",
 	    s.n_vms);
@@ -454,6 +697,9 @@ out:
 		free(s.vms[i].name);
 	}
 	free(s.vms);
+	for (size_t i = 0; i < s.n_conns; i++)
+		conn_close(&s.conns[i]);
+	free(s.conns);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	return r;
 }
@@ -488,6 +734,10 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 {
 	const char *env = getenv("VFIOJAIL_SOCKET");
 	const char *path = socket_path ? socket_path : env && *env ? env : VJ_DEFAULT_SOCKET;
+	bool from_env = !socket_path && env && *env;
+	const char *what = from_env ? "the VM's hand-off" : "the launch service";
+	unsigned timeout = opts->timeout_s ? opts->timeout_s : VJ_LAUNCH_TIMEOUT_S;
+	struct timeval tv = { .tv_sec = timeout };
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	char buf[MSG_MAX], cbuf[CMSG_SPACE(sizeof(int) * FDS_MAX)];
 	struct vj_plan plan = { .uid = getuid(), .gid = getgid() };
@@ -512,7 +762,21 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 	memcpy(buf, PROTO, sizeof(PROTO));
 	memcpy(buf + sizeof(PROTO), name, strlen(name) + 1);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+	if (fd < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", path, NULL, "socket");
+	/* Bounded: a launcher (libvirt) gives up a start that takes too long, so
+	 * this says why first.  connect() of a unix socket honours SO_SNDTIMEO. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return vj_err(err, VJ_EXIT_SETUP, ETIMEDOUT, "launch", path, "look at the service's log",
+				      "%s took no connection within %u s", what, timeout);
+		if (from_env)
+			return vj_err(err, VJ_EXIT_SETUP, errno, "launch", path,
+				      "VFIOJAIL_SOCKET names the VM's hand-off: was the container started with the "
+				      "vfiojail CDI device, and has its hand-off not ended (vfiojail cdi --timeout)?",
+				      "cannot reach the VM's hand-off socket");
 		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", path,
 			      "is vfiojail serve running, as root, on this socket?",
 			      "cannot reach the launch service");
@@ -531,9 +795,14 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 			memcpy(fds + nfds, CMSG_DATA(c), k * sizeof(int));
 			nfds += k;
 		}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		vj_err(err, VJ_EXIT_SETUP, ETIMEDOUT, "launch", path, "look at the service's log",
+		       "%s did not answer within %u s", what, timeout);
+		goto fail;
+	}
 	if (n <= 0) {
 		vj_err(err, VJ_EXIT_SETUP, n < 0 ? errno : ECONNRESET, "launch", path, NULL,
-		       "the launch service did not answer");
+		       "%s did not answer", what);
 		goto fail;
 	}
 	if (n < 3 || memcmp(buf, "OK", 3) != 0) {

@@ -19,28 +19,42 @@ struct vj_handoff {
 	size_t n;
 	struct vj_memlock_plan memlock; /* no terms */
 	char *cgroup;
+	char *client_cgroup;    /* where the client was: a cancel puts it back */
 };
 
 void vj_handoff_clear(struct vj_handoff *h);
 
 /*
- * run's steps for a process that already runs (@pid, known by @pidfd, the
- * client of the service, of uid @caller): refused (VJ_EXIT_DENIED) unless the
- * spec's user is @caller; then state (the VMM's pid is @pid), cgroup, filter,
- * contexts, @pid's hard RLIMIT_MEMLOCK raised when below the plan, @pid moved
- * into the cgroup.  0 with *out filled, or -1 with nothing left behind.
+ * run's steps for a process that already runs, the client of the service:
+ * @pidfd names it (SO_PEERPIDFD, taken when it connected), @peer holds the
+ * socket's credentials.  Refused (VJ_EXIT_DENIED) unless the peer's uid and gid
+ * and the process's real, effective, saved and filesystem ids are the spec's
+ * user and group; then state (the VMM's pid is the client's), cgroup, filter,
+ * contexts, the client's hard RLIMIT_MEMLOCK raised when below the plan, the
+ * client moved into the cgroup and its ids checked again.  Every act by pid is
+ * followed by a check that the pidfd's process still lives (so still has that
+ * pid).  0 with *out filled, or -1 with nothing left behind.
  */
-int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, pid_t pid, int pidfd,
-		   uid_t caller, struct vj_handoff *out, struct vj_error **err);
+struct ucred;
+int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int pidfd,
+		   const struct ucred *peer, struct vj_handoff *out, struct vj_error **err);
+
+/* The answer could not be sent: the client (@pidfd) goes back to its cgroup and
+ * the jail is removed without killing anything (a jail whose cgroup still has
+ * processes stays, for gc). */
+int vj_run_handoff_cancel(const char *name, const struct vj_run_opts *o, int pidfd,
+			  const struct vj_handoff *h, struct vj_error **err);
 
 /* The service's socket machinery, shared with the hand-off (handoff.c). */
-struct ucred;
 /* Listen on @path (bound under a temporary name, then renamed): mode @mode, and
  * owner @uid:@gid unless @uid is -1.  The fd, or -1 with *err. */
 int vj_serve_listen(const char *path, mode_t mode, uid_t uid, gid_t gid, struct vj_error **err);
-/* The client of @fd: SO_PEERCRED into *cred and a pidfd (5 s socket timeouts
- * set).  0, or -1 with *err. */
+/* The client of @fd: SO_PEERCRED into *cred and the pidfd the kernel took
+ * when it connected (5 s socket timeouts set).  0, or -1 with *err. */
 int vj_serve_peer(int fd, struct ucred *cred, int *pidfd, struct vj_error **err);
+/* The same without the timeouts: SO_PEERCRED and the pidfd of SO_PEERPIDFD
+ * (Linux 6.5; an older kernel is refused, never served by pid). */
+int vj_serve_peer_identify(int fd, struct ucred *cred, int *pidfd, struct vj_error **err);
 /* "VJ1\0NAME\0" into @buf: *name, a valid VM name; 0, or -1 with *err. */
 int vj_serve_read_request(int fd, char *buf, size_t size, const char **name, struct vj_error **err);
 /* "OK\0MEMLOCK\0ID..." with the fds; 0, or -1. */

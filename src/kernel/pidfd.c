@@ -103,11 +103,12 @@ int vj_pidfd_procdir(int pidfd)
 static int read_at(int dfd, const char *file, char **out)
 {
 	_cleanup_close_ int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC);
+	size_t len;
 	int r;
 
 	if (fd < 0)
 		return -1;
-	r = vj_read_fd(fd, 1 << 16, out, NULL);
+	r = vj_read_fd(fd, 1 << 16, out, &len);
 	if (r < 0) {
 		errno = -r;
 		return -1;
@@ -173,6 +174,23 @@ int vj_pidfd_starttime(int pidfd, uint64_t *ticks)
 	if (dfd < 0 || read_at(dfd, "stat", &buf) < 0)
 		return -1;
 	return stat_starttime(buf, ticks);
+}
+
+int vj_pidfd_running(int pidfd)
+{
+	_cleanup_close_ int dfd = vj_pidfd_procdir(pidfd);
+	_cleanup_free_ char *buf = NULL;
+	const char *p;
+
+	if (dfd < 0 || read_at(dfd, "stat", &buf) < 0)
+		return errno == ESRCH ? 0 : -1;
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2]) {
+		errno = EPROTO;
+		return -1;
+	}
+	/* Z: exited, its parent has not reaped it yet; X: being reaped. */
+	return p[2] == 'Z' || p[2] == 'X' ? 0 : 1;
 }
 
 int vj_pid_starttime(pid_t pid, uint64_t *ticks)

@@ -9,7 +9,9 @@ source "$(dirname "$0")/lib.sh"
 
 launch_service() {
 	gpu_host_vm1
-	specs="$WORK/specs"
+	# Root's spec directory: under /run (the container's own), not /tmp: a sticky
+	# directory anywhere above it is refused.
+	specs=/run/vfiojail-specs
 	mkdir -m 0755 "$specs"
 	chmod 0755 "$WORK"
 	spec_for() { # NAME USER -> the spec root installs for it
@@ -88,7 +90,7 @@ launch_service() {
 		nothing_left
 	}
 	# Another user than the spec's.
-	refused "another user" 3 "uid 1 may not launch it" \
+	refused "another user" 3 "uid 1 gid 1 may not launch it" \
 		setpriv --reuid=daemon --regid=daemon --clear-groups -- "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe"
 	# A spec not root's, or writable by others.
 	spec_for vm2 nobody >"$specs/vm2.json"; chown nobody "$specs/vm2.json"
@@ -105,7 +107,7 @@ launch_service() {
 		as_nobody "$VFIOJAIL" launch vm3 --socket "$sock" -- "$WORK/probe"
 	refused "a name with a slash" 2 "\"/\" is not allowed" as_nobody "$VFIOJAIL" launch ../vm1 --socket "$sock" -- "$WORK/probe"
 	# Host options are root's: launch refuses them before asking.
-	refused "launch --state-dir" 2 "launch takes --socket and --preserve-fds only" \
+	refused "launch --state-dir" 2 "launch takes --socket, --preserve-fds and --timeout only" \
 		as_nobody "$VFIOJAIL" launch vm1 --socket "$sock" --state-dir /tmp/x -- "$WORK/probe"
 	refused "launch -daemonize" 2 "may not daemonize" as_nobody "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe" -daemonize
 	pass "refusals: another user, a spec not root's or writable by others, an ungranted name, a symlink, a spec for another name"
@@ -177,8 +179,8 @@ s.send(b\"VJ1\0vm1\0\")
 
 	# The service itself refuses a spec directory others may write; SIGTERM stops it and
 	# removes its socket.
-	mkdir -m 0777 "$WORK/badspecs"
-	capture "$VFIOJAIL" serve --socket "$WORK/bad.sock" --spec-dir "$WORK/badspecs" "${roots[@]}"
+	mkdir -m 0777 /run/badspecs
+	capture "$VFIOJAIL" serve --socket "$WORK/bad.sock" --spec-dir /run/badspecs "${roots[@]}"
 	assert_eq "$rc" 125 "serve with a world-writable spec dir ($err)"
 	assert_contains "$err" "writable by its group or others" "says why"
 	[[ ! -e "$WORK/bad.sock" ]] || fail "a socket was left"
@@ -186,17 +188,17 @@ s.send(b\"VJ1\0vm1\0\")
 	[[ ! -e "$sock" ]] || fail "the socket was left after SIGTERM"
 	# A spec directory that does not exist yet: the service runs and refuses (3) until
 	# root creates it, then grants without a restart.
-	"$VFIOJAIL" serve --socket "$sock" --spec-dir "$WORK/later" "${roots[@]}" 2>"$WORK/later.log" &
+	"$VFIOJAIL" serve --socket "$sock" --spec-dir /run/later "${roots[@]}" 2>"$WORK/later.log" &
 	serve=$!
 	for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
 	assert_contains "$(cat "$WORK/later.log")" "does not exist yet" "serve says the spec dir is missing"
 	refused "no spec dir yet" 3 "the spec directory cannot be opened" as_nobody "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe"
-	mkdir -m 0755 "$WORK/later"
-	cp "$specs/vm1.json" "$WORK/later/"
+	mkdir -m 0755 /run/later
+	cp "$specs/vm1.json" /run/later/
 	capture as_nobody "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe" --out "$WORK/out/r.json"
 	assert_eq "$rc" 0 "launch once root made the spec dir ($err)"
 	gone vm1
-	chmod 0777 "$WORK/later"
+	chmod 0777 /run/later
 	refused "a spec dir made writable while serving" 3 "writable by its group or others" as_nobody "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe"
 	kill -TERM $serve; wait $serve || true
 	nothing_left
