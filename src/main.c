@@ -25,6 +25,7 @@ enum {
 	OPT_IOMMUFD_ACCOUNTING,
 	OPT_EXEC,
 	OPT_KILL,
+	OPT_IF_LAUNCHED,
 	OPT_BPFFS,
 	OPT_PRESERVE_FDS,
 	OPT_SOCKET,
@@ -45,6 +46,7 @@ struct cli {
 	bool best_effort;
 	bool exec;
 	bool kill;
+	bool if_launched;           /* teardown: only a launched jail whose VMM is gone */
 	long preserve_fds;          /* -1: not given */
 	const char *socket;         /* serve, launch */
 	const char *spec_dir;       /* serve */
@@ -74,6 +76,7 @@ static const struct option fixed_options[] = {
 	{ "iommufd-accounting", required_argument, NULL, OPT_IOMMUFD_ACCOUNTING },
 	{ "exec", no_argument, NULL, OPT_EXEC },
 	{ "kill", no_argument, NULL, OPT_KILL },
+	{ "if-launched", no_argument, NULL, OPT_IF_LAUNCHED },
 	{ "bpffs", required_argument, NULL, OPT_BPFFS },
 	{ "preserve-fds", required_argument, NULL, OPT_PRESERVE_FDS },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -123,11 +126,15 @@ static void usage(FILE *f)
 	      "  detach NAME --hostdev BDF | --device PATH ...\n"
 	      "                          unplug them: access is revoked first, then the nodes go\n"
 	      "  teardown [--kill] NAME  remove a jail: cgroup, filter, namespace, state\n"
+	      "  teardown --if-launched NAME\n"
+	      "                          remove it only if the launch service made it and its\n"
+	      "                          VMM and every process of its cgroup are gone (the\n"
+	      "                          libvirt release hook); other jails are left, with a note\n"
 	      "  status NAME [--json]    the jail's state checked against the system (1: drift)\n"
 	      "  list [--json]           every jail, checked as status does\n"
 	      "  serve [--socket PATH] [--spec-dir DIR]\n"
 	      "                          root's launch service for unprivileged launchers\n"
-	      "  launch NAME [--socket PATH] [--preserve-fds N] -- VMM [ARGS...]\n"
+	      "  launch NAME [--socket PATH] [--preserve-fds N] [--timeout S] -- VMM [ARGS...]\n"
 	      "                          as the VM's user: get VM NAME's jail from the service\n"
 	      "                          (root's spec " VJ_DEFAULT_SPEC_DIR "/NAME.json), become the VMM\n"
 	      "  cdi [SPEC]              print a CDI spec (kind vfiojail.dev/vm) for the VM and\n"
@@ -267,6 +274,9 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_KILL:
 			cli->kill = true;
+			break;
+		case OPT_IF_LAUNCHED:
+			cli->if_launched = true;
 			break;
 		case OPT_BPFFS:
 			cli->bpffs = optarg;
@@ -512,8 +522,13 @@ static int cmd_teardown(struct cli *cli)
 		return usage_error("%s", "teardown takes one NAME");
 	if (cli->spec_flags)
 		return usage_error("%s", "teardown takes a NAME, not spec flags");
+	if (cli->kill && cli->if_launched)
+		return usage_error("%s", "teardown --if-launched never kills: give --kill or --if-launched, not both");
 	run_opts_init(cli, &o);
-	r = vj_teardown(cli->rest[0], &o, cli->kill, &e);
+	if (cli->if_launched) /* 1: another command's jail, left alone with a note: 0 */
+		r = vj_teardown_if_launched(cli->rest[0], &o, &e) < 0 ? -1 : 0;
+	else
+		r = vj_teardown(cli->rest[0], &o, cli->kill, &e);
 	return print_error(r, e);
 }
 
@@ -608,7 +623,7 @@ static int cmd_launch(struct cli *cli)
 	if (cli->spec_flags || cli->state_dir || cli->bpffs || cli->exec || cli->best_effort ||
 	    cli->spec_dir || cli->plan_opts.cgroup_parent || cli->plan_opts.roots.sysfs ||
 	    cli->plan_opts.roots.proc || cli->plan_opts.roots.dev)
-		return usage_error("%s", "launch takes --socket and --preserve-fds only: root's spec and "
+		return usage_error("%s", "launch takes --socket, --preserve-fds and --timeout only: root's spec and "
 				   "the service decide everything else");
 	/* "launch [OPTIONS] -- NAME -- VMM ARGS": a NAME that starts with '-' (the
 	 * libvirt wrapper always uses this form). */
@@ -622,6 +637,7 @@ static int cmd_launch(struct cli *cli)
 	if (!cli->vmm_argv || !cli->vmm_argv[0])
 		return usage_error("%s", "launch needs the VMM after \"--\": vfiojail launch NAME -- VMM [ARGS...]");
 	run_opts_init(cli, &o);
+	o.timeout_s = (unsigned)cli->timeout;
 	fflush(NULL);
 	r = vj_launch(cli->rest[0], cli->socket, &o, &e);
 	return print_error(r, e);
@@ -666,6 +682,15 @@ static int cmd_cdi(struct cli *cli)
 		r = vj_handoff_prepare(spec->name, &o, &e);
 	if (r == 0 && fwrite(text, 1, len, stdout) != len)
 		r = -1;
+	/* The spec mounts the hand-off directory, under the state dir (a tmpfs): a
+	 * spec kept where it outlives that (a reboot, a teardown) fails every pod
+	 * that asks for the VM, and the hooks run too late to make it again. */
+	if (r == 0)
+		fprintf(stderr,
+			"vfiojail: note: install this spec in /var/run/cdi, not /etc/cdi: it mounts %s/%s/%s, "
+			"which goes with a reboot or teardown, and a spec that outlives it fails the pod\n",
+			cli->state_dir && *cli->state_dir ? cli->state_dir : VJ_DEFAULT_STATE_DIR, "handoff",
+			spec->name);
 	free(text);
 	vj_plan_free(plan);
 	vj_spec_free(spec);
@@ -721,7 +746,7 @@ static int cmd_hook(struct cli *cli)
 		name_after_dashdash(cli);
 		if (cli->n_rest != 1)
 			return usage_error("%s", "hook poststop takes one NAME");
-		r = vj_cdi_hook_poststop(cli->rest[0], &o, &e);
+		r = vj_cdi_hook_poststop(cli->rest[0], &o, stdin, &e);
 		return print_error(r, e);
 	}
 	if (strcmp(cli->rest[0], "create-runtime") != 0 || cli->n_rest != 1)
@@ -785,7 +810,7 @@ static int cmd_list(struct cli *cli)
 	if (cli->json)
 		fputs("{\"jails\": [", stdout);
 	else
-		printf("%-*s %-6s %-6s %s\n", width, "NAME", "KIND", "PROCS", "STATE");
+		printf("%-*s %-7s %-6s %s\n", width, "NAME", "KIND", "PROCS", "STATE");
 	for (i = 0; i < n; i++) {
 		struct vj_status *st = NULL;
 		if (vj_status_get(names[i], &o, &st, &e) < 0) {
@@ -795,7 +820,7 @@ static int cmd_list(struct cli *cli)
 			fputs(printed++ ? "," : "", stdout);
 			vj_status_print_json(st, stdout);
 		} else {
-			printf("%s%*s %-6s %-6zu %s%s\n", vj_name_shown(st->name, shown),
+			printf("%s%*s %-7s %-6zu %s%s\n", vj_name_shown(st->name, shown),
 			       width - shown_width(st->name), "", st->kind, st->n_procs,
 			       st->drift ? "drift" : "ok", st->abandoned ? ", abandoned" : "");
 		}
