@@ -40,6 +40,7 @@
 #include "memlock.h"
 #include "mountns.h"
 #include "name.h"
+#include "pidfd.h"
 #include "plan.h"
 #include "privs.h"
 #include "rlimit.h"
@@ -431,6 +432,14 @@ int vj_jail_claim(struct vj_jail *j, struct vj_plan *plan, const struct vj_run_o
 	return 0;
 }
 
+void vj_jail_origin(struct vj_jail *j, enum vj_state_origin origin)
+{
+	j->st.origin = origin;
+	j->st.vmm_start = 0;
+	if (j->st.vmm > 0 && vj_pid_starttime(j->st.vmm, &j->st.vmm_start) < 0)
+		j->st.vmm_start = 0; /* not recorded: a live pid then counts as the VMM */
+}
+
 /* ------------------------------------------------------------------------- */
 /* The kept mount namespace                                                   */
 
@@ -580,6 +589,7 @@ int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_
 	if (vj_jail_claim(&j, plan, o, false, err) < 0)
 		goto out;
 	j.st.kind = VJ_STATE_SETUP;
+	j.st.origin = VJ_ORIGIN_SETUP;
 	j.st.owner = getppid(); /* the launcher: when it is gone and no process runs, gc may remove the jail */
 	j.st.owner_start = proc_start_time(j.st.owner);
 	j.st.ns_path = ns_binding(o, spec->name);
@@ -634,7 +644,8 @@ int vj_jail_open(struct vj_jail *j, const char *name, const struct vj_run_opts *
 	if (j->st.kind != VJ_STATE_SETUP)
 		return vj_err(err, VJ_EXIT_USAGE, 0, "state", name,
 			      "only jails made by vfiojail setup can be entered or changed",
-			      "this VM was started by vfiojail run");
+			      "this VM was started by %s",
+			      j->st.origin == VJ_ORIGIN_LAUNCH ? "the launch service" : "vfiojail run");
 	/* An attach or detach that did not finish (a crash) is undone first. */
 	return vj_apply_recover(j->dirfd, &j->st, o, err);
 }
@@ -960,6 +971,89 @@ int vj_teardown(const char *name, const struct vj_run_opts *o, bool kill, struct
 	return r;
 }
 
+/*
+ * Whether the VMM the state names still runs: the process with its pid is still
+ * the one that started at vmm_start, and has not exited (a zombie has).  Without
+ * a recorded start time any live process with the pid counts, and so does one
+ * that cannot be checked: a jail is kept rather than removed under its VMM.
+ */
+static bool vmm_runs(const struct vj_state *st)
+{
+	_cleanup_close_ int pidfd = -1;
+
+	if (st->vmm <= 0)
+		return false;
+	if (!st->vmm_start)
+		return kill(st->vmm, 0) == 0 || errno != ESRCH;
+	pidfd = vj_pidfd_open_checked(st->vmm, st->vmm_start);
+	if (pidfd < 0)
+		return errno != ESRCH;
+	return vj_pidfd_running(pidfd) != 0;
+}
+
+/* A jail of the launch service whose VMM is gone: removed, without killing. */
+static int teardown_launched(int dirfd, struct vj_state *st, const struct vj_run_opts *o,
+			     struct vj_error **err)
+{
+	char msg[VJ_NAME_SHOWN_MAX + 256], shown[VJ_NAME_SHOWN_MAX];
+	bool populated = false;
+
+	if (st->origin != VJ_ORIGIN_LAUNCH) {
+		vj_name_shown(st->name, shown);
+		if (st->origin == VJ_ORIGIN_UNKNOWN)
+			snprintf(msg, sizeof(msg),
+				 "%s: left alone: an older vfiojail made this jail and did not record which command did (vfiojail teardown NAME removes it)",
+				 shown);
+		else
+			snprintf(msg, sizeof(msg), "%s: left alone: made by vfiojail %s, not by the launch service",
+				 shown, vj_state_origin_name(st->origin));
+		if (o->warn)
+			o->warn(msg, o->userdata);
+		return 1;
+	}
+	if (vmm_runs(st))
+		return vj_err(err, VJ_EXIT_FAIL, EBUSY, "teardown", st->name,
+			      "the launch service removes the jail when its VMM exits; vfiojail teardown --kill NAME stops it",
+			      "left alone: its VMM (pid %d) still runs", (int)st->vmm);
+	if (st->cgroup && vj_cgroup_populated(st->cgroup, &populated, NULL) == 0 && populated)
+		return vj_err(err, VJ_EXIT_FAIL, EBUSY, "teardown", st->name,
+			      "vfiojail teardown --kill NAME kills them and removes the jail",
+			      "left alone: its VMM (pid %d) is gone, but its cgroup %s still has processes",
+			      (int)st->vmm, st->cgroup);
+	return vj_apply_destroy(dirfd, st, false, err);
+}
+
+int vj_teardown_if_launched(const char *name, const struct vj_run_opts *o, struct vj_error **err)
+{
+	_cleanup_close_ int dirfd = -1;
+	struct vj_state st;
+	int lock_fd, r;
+
+	if (vj_validate_name(name, "NAME", err) < 0)
+		return -1;
+	r = vj_state_dir_find(o->state_dir, &dirfd, err);
+	if (r <= 0)
+		return r; /* no state directory: no jail */
+	if (state_absent(dirfd, name))
+		return 0; /* no jail of this name: a domain vfiojail does not jail */
+	lock_fd = lock_name(dirfd, name, true, err);
+	if (lock_fd < 0)
+		return -1;
+	r = vj_state_read(dirfd, name, &st, err);
+	if (r == 1)
+		r = 0; /* removed meanwhile */
+	else if (r == VJ_STATE_DAMAGED)
+		r = vj_err_wrap(err, "teardown", name,
+				"left alone: the state file is damaged, so nothing tells whether the launch service made this jail (vfiojail teardown NAME removes it)");
+	else if (r == 0)
+		r = teardown_launched(dirfd, &st, o, err);
+	vj_state_clear(&st);
+	vj_state_unlock(dirfd, name, lock_fd);
+	if (r < 0 && err && !*err)
+		vj_err(err, VJ_EXIT_SETUP, 0, "teardown", name, NULL, "teardown failed");
+	return r;
+}
+
 /* ------------------------------------------------------------------------- */
 /* status                                                                     */
 
@@ -980,6 +1074,8 @@ static uint64_t proc_start_time(pid_t pid)
 
 static bool owner_alive(const struct vj_state *st)
 {
+	if (st->origin == VJ_ORIGIN_LAUNCH)
+		return vmm_runs(st); /* the VMM is its own launcher */
 	if (st->kind == VJ_STATE_RUN)
 		return st->supervisor > 0 && kill(st->supervisor, 0) == 0;
 	return st->owner > 0 && proc_start_time(st->owner) == st->owner_start;
@@ -1164,7 +1260,9 @@ static int status_check(struct vj_status *s, const struct vj_state *st)
 	}
 	s->abandoned = !populated && !owner_alive(st);
 	if (s->abandoned && add_item(s, "owner", true, "no process left and its %s is gone: vfiojail gc removes it",
-				     st->kind == VJ_STATE_RUN ? "supervisor" : "launcher") < 0)
+				     st->origin == VJ_ORIGIN_LAUNCH ? "VMM"
+				     : st->kind == VJ_STATE_RUN	    ? "supervisor"
+								    : "launcher") < 0)
 		return -1;
 	return 0;
 }
@@ -1205,7 +1303,7 @@ int vj_status_get(const char *name, const struct vj_run_opts *o, struct vj_statu
 		return -1;
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->name = strdup(name)) ||
-	    !(s->kind = strdup(st.kind == VJ_STATE_SETUP ? "setup" : "run")) ||
+	    !(s->kind = strdup(vj_state_origin_name(st.origin))) ||
 	    (st.cgroup && !(s->cgroup = strdup(st.cgroup))) || status_check(s, &st) < 0) {
 		vj_status_free(s);
 		vj_state_clear(&st);

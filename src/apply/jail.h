@@ -72,6 +72,11 @@ struct vj_jail {
 int vj_jail_claim(struct vj_jail *j, struct vj_plan *plan, const struct vj_run_opts *o, bool replace_dead,
 		  struct vj_error **err);
 
+/* Record in j->st (before the state is first written) which command makes the
+ * jail, and, when j->st.vmm is set, that process's start time: what later
+ * tells the VMM from another process that took its pid. */
+void vj_jail_origin(struct vj_jail *j, enum vj_state_origin origin);
+
 /* Lock NAME (waiting a few seconds for a short command) and read its state; it
  * must be a jail made by setup (status 2 otherwise, or when there is none). */
 int vj_jail_open(struct vj_jail *j, const char *name, const struct vj_run_opts *o,

@@ -155,15 +155,27 @@ static void write_spec(struct vj_jbuf *b, const char *spec)
 		vj_jb_null(b);
 }
 
+static const char *const origin_names[] = {
+	[VJ_ORIGIN_UNKNOWN] = "unknown", [VJ_ORIGIN_RUN] = "run",
+	[VJ_ORIGIN_SETUP] = "setup",     [VJ_ORIGIN_LAUNCH] = "launch",
+};
+
+const char *vj_state_origin_name(enum vj_state_origin o)
+{
+	return (unsigned)o < ARRAY_SIZE(origin_names) ? origin_names[o] : "unknown";
+}
+
 static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 {
 	vj_jb_open(b, '{');
 	vj_jb_key(b, "version");
-	vj_jb_i64(b, 3);
+	vj_jb_i64(b, 4);
 	vj_jb_key(b, "name");
 	vj_jb_str(b, st->name);
 	vj_jb_key(b, "kind");
 	vj_jb_str(b, st->kind == VJ_STATE_SETUP ? "setup" : "run");
+	vj_jb_key(b, "origin");
+	vj_jb_str(b, st->origin != VJ_ORIGIN_UNKNOWN ? vj_state_origin_name(st->origin) : NULL);
 	vj_jb_key(b, "cgroup");
 	vj_jb_str(b, st->cgroup);
 	vj_jb_key(b, "bpf_pin");
@@ -176,6 +188,8 @@ static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 	vj_jb_i64(b, st->supervisor);
 	vj_jb_key(b, "vmm");
 	vj_jb_i64(b, st->vmm);
+	vj_jb_key(b, "vmm_start");
+	vj_jb_i64(b, (int64_t)st->vmm_start);
 	vj_jb_key(b, "owner");
 	vj_jb_i64(b, st->owner);
 	vj_jb_key(b, "owner_start");
@@ -365,9 +379,43 @@ static int read_change(json_object *o, struct vj_state *st)
 	return 0;
 }
 
+/* A process's start time, 0 when absent. */
+static int json_start(json_object *o, const char *key, uint64_t *out)
+{
+	json_object *v;
+
+	*out = 0;
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+		return -1;
+	*out = (uint64_t)json_object_get_int64(v);
+	return 0;
+}
+
+/* "origin": one of the names, or absent or null (an older vfiojail's state:
+ * unknown, but a jail of kind "setup" was made by setup).  It must agree with
+ * "kind". */
+static int read_origin(json_object *o, struct vj_state *st)
+{
+	_cleanup_free_ char *origin = NULL;
+
+	if (vj_jr_str(o, "origin", false, &origin) < 0)
+		return -1;
+	st->origin = VJ_ORIGIN_UNKNOWN;
+	for (size_t i = 1; origin && i < ARRAY_SIZE(origin_names); i++)
+		if (!strcmp(origin, origin_names[i]))
+			st->origin = (enum vj_state_origin)i;
+	if (origin && st->origin == VJ_ORIGIN_UNKNOWN)
+		return -1;
+	if (!origin && st->kind == VJ_STATE_SETUP)
+		st->origin = VJ_ORIGIN_SETUP;
+	return (st->kind == VJ_STATE_SETUP) == (st->origin == VJ_ORIGIN_SETUP) ? 0 : -1;
+}
+
 static int read_extra(json_object *o, struct vj_state *st)
 {
-	json_object *v, *roots;
+	json_object *roots;
 	_cleanup_free_ char *kind = NULL;
 	bool ledger;
 
@@ -379,12 +427,9 @@ static int read_extra(json_object *o, struct vj_state *st)
 		st->kind = VJ_STATE_SETUP;
 	else
 		return -1;
-	if (json_object_object_get_ex(o, "owner_start", &v)) {
-		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
-			return -1;
-		st->owner_start = (uint64_t)json_object_get_int64(v);
-	}
-	if (json_pid(o, "owner", &st->owner) < 0 ||
+	if (read_origin(o, st) < 0 || json_start(o, "owner_start", &st->owner_start) < 0 ||
+	    json_start(o, "vmm_start", &st->vmm_start) < 0 ||
+	    json_pid(o, "owner", &st->owner) < 0 ||
 	    vj_jr_str(o, "ns", true, &st->ns_path) < 0 || read_plan(o, &st->plan) < 0 ||
 	    vj_jr_str(o, "cgroup_parent", false, &st->cgroup_parent) < 0 ||
 	    vj_jr_flag(o, "iommufd_best_effort", &st->iommufd_best_effort) < 0 ||

@@ -18,6 +18,21 @@ enum vj_state_kind {
 };
 
 /*
+ * Which command made the jail ("origin" in the state), so that a command acting
+ * for one of them (the libvirt release hook, for the launch service) leaves the
+ * others' jails alone.  A state of an older vfiojail does not say: unknown, never
+ * taken for launch (one of kind "setup" can only be setup's).
+ */
+enum vj_state_origin {
+	VJ_ORIGIN_UNKNOWN = 0, /* an older vfiojail's state                    */
+	VJ_ORIGIN_RUN,         /* vfiojail run, supervised or --exec            */
+	VJ_ORIGIN_SETUP,       /* vfiojail setup                                */
+	VJ_ORIGIN_LAUNCH,      /* the launch service (serve), for vfiojail launch */
+};
+/* "run", "setup", "launch", or "unknown". */
+const char *vj_state_origin_name(enum vj_state_origin o);
+
+/*
  * The steps of the apply engine (apply.h), as its ledger in the state names them.
  * The first three make the jail's own objects; the next three change a jail made
  * by setup from one plan to the next; the contexts are fds of one process and are
@@ -48,11 +63,13 @@ struct vj_state_change {
 struct vj_state {
 	char *name;
 	enum vj_state_kind kind;
+	enum vj_state_origin origin;
 	char *cgroup;      /* absolute cgroup2 path, NULL before it is known */
 	char *bpf_pin;     /* pin directory of the device filter             */
 	char *ns_path;     /* setup: the nsfs binding of the jail's mount ns */
 	pid_t supervisor;  /* supervising vfiojail, 0 with --exec            */
 	pid_t vmm;         /* the VMM, 0 before it started                   */
+	uint64_t vmm_start; /* the VMM's start time (/proc/PID/stat), 0 when not recorded */
 	pid_t owner;       /* setup: its caller (the launcher), 0 when unknown */
 	uint64_t owner_start; /* the owner's start time (/proc/PID/stat), for pid reuse */
 	/* What later commands need (setup; NULL/false in older files): */

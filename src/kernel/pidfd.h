@@ -52,6 +52,10 @@ int vj_pidfd_ids(int pidfd, struct vj_proc_ids *ids);
  * with a pid, what names a process in a file that outlives it. */
 int vj_pidfd_starttime(int pidfd, uint64_t *ticks);
 
+/* 1: @pidfd's process runs; 0: it has exited (a zombie not reaped yet, or
+ * reaped); -1 with errno: cannot tell. */
+int vj_pidfd_running(int pidfd);
+
 /* The start time of the process that has pid @pid now: 0, or -1 with errno. */
 int vj_pid_starttime(pid_t pid, uint64_t *ticks);
 

@@ -21,14 +21,18 @@ name='lv-b+x'
 esc='lv-b\x2bx'
 state="$WORK/state"
 sock="$WORK/launch.sock"
-specs="$WORK/specs"
+# Root's specs: every directory above them root's and writable by no one else (not
+# below the sticky /tmp).
+specs=$(mktemp -d /run/vfiojail-test-specs.XXXXXX)
+chmod 0755 "$specs"
+on_exit "rm -rf '$specs'"
 bin="$WORK/bin"
-mkdir -m 0755 "$specs" "$bin"
+mkdir -m 0755 "$bin"
 # What meson installs, pointed at this build: vfiojail, the wrapper, the hook.
 install -m 0755 "$VFIOJAIL" "$bin/vfiojail"
 sed -e "s|@QEMU@|/usr/bin/qemu-system-x86_64|" -e "s|@VFIOJAIL@|$bin/vfiojail|" -e "s|@SOCKET@|$sock|" \
 	"$VJ_SOURCE_ROOT/tools/libvirt/qemu-wrapper.in" >"$bin/qemu-system-x86_64"
-sed -e "s|@VFIOJAIL@|$bin/vfiojail|" -e "s|teardown --kill|teardown --state-dir $state --bpffs $WORK/bpffs --kill|" \
+sed -e "s|@VFIOJAIL@|$bin/vfiojail|" -e "s|teardown --if-launched|teardown --state-dir $state --bpffs $WORK/bpffs --if-launched|" \
 	"$VJ_SOURCE_ROOT/tools/libvirt/libvirt-hook.in" >"$bin/libvirt-hook"
 chmod 0755 "$bin/qemu-system-x86_64" "$bin/libvirt-hook"
 # Root grants the domain to libvirt's QEMU user.
