@@ -5,25 +5,38 @@
  * process of the VM's container, once, within a time limit.  The pod's half is
  * `vfiojail launch` (vj_launch), which speaks the launch service's protocol.
  *
- * A client is checked, in order: it asks for this VM by name; its SO_PEERCRED
- * uid and gid are the VM's; it is in the container's pid namespace (the
- * container's init, known by a pidfd, is the reference) and in the container's
- * cgroup2 subtree; the contexts were not handed out before.  Anything else is
- * refused with the reason, which is also logged with the peer.
+ * A client is the process that connected, named by the pidfd the kernel took at
+ * connect() (SO_PEERPIDFD), never by its pid: another process may hold that
+ * number by the time it is read.  It is checked, in order: it asks for this VM
+ * by name; its SO_PEERCRED uid and gid are the VM's; it is in the container's
+ * pid namespace (the container's init, known by a pidfd, is the reference) and
+ * in the container's cgroup2 subtree, both read through its own /proc directory
+ * (vj_pidfd_procdir); the contexts were not handed out before; and when they are
+ * sent, its real, effective, saved and filesystem ids are all the VM's and it
+ * still lives.  Anything else is refused with the reason, which is also logged
+ * with the peer.
+ *
+ * One hand-off per VM at a time: STATE_DIR/handoff/NAME.pid records its daemon
+ * (pid, start time, container id) and is its lock, held (flock) for the
+ * daemon's whole life.  A second container's createRuntime hook finds the lock
+ * taken and is refused; poststop ends only its own container's daemon, and
+ * poststop and teardown signal it only through a pidfd that matches the
+ * record's start time, while the lock is held.
  */
 #include <errno.h>
 #include <json-c/json.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +55,17 @@
 #include "pidfd.h"
 #include "util.h"
 #include "vmm.h"
+
+/* A client has this long for each message. */
+#define CLIENT_TIMEOUT_S 5
+/* The OCI state on a hook's stdin is read whole up to this (CRI-O passes the
+ * pod's annotations through it); vfiojail(1) says so. */
+#define OCI_STATE_MAX ((size_t)16 << 20)
+/* The longest container id kept in the record. */
+#define CONTAINER_ID_MAX 1024
+/* How long poststop and teardown wait for a daemon to end, after SIGTERM and
+ * again after SIGKILL. */
+#define STOP_WAIT_MS 5000
 
 struct handoff {
 	const struct vj_handoff_opts *o;
@@ -75,14 +99,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int pidns_of(pid_t pid, struct stat *st)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
-	return stat(path, st);
-}
-
 /* @cg is @top or below it. */
 static bool cgroup_within(const char *cg, const char *top)
 {
@@ -93,11 +109,44 @@ static bool cgroup_within(const char *cg, const char *top)
 	return !strncmp(cg, top, n) && (cg[n] == '\0' || cg[n] == '/');
 }
 
-/* The checks of one client; 0 when it may have the contexts. */
-static int check_client(struct handoff *h, const struct ucred *cred, const char *name,
+static int client_exited(const char *name, struct vj_error **err)
+{
+	return vj_err(err, VJ_EXIT_DENIED, ESRCH, "handoff", name,
+		      "the process that connects must be the one that asks",
+		      "the process that connected has exited: the contexts go to that process only");
+}
+
+/* The client of @fd: its SO_PEERCRED, and the pidfd of the process that
+ * connected, taken by the kernel at connect().  Nothing is looked up by pid. */
+static int client_of(int fd, struct ucred *cred, int *pidfd, struct vj_error **err)
+{
+	socklen_t len = sizeof(*cred);
+	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_S };
+
+	*pidfd = -1;
+	memset(cred, 0, sizeof(*cred));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "handoff", NULL, NULL, "cannot tell who the client is");
+	*pidfd = vj_pidfd_of_peer(fd);
+	if (*pidfd >= 0)
+		return 0;
+	if (errno == ENOPROTOOPT)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "handoff", "SO_PEERPIDFD",
+			      "the hand-off needs Linux 6.5 or later",
+			      "this kernel cannot name the client by a pidfd (SO_PEERPIDFD), and a pid "
+			      "names no process for sure: the hand-off refuses every client");
+	return client_exited(NULL, err);
+}
+
+/* The checks of one client, @pidfd the process that connected; 0 when it may
+ * have the contexts. */
+static int check_client(struct handoff *h, int pidfd, const struct ucred *cred, const char *name,
 			struct vj_error **err)
 {
 	_cleanup_free_ char *cg = NULL;
+	_cleanup_close_ int dfd = -1;
 	struct stat ns;
 
 	if (strcmp(name, h->spec->name) != 0)
@@ -108,16 +157,43 @@ static int check_client(struct handoff *h, const struct ucred *cred, const char 
 			      "run the launcher as the VM's user and group",
 			      "uid %u gid %u is not the VM's user (uid %u gid %u)", (unsigned)cred->uid,
 			      (unsigned)cred->gid, (unsigned)h->plan->uid, (unsigned)h->plan->gid);
-	if (pidns_of(cred->pid, &ns) < 0 || ns.st_dev != h->pidns.st_dev || ns.st_ino != h->pidns.st_ino)
+	/* Its own /proc directory: its namespace and cgroup, or ESRCH once it has
+	 * exited, never those of a process that got its pid since. */
+	dfd = vj_pidfd_procdir(pidfd);
+	if (dfd < 0)
+		return client_exited(name, err);
+	if (fstatat(dfd, "ns/pid", &ns, 0) < 0 || ns.st_dev != h->pidns.st_dev || ns.st_ino != h->pidns.st_ino)
 		return vj_err(err, VJ_EXIT_DENIED, EPERM, "handoff", name, NULL,
 			      "the client is not in the container's pid namespace");
-	if (h->cgroup && (vj_cgroup_of_pid(cred->pid, &cg, NULL) < 0 || !cgroup_within(cg, h->cgroup)))
+	if (h->cgroup && (vj_cgroup_of_pidfd(pidfd, &cg, NULL) < 0 || !cgroup_within(cg, h->cgroup)))
 		return vj_err(err, VJ_EXIT_DENIED, EPERM, "handoff", name, NULL,
 			      "the client's cgroup %s is not the container's (%s)", cg ? cg : "(unknown)",
 			      h->cgroup);
 	if (h->given)
 		return vj_err(err, VJ_EXIT_DENIED, EALREADY, "handoff", name, NULL,
 			      "the contexts were handed to pid %d already: one client, once", (int)h->given);
+	return 0;
+}
+
+/* At the moment of handing over: every id of the client is the VM's (none
+ * changed since connect(): no setuid or setgid program exec'd), and it still
+ * lives, so the ids read were its own. */
+static int check_ids_now(struct handoff *h, int pidfd, const char *name, struct vj_error **err)
+{
+	struct vj_proc_ids ids;
+
+	if (vj_pidfd_ids(pidfd, &ids) < 0)
+		return client_exited(name, err);
+	if (!vj_proc_ids_are(&ids, h->plan->uid, h->plan->gid))
+		return vj_err(err, VJ_EXIT_DENIED, EPERM, "handoff", name,
+			      "run the launcher as the VM's user and group, and no setuid or setgid program",
+			      "the client's ids are not all the VM's (uid %u gid %u): real, effective, saved, "
+			      "filesystem uid %u %u %u %u, gid %u %u %u %u",
+			      (unsigned)h->plan->uid, (unsigned)h->plan->gid, (unsigned)ids.ruid,
+			      (unsigned)ids.euid, (unsigned)ids.suid, (unsigned)ids.fsuid, (unsigned)ids.rgid,
+			      (unsigned)ids.egid, (unsigned)ids.sgid, (unsigned)ids.fsgid);
+	if (vj_pidfd_alive(pidfd) <= 0)
+		return client_exited(name, err);
 	return 0;
 }
 
@@ -128,10 +204,11 @@ static void serve_one(struct handoff *h, int fd)
 	struct vj_error *e = NULL;
 	const char *name = NULL;
 	char buf[4096];
-	int pidfd = -1;
+	_cleanup_close_ int pidfd = -1;
 
-	if (vj_serve_peer(fd, &cred, &pidfd, &e) < 0 ||
-	    vj_serve_read_request(fd, buf, sizeof(buf), &name, &e) < 0 || check_client(h, &cred, name, &e) < 0)
+	if (client_of(fd, &cred, &pidfd, &e) < 0 ||
+	    vj_serve_read_request(fd, buf, sizeof(buf), &name, &e) < 0 ||
+	    check_client(h, pidfd, &cred, name, &e) < 0)
 		goto refuse;
 	out.n = h->plan->n_iommufd;
 	out.fds = h->vmm.ctx_fds;
@@ -143,6 +220,10 @@ static void serve_one(struct handoff *h, int fd)
 	for (size_t i = 0; i < out.n; i++)
 		out.ids[i] = h->plan->iommufd[i].id;
 	out.memlock = h->plan->memlock;
+	if (check_ids_now(h, pidfd, name, &e) < 0) {
+		free(out.ids);
+		goto refuse;
+	}
 	if (vj_serve_send_ok(fd, &out) < 0) {
 		say(h, "VM %s: the answer to pid %d could not be sent: %s", h->spec->name, (int)cred.pid,
 		    strerror(errno));
@@ -160,43 +241,211 @@ refuse:
 	    (unsigned)cred.gid, e && e->message ? e->message : "refused");
 	vj_serve_send_error(fd, e);
 out:
-	if (pidfd >= 0)
-		close(pidfd);
 	vj_error_free(e);
 }
 
-/* The reference: the container's init, its pid namespace and cgroup. */
+/* The reference: the container's init, its pid namespace and cgroup, read
+ * through its pidfd. */
 static int reference(struct handoff *h, struct vj_error **err)
 {
 	pid_t pid = h->o->container_pid;
-	int pidfd;
+	_cleanup_close_ int pidfd = -1, dfd = -1;
 
 	if (pid <= 0)
 		return vj_err(err, VJ_EXIT_USAGE, EINVAL, "handoff", "--pid", NULL,
 			      "the container's process is needed: clients must share its pid namespace");
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0 || pidns_of(pid, &h->pidns) < 0) {
-		int e = errno;
-		if (pidfd >= 0)
-			close(pidfd);
-		return vj_err(err, VJ_EXIT_SETUP, e, "handoff", "--pid", NULL, "the container's process %d is gone",
+	pidfd = vj_pidfd_open(pid);
+	dfd = pidfd < 0 ? -1 : vj_pidfd_procdir(pidfd);
+	if (dfd < 0 || fstatat(dfd, "ns/pid", &h->pidns, 0) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "handoff", "--pid", NULL, "the container's process %d is gone",
 			      (int)pid);
-	}
 	/* A cgroup2 path of the container narrows the clients further; a host
 	 * without one leaves the pid namespace as the check. */
-	if (vj_cgroup_of_pid(pid, &h->cgroup, NULL) < 0)
+	if (vj_cgroup_of_pidfd(pidfd, &h->cgroup, NULL) < 0)
 		h->cgroup = NULL;
-	/* Read while the pidfd held the process: the pid named it. */
-	if (vj_pidfd_alive(pidfd) <= 0) {
-		close(pidfd);
+	if (vj_pidfd_alive(pidfd) <= 0)
 		return vj_err(err, VJ_EXIT_SETUP, ESRCH, "handoff", "--pid", NULL,
 			      "the container's process %d exited", (int)pid);
-	}
-	close(pidfd);
 	return 0;
 }
 
-int vj_handoff_serve(const struct vj_spec *spec, const struct vj_handoff_opts *o, struct vj_error **err)
+/* ------------------------------------------------------------------------- */
+/* The record of a VM's hand-off daemon: STATE_DIR/handoff/NAME.pid           */
+
+struct record {
+	pid_t pid;
+	uint64_t starttime;
+	char *container; /* NULL: vfiojail handoff, not a container's */
+};
+
+/* @fd is still the file at @path (not one removed since). */
+static bool still_at(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * Open @path (made, mode 0600, when missing) and try its lock without waiting:
+ * 1 taken, 0 another process holds it (a daemon lives; *fd is open, to read its
+ * record), -1 with errno.  *fd is the file at @path: a lock on one removed
+ * meanwhile (by its last holder) would lock nothing, and is tried again.
+ */
+static int record_lock(const char *path, int *fd_out)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int held;
+
+		if (fd < 0)
+			return -1;
+		held = flock(fd, LOCK_EX | LOCK_NB) < 0;
+		if (held && errno != EWOULDBLOCK)
+			return -1;
+		if (!still_at(fd, path))
+			continue;
+		*fd_out = TAKE_FD(fd);
+		return held ? 0 : 1;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+/* This process is the daemon: its pid, start time and container, in @fd. */
+static int record_write(int fd, const char *container)
+{
+	_cleanup_close_ int self = vj_pidfd_open(getpid());
+	_cleanup_free_ char *text = NULL;
+	uint64_t start;
+	json_object *o;
+
+	if (self < 0 || vj_pidfd_starttime(self, &start) < 0)
+		return -1;
+	o = json_object_new_object();
+	json_object_object_add(o, "pid", json_object_new_int64(getpid()));
+	json_object_object_add(o, "starttime", json_object_new_uint64(start));
+	json_object_object_add(o, "container", container ? json_object_new_string(container) : NULL);
+	text = vj_strdupf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	if (!text) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, text, strlen(text), 0) != (ssize_t)strlen(text))
+		return -1;
+	return 0;
+}
+
+static int record_read(int fd, struct record *r)
+{
+	char buf[CONTAINER_ID_MAX * 2 + 256];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	json_object *o;
+	int64_t pid, start;
+	int ok;
+
+	memset(r, 0, sizeof(*r));
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	o = json_tokener_parse(buf);
+	ok = o && vj_jr_int(o, "pid", 1, INT32_MAX, &pid) == 0 && vj_jr_int(o, "starttime", 0, INT64_MAX, &start) == 0 &&
+	     vj_jr_str(o, "container", false, &r->container) == 0;
+	json_object_put(o);
+	if (!ok)
+		return -1;
+	r->pid = (pid_t)pid;
+	r->starttime = (uint64_t)start;
+	return 0;
+}
+
+/* The lock of @fd is another's: the error that names the hand-off that holds it. */
+static int busy(const char *name, int fd, const char *container, struct vj_error **err)
+{
+	struct record rec;
+	char who[CONTAINER_ID_MAX + 64];
+	int r;
+
+	if (record_read(fd, &rec) < 0)
+		snprintf(who, sizeof(who), "another container (its hand-off is starting)");
+	else if (rec.container)
+		snprintf(who, sizeof(who), "container %s (hand-off pid %d)", rec.container, (int)rec.pid);
+	else
+		snprintf(who, sizeof(who), "vfiojail handoff (pid %d)", (int)rec.pid);
+	free(rec.container);
+	r = vj_err(err, VJ_EXIT_SETUP, EBUSY, "handoff", name,
+		   "one hand-off per VM at a time: the other ends when its container stops or its time is up",
+		   "VM %s is being handed over to %s%s%s%s", name, who,
+		   container ? "; container " : "", container ? container : "", container ? " does not start" : "");
+	return r;
+}
+
+/*
+ * End the hand-off daemon of VM @name if it is @container's (NULL: whoever's),
+ * then remove what a daemon that is gone left (its socket, its record).  The
+ * daemon is signalled only through a pidfd whose process has the record's pid
+ * and start time, while its lock is held: a process that got its pid since is
+ * never signalled.  Another container's hand-off is left alone.
+ */
+static int end_handoff(const char *name, const char *state_dir, const char *container, struct vj_error **err)
+{
+	_cleanup_free_ char *dir = vj_handoff_dir(state_dir, name), *sock = NULL, *pidfile = NULL;
+	_cleanup_close_ int fd = -1, pidfd = -1;
+	struct record rec = { 0 };
+	int r;
+
+	if (!dir || !(sock = vj_path_join(dir, VJ_HANDOFF_SOCKET_NAME)) || !(pidfile = vj_strdupf("%s.pid", dir)))
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "handoff", name, NULL, "out of memory");
+	r = record_lock(pidfile, &fd);
+	if (r < 0 && errno == ENOENT)
+		return 0; /* no hand-off directory: nothing was ever started */
+	if (r < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "handoff", pidfile, NULL, "cannot open the hand-off's record");
+	if (r == 0) {
+		/* A daemon lives. */
+		if (record_read(fd, &rec) < 0) {
+			if (container)
+				return 0; /* another's, starting: ours has its record */
+			return vj_err(err, VJ_EXIT_SETUP, EBUSY, "handoff", pidfile, "try again",
+				      "the hand-off of VM %s is starting", name);
+		}
+		if (container && (!rec.container || strcmp(rec.container, container) != 0)) {
+			free(rec.container);
+			return 0; /* another container's: not ours to end */
+		}
+		free(rec.container);
+		pidfd = vj_pidfd_open_checked(rec.pid, rec.starttime);
+		/* The lock still held: that process is the live daemon. */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			goto gone;
+		if (pidfd < 0)
+			return vj_err(err, VJ_EXIT_SETUP, ESRCH, "handoff", pidfile, NULL,
+				      "the hand-off of VM %s is held by a process that is not its record's (pid %d)",
+				      name, (int)rec.pid);
+		if (vj_pidfd_signal(pidfd, SIGTERM) < 0 && errno != ESRCH)
+			return vj_err(err, VJ_EXIT_SETUP, errno, "handoff", name, NULL,
+				      "cannot stop the hand-off (pid %d)", (int)rec.pid);
+		if (vj_pidfd_wait_exit(pidfd, STOP_WAIT_MS) != 1 &&
+		    (vj_pidfd_signal(pidfd, SIGKILL), vj_pidfd_wait_exit(pidfd, STOP_WAIT_MS) != 1))
+			return vj_err(err, VJ_EXIT_SETUP, ETIMEDOUT, "handoff", name, NULL,
+				      "the hand-off (pid %d) did not end", (int)rec.pid);
+		/* Its lock went with it, unless another hand-off took it since. */
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+			return 0;
+	}
+gone:
+	/* No daemon lives and the lock is ours: what one left goes. */
+	if (still_at(fd, pidfile)) {
+		unlink(sock);
+		unlink(pidfile);
+	}
+	return 0;
+}
+
+/* Serve on @sock; @lockfd >= 0: this process's record @record, removed at the end. */
+static int handoff_serve(const struct vj_spec *spec, const struct vj_handoff_opts *o, const char *sock,
+			 int lockfd, const char *record, struct vj_error **err)
 {
 	struct handoff h = { .o = o, .spec = spec };
 	unsigned timeout = o->timeout_s ? o->timeout_s : VJ_HANDOFF_TIMEOUT_S;
@@ -206,19 +455,8 @@ int vj_handoff_serve(const struct vj_spec *spec, const struct vj_handoff_opts *o
 	bool stopped = false;
 	int r = -1;
 
-	_cleanup_free_ char *dir = NULL, *own_sock = NULL;
-	const char *sock = o->socket_path;
-
-	if (!sock) { /* the VM's hand-off directory, as the CDI spec mounts it */
-		if (vj_handoff_prepare(spec->name, &o->run, err) < 0)
-			return -1;
-		dir = vj_handoff_dir(o->run.state_dir, spec->name);
-		if (!dir || !(own_sock = vj_path_join(dir, VJ_HANDOFF_SOCKET_NAME)))
-			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "handoff", spec->name, NULL, "out of memory");
-		sock = own_sock;
-	}
 	if (vj_plan_build(spec, &o->run.plan, &h.plan, err) < 0)
-		return -1;
+		goto out;
 	for (size_t i = 0; i < h.plan->n_warnings; i++)
 		say(&h, "warning: %s", h.plan->warnings[i]);
 	h.vmm.plan = h.plan;
@@ -286,11 +524,41 @@ unlink:
 unblock:
 	sigprocmask(SIG_SETMASK, &old, NULL);
 out:
+	/* The lock is still this process's: no newer record can be at the path. */
+	if (lockfd >= 0 && record && still_at(lockfd, record))
+		unlink(record);
 	h.vmm.plan = NULL;
 	vj_vmm_free(&h.vmm);
 	vj_plan_free(h.plan);
 	free(h.cgroup);
 	return r;
+}
+
+int vj_handoff_serve(const struct vj_spec *spec, const struct vj_handoff_opts *o, struct vj_error **err)
+{
+	_cleanup_free_ char *dir = NULL, *sock = NULL, *pidfile = NULL;
+	_cleanup_close_ int lockfd = -1;
+	int r;
+
+	if (o->socket_path)
+		return handoff_serve(spec, o, o->socket_path, -1, NULL, err);
+	/* The VM's hand-off directory, as the CDI spec mounts it: one hand-off at a time. */
+	if (vj_handoff_prepare(spec->name, &o->run, err) < 0)
+		return -1;
+	dir = vj_handoff_dir(o->run.state_dir, spec->name);
+	if (!dir || !(sock = vj_path_join(dir, VJ_HANDOFF_SOCKET_NAME)) || !(pidfile = vj_strdupf("%s.pid", dir)))
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "handoff", spec->name, NULL, "out of memory");
+	r = record_lock(pidfile, &lockfd);
+	if (r < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "handoff", pidfile, NULL, "cannot open the hand-off's record");
+	if (r == 0)
+		return busy(spec->name, lockfd, NULL, err);
+	if (record_write(lockfd, NULL) < 0) {
+		r = vj_err(err, VJ_EXIT_SETUP, errno, "handoff", pidfile, NULL, "cannot write the hand-off's record");
+		unlink(pidfile);
+		return r;
+	}
+	return handoff_serve(spec, o, sock, lockfd, pidfile, err);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -318,27 +586,77 @@ int vj_handoff_prepare(const char *name, const struct vj_run_opts *o, struct vj_
 	return 0;
 }
 
-/* The container's process from the OCI state: {"pid": N, ...}. */
-static int oci_state_pid(FILE *f, pid_t *pid, char **id, struct vj_error **err)
+/* Standard input, read whole: at most OCI_STATE_MAX bytes. */
+static int read_stdin_whole(FILE *f, char **out, struct vj_error **err)
 {
-	char buf[65536];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	json_object *o, *v;
-	int64_t p;
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 0;
 
-	buf[n] = '\0';
+	for (;;) {
+		size_t n;
+
+		if (cap - len < 2) {
+			size_t ncap = cap ? cap * 2 : 1 << 16;
+			char *nbuf;
+
+			if (ncap > OCI_STATE_MAX + 2)
+				ncap = OCI_STATE_MAX + 2;
+			if (ncap <= cap)
+				return vj_err(err, VJ_EXIT_USAGE, EFBIG, "hook", "stdin",
+					      "a container runtime's OCI state is far smaller",
+					      "the OCI state on standard input is over %zu MiB", OCI_STATE_MAX >> 20);
+			nbuf = realloc(buf, ncap);
+			if (!nbuf)
+				return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "hook", "stdin", NULL, "out of memory");
+			buf = nbuf;
+			cap = ncap;
+		}
+		n = fread(buf + len, 1, cap - 1 - len, f);
+		len += n;
+		if (n == 0) {
+			if (ferror(f))
+				return vj_err(err, VJ_EXIT_USAGE, errno, "hook", "stdin", NULL,
+					      "cannot read the OCI state on standard input");
+			break;
+		}
+	}
+	if (len > OCI_STATE_MAX)
+		return vj_err(err, VJ_EXIT_USAGE, EFBIG, "hook", "stdin", "a container runtime's OCI state is far smaller",
+			      "the OCI state on standard input is over %zu MiB", OCI_STATE_MAX >> 20);
+	buf[len] = '\0';
+	*out = TAKE_PTR(buf);
+	return 0;
+}
+
+/* The OCI state a runtime writes on each hook's stdin: the container's id and,
+ * when @pid is not NULL, its process ("pid", in the host's pid namespace). */
+static int oci_state(FILE *f, pid_t *pid, char **id, struct vj_error **err)
+{
+	_cleanup_free_ char *buf = NULL;
+	json_object *o;
+	int64_t p = 0;
+	bool ok;
+
+	*id = NULL;
+	if (read_stdin_whole(f, &buf, err) < 0)
+		return -1;
 	o = json_tokener_parse(buf);
-	if (!o || vj_jr_int(o, "pid", 1, INT32_MAX, &p) < 0) {
-		json_object_put(o);
+	ok = o && (!pid || vj_jr_int(o, "pid", 1, INT32_MAX, &p) == 0) && vj_jr_str(o, "id", false, id) == 0 &&
+	     *id && **id && strlen(*id) <= CONTAINER_ID_MAX;
+	for (const char *c = ok ? *id : ""; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			ok = false;
+	json_object_put(o);
+	if (!ok) {
+		free(*id);
+		*id = NULL;
 		return vj_err(err, VJ_EXIT_USAGE, EINVAL, "hook", "stdin",
 			      "the container runtime writes the OCI state there for each hook",
-			      "no OCI state with the container's pid on standard input");
+			      pid ? "no OCI state with the container's id and pid on standard input"
+				  : "no OCI state with the container's id on standard input");
 	}
-	*pid = (pid_t)p;
-	*id = json_object_object_get_ex(o, "id", &v) && json_object_is_type(v, json_type_string)
-		      ? strdup(json_object_get_string(v))
-		      : NULL;
-	json_object_put(o);
+	if (pid)
+		*pid = (pid_t)p;
 	return 0;
 }
 
@@ -363,25 +681,38 @@ static void log_warning(const char *msg, void *userdata)
 	log_line(line, userdata);
 }
 
-/* The forked daemon: its own session, stdio on the log, then the hand-off. */
-static _Noreturn void daemon_main(const struct vj_spec *spec, struct vj_handoff_opts *ho, const char *log)
+struct daemon_args {
+	const struct vj_spec *spec;
+	struct vj_handoff_opts *ho;
+	const char *log, *sock, *pidfile, *container;
+	int lockfd; /* the record's lock, taken by the hook and inherited */
+};
+
+/* The forked daemon: its own session, stdio on the log, its record, then the
+ * hand-off. */
+static _Noreturn void daemon_main(const struct daemon_args *a)
 {
 	struct vj_error *e = NULL;
 	int fd = open("/dev/null", O_RDWR | O_CLOEXEC), lfd;
 
 	setsid();
-	lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+	lfd = open(a->log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
 	/* The runtime waits for the hook's stdout and stderr to close. */
 	if (fd < 0 || lfd < 0 || dup2(fd, 0) < 0 || dup2(lfd, 1) < 0 || dup2(lfd, 2) < 0) {
-		vj_err(&e, VJ_EXIT_SETUP, errno, "handoff", log, NULL, "cannot open the hand-off log");
-		vj_child_send_error(ho->ready_fd, e);
+		vj_err(&e, VJ_EXIT_SETUP, errno, "handoff", a->log, NULL, "cannot open the hand-off log");
+		vj_child_send_error(a->ho->ready_fd, e);
 		_exit(VJ_EXIT_SETUP);
 	}
-	ho->log = log_line;
-	ho->run.warn = log_warning;
-	if (vj_handoff_serve(spec, ho, &e) < 0) {
+	if (record_write(a->lockfd, a->container) < 0) {
+		vj_err(&e, VJ_EXIT_SETUP, errno, "handoff", a->pidfile, NULL, "cannot write the hand-off's record");
+		vj_child_send_error(a->ho->ready_fd, e);
+		_exit(VJ_EXIT_SETUP);
+	}
+	a->ho->log = log_line;
+	a->ho->run.warn = log_warning;
+	if (handoff_serve(a->spec, a->ho, a->sock, a->lockfd, a->pidfile, &e) < 0) {
 		/* Before the socket listened, the hook hears why; later, the log does. */
-		vj_child_send_error(ho->ready_fd, e);
+		vj_child_send_error(a->ho->ready_fd, e);
 		log_line(e && e->message ? e->message : "the hand-off failed", NULL);
 		_exit(e ? e->status : VJ_EXIT_SETUP);
 	}
@@ -389,26 +720,42 @@ static _Noreturn void daemon_main(const struct vj_spec *spec, struct vj_handoff_
 }
 
 int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_opts *o,
-			       unsigned timeout_s, FILE *oci_state, struct vj_error **err)
+			       unsigned timeout_s, FILE *oci_state_in, struct vj_error **err)
 {
 	_cleanup_free_ char *dir = vj_handoff_dir(o->state_dir, spec->name), *id = NULL;
 	_cleanup_free_ char *sock = NULL, *log = NULL, *pidfile = NULL;
+	_cleanup_close_ int lockfd = -1, cpidfd = -1;
 	struct vj_handoff_opts ho = { .run = *o, .timeout_s = timeout_s };
+	struct daemon_args da = { .spec = spec, .ho = &ho };
 	struct vj_plan *plan = NULL;
 	uint64_t soft, hard, want;
 	int pipefd[2];
 	pid_t pid, child;
-	FILE *pf;
 	int r;
 
 	if (!dir || !(sock = vj_path_join(dir, VJ_HANDOFF_SOCKET_NAME)) ||
 	    !(log = vj_strdupf("%s.log", dir)) || !(pidfile = vj_strdupf("%s.pid", dir)))
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "hook", spec->name, NULL, "out of memory");
-	if (oci_state_pid(oci_state, &pid, &id, err) < 0 || vj_handoff_prepare(spec->name, o, err) < 0 ||
-	    vj_plan_build(spec, &o->plan, &plan, err) < 0)
+	if (oci_state(oci_state_in, &pid, &id, err) < 0 || vj_handoff_prepare(spec->name, o, err) < 0)
 		return -1;
+	/* One hand-off per VM at a time: the lock taken here goes to the daemon,
+	 * which holds it for its life (fork shares it). */
+	r = record_lock(pidfile, &lockfd);
+	if (r < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "hook", pidfile, NULL, "cannot open the hand-off's record");
+	if (r == 0)
+		return busy(spec->name, lockfd, id, err);
+	cpidfd = vj_pidfd_open(pid);
+	if (cpidfd < 0) {
+		r = vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "pid", NULL, "the container's process %d is gone",
+			   (int)pid);
+		goto fail;
+	}
+	if (vj_plan_build(spec, &o->plan, &plan, err) < 0)
+		goto fail;
 	/* The container's process, and so the VMM it will exec, gets the plan's
-	 * limit; a hard limit above the current one needs CAP_SYS_RESOURCE. */
+	 * limit; a hard limit above the current one needs CAP_SYS_RESOURCE.  Set by
+	 * pid, then checked: the pidfd's process still lives, so the pid was its. */
 	want = vj_memlock_plan_limit(&plan->memlock);
 	r = 0;
 	if (!plan->memlock.unchanged) {
@@ -417,24 +764,35 @@ int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_o
 				   "the container's process %d is gone", (int)pid);
 		else
 			r = vj_rlimit_memlock_set_pid(pid, want, want, hard, err);
+		if (r == 0 && vj_pidfd_alive(cpidfd) <= 0)
+			r = vj_err(err, VJ_EXIT_SETUP, ESRCH, "memlock", "pid", NULL,
+				   "the container's process %d exited", (int)pid);
 	}
 	vj_plan_free(plan);
 	if (r < 0)
-		return -1;
+		goto fail;
 	ho.socket_path = sock;
 	ho.container_pid = pid;
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "hook", NULL, NULL, "pipe");
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		vj_err(err, VJ_EXIT_SETUP, errno, "hook", NULL, NULL, "pipe");
+		goto fail;
+	}
 	child = fork();
 	if (child < 0) {
 		close(pipefd[0]);
 		close(pipefd[1]);
-		return vj_err(err, VJ_EXIT_SETUP, errno, "hook", NULL, NULL, "cannot fork the hand-off");
+		vj_err(err, VJ_EXIT_SETUP, errno, "hook", NULL, NULL, "cannot fork the hand-off");
+		goto fail;
 	}
 	if (child == 0) {
 		close(pipefd[0]);
 		ho.ready_fd = pipefd[1];
-		daemon_main(spec, &ho, log);
+		da.log = log;
+		da.sock = sock;
+		da.pidfile = pidfile;
+		da.container = id;
+		da.lockfd = lockfd;
+		daemon_main(&da);
 	}
 	close(pipefd[1]);
 	r = vj_child_recv_error(pipefd[0], err);
@@ -442,59 +800,38 @@ int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_o
 	if (r < 0) {
 		int status;
 		waitpid(child, &status, 0);
-		return vj_err_wrap(err, "hook", spec->name, "the container does not start: its hand-off cannot be served");
+		vj_err_wrap(err, "hook", spec->name, "the container does not start: its hand-off cannot be served");
+		goto fail;
 	}
-	pf = fopen(pidfile, "we");
-	if (pf) {
-		fprintf(pf, "%d\n", (int)child);
-		fclose(pf);
-	}
+	/* The daemon holds the lock now; this copy goes. */
 	return 0;
+fail:
+	/* The lock is this process's alone again: the record it made goes. */
+	if (still_at(lockfd, pidfile))
+		unlink(pidfile);
+	return -1;
 }
 
-/* The daemon of @pidfile, when it still is one of ours. */
-static pid_t daemon_pid(const char *pidfile)
+int vj_cdi_hook_poststop(const char *name, const struct vj_run_opts *o, FILE *oci_state_in,
+			 struct vj_error **err)
 {
-	_cleanup_free_ char *buf = NULL, *comm = NULL, *path = NULL;
-	long pid;
+	_cleanup_free_ char *id = NULL;
 
-	if (vj_read_file(pidfile, 64, &buf) < 0 || (pid = strtol(buf, NULL, 10)) <= 1)
-		return 0;
-	path = vj_strdupf("/proc/%ld/comm", pid);
-	if (!path || vj_read_file(path, 64, &comm) < 0 || strncmp(comm, "vfiojail", 8) != 0)
-		return 0;
-	return (pid_t)pid;
-}
-
-int vj_cdi_hook_poststop(const char *name, const struct vj_run_opts *o, struct vj_error **err)
-{
-	_cleanup_free_ char *dir = vj_handoff_dir(o->state_dir, name), *sock = NULL, *pidfile = NULL;
-	pid_t pid;
-
-	if (vj_validate_name(name, "NAME", err) < 0)
+	if (vj_validate_name(name, "NAME", err) < 0 || oci_state(oci_state_in, NULL, &id, err) < 0)
 		return -1;
-	if (!dir || !(sock = vj_path_join(dir, VJ_HANDOFF_SOCKET_NAME)) ||
-	    !(pidfile = vj_strdupf("%s.pid", dir)))
-		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "hook", name, NULL, "out of memory");
-	pid = daemon_pid(pidfile);
-	if (pid > 0)
-		kill(pid, SIGTERM); /* it removes its socket */
-	for (int i = 0; pid > 0 && i < 100 && kill(pid, 0) == 0; i++)
-		usleep(10000);
-	unlink(sock);
-	unlink(pidfile);
-	return 0;
+	return end_handoff(name, o->state_dir, id, err);
 }
 
-/* teardown's part: the hand-off directory, socket, pid file and log of @name. */
+/* teardown's part: the hand-off (its daemon, whoever's), directory, socket,
+ * record and log of @name. */
 int vj_handoff_remove(const char *state_dir, const char *name, struct vj_error **err)
 {
 	_cleanup_free_ char *dir = vj_handoff_dir(state_dir, name), *log = NULL, *top = NULL;
-	struct vj_run_opts o = { .state_dir = state_dir };
 
 	if (!dir || !(log = vj_strdupf("%s.log", dir)) || !(top = vj_path_parent(dir, 1)))
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "handoff", name, NULL, "out of memory");
-	vj_cdi_hook_poststop(name, &o, NULL);
+	if (end_handoff(name, state_dir, NULL, err) < 0)
+		return -1;
 	unlink(log);
 	if (rmdir(dir) < 0 && errno != ENOENT)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "handoff", dir, "something else is in it: look at it",

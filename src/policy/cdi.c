@@ -184,7 +184,10 @@ int vj_cdi_print(const struct vj_plan *p, const struct vj_spec *spec, const stru
 	json_object_object_add(mount, "hostPath", json_object_new_string(host_dir));
 	json_object_object_add(mount, "containerPath", json_object_new_string(VJ_CDI_HANDOFF_MOUNT));
 	{
-		static const char *const opts[] = { "bind", "nosuid", "nodev", "noexec", NULL };
+		/* Read-only: the pod connects to the socket (connect works through a
+		 * read-only mount) and can change nothing in the directory root's
+		 * daemon makes the socket in. */
+		static const char *const opts[] = { "bind", "ro", "nosuid", "nodev", "noexec", NULL };
 		json_object_object_add(mount, "options", strv(opts));
 	}
 	mounts = json_object_new_array();

@@ -5,42 +5,50 @@
 # (as root on the host, the container's pid in the OCI state on stdin) gives the
 # container's process the plan's RLIMIT_MEMLOCK and starts the hand-off; inside, the
 # VM's user runs `vfiojail launch` and becomes the VMM with the iommufd context on fd 3;
-# an unlisted node is EPERM; poststop ends the hand-off, teardown removes the rest.
+# an unlisted node is EPERM; the hand-off directory is mounted read-only.  A second
+# container with the same device, created while the first's hand-off lives, is refused
+# (naming the VM and the first container), and its poststop leaves the first's hand-off
+# alone; the first's poststop ends it, teardown removes the rest.
 source "$(dirname "$0")/lib.sh"
 command -v runc >/dev/null || skip "runc is not installed"
 [[ -n "$CG2" ]] || skip "no cgroup2 mount"
 
 gpu_host_for_runtimes
-spec="$WORK/vm1.json"
-gpu_vm_spec "vm1" >"$spec"
-capture "$VFIOJAIL" cdi "$spec" "${roots[@]}" --vfiojail "$VFIOJAIL" --timeout 20
+# A name of this run's own: the node's /run/vfiojail is shared with other runs.
+name=vjrunc$$
+spec="$WORK/$name.json"
+gpu_vm_spec "$name" >"$spec"
+capture "$VFIOJAIL" cdi "$spec" "${roots[@]}" --vfiojail "$VFIOJAIL" --timeout 30
 assert_eq "$rc" 0 "cdi ($err)"
 echo "$out" >"$WORK/cdi.json"
-on_exit "$VFIOJAIL teardown vm1 >/dev/null 2>&1"
+on_exit "$VFIOJAIL teardown $name >/dev/null 2>&1"
 
 bundle=$WORK/bundle
+bundle2=$WORK/bundle2
 id=vfiojail-cdi-test.$$
+id2=vfiojail-cdi-test2.$$
 cgpath=/$id
-mkdir -p "$bundle/rootfs"
+mkdir -p "$bundle/rootfs" "$bundle2"
 for d in bin sbin lib lib64; do ln -s "usr/$d" "$bundle/rootfs/$d"; done
 mknod -m 0666 "$WORK/loop-control" c 10 237
 cat >"$WORK/inside.sh" <<'INSIDE'
 # The pod's launcher, running as the VM's user (a pod's runAsUser): one line changed,
 # "vfiojail launch -- $VFIOJAIL_VM --" in front.
 ls -ln /dev/vfio/devices/vfio0 /dev/iommu >/out/nodes.txt 2>&1
+while read -r _ _ _ _ mp opts _; do [[ $mp == /run/vfiojail-handoff ]] && echo "$opts"; done </proc/self/mountinfo >/out/mount.txt
 exec "$VFIOJAIL" launch -- "$VFIOJAIL_VM" -- \
 	/probe --env VFIOJAIL_FD_IOMMUFD0 --open /dev/vfio/devices/vfio0 --open /loop-control \
 	--out /out/r.json -object iommufd,id=iommufd0,fd=@fd:iommufd0@ 2>/out/launch.err
 INSIDE
 (cd "$bundle" && runc spec)
 jq --slurpfile cdi "$WORK/cdi.json" --arg work "$WORK" --arg build "$VJ_BUILD_ROOT" \
-	--arg vfiojail "$VFIOJAIL" --arg cgpath "$cgpath" '
+	--arg vfiojail "$VFIOJAIL" --arg cgpath "$cgpath" --arg rootfs "$bundle/rootfs" '
 	$cdi[0].devices[0].containerEdits as $e
 	| .process.terminal = false
 	| .process.user = { uid: 65534, gid: 65534 }
 	| .process.args = ["/bin/bash", "/inside.sh"]
 	| .process.env += $e.env + ["VFIOJAIL=" + $vfiojail]
-	| .root = { path: "rootfs", readonly: true }
+	| .root = { path: $rootfs, readonly: true }
 	| .mounts += [
 		{ destination: "/usr", type: "bind", source: "/usr", options: ["rbind", "ro"] },
 		{ destination: "/etc", type: "bind", source: "/etc", options: ["rbind", "ro"] },
@@ -57,27 +65,58 @@ jq --slurpfile cdi "$WORK/cdi.json" --arg work "$WORK" --arg build "$VJ_BUILD_RO
 	| .hooks = reduce $e.hooks[] as $h ({}; .[$h.hookName] += [ { path: $h.path, args: $h.args, env: $h.env } ])
 	| del(.linux.seccomp)' "$bundle/config.json" >"$bundle/config.new"
 mv "$bundle/config.new" "$bundle/config.json"
+# The second container: the same device, a cgroup of its own.
+jq --arg cgpath "/$id2" '.linux.cgroupsPath = $cgpath' "$bundle/config.json" >"$bundle2/config.json"
 on_exit "runc delete -f $id >/dev/null 2>&1"
-capture timeout 120 runc run --bundle "$bundle" "$id"
-assert_eq "$rc" 0 "runc run with the CDI edits ($err; $(cat "$WORK/out/launch.err" 2>/dev/null); $(cat /run/vfiojail/handoff/vm1.log 2>/dev/null))"
+on_exit "runc delete -f $id2 >/dev/null 2>&1"
+record=/run/vfiojail/handoff/$name.pid
+sock=/run/vfiojail/handoff/$name/handoff.sock
+
+# The first container is created: its createRuntime hook starts the hand-off.
+capture timeout 120 runc create --bundle "$bundle" "$id" </dev/null
+assert_eq "$rc" 0 "runc create with the CDI edits ($err; $(cat "/run/vfiojail/handoff/$name.log" 2>/dev/null))"
+daemon=$(grep -o '[0-9]\+' "$record" | head -1)
+[[ -S $sock && -e /proc/$daemon ]] || fail "the hand-off does not listen: $(cat "/run/vfiojail/handoff/$name.log")"
+# A second container with the same device, while the first's hand-off lives.
+capture timeout 120 runc create --bundle "$bundle2" "$id2" </dev/null
+[[ $rc != 0 ]] || fail "a second container with the same VM was created ($err)"
+assert_contains "$err" "VM $name is being handed over to container $id" "its createRuntime hook is refused, naming the VM and the first container"
+runc delete -f "$id2" >/dev/null 2>&1 || true
+# runc ran the second container's poststop: the first's hand-off is untouched.
+[[ -e /proc/$daemon ]] || fail "the second container ended the first's hand-off"
+[[ -S $sock ]] || fail "the second container removed the first's socket"
+# The first container runs.
+capture runc start "$id"
+assert_eq "$rc" 0 "runc start ($err)"
+for _ in $(seq 600); do
+	[[ "$(runc state "$id" 2>/dev/null | jq -r .status)" == stopped ]] && break
+	sleep 0.1
+done
+assert_eq "$(runc state "$id" | jq -r .status)" stopped "the container ran to its end ($(cat "$WORK/out/launch.err" 2>/dev/null); $(cat "/run/vfiojail/handoff/$name.log" 2>/dev/null))"
 r() { jq -r "$1" "$WORK/out/r.json"; }
+[[ -s "$WORK/out/r.json" ]] || fail "the VMM did not run: $(cat "$WORK/out/launch.err" 2>/dev/null); $(cat "/run/vfiojail/handoff/$name.log")"
 nodes=$(cat "$WORK/out/nodes.txt")
 assert_contains "$nodes" "crw------- 1 65534 65534" "the nodes are the VM user's, mode 0600 ($nodes)"
+assert_eq "$(cut -d, -f1 "$WORK/out/mount.txt")" "ro" "the hand-off directory is mounted read-only ($(cat "$WORK/out/mount.txt"))"
 assert_eq "$(r '[.uid, .gid] | join(" ")')" "65534 65534" "the VMM runs as the VM's user"
 assert_eq "$(r '[.memlock.soft, .memlock.hard] | join(" ")')" "4194304 4194304" \
 	"RLIMIT_MEMLOCK from the createRuntime hook (runc gives 8 MiB here)"
-assert_eq "$(r '.fds | join(" ")')" "0 1 2 3" "the context from the hand-off on fd 3"
+assert_eq "$(r '.fds | join(" ")')" "0 1 2 3" "the context from the hand-off on fd 3, through the read-only mount"
 assert_eq "$(r .env.VFIOJAIL_FD_IOMMUFD0)/$(r '.argv[-1]')" "3/iommufd,id=iommufd0,fd=3" "@fd:iommufd0@"
 assert_eq "$(r '.opens | map(.error // "ok") | join(" ")')" "ENXIO EPERM" \
 	"the VFIO cdev is allowed (the fixture's driver answers ENXIO), an unlisted node is EPERM"
-log=$(cat /run/vfiojail/handoff/vm1.log)
+log=$(cat "/run/vfiojail/handoff/$name.log")
 assert_contains "$log" "iommufd context(s) handed to pid" "the hand-off is logged ($log)"
-pass "runc with the CDI spec's edits and hooks: nodes, memlock, the context on fd 3, EPERM elsewhere"
+pass "runc with the CDI spec's edits and hooks: nodes, memlock, the context on fd 3, EPERM elsewhere, a read-only mount"
+pass "one hand-off per VM: a second container is refused and its poststop leaves the first's alone"
 
 runc delete -f "$id" >/dev/null 2>&1 || true
-[[ ! -e /run/vfiojail/handoff/vm1/handoff.sock ]] || fail "poststop left the socket"
-pgrep -f "vfiojail hook create-runtime" >/dev/null && fail "the hand-off daemon outlived poststop" || true
-capture "$VFIOJAIL" teardown vm1
+[[ ! -e $sock ]] || fail "poststop left the socket"
+for _ in $(seq 100); do [[ ! -e /proc/$daemon ]] && break; sleep 0.05; done
+[[ ! -e /proc/$daemon ]] || fail "the hand-off daemon outlived poststop"
+capture "$VFIOJAIL" teardown "$name"
 assert_eq "$rc" 0 "teardown ($err)"
-assert_nothing_left "$CG2$cgpath" /run/vfiojail /sys/fs/bpf/vfiojail
+assert_nothing_left "$CG2$cgpath" "/run/vfiojail/handoff/$name" /sys/fs/bpf/vfiojail
+[[ ! -e /run/vfiojail/handoff/$name && ! -e $record && ! -e /run/vfiojail/handoff/$name.log ]] || fail "the VM's hand-off is left"
+[[ ! -d $CG2$cgpath && ! -d $CG2/$id2 ]] || fail "a container cgroup is left"
 pass "poststop ends the hand-off; teardown leaves nothing"

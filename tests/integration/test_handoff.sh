@@ -5,7 +5,9 @@
 # which runs the unprivileged `vfiojail launch` and becomes the VMM with the context on
 # fd 3.  Refused, each with its reason in the log: another uid, a process outside the
 # pod's pid namespace, one outside its cgroup, a second client, a late client; a
-# hand-off nobody takes times out.  teardown leaves nothing.
+# hand-off nobody takes times out.  The spec mounts the hand-off directory read-only, and
+# cdi says the spec belongs in /var/run/cdi.  teardown leaves nothing.
+# (test_handoff_trust.sh attacks what the hand-off and the hooks trust.)
 source "$(dirname "$0")/lib.sh"
 command -v nsenter >/dev/null || skip "nsenter is needed to enter the pod's pid namespace"
 command -v unshare >/dev/null || skip "unshare is needed to make the pod's pid namespace"
@@ -36,6 +38,11 @@ handoff_tests() {
 		"VFIOJAIL_VM=vm1 VFIOJAIL_SOCKET=/run/vfiojail-handoff/handoff.sock VFIOJAIL_MEMLOCK=4194304" "the pod's environment"
 	assert_eq "$(cq '.devices[0].containerEdits.mounts[0] | "\(.hostPath) \(.containerPath)"')" \
 		"/run/vfiojail/handoff/vm1 /run/vfiojail-handoff" "the hand-off directory is mounted"
+	assert_eq "$(cq '.devices[0].containerEdits.mounts[0].options | join(",")')" "bind,ro,nosuid,nodev,noexec" \
+		"read-only: the pod can change nothing where root's daemon makes the socket"
+	# The spec outlives what it mounts when kept in /etc/cdi (a reboot, a teardown).
+	assert_contains "$err" "note: install this spec in /var/run/cdi, not /etc/cdi: it mounts /run/vfiojail/handoff/vm1" \
+		"cdi says where the spec belongs"
 	[[ -d /run/vfiojail/handoff/vm1 ]] || fail "cdi made no hand-off directory"
 	assert_eq "$(cq '[.devices[0].containerEdits.hooks[] | "\(.hookName) \(.path) \(.args[1]) \(.args[2])"] | join(", ")')" \
 		"createRuntime /usr/bin/vfiojail hook create-runtime, poststop /usr/bin/vfiojail hook poststop" "the hooks"

@@ -3,7 +3,8 @@
 # container with `--device vfiojail.dev/vm=NAME`: the container sees exactly the VM's
 # nodes with the plan's owner and mode, an unlisted node is EPERM, its RLIMIT_MEMLOCK
 # is the plan's (set by the createRuntime hook), and the VM's user in it gets the
-# iommufd context through the hand-off with `vfiojail launch`.  After the container and
+# iommufd context through the hand-off with `vfiojail launch`, through the read-only
+# mount of the hand-off directory.  After the container and
 # `vfiojail teardown`, nothing is left: no CDI leftovers of vfiojail's, no hand-off
 # daemon, socket or directory.
 source "$(dirname "$0")/lib.sh"
@@ -29,6 +30,7 @@ cat >"$WORK/inside.sh" <<'INSIDE'
 # As the VM's user (--user), the pod's launcher with its one changed line.
 ls -ln /dev/vfio/devices/vfio0 /dev/iommu >/out/nodes.txt 2>&1
 find /dev \( -type c -o -type b \) -not -path "/dev/pts/*" | sort >/out/dev.txt
+while read -r _ _ _ _ mp opts _; do [[ $mp == /run/vfiojail-handoff ]] && echo "$opts"; done </proc/self/mountinfo >/out/mount.txt
 exec "$VFIOJAIL" launch -- "$VFIOJAIL_VM" -- /probe --env VFIOJAIL_FD_IOMMUFD0 \
 	--open /dev/vfio/devices/vfio0 --open /loop-control --out /out/r.json \
 	-object iommufd,id=iommufd0,fd=@fd:iommufd0@ 2>/out/launch.err
@@ -58,10 +60,12 @@ assert_eq "$(r '[.uid, .gid] | join(" ")')" "65534 65534" "the VMM runs as the V
 assert_eq "$(r '[.memlock.soft, .memlock.hard] | join(" ")')" "4194304 4194304" \
 	"RLIMIT_MEMLOCK from the createRuntime hook"
 assert_eq "$(r '.fds | join(" ")')" "0 1 2 3" "the context from the hand-off on fd 3"
+assert_eq "$(cut -d, -f1 "$WORK/out/mount.txt")" "ro" \
+	"the hand-off directory is mounted read-only, and the socket works through it ($(cat "$WORK/out/mount.txt"))"
 assert_eq "$(r '.opens | map(.error // "ok") | join(" ")')" "ENXIO EPERM" \
 	"the VFIO cdev is allowed (the fixture's driver answers ENXIO), an unlisted node is EPERM"
 assert_contains "$(cat "/run/vfiojail/handoff/$name.log")" "iommufd context(s) handed to pid" "the hand-off is logged"
-pass "podman 4.3 with the CDI spec: the VM's nodes and limit, the context on fd 3, EPERM elsewhere"
+pass "podman 4.3 with the CDI spec: the VM's nodes and limit, the context on fd 3 through a read-only mount, EPERM elsewhere"
 
 for _ in $(seq 100); do pgrep -f "hook create-runtime.*$name" >/dev/null || break; sleep 0.05; done
 pgrep -f "hook create-runtime.*$name" >/dev/null && fail "the hand-off daemon outlived the container" || true

@@ -82,7 +82,7 @@ capture in_pod 65534 -- env VFIOJAIL_SOCKET=/run/vfiojail-handoff/handoff.sock "
 assert_eq "$rc" 0 "the pod's launcher, socket from VFIOJAIL_SOCKET ($err; $(cat "$STATE/handoff/h1.log"))"
 assert_eq "$out" per-process "the hook's context reads back per-process"
 assert_eq "$(awk '/^Max locked memory/ { print $4 }' "/proc/$pod/limits")" "$LIMIT" "the hook set the pod's RLIMIT_MEMLOCK"
-capture "$VFIOJAIL" hook poststop -- h1
+capture "$VFIOJAIL" hook poststop -- h1 <<<'{"ociVersion": "1.0.2", "id": "pod"}'
 assert_eq "$rc" 0 "hook poststop ($err)"
 [[ ! -e $STATE/handoff/h1/handoff.sock ]] || fail "poststop left the socket"
 pgrep -f "hook create-runtime" >/dev/null && fail "the hook's daemon outlived poststop" || true
