@@ -213,22 +213,24 @@ static int handoff_fill(struct vj_handoff *out, struct launch *l, struct vj_erro
 	return 0;
 }
 
-/* The client's ids, read through its pidfd: every uid and gid the VM's. */
-static int check_ids(int pidfd, const struct vj_plan *plan, const char *who, struct vj_error **err)
+/* The client's ids, read through its pidfd: every uid the VM's, and every gid
+ * the spec's group when it names one, else the gid it connected with (so no
+ * setuid or setgid program has run since). */
+static int check_ids(int pidfd, const struct vj_plan *plan, gid_t gid, const char *who, struct vj_error **err)
 {
 	struct vj_proc_ids ids;
 
 	if (vj_pidfd_ids(pidfd, &ids) < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", who, NULL,
 			      "the client exited while its VM was being set up");
-	if (!vj_proc_ids_are(&ids, plan->uid, plan->gid))
+	if (!vj_proc_ids_are(&ids, plan->uid, gid))
 		return vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", who,
 			      "launch from a process whose real, effective, saved and filesystem ids are all the VM's",
 			      "the client runs as uid %u/%u/%u/%u gid %u/%u/%u/%u (real/effective/saved/fs), not as "
 			      "the VM's uid %u gid %u",
 			      (unsigned)ids.ruid, (unsigned)ids.euid, (unsigned)ids.suid, (unsigned)ids.fsuid,
 			      (unsigned)ids.rgid, (unsigned)ids.egid, (unsigned)ids.sgid, (unsigned)ids.fsgid,
-			      (unsigned)plan->uid, (unsigned)plan->gid);
+			      (unsigned)plan->uid, (unsigned)gid);
 	return 0;
 }
 
@@ -250,6 +252,7 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 	struct vj_run_opts ho;
 	uint64_t soft, hard, want;
 	char who[32];
+	gid_t gid;
 	pid_t pid;
 	int r = -1;
 
@@ -277,18 +280,25 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 	}
 	if (vj_plan_build(spec, &o->plan, &plan, err) < 0)
 		return -1;
-	/* The spec grants the VM to its user, and to no one else: the socket's
-	 * credentials (who connected) and the process's ids now (no setuid
-	 * program exec'd since) are both the VM's. */
-	if (plan->uid != peer->uid || plan->gid != peer->gid) {
-		vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", spec->name,
-		       "ask root to write a spec for your user, or launch as the spec's user and group",
-		       "VM %s runs as uid %u gid %u; uid %u gid %u may not launch it", spec->name,
-		       (unsigned)plan->uid, (unsigned)plan->gid, (unsigned)peer->uid, (unsigned)peer->gid);
+	/* The spec grants the VM to its user (and group, when it names one), and
+	 * to no one else: the socket's credentials (who connected) and the
+	 * process's ids now (no setuid program exec'd since) are both the VM's. */
+	gid = spec->group ? plan->gid : peer->gid;
+	if (plan->uid != peer->uid || gid != peer->gid) {
+		if (plan->uid != peer->uid)
+			vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", spec->name,
+			       "ask root to write a spec for your user, or launch as the spec's user",
+			       "VM %s runs as uid %u; uid %u may not launch it", spec->name, (unsigned)plan->uid,
+			       (unsigned)peer->uid);
+		else
+			vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", spec->name,
+			       "launch with the spec's group, or ask root to change the spec's \"group\"",
+			       "VM %s runs as gid %u; gid %u may not launch it", spec->name, (unsigned)plan->gid,
+			       (unsigned)peer->gid);
 		vj_plan_free(plan);
 		return -1;
 	}
-	if (check_ids(pidfd, plan, who, err) < 0 || vj_preflight(o, plan, err) < 0) {
+	if (check_ids(pidfd, plan, gid, who, err) < 0 || vj_preflight(o, plan, err) < 0) {
 		vj_plan_free(plan);
 		return -1;
 	}
@@ -310,7 +320,7 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 	/* Written by pid, so checked by pidfd: if the client had exited, whoever
 	 * got its pid is taken out again.  Its ids are checked once more: a setuid
 	 * program exec'd meanwhile does not keep the VM's cgroup and memlock. */
-	if (still_there(pidfd, who, err) < 0 || check_ids(pidfd, plan, who, err) < 0) {
+	if (still_there(pidfd, who, err) < 0 || check_ids(pidfd, plan, gid, who, err) < 0) {
 		vj_cgroup_enter(from, pid, NULL);
 		goto undo;
 	}

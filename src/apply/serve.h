@@ -27,9 +27,10 @@ void vj_handoff_clear(struct vj_handoff *h);
 /*
  * run's steps for a process that already runs, the client of the service:
  * @pidfd names it (SO_PEERPIDFD, taken when it connected), @peer holds the
- * socket's credentials.  Refused (VJ_EXIT_DENIED) unless the peer's uid and gid
- * and the process's real, effective, saved and filesystem ids are the spec's
- * user and group; then state (the VMM's pid is the client's), cgroup, filter,
+ * socket's credentials.  Refused (VJ_EXIT_DENIED) unless the peer's uid and
+ * the process's real, effective, saved and filesystem uids are the spec's user,
+ * and its gids all the spec's group when it names one (else all the gid it
+ * connected with: no setuid or setgid program since); then state (the VMM's pid is the client's), cgroup, filter,
  * contexts, the client's hard RLIMIT_MEMLOCK raised when below the plan, the
  * client moved into the cgroup and its ids checked again.  Every act by pid is
  * followed by a check that the pidfd's process still lives (so still has that

@@ -90,8 +90,12 @@ launch_service() {
 		nothing_left
 	}
 	# Another user than the spec's.
-	refused "another user" 3 "uid 1 gid 1 may not launch it" \
+	refused "another user" 3 "uid 1 may not launch it" \
 		setpriv --reuid=daemon --regid=daemon --clear-groups -- "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe"
+	# The spec names a group: a caller of that user but another gid is refused.
+	printf '{ "name": "vm6", "user": "nobody", "group": "daemon", "memory": "1GiB", "memlock": { "hard_limit": "4MiB" } }\n' >"$specs/vm6.json"
+	refused "another group than the spec's" 3 "VM vm6 runs as gid 1; gid 65534 may not launch it" \
+		as_nobody "$VFIOJAIL" launch vm6 --socket "$sock" -- "$WORK/probe"
 	# A spec not root's, or writable by others.
 	spec_for vm2 nobody >"$specs/vm2.json"; chown nobody "$specs/vm2.json"
 	refused "a spec owned by the VM user" 3 "owned by uid 65534" as_nobody "$VFIOJAIL" launch vm2 --socket "$sock" -- "$WORK/probe"
