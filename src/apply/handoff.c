@@ -391,12 +391,16 @@ static int busy(const char *name, int fd, const char *container, struct vj_error
 static int end_handoff(const char *name, const char *state_dir, const char *container, struct vj_error **err)
 {
 	_cleanup_free_ char *dir = vj_handoff_dir(state_dir, name), *sock = NULL, *pidfile = NULL;
-	_cleanup_close_ int fd = -1, pidfd = -1;
+	_cleanup_close_ int fd = -1, pidfd = -1, sdfd = -1;
 	struct record rec = { 0 };
 	int r;
 
 	if (!dir || !(sock = vj_path_join(dir, VJ_HANDOFF_SOCKET_NAME)) || !(pidfile = vj_strdupf("%s.pid", dir)))
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "handoff", name, NULL, "out of memory");
+	/* Only in a state directory of root's (none: nothing was ever started). */
+	r = vj_state_dir_find(state_dir, &sdfd, err);
+	if (r <= 0)
+		return r;
 	r = record_lock(pidfile, &fd);
 	if (r < 0 && errno == ENOENT)
 		return 0; /* no hand-off directory: nothing was ever started */
