@@ -1054,6 +1054,37 @@ int vj_teardown_if_launched(const char *name, const struct vj_run_opts *o, struc
 	return r;
 }
 
+int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
+			  struct vj_error **err)
+{
+	_cleanup_close_ int dirfd = -1;
+	struct vj_state st;
+	int lock_fd, r;
+
+	r = vj_state_dir_find(o->state_dir, &dirfd, err);
+	if (r <= 0 || state_absent(dirfd, name))
+		return r < 0 ? -1 : 0;
+	lock_fd = lock_name(dirfd, name, true, err);
+	if (lock_fd < 0)
+		return -1;
+	r = vj_state_read(dirfd, name, &st, err);
+	if (r == 1) {
+		r = 0; /* removed meanwhile */
+	} else if (r == 0 && (st.origin != VJ_ORIGIN_LAUNCH || st.vmm != vmm || st.vmm_start != vmm_start)) {
+		/* Someone removed this VM's jail and another was made under its name:
+		 * not ours to kill. */
+		r = vj_err(err, VJ_EXIT_FAIL, EEXIST, "teardown", name, NULL,
+			   "left alone: the jail of that name now is not the one made for pid %d", (int)vmm);
+	} else if (r == 0) {
+		r = vj_apply_destroy(dirfd, &st, true, err);
+	} else {
+		r = -1;
+	}
+	vj_state_clear(&st);
+	vj_state_unlock(dirfd, name, lock_fd);
+	return r;
+}
+
 /* ------------------------------------------------------------------------- */
 /* status                                                                     */
 

@@ -93,3 +93,10 @@ int vj_jail_open_ns(const char *path, struct vj_error **err);
  * reading this file does not.  0, or -1 when the process is gone. */
 /* VmLck of /proc/PID/status in bytes (0 when gone). */
 uint64_t vj_proc_locked(pid_t pid);
+
+/* The launch service's VMM @vmm (started at @vmm_start) has exited: remove its
+ * jail, killing what is left in its cgroup, but only if the jail of @name is
+ * still the one made for that process (origin launch, same pid and start time).
+ * 0, or -1 with *err. */
+int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
+			  struct vj_error **err);

@@ -330,6 +330,8 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 			vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", who, NULL, "out of memory");
 		goto undo;
 	}
+	out->vmm = l.j.st.vmm;
+	out->vmm_start = l.j.st.vmm_start;
 	r = 0; /* the jail is the client's now */
 	goto out;
 undo:

@@ -32,6 +32,7 @@
 #include "child.h"
 #include "config.h"
 #include "error.h"
+#include "jail.h"
 #include "name.h"
 #include "pidfd.h"
 #include "spec_internal.h"
@@ -209,6 +210,8 @@ static int load_spec(int dirfd, const char *name, struct vj_spec **out, struct v
 struct running {
 	int pidfd;
 	char *name;
+	pid_t pid;           /* the VMM, as the state records it */
+	uint64_t start;
 };
 
 struct conn;
@@ -386,6 +389,8 @@ watch:
 	{
 		struct running *r = VJ_PUSH(s->vms, s->n_vms);
 		if (r) {
+			r->pid = h.vmm;
+			r->start = h.vmm_start;
 			r->pidfd = TAKE_FD(c->pidfd);
 			r->name = strdup(name);
 		}
@@ -409,7 +414,9 @@ static void vm_exited(struct service *s, size_t i)
 	struct vj_error *e = NULL;
 	struct running r = s->vms[i];
 
-	if (vj_teardown(r.name, &s->o->run, true, &e) != 0)
+	/* Only the jail made for this process: if root removed it and another was
+	 * made under the name meanwhile, that one is not killed. */
+	if (vj_teardown_ended_vmm(r.name, &s->o->run, r.pid, r.start, &e) != 0)
 		say(s->o, "VM %s ended; teardown: %s", r.name, e && e->message ? e->message : "failed");
 	else
 		say(s->o, "VM %s ended; jail removed", r.name);

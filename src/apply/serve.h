@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "vfiojail/vfiojail.h"
@@ -20,6 +21,8 @@ struct vj_handoff {
 	struct vj_memlock_plan memlock; /* no terms */
 	char *cgroup;
 	char *client_cgroup;    /* where the client was: a cancel puts it back */
+	pid_t vmm;              /* the client, as the state records it */
+	uint64_t vmm_start;
 };
 
 void vj_handoff_clear(struct vj_handoff *h);

@@ -19,7 +19,7 @@ attacks() {
 	sock="$WORK/launch.sock"
 	"$VFIOJAIL" serve --socket "$sock" --spec-dir "$specs" "${roots[@]}" 2>"$WORK/serve.log" &
 	serve=$!
-	on_exit "kill $serve 2>/dev/null; wait $serve 2>/dev/null"
+	on_exit "kill -CONT $serve 2>/dev/null; kill $serve 2>/dev/null; wait $serve 2>/dev/null"
 	for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
 	[[ -S "$sock" ]] || fail "serve did not start: $(cat "$WORK/serve.log")"
 	as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
@@ -140,6 +140,34 @@ os.execv(sys.argv[2], [sys.argv[2], "3"])
 	assert_contains "$(cat "$WORK/serve.log")" "refused pid $caller" "the refusal is logged with the pid"
 	nothing_left
 	pass "a caller that exec'd a setuid program after connecting is refused"
+
+	# --- A VMM's end removes its own jail, not a later one of the same name --------------
+	# The service is paused while the launched VMM exits; root removes that jail and
+	# makes another under the same name (setup, enter).  When the service resumes it
+	# sees its VMM's end: the new jail and what runs in it stay.
+	as_nobody "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe" --sleep 30 --out "$WORK/out/l.json" &
+	launcher=$!
+	for _ in $(seq 100); do [[ -s "$WORK/out/l.json" ]] && break; sleep 0.05; done
+	vmm=$(jq -r .pid "$WORK/out/l.json")
+	assert_eq "$(jq -r .vmm /run/vfiojail/vm1.json)" "$vmm" "the launched VMM"
+	kill -STOP "$serve"
+	kill -KILL "$vmm"; wait "$launcher" 2>/dev/null || true
+	for _ in $(seq 100); do grep -q "populated 0" "$CG/vfiojail-vm1/cgroup.events" && break; sleep 0.05; done
+	"$VFIOJAIL" teardown vm1
+	"$VFIOJAIL" setup "$specs/vm1.json" "${roots[@]}" >/dev/null
+	"$VFIOJAIL" enter vm1 -- "$WORK/probe" --sleep 30 --out "$WORK/out/e.json" &
+	entered=$!
+	on_exit "kill $entered 2>/dev/null; $VFIOJAIL teardown --kill vm1 >/dev/null 2>&1"
+	for _ in $(seq 100); do [[ -n "$(cat "$CG/vfiojail-vm1/cgroup.procs" 2>/dev/null)" ]] && break; sleep 0.05; done
+	kill -CONT "$serve"
+	for _ in $(seq 100); do grep -q "is not the one made for pid $vmm" "$WORK/serve.log" && break; sleep 0.05; done
+	assert_contains "$(cat "$WORK/serve.log")" "left alone: the jail of that name now is not the one made for pid $vmm" "the service says so"
+	kill -0 "$entered" 2>/dev/null || fail "the service killed a process entered into a later jail of the same name"
+	[[ -e /run/vfiojail/vm1.json ]] || fail "the service removed a later jail of the same name"
+	"$VFIOJAIL" teardown --kill vm1
+	wait "$entered" 2>/dev/null || true
+	nothing_left
+	pass "a launched VMM's end removes its own jail, never a later one of the same name"
 
 	# --- launch is bounded ------------------------------------------------------------
 	/usr/bin/python3 -c '
