@@ -5,7 +5,7 @@
 # unprivileged `vfiojail launch` against the hand-off's socket.
 #  - the handed context reads back per-process (IOMMU_OPTION GET by the VMM) in the
 #    pod's mount namespace;
-#  - two VMs of nobody, real QEMU 10 with 64 MiB of RAM each under a 96 MiB
+#  - two VMs of nobody, real QEMU (10 or 11) with 64 MiB of RAM each under a 96 MiB
 #    RLIMIT_MEMLOCK, each started through its own hand-off, both run (the per-user
 #    accounting of case_two_vms' baseline fails the second);
 #  - another uid, and nobody outside the pod, are refused (status 3), and a second
@@ -116,7 +116,7 @@ vm_wait_qmp h2 "$p2" || fail "VM 2 did not start: $(cat "$T/h2.log"); $(cat "$T/
 for v in h1 h2; do
 	q=
 	for c in $(pgrep -f "$(qmp_sock "$v")"); do
-		[[ "$(readlink "/proc/$c/exe")" == "$(readlink -f "$QEMU")" ]] && q=$c
+		[[ "$(readlink "/proc/$c/exe")" == "$QEMU_EXE" ]] && q=$c
 	done
 	assert_eq "$(edus_in_vm "$v")" '["hd0"]' "$v has its device"
 	[[ -n "$q" ]] || fail "no QEMU process of $v"

@@ -2,7 +2,7 @@
 # The launch service on the real kernel: root runs `vfiojail serve` with root's specs in a
 # root-owned directory; the VM user (nobody) runs `vfiojail launch NAME -- VMM ...`.
 #  - the handed iommufd context reads back per-process (IOMMU_OPTION GET, from the VMM);
-#  - real QEMU 10 launched that way keeps the launcher's pid, runs as nobody in the VM's
+#  - real QEMU (10 or 11, by stack) launched that way keeps the launcher's pid, runs as nobody in the VM's
 #    cgroup (below the caller's own), attaches the edu device through the handed context,
 #    answers QMP, and `quit` exits 0; the service then removes the jail;
 #  - two VMs of that user, 64 MiB of RAM each under a 96 MiB RLIMIT_MEMLOCK, both run
@@ -58,7 +58,7 @@ assert_eq "$out" $'3\nper-process' "VFIOJAIL_FD_IOMMUFD0 is fd 3, per-process ($
 gone l1
 pass "launch: the VMM's context reads back per-process; the jail went with it"
 
-# ---- real QEMU 10, launched by nobody ---------------------------------------------------
+# ---- real QEMU, launched by nobody ---------------------------------------------------
 # QEMU opens the device's cdev itself (launch makes no /dev): the launcher gives the VM
 # user its nodes, as libvirt does.
 restore=()
@@ -78,7 +78,7 @@ qemu_launch l1 "$EDU_A"
 l1=$vm_pid
 vm_wait_qmp l1 "$l1" || fail "QEMU did not answer QMP: $(cat "$T/l1.log"); $(log)"
 t_qmp=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-assert_eq "$(readlink "/proc/$l1/exe")" "$(readlink -f "$QEMU")" "the launched pid is QEMU"
+assert_eq "$(readlink "/proc/$l1/exe")" "$QEMU_EXE" "the launched pid is QEMU"
 assert_contains "$(log)" "VM l1 launched for pid $l1 (uid 65534)" "the service saw the launcher's pid"
 assert_eq "$(jq -r .vmm "$STATE/l1.json")" "$l1" "the state records the launched pid as the VMM"
 assert_eq "$(cat "/proc/$l1/cgroup")" "0::$mycg/vfiojail-l1" "QEMU in the VM's cgroup"
@@ -94,7 +94,7 @@ pin=$(vmpin "$l1") lck=$(vmlck "$l1")
 [[ $pin -ge 65536 ]] || fail "QEMU pins $pin kB, less than its 64 MiB of RAM"
 capture "$VFIOJAIL" status l1 --json
 assert_eq "$rc" 0 "status of the launched VM ($out $err)"
-pass "QEMU 10 launched by nobody: pid $l1 kept, cgroup $mycg/vfiojail-l1, QMP after ${t_qmp}s, VmPin $pin kB, VmLck $lck kB"
+pass "QEMU $QEMU_MAJOR launched by nobody: pid $l1 kept, cgroup $mycg/vfiojail-l1, QMP after ${t_qmp}s, VmPin $pin kB, VmLck $lck kB"
 vm_quit l1 "$l1"
 assert_eq "$rc" 0 "QEMU's exit status after quit ($(cat "$T/l1.log"))"
 gone l1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real QEMU 10 through vfiojail on the iommufd backend: -object iommufd,fd=@fd:ID@ and
+# Real QEMU (10 or 11, by stack) through vfiojail on the iommufd backend: -object iommufd,fd=@fd:ID@ and
 # -device vfio-pci,iommufd=ID. QEMU, as nobody in its jail, attaches the edu device through
 # the handed context; QMP answers, query-pci lists the device, quit ends it, and the exit
 # status comes through. Then the same with --exec. Nothing is left.
@@ -20,7 +20,7 @@ fds=$(ls -l "/proc/$q/fd" | awk '{ print $NF }')
 assert_contains "$fds" "/dev/iommu" "QEMU holds the /dev/iommu context"
 assert_contains "$fds" "$(cdev_of "$EDU_A")" "QEMU opened the VFIO cdev"
 [[ $(vmpin "$q") -gt 65536 ]] || fail "QEMU pins $(vmpin "$q") kB, not its 64 MiB of RAM"
-pass "QEMU 10 attached $EDU_A through the handed iommufd context (VmPin $(vmpin "$q") kB)"
+pass "QEMU $QEMU_MAJOR attached $EDU_A through the handed iommufd context (VmPin $(vmpin "$q") kB)"
 vm_quit qi "$vm_pid"
 assert_eq "$rc" 0 "run's exit status after quit ($(cat "$T/qi.log"))"
 # Root here has CAP_SYS_RESOURCE: run raised the limit and warned of nothing.
@@ -32,7 +32,7 @@ pass "quit: exit 0, nothing left"
 vm_start qe "$T/qe.log" -- "$VFIOJAIL" run "$s" --exec -- "${QEMU_VM[@]}" -m 64M $(qmp_args qe) \
 	-object iommufd,id=iommufd0,fd=@fd:iommufd0@ -device vfio-pci,host="$EDU_A",iommufd=iommufd0,id=hd0
 vm_wait_qmp qe "$vm_pid" || fail "QEMU (--exec) did not answer QMP: $(cat "$T/qe.log")"
-assert_eq "$(readlink "/proc/$vm_pid/exe")" "$(readlink -f "$QEMU")" "with --exec the launched pid is QEMU"
+assert_eq "$(readlink "/proc/$vm_pid/exe")" "$QEMU_EXE" "with --exec the launched pid is QEMU"
 assert_eq "$(edus_in_vm qe)" '["hd0"]' "query-pci (--exec)"
 vm_quit qe "$vm_pid"
 assert_eq "$rc" 0 "QEMU's exit status (--exec)"

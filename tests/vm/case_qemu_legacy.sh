@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real QEMU 10 through vfiojail on the legacy backend: -device vfio-pci,host=BDF, which QEMU
+# Real QEMU (10 or 11, by stack) through vfiojail on the legacy backend: -device vfio-pci,host=BDF, which QEMU
 # opens through /dev/vfio/vfio (the container) and /dev/vfio/G (the group) in its jail.
 # QMP answers, query-pci lists the device, type1 locks the RAM, quit, exit status, nothing left.
 source "$(dirname "$0")/lib.sh"
@@ -17,7 +17,7 @@ assert_contains "$fds" "/dev/vfio/vfio" "QEMU opened the container"
 assert_contains "$fds" "/dev/vfio/$g" "QEMU opened group $g"
 [[ "$fds" != *"/dev/iommu"* ]] || fail "a legacy VM got an iommufd context"
 [[ $(vmlck "$q") -ge 65536 ]] || fail "type1 locked $(vmlck "$q") kB, not the 64 MiB of RAM"
-pass "QEMU 10 attached $EDU_L through group $g and the container (VmLck $(vmlck "$q") kB)"
+pass "QEMU $QEMU_MAJOR attached $EDU_L through group $g and the container (VmLck $(vmlck "$q") kB)"
 vm_quit ql "$vm_pid"
 assert_eq "$rc" 0 "run's exit status after quit ($(cat "$T/ql.log"))"
 assert_guest_clean

@@ -13,6 +13,13 @@ export VJ_FIXTURES=$VJ_SOURCE_ROOT/tests/fixtures
 source "$VJ_SOURCE_ROOT/tests/integration/lib.sh"
 
 QEMU=$VJ_QEMU_DIR/usr/bin/qemu-system-x86_64
+# What a running QEMU looks like: its /proc/PID/exe, and a string of its command line
+# (the stack's QEMU may be started through a loader: tools/vmtest sets both).
+QEMU_EXE=${VJ_QEMU_EXE:-$(readlink -f "$QEMU")}
+QEMU_MATCH=${VJ_QEMU_MATCH:-$QEMU}
+# The stack (tools/vmtest --stack) and its QEMU's major version, for the cases' lines.
+VJ_STACK=${VJ_STACK:-bookworm}
+QEMU_MAJOR=$("$QEMU" --version | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p')
 # The inner VM: TCG inside the guest, paused (-S): its devices are realized and its RAM
 # is mapped for DMA, which is all that pins memory; no firmware needs to run.
 QEMU_VM=("$QEMU" -L "$VJ_QEMU_DIR/usr/share/qemu" -machine q35,accel=tcg -nodefaults
@@ -81,12 +88,12 @@ edus_in_vm() { qmp "$1" query-pci | jq -c '[.[].devices[] | select(.id.vendor ==
 # The QEMU process of VM NAME: the one in its cgroup (run, enter), or PID when that is QEMU.
 qemu_pid_of() { # NAME [PID]
 	local p
-	if [[ -n "${2:-}" && "$(readlink "/proc/$2/exe")" == "$(readlink -f "$QEMU")" ]]; then
+	if [[ -n "${2:-}" && "$(readlink "/proc/$2/exe")" == "$QEMU_EXE" ]]; then
 		echo "$2"
 		return
 	fi
 	for p in $(cat "/sys/fs/cgroup/vfiojail-$1/cgroup.procs" 2>/dev/null); do
-		[[ "$(readlink "/proc/$p/exe")" == "$(readlink -f "$QEMU")" ]] && { echo "$p"; return; }
+		[[ "$(readlink "/proc/$p/exe")" == "$QEMU_EXE" ]] && { echo "$p"; return; }
 	done
 	return 1
 }
@@ -133,7 +140,7 @@ assert_guest_clean() {
 	[[ -z "$left" ]] || fail "state left: $left"
 	left=$(grep vfiojail /proc/self/mountinfo || true)
 	[[ -z "$left" ]] || fail "mounts left: $left"
-	left=$(pgrep -f "$QEMU" || true)
+	left=$(pgrep -f "$QEMU_MATCH" || true)
 	[[ -z "$left" ]] || fail "QEMU processes left: $left"
 	left=$(grep -l '^VmPin:[[:space:]]*[1-9]' /proc/[0-9]*/status 2>/dev/null || true)
 	[[ -z "$left" ]] || fail "pinned memory left in: $left"
