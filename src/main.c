@@ -137,6 +137,10 @@ static void usage(FILE *f)
 	      "  launch NAME [--socket PATH] [--preserve-fds N] [--timeout S] -- VMM [ARGS...]\n"
 	      "                          as the VM's user: get VM NAME's jail from the service\n"
 	      "                          (root's spec " VJ_DEFAULT_SPEC_DIR "/NAME.json), become the VMM\n"
+	      "  contexts NAME [--socket PATH] [--preserve-fds N] [--timeout S] -- CMD [ARGS...]\n"
+	      "                          as the VM's user: get VM NAME's iommufd contexts alone\n"
+	      "                          (per-process accounting; no jail, no memlock change) and\n"
+	      "                          run CMD with them, e.g. virsh dom-fd-associate\n"
 	      "  cdi [SPEC]              print a CDI spec (kind vfiojail.dev/vm) for the VM and\n"
 	      "                          make its hand-off directory (docs/KUBERNETES.md)\n"
 	      "  handoff [SPEC] --pid PID [--socket PATH] [--timeout S]\n"
@@ -151,7 +155,7 @@ static void usage(FILE *f)
 	      "\n"
 	      "A NAME that starts with \"-\" goes after \"--\": teardown -- NAME,\n"
 	      "status -- NAME, attach --device PATH -- NAME, enter -- NAME -- CMD [ARGS...],\n"
-	      "launch -- NAME -- VMM [ARGS...].\n"
+	      "launch -- NAME -- VMM [ARGS...], contexts -- NAME -- CMD [ARGS...].\n"
 	      "\n"
 	      "The spec is a JSON file (SPEC, \"-\" for stdin) or these flags:\n"
 	      "  --name NAME  --user USER  --group GROUP  --groups G1,G2,...  --memory SIZE\n"
@@ -167,7 +171,7 @@ static void usage(FILE *f)
 	      "  --state-dir DIR        state directory (default " VJ_DEFAULT_STATE_DIR ")\n"
 	      "  --bpffs DIR            bpffs where filters are pinned (default /sys/fs/bpf)\n"
 	      "\n"
-	      "Launch options (run, enter):\n"
+	      "Launch options (run, enter; launch and contexts take --preserve-fds):\n"
 	      "  --exec                 become the VMM: no supervisor, teardown NAME after it exits\n"
 	      "  --preserve-fds N       the launcher's fds 3 to 3+N-1 reach the VMM as they are;\n"
 	      "                         with LISTEN_PID = our pid, LISTEN_FDS fds are kept too and\n"
@@ -643,6 +647,35 @@ static int cmd_launch(struct cli *cli)
 	return print_error(r, e);
 }
 
+/* The contexts alone: as launch, the caller's command and fds only. */
+static int cmd_contexts(struct cli *cli)
+{
+	struct vj_error *e = NULL;
+	struct vj_run_opts o;
+	int r;
+
+	if (cli->spec_flags || cli->state_dir || cli->bpffs || cli->exec || cli->best_effort ||
+	    cli->spec_dir || cli->plan_opts.cgroup_parent || cli->plan_opts.roots.sysfs ||
+	    cli->plan_opts.roots.proc || cli->plan_opts.roots.dev)
+		return usage_error("%s", "contexts takes --socket, --preserve-fds and --timeout only: root's spec and "
+				   "the service decide everything else");
+	/* "contexts [OPTIONS] -- NAME -- CMD ARGS": a NAME that starts with '-'. */
+	if (cli->n_rest == 0 && cli->vmm_argv && cli->vmm_argv[0] && cli->vmm_argv[1] &&
+	    !strcmp(cli->vmm_argv[1], "--")) {
+		name_after_dashdash(cli);
+		cli->vmm_argv++;
+	}
+	if (cli->n_rest != 1)
+		return usage_error("%s", "contexts takes one NAME: vfiojail contexts NAME -- CMD [ARGS...]");
+	if (!cli->vmm_argv || !cli->vmm_argv[0])
+		return usage_error("%s", "contexts needs a command after \"--\": vfiojail contexts NAME -- CMD [ARGS...]");
+	run_opts_init(cli, &o);
+	o.timeout_s = (unsigned)cli->timeout;
+	fflush(NULL);
+	r = vj_contexts(cli->rest[0], cli->socket, &o, &e);
+	return print_error(r, e);
+}
+
 /* ------------------------------------------------------------------------- */
 /* The Kubernetes path                                                        */
 
@@ -892,6 +925,7 @@ static const struct command {
 	{ "gc", cmd_gc },
 	{ "serve", cmd_serve },
 	{ "launch", cmd_launch },
+	{ "contexts", cmd_contexts },
 	{ "cdi", cmd_cdi },
 	{ "handoff", cmd_handoff },
 	{ "hook", cmd_hook },
@@ -931,11 +965,11 @@ int main(int argc, char **argv)
 			}
 		r = parse_options(&cli, n - 1, argv + 1);
 		if (r < 0 && cli.preserve_fds >= 0 && strcmp(cli.command, "run") && strcmp(cli.command, "enter") &&
-		    strcmp(cli.command, "launch"))
-			r = usage_error("--preserve-fds is for run, enter and launch, not %s", cli.command);
+		    strcmp(cli.command, "launch") && strcmp(cli.command, "contexts"))
+			r = usage_error("--preserve-fds is for run, enter, launch and contexts, not %s", cli.command);
 		if (r < 0 && cli.socket && strcmp(cli.command, "serve") && strcmp(cli.command, "launch") &&
-		    strcmp(cli.command, "handoff"))
-			r = usage_error("--socket is for serve, launch and handoff, not %s", cli.command);
+		    strcmp(cli.command, "handoff") && strcmp(cli.command, "contexts"))
+			r = usage_error("--socket is for serve, launch, contexts and handoff, not %s", cli.command);
 		if (r < 0)
 			r = commands[i].fn(&cli);
 		vj_spec_free(cli.spec_flags);

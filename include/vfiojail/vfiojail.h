@@ -433,6 +433,21 @@ VJ_EXPORT int vj_serve(const struct vj_serve_opts *opts, struct vj_error **err);
 VJ_EXPORT int vj_launch(const char *name, const char *socket_path, const struct vj_run_opts *opts,
 			struct vj_error **err);
 
+/*
+ * The contexts alone, for a launcher that starts the VMM itself and takes an
+ * iommufd fd from its caller (session libvirt's fdgroup, `virsh
+ * dom-fd-associate`): ask the service at @socket_path (NULL: the default; not
+ * VFIOJAIL_SOCKET, a hand-off gives launch only) for VM @name's iommufd
+ * contexts, then exec opts->argv with them after opts->preserve_fds launcher
+ * fds (@fd:ID@, VFIOJAIL_FD_<ID>, LISTEN_PID as launch).  The service checks
+ * the caller as for launch and makes nothing else: no jail, cgroup or filter;
+ * the caller's RLIMIT_MEMLOCK, ids and privileges are left as they are (no
+ * no_new_privs).  Returns only on failure: -1 with *err (status
+ * VJ_EXIT_DENIED when the service refused, else as vj_run).
+ */
+VJ_EXPORT int vj_contexts(const char *name, const char *socket_path, const struct vj_run_opts *opts,
+			  struct vj_error **err);
+
 /* ------------------------------------------------------------------------- */
 /* Standalone jails: setup, enter, teardown                                   */
 

@@ -184,28 +184,28 @@ out:
 /* ------------------------------------------------------------------------- */
 /* Hand-off: the same steps for a VMM process that already runs              */
 
-/* The contexts (moved out of l->vmm), their ids, the memlock figure and the
- * cgroup, for the client. */
-static int handoff_fill(struct vj_handoff *out, struct launch *l, struct vj_error **err)
+/* The contexts (moved out of @vmm), their ids, the memlock figure and the
+ * cgroup (NULL: none, for contexts alone), for the client. */
+static int handoff_fill(struct vj_handoff *out, const struct vj_plan *plan, struct vj_vmm *vmm,
+			const char *cgroup, struct vj_error **err)
 {
-	const struct vj_plan *plan = l->j.st.plan;
 	bool ok = true;
 
 	out->n = plan->n_iommufd;
 	out->fds = calloc(out->n + 1, sizeof(int));
 	out->ids = calloc(out->n + 1, sizeof(char *));
-	out->cgroup = strdup(l->j.st.cgroup);
+	out->cgroup = cgroup ? strdup(cgroup) : NULL;
 	for (size_t i = 0; out->fds && i < out->n; i++)
 		out->fds[i] = -1;
 	for (size_t i = 0; out->ids && i < out->n; i++)
 		ok = (out->ids[i] = strdup(plan->iommufd[i].id)) && ok;
-	if (!ok || !out->fds || !out->ids || !out->cgroup) {
+	if (!ok || !out->fds || !out->ids || (cgroup && !out->cgroup)) {
 		vj_handoff_clear(out);
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", plan->name, NULL, "out of memory");
 	}
 	for (size_t i = 0; i < out->n; i++) {
-		out->fds[i] = l->vmm.ctx_fds[i];
-		l->vmm.ctx_fds[i] = -1;
+		out->fds[i] = vmm->ctx_fds[i];
+		vmm->ctx_fds[i] = -1;
 	}
 	out->memlock = plan->memlock;
 	out->memlock.terms = NULL;
@@ -231,6 +231,26 @@ static int check_ids(int pidfd, const struct vj_plan *plan, gid_t gid, const cha
 			      (unsigned)ids.ruid, (unsigned)ids.euid, (unsigned)ids.suid, (unsigned)ids.fsuid,
 			      (unsigned)ids.rgid, (unsigned)ids.egid, (unsigned)ids.sgid, (unsigned)ids.fsgid,
 			      (unsigned)plan->uid, (unsigned)gid);
+	return 0;
+}
+
+/* The spec grants the VM to its user (and group, when it names one), and to no
+ * one else: the socket's credentials (who connected) must be the VM's; *gid is
+ * the gid every id of the process must have (check_ids). */
+static int check_caller(const struct vj_spec *spec, const struct vj_plan *plan, const struct ucred *peer,
+			gid_t *gid, struct vj_error **err)
+{
+	*gid = spec->group ? plan->gid : peer->gid;
+	if (plan->uid != peer->uid)
+		return vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", spec->name,
+			      "ask root to write a spec for your user, or launch as the spec's user",
+			      "VM %s runs as uid %u; uid %u may not launch it", spec->name, (unsigned)plan->uid,
+			      (unsigned)peer->uid);
+	if (*gid != peer->gid)
+		return vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", spec->name,
+			      "launch with the spec's group, or ask root to change the spec's \"group\"",
+			      "VM %s runs as gid %u; gid %u may not launch it", spec->name, (unsigned)plan->gid,
+			      (unsigned)peer->gid);
 	return 0;
 }
 
@@ -280,25 +300,10 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 	}
 	if (vj_plan_build(spec, &o->plan, &plan, err) < 0)
 		return -1;
-	/* The spec grants the VM to its user (and group, when it names one), and
-	 * to no one else: the socket's credentials (who connected) and the
-	 * process's ids now (no setuid program exec'd since) are both the VM's. */
-	gid = spec->group ? plan->gid : peer->gid;
-	if (plan->uid != peer->uid || gid != peer->gid) {
-		if (plan->uid != peer->uid)
-			vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", spec->name,
-			       "ask root to write a spec for your user, or launch as the spec's user",
-			       "VM %s runs as uid %u; uid %u may not launch it", spec->name, (unsigned)plan->uid,
-			       (unsigned)peer->uid);
-		else
-			vj_err(err, VJ_EXIT_DENIED, EPERM, "launch", spec->name,
-			       "launch with the spec's group, or ask root to change the spec's \"group\"",
-			       "VM %s runs as gid %u; gid %u may not launch it", spec->name, (unsigned)plan->gid,
-			       (unsigned)peer->gid);
-		vj_plan_free(plan);
-		return -1;
-	}
-	if (check_ids(pidfd, plan, gid, who, err) < 0 || vj_preflight(o, plan, err) < 0) {
+	/* The socket's credentials (who connected) and the process's ids now (no
+	 * setuid program exec'd since) are both the VM's. */
+	if (check_caller(spec, plan, peer, &gid, err) < 0 || check_ids(pidfd, plan, gid, who, err) < 0 ||
+	    vj_preflight(o, plan, err) < 0) {
 		vj_plan_free(plan);
 		return -1;
 	}
@@ -324,7 +329,7 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 		vj_cgroup_enter(from, pid, NULL);
 		goto undo;
 	}
-	if (handoff_fill(out, &l, err) < 0 || !(out->client_cgroup = strdup(from))) {
+	if (handoff_fill(out, l.j.st.plan, &l.vmm, l.j.st.cgroup, err) < 0 || !(out->client_cgroup = strdup(from))) {
 		vj_cgroup_enter(from, pid, NULL);
 		if (err && !*err)
 			vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", who, NULL, "out of memory");
@@ -352,4 +357,53 @@ int vj_run_handoff_cancel(const char *name, const struct vj_run_opts *o, int pid
 	if (pid > 0 && h->client_cgroup)
 		vj_cgroup_enter(h->client_cgroup, pid, NULL);
 	return vj_teardown(name, o, false, err);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Contexts alone: no jail, for a launcher that runs the VMM itself          */
+
+int vj_run_contexts(const struct vj_spec *spec, const struct vj_run_opts *o, int pidfd,
+		    const struct ucred *peer, struct vj_handoff *out, struct vj_error **err)
+{
+	struct vj_plan *plan = NULL;
+	struct vj_vmm vmm = { 0 };
+	char who[32];
+	gid_t gid;
+	pid_t pid;
+	int r = -1;
+
+	/* Nothing is done to the client: its pid only names it in messages. */
+	pid = vj_pidfd_pid(pidfd);
+	if (pid <= 0)
+		return vj_err(err, VJ_EXIT_SETUP, ESRCH, "contexts", NULL, NULL,
+			      "the client exited before its request was served");
+	snprintf(who, sizeof(who), "pid %d", (int)pid);
+	if (vj_plan_build(spec, &o->plan, &plan, err) < 0)
+		return -1;
+	/* Granted as launch is: the spec's user (and group), the socket's
+	 * credentials and every id of the process, before and after. */
+	if (check_caller(spec, plan, peer, &gid, err) < 0 || check_ids(pidfd, plan, gid, who, err) < 0)
+		goto out;
+	if (plan->n_iommufd == 0) {
+		vj_err(err, VJ_EXIT_DENIED, ENOENT, "contexts", spec->name,
+		       "the spec's hostdevs must use the iommufd backend (or list \"iommufd\" contexts)",
+		       "VM %s has no iommufd context to give", spec->name);
+		goto out;
+	}
+	vmm.plan = plan;
+	if (vj_vmm_open_contexts(&vmm, vj_root_dev(&o->plan.roots), o->iommufd_best_effort, o->warn, o->userdata,
+				 err) < 0 ||
+	    check_ids(pidfd, plan, gid, who, err) < 0 || handoff_fill(out, plan, &vmm, NULL, err) < 0)
+		goto out;
+	/* The caller's RLIMIT_MEMLOCK is its own: it is not changed, and the
+	 * answer says so. */
+	out->memlock = (struct vj_memlock_plan){ .unchanged = true };
+	for (size_t i = 0; i < plan->n_iommufd; i++)
+		out->per_user = out->per_user || plan->iommufd[i].accounting == VJ_ACCOUNTING_PER_USER;
+	out->vmm = pid;
+	r = 0;
+out:
+	vj_vmm_free(&vmm);
+	vj_plan_free(plan);
+	return r;
 }

@@ -3,12 +3,16 @@
  * The launch service (see serve.h and vfiojail.h): root's `vfiojail serve` and
  * the unprivileged `vfiojail launch`.
  *
- * The protocol is one SOCK_SEQPACKET exchange.  The client sends "VJ1\0NAME\0";
- * the service answers either with an error (the fields of vj_child_send_error)
- * or with "OK\0MEMLOCK\0ID\0ID..." and the contexts' fds in SCM_RIGHTS, in the
- * order of the ids.  MEMLOCK is "unchanged", "unlimited" or a byte count.  The
- * caller's identity is the socket's SO_PEERCRED, taken by the kernel at
- * connect(); nothing the client sends but NAME is read.
+ * The protocol is one SOCK_SEQPACKET exchange.  The client sends "VJ1\0NAME\0"
+ * (launch: the VM's jail for the client's process) or "VJC1\0NAME\0" (contexts:
+ * the VM's iommufd contexts alone; a new magic, so that a service older than the
+ * request refuses it instead of taking it for a launch); the service answers
+ * either with an error (the fields of vj_child_send_error) or with
+ * "OK\0MEMLOCK\0ID\0ID..." and the contexts' fds in SCM_RIGHTS, in the order of
+ * the ids.  MEMLOCK is "unchanged", "unlimited" or a byte count ("unchanged"
+ * for contexts).  The caller's identity is the socket's SO_PEERCRED and
+ * SO_PEERPIDFD, taken by the kernel at connect(); nothing the client sends but
+ * the request's kind and NAME is read.
  */
 #include "serve.h"
 
@@ -40,6 +44,7 @@
 #include "vmm.h"
 
 #define PROTO "VJ1"
+#define PROTO_CONTEXTS "VJC1"
 #define MSG_MAX 8192
 #define FDS_MAX 64
 #define CLIENT_TIMEOUT_S 5
@@ -302,16 +307,40 @@ int vj_serve_peer_identify(int fd, struct ucred *cred, int *pidfd, struct vj_err
 	return vj_err(err, VJ_EXIT_SETUP, errno, "launch", NULL, NULL, "the client is gone");
 }
 
-int vj_serve_read_request(int fd, char *buf, size_t size, const char **name, struct vj_error **err)
+int vj_serve_read_request_kind(int fd, char *buf, size_t size, const char **name, enum vj_request *kind,
+			       struct vj_error **err)
 {
 	/* No control buffer: fds a client sends are closed by the kernel, unread. */
 	ssize_t n = recv(fd, buf, size - 1, 0);
+	size_t magic;
 
-	if (n < (ssize_t)sizeof(PROTO) + 1 || memcmp(buf, PROTO, sizeof(PROTO)) != 0 || buf[n - 1] != '\0')
+	if (n >= (ssize_t)sizeof(PROTO) + 1 && memcmp(buf, PROTO, sizeof(PROTO)) == 0) {
+		*kind = VJ_REQUEST_LAUNCH;
+		magic = sizeof(PROTO);
+	} else if (n >= (ssize_t)sizeof(PROTO_CONTEXTS) + 1 && memcmp(buf, PROTO_CONTEXTS, sizeof(PROTO_CONTEXTS)) == 0) {
+		*kind = VJ_REQUEST_CONTEXTS;
+		magic = sizeof(PROTO_CONTEXTS);
+	} else {
+		magic = 0;
+	}
+	if (!magic || buf[n - 1] != '\0')
 		return vj_err(err, VJ_EXIT_USAGE, EPROTO, "launch", NULL, "use vfiojail launch of the same version",
 			      "the request is not a vfiojail launch request");
-	*name = buf + sizeof(PROTO);
+	*name = buf + magic;
 	return vj_validate_name(*name, "NAME", err);
+}
+
+int vj_serve_read_request(int fd, char *buf, size_t size, const char **name, struct vj_error **err)
+{
+	enum vj_request kind;
+
+	if (vj_serve_read_request_kind(fd, buf, size, name, &kind, err) < 0)
+		return -1;
+	if (kind != VJ_REQUEST_LAUNCH)
+		return vj_err(err, VJ_EXIT_USAGE, EPROTO, "launch", NULL,
+			      "ask root's launch service (vfiojail serve) for contexts alone",
+			      "this socket serves vfiojail launch only, not vfiojail contexts");
+	return 0;
 }
 
 /* A connection waiting for its request: who connected (the kernel's word, taken
@@ -350,10 +379,11 @@ static void serve_request(struct service *s, struct conn *c)
 	struct vj_error *e = NULL;
 	struct vj_spec *spec = NULL;
 	struct vj_handoff h = { 0 };
+	enum vj_request kind = VJ_REQUEST_LAUNCH;
 	const char *name;
 	int dirfd = -1;
 
-	if (vj_serve_read_request(c->fd, buf, sizeof(buf), &name, &e) < 0)
+	if (vj_serve_read_request_kind(c->fd, buf, sizeof(buf), &name, &kind, &e) < 0)
 		goto answer;
 	/* The directory is checked again for each request: root may create or fix
 	 * it while the service runs, and a changed one is never trusted on old
@@ -363,8 +393,23 @@ static void serve_request(struct service *s, struct conn *c)
 			e->status = VJ_EXIT_DENIED; /* no trusted spec grants it */
 		goto answer;
 	}
-	if (load_spec(dirfd, name, &spec, &e) < 0 ||
-	    vj_run_handoff(spec, &o->run, c->pidfd, &c->cred, &h, &e) < 0)
+	if (load_spec(dirfd, name, &spec, &e) < 0)
+		goto answer;
+	if (kind == VJ_REQUEST_CONTEXTS) {
+		/* The contexts alone: nothing to watch or undo; a client that cannot
+		 * take them leaves nothing (the kernel closes fds in flight). */
+		if (vj_run_contexts(spec, &o->run, c->pidfd, &c->cred, &h, &e) < 0)
+			goto answer;
+		if (vj_serve_send_ok(c->fd, &h) < 0)
+			say(o, "VM %s: contexts for pid %d (uid %u) could not be sent", name, (int)c->cred.pid,
+			    (unsigned)c->cred.uid);
+		else
+			say(o, "VM %s: %zu iommufd context(s) (%s accounting) given to pid %d (uid %u), no jail", name,
+			    h.n, h.per_user ? "per-user, best effort" : "per-process", (int)c->cred.pid,
+			    (unsigned)c->cred.uid);
+		goto out;
+	}
+	if (vj_run_handoff(spec, &o->run, c->pidfd, &c->cred, &h, &e) < 0)
 		goto answer;
 	if (vj_serve_send_ok(c->fd, &h) < 0) {
 		/* The client is gone or cannot take the fds: it goes back where it
@@ -397,8 +442,9 @@ watch:
 	}
 	goto out;
 answer:
-	say(o, "refused pid %d (uid %u): %s%s%s", (int)c->cred.pid, (unsigned)c->cred.uid,
-	    e && e->object ? e->object : "", e && e->object ? ": " : "", e && e->message ? e->message : "");
+	say(o, "refused pid %d (uid %u)%s: %s%s%s", (int)c->cred.pid, (unsigned)c->cred.uid,
+	    kind == VJ_REQUEST_CONTEXTS ? " contexts" : "", e && e->object ? e->object : "",
+	    e && e->object ? ": " : "", e && e->message ? e->message : "");
 	send_error(c->fd, e);
 out:
 	if (dirfd >= 0)
@@ -736,38 +782,26 @@ bad:
 	return vj_err(err, VJ_EXIT_SETUP, EPROTO, "launch", NULL, NULL, "the service's answer is malformed");
 }
 
-int vj_launch(const char *name, const char *socket_path, const struct vj_run_opts *opts,
-	      struct vj_error **err)
+/* One request to the service or hand-off at @path (@what names it in
+ * messages): @magic and NAME out, the answer parsed into @plan (memlock, ids)
+ * and its fds into @fds (*nfds of them, close-on-exec; the caller's, also on
+ * failure).  0, or -1 with *err. */
+static int ask(const char *path, const char *what, bool from_env, unsigned timeout, const char *magic,
+	       const char *name, struct vj_plan *plan, int *fds, size_t *nfds, struct vj_error **err)
 {
-	const char *env = getenv("VFIOJAIL_SOCKET");
-	const char *path = socket_path ? socket_path : env && *env ? env : VJ_DEFAULT_SOCKET;
-	bool from_env = !socket_path && env && *env;
-	const char *what = from_env ? "the VM's hand-off" : "the launch service";
-	unsigned timeout = opts->timeout_s ? opts->timeout_s : VJ_LAUNCH_TIMEOUT_S;
 	struct timeval tv = { .tv_sec = timeout };
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	char buf[MSG_MAX], cbuf[CMSG_SPACE(sizeof(int) * FDS_MAX)];
-	struct vj_plan plan = { .uid = getuid(), .gid = getgid() };
-	struct vj_run_opts o = *opts;
-	struct vj_vmm v = { 0 };
+	size_t magic_len = strlen(magic) + 1, req_len = magic_len + strlen(name) + 1;
 	_cleanup_close_ int fd = -1;
-	size_t req_len, nfds = 0;
-	int fds[FDS_MAX], nofd = -1;
-	sigset_t cur;
 	ssize_t n;
 
-	if (!o.argv || !o.argv[0])
-		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL, "vfiojail launch NAME -- VMM [ARGS...]",
-			      "no VMM to run");
-	/* Checked before this process opens anything (see vj_vmm_check_preserved). */
-	if (vj_vmm_check_preserved(o.preserve_fds, err) < 0 || vj_validate_name(name, "NAME", err) < 0)
-		return -1;
-	req_len = sizeof(PROTO) + strlen(name) + 1;
+	*nfds = 0;
 	if (strlen(path) >= sizeof(a.sun_path) || req_len > sizeof(buf))
 		return vj_err(err, VJ_EXIT_USAGE, ENAMETOOLONG, "launch", path, NULL, "too long");
 	strcpy(a.sun_path, path);
-	memcpy(buf, PROTO, sizeof(PROTO));
-	memcpy(buf + sizeof(PROTO), name, strlen(name) + 1);
+	memcpy(buf, magic, magic_len);
+	memcpy(buf + magic_len, name, strlen(name) + 1);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", path, NULL, "socket");
@@ -799,54 +833,125 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 	for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			memcpy(fds + nfds, CMSG_DATA(c), k * sizeof(int));
-			nfds += k;
+			memcpy(fds + *nfds, CMSG_DATA(c), k * sizeof(int));
+			*nfds += k;
 		}
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		vj_err(err, VJ_EXIT_SETUP, ETIMEDOUT, "launch", path, "look at the service's log",
-		       "%s did not answer within %u s", what, timeout);
-		goto fail;
-	}
-	if (n <= 0) {
-		vj_err(err, VJ_EXIT_SETUP, n < 0 ? errno : ECONNRESET, "launch", path, NULL,
-		       "%s did not answer", what);
-		goto fail;
-	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return vj_err(err, VJ_EXIT_SETUP, ETIMEDOUT, "launch", path, "look at the service's log",
+			      "%s did not answer within %u s", what, timeout);
+	if (n <= 0)
+		return vj_err(err, VJ_EXIT_SETUP, n < 0 ? errno : ECONNRESET, "launch", path, NULL,
+			      "%s did not answer", what);
 	if (n < 3 || memcmp(buf, "OK", 3) != 0) {
 		vj_child_parse_error(buf, (size_t)n, err);
+		return -1;
+	}
+	if (parse_ok(buf, (size_t)n, plan, err) < 0)
+		return -1;
+	if (*nfds != plan->n_iommufd || (m.msg_flags & MSG_CTRUNC))
+		return vj_err(err, VJ_EXIT_SETUP, EPROTO, "launch", path, NULL,
+			      "the service sent %zu fds for %zu contexts", *nfds, plan->n_iommufd);
+	return 0;
+}
+
+/* What ask() gave, when it is not used. */
+static void answer_free(struct vj_plan *plan, int *fds, size_t nfds)
+{
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+	for (size_t i = 0; i < plan->n_iommufd; i++)
+		free(plan->iommufd[i].id);
+	free(plan->iommufd);
+}
+
+/* The client's last steps: the contexts after the launcher's fds, @v's
+ * memlock and privileges, exec opts->argv.  Returns only on failure, with the
+ * fds closed and @plan's ids freed. */
+static int become(struct vj_vmm *v, struct vj_plan *plan, const struct vj_run_opts *o, int *fds, size_t nfds,
+		  struct vj_error **err)
+{
+	sigset_t cur;
+	int nofd = -1;
+
+	if (vj_vmm_prepare(v, plan, o, err) < 0)
+		goto fail;
+	v->ctx_fds = calloc(nfds + 1, sizeof(int));
+	if (!v->ctx_fds) {
+		vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", NULL, NULL, "out of memory");
 		goto fail;
 	}
-	if (parse_ok(buf, (size_t)n, &plan, err) < 0)
-		goto fail;
-	if (nfds != plan.n_iommufd || (m.msg_flags & MSG_CTRUNC)) {
-		vj_err(err, VJ_EXIT_SETUP, EPROTO, "launch", path, NULL,
-		       "the service sent %zu fds for %zu contexts", nfds, plan.n_iommufd);
-		goto fail;
+	memcpy(v->ctx_fds, fds, nfds * sizeof(int));
+	nfds = 0;
+	sigprocmask(SIG_SETMASK, NULL, &cur);
+	if (vj_vmm_child_finish(v, &nofd, err) == 0)
+		vj_vmm_exec(v, &cur, err);
+fail:
+	v->plan = plan;
+	vj_vmm_free(v);
+	answer_free(plan, fds, nfds);
+	return -1;
+}
+
+int vj_launch(const char *name, const char *socket_path, const struct vj_run_opts *opts,
+	      struct vj_error **err)
+{
+	const char *env = getenv("VFIOJAIL_SOCKET");
+	const char *path = socket_path ? socket_path : env && *env ? env : VJ_DEFAULT_SOCKET;
+	bool from_env = !socket_path && env && *env;
+	const char *what = from_env ? "the VM's hand-off" : "the launch service";
+	unsigned timeout = opts->timeout_s ? opts->timeout_s : VJ_LAUNCH_TIMEOUT_S;
+	struct vj_plan plan = { .uid = getuid(), .gid = getgid() };
+	struct vj_run_opts o = *opts;
+	struct vj_vmm v = { 0 };
+	size_t nfds = 0;
+	int fds[FDS_MAX];
+
+	if (!o.argv || !o.argv[0])
+		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL, "vfiojail launch NAME -- VMM [ARGS...]",
+			      "no VMM to run");
+	/* Checked before this process opens anything (see vj_vmm_check_preserved). */
+	if (vj_vmm_check_preserved(o.preserve_fds, err) < 0 || vj_validate_name(name, "NAME", err) < 0)
+		return -1;
+	if (ask(path, what, from_env, timeout, PROTO, name, &plan, fds, &nfds, err) < 0) {
+		answer_free(&plan, fds, nfds);
+		return -1;
 	}
-	close(TAKE_FD(fd));
 	/* The service watches this process: a VMM that daemonized would leave it. */
 	o.exec = false;
 	v.memlock_keep_hard = true;
 	v.keep_ids = true;
-	if (vj_vmm_prepare(&v, &plan, &o, err) < 0)
-		goto fail;
-	v.ctx_fds = calloc(nfds + 1, sizeof(int));
-	if (!v.ctx_fds) {
-		vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", NULL, NULL, "out of memory");
-		goto fail;
+	return become(&v, &plan, &o, fds, nfds, err);
+}
+
+int vj_contexts(const char *name, const char *socket_path, const struct vj_run_opts *opts,
+		struct vj_error **err)
+{
+	const char *path = socket_path ? socket_path : VJ_DEFAULT_SOCKET;
+	unsigned timeout = opts->timeout_s ? opts->timeout_s : VJ_LAUNCH_TIMEOUT_S;
+	struct vj_plan plan = { .uid = getuid(), .gid = getgid() };
+	struct vj_run_opts o = *opts;
+	struct vj_vmm v = { 0 };
+	size_t nfds = 0;
+	int fds[FDS_MAX];
+
+	if (!o.argv || !o.argv[0])
+		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL, "vfiojail contexts NAME -- COMMAND [ARGS...]",
+			      "no command to run");
+	if (vj_vmm_check_preserved(o.preserve_fds, err) < 0 || vj_validate_name(name, "NAME", err) < 0)
+		return -1;
+	if (ask(path, "the launch service", false, timeout, PROTO_CONTEXTS, name, &plan, fds, &nfds, err) < 0) {
+		/* A service older than this request refuses it as malformed. */
+		if (err && *err && (*err)->errnum == EPROTO && (*err)->status == VJ_EXIT_USAGE && !(*err)->cause)
+			vj_err_wrap(err, "contexts", path,
+				    "the launch service does not know contexts requests: is it older than this vfiojail?");
+		answer_free(&plan, fds, nfds);
+		return -1;
 	}
-	memcpy(v.ctx_fds, fds, nfds * sizeof(int));
-	nfds = 0;
-	sigprocmask(SIG_SETMASK, NULL, &cur);
-	if (vj_vmm_child_finish(&v, &nofd, err) == 0)
-		vj_vmm_exec(&v, &cur, err);
-fail:
-	for (size_t i = 0; i < nfds; i++)
-		close(fds[i]);
-	v.plan = &plan;
-	vj_vmm_free(&v);
-	for (size_t i = 0; i < plan.n_iommufd; i++)
-		free(plan.iommufd[i].id);
-	free(plan.iommufd);
-	return -1;
+	/* Nothing is set up for this process and nobody watches it: the command
+	 * runs as it would without vfiojail, its limits and privileges its own. */
+	plan.memlock = (struct vj_memlock_plan){ .unchanged = true };
+	o.exec = true;
+	v.keep_ids = true;
+	v.keep_privs = true;
+	return become(&v, &plan, &o, fds, nfds, err);
 }

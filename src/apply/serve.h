@@ -23,6 +23,7 @@ struct vj_handoff {
 	char *client_cgroup;    /* where the client was: a cancel puts it back */
 	pid_t vmm;              /* the client, as the state records it */
 	uint64_t vmm_start;
+	bool per_user;          /* a context was left per-user (best-effort accounting) */
 };
 
 void vj_handoff_clear(struct vj_handoff *h);
@@ -43,6 +44,18 @@ struct ucred;
 int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int pidfd,
 		   const struct ucred *peer, struct vj_handoff *out, struct vj_error **err);
 
+/*
+ * The contexts alone (`vfiojail contexts`): the spec's iommufd contexts,
+ * opened by root and set to per-process accounting, for the client @pidfd,
+ * granted as vj_run_handoff grants the VM (the spec's user and group, the
+ * socket's credentials and the process's ids before and after), and nothing
+ * else: no state, cgroup, filter or memlock change.  *out has the fds and ids,
+ * memlock "unchanged", no cgroup.  0, or -1 with *err (VJ_EXIT_DENIED: not the
+ * VM's user, or the VM has no iommufd context).
+ */
+int vj_run_contexts(const struct vj_spec *spec, const struct vj_run_opts *o, int pidfd,
+		    const struct ucred *peer, struct vj_handoff *out, struct vj_error **err);
+
 /* The answer could not be sent: the client (@pidfd) goes back to its cgroup and
  * the jail is removed without killing anything (a jail whose cgroup still has
  * processes stays, for gc). */
@@ -59,8 +72,16 @@ int vj_serve_peer(int fd, struct ucred *cred, int *pidfd, struct vj_error **err)
 /* The same without the timeouts: SO_PEERCRED and the pidfd of SO_PEERPIDFD
  * (Linux 6.5; an older kernel is refused, never served by pid). */
 int vj_serve_peer_identify(int fd, struct ucred *cred, int *pidfd, struct vj_error **err);
-/* "VJ1\0NAME\0" into @buf: *name, a valid VM name; 0, or -1 with *err. */
+/* What a client asks for: "VJ1\0NAME\0" the VM's jail (launch), "VJC1\0NAME\0"
+ * its iommufd contexts alone (contexts).  An older service refuses "VJC1" as
+ * it refuses any unknown request. */
+enum vj_request { VJ_REQUEST_LAUNCH, VJ_REQUEST_CONTEXTS };
+/* "VJ1\0NAME\0" into @buf: *name, a valid VM name; 0, or -1 with *err.  A
+ * contexts request is refused (the hand-off serves launch only). */
 int vj_serve_read_request(int fd, char *buf, size_t size, const char **name, struct vj_error **err);
+/* Either request into @buf: *name and *kind; 0, or -1 with *err. */
+int vj_serve_read_request_kind(int fd, char *buf, size_t size, const char **name, enum vj_request *kind,
+			       struct vj_error **err);
 /* "OK\0MEMLOCK\0ID..." with the fds; 0, or -1. */
 int vj_serve_send_ok(int fd, const struct vj_handoff *h);
 void vj_serve_send_error(int fd, const struct vj_error *e);

@@ -319,6 +319,8 @@ int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err)
 		if (setenv("LISTEN_PID", pid, 1) < 0)
 			return vj_err(err, VJ_EXIT_SETUP, errno, "exec", "LISTEN_PID", NULL, "setenv");
 	}
+	if (v->keep_privs) /* contexts: nothing was granted that a setuid program could keep */
+		return 0;
 	if (v->keep_ids) /* already the VM's user: nothing to drop, nothing to gain */
 		return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0
 			       ? vj_err(err, VJ_EXIT_SETUP, errno, "privs", NULL, NULL, "no_new_privs")

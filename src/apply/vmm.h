@@ -25,6 +25,7 @@ struct vj_vmm {
 	bool listen_pid;       /* set LISTEN_PID to the VMM's pid */
 	bool keep_ids;         /* launch: already the VM's user, only no_new_privs */
 	bool memlock_keep_hard; /* soft = plan; the hard limit is kept when it is higher */
+	bool keep_privs;       /* contexts: the caller's own command, not even no_new_privs */
 };
 
 /* argv with @fd:ID@ replaced (contexts at
