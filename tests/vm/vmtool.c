@@ -9,6 +9,9 @@
  *   vmtool busy PATH    open PATH, allocate an IOAS (an object), then ask vfiojail's
  *                       library to set per-process accounting: prints the error it
  *                       reports for the kernel's EBUSY (exit 0 when it is EBUSY)
+ *   vmtool held PID     every iommufd context process PID holds, taken with
+ *                       pidfd_getfd (root): "FD MODE" a line, by its fd number in
+ *                       PID (a VMM a launcher such as libvirt started); exit 1 if none
  *
  * The ioctls are written here from the kernel's uapi, not taken from src/: a second
  * reading of the same interface.
@@ -19,7 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -53,8 +60,50 @@ static int print_mode(int fd)
 	return 0;
 }
 
+/* The contexts @pid holds: each fd that is the misc device sysfs names iommu. */
+static int print_held(pid_t pid)
+{
+	unsigned maj, min;
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+	FILE *f = fopen("/sys/class/misc/iommu/dev", "re");
+	int pidfd, n = 0;
+
+	if (!f || fscanf(f, "%u:%u", &maj, &min) != 2) {
+		printf("error no /sys/class/misc/iommu/dev\n");
+		return 1;
+	}
+	fclose(f);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	if (pidfd < 0 || !dir) {
+		printf("error pid %d %s\n", (int)pid, strerrorname_np(errno));
+		return 1;
+	}
+	while ((d = readdir(dir))) {
+		struct stat st;
+		int target = atoi(d->d_name), fd;
+		if (d->d_name[0] == '.' || (fd = (int)syscall(SYS_pidfd_getfd, pidfd, target, 0)) < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == maj &&
+		    minor(st.st_rdev) == min) {
+			printf("%d ", target);
+			print_mode(fd);
+			n++;
+		}
+		close(fd);
+	}
+	closedir(dir);
+	close(pidfd);
+	return n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "held"))
+		return print_held((pid_t)atoi(argv[2]));
 	if (argc == 3 && !strcmp(argv[1], "mode"))
 		return print_mode(atoi(argv[2]));
 	if (argc == 3 && (!strcmp(argv[1], "fresh") || !strcmp(argv[1], "busy"))) {
@@ -79,6 +128,6 @@ int main(int argc, char **argv)
 		       err->message, err->hint ? err->hint : "", err->status);
 		return err->errnum == EBUSY ? 0 : 1;
 	}
-	fprintf(stderr, "usage: vmtool mode FD | fresh PATH | busy PATH\n");
+	fprintf(stderr, "usage: vmtool mode FD | fresh PATH | busy PATH | held PID\n");
 	return 2;
 }
