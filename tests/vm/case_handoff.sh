@@ -8,6 +8,7 @@
 #  - two VMs of nobody, real QEMU (10 or 11) with 64 MiB of RAM each under a 96 MiB
 #    RLIMIT_MEMLOCK, each started through its own hand-off, both run (the per-user
 #    accounting of case_two_vms' baseline fails the second);
+#  - QEMU on the legacy backend through a hand-off that hands no context;
 #  - another uid, and nobody outside the pod, are refused (status 3), and a second
 #    client too: the contexts went once. Nothing is left.
 source "$(dirname "$0")/lib.sh"
@@ -134,6 +135,38 @@ vm_quit h2 "$p2"
 assert_eq "$rc" 0 "VM 2 quits"
 kill -TERM "$ho_h1" "$ho_h2" 2>/dev/null || true
 wait "$ho_h1" "$ho_h2" 2>/dev/null || true
+
+# ---- the legacy backend through a hand-off --------------------------------------------
+# No context to hand over: the hand-off gives the plan's memlock and no fd; QEMU in the
+# pod opens the group node (the CDI spec's deviceNodes make it the VM user's).
+printf '{ "name": "h3", "user": "nobody", "memory": "64MiB",
+  "hostdevs": [ { "pci": "%s", "backend": "legacy" } ], "memlock": { "hard_limit": %s } }\n' "$EDU_L" "$LIMIT" >"$T/h3.json"
+g=$(group_of "$EDU_L")
+on_exit "chown $(stat -c %u:%g "/dev/vfio/$g") /dev/vfio/$g; chmod $(stat -c %a "/dev/vfio/$g") /dev/vfio/$g"
+chown 65534:65534 "/dev/vfio/$g"
+chmod 0600 "/dev/vfio/$g"
+handoff h3 120
+vm_start h3 "$T/h3.log" -- in_pod 65534 -- "$VFIOJAIL" launch --socket /run/vjho-h3.sock -- h3 -- \
+	"${QEMU_VM[@]}" -m 64M $(qmp_args h3) -device vfio-pci,host="$EDU_L",id=hd0
+p3=$vm_pid
+vm_wait_qmp h3 "$p3" || fail "the legacy VM did not start: $(cat "$T/h3.log"); $(cat "$T/h3.handoff.log")"
+q=
+for c in $(pgrep -f "$(qmp_sock h3)"); do
+	[[ "$(readlink "/proc/$c/exe")" == "$QEMU_EXE" ]] && q=$c
+done
+[[ -n "$q" ]] || fail "no QEMU process of h3"
+assert_eq "$(edus_in_vm h3)" '["hd0"]' "h3 has its device"
+fds=$(ls -l "/proc/$q/fd" | awk '{ print $NF }')
+assert_contains "$fds" "/dev/vfio/$g" "QEMU opened group $g"
+[[ "$fds" != *"/dev/iommu"* ]] || fail "a legacy VM holds an iommufd context"
+lck=$(vmlck "$q")
+[[ $lck -ge 65536 && $((lck * 1024)) -le $LIMIT ]] || fail "type1 locked $lck kB: not between the RAM and the plan's $LIMIT bytes"
+assert_contains "$(cat "$T/h3.handoff.log")" "0 iommufd context(s) handed to pid" "the hand-off handed no context, once"
+pass "QEMU $QEMU_MAJOR on the legacy backend through a hand-off: group $g, VmLck $lck kB"
+vm_quit h3 "$p3"
+assert_eq "$rc" 0 "the legacy VM quits"
+kill -TERM "$ho_h3" 2>/dev/null || true
+wait "$ho_h3" 2>/dev/null || true
 kill -9 "$pod" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
 for _ in $(seq 100); do grep -q "populated 0" "$pod_cg/cgroup.events" && break; sleep 0.05; done

@@ -7,6 +7,7 @@
 #    answers QMP, and `quit` exits 0; the service then removes the jail;
 #  - two VMs of that user, 64 MiB of RAM each under a 96 MiB RLIMIT_MEMLOCK, both run
 #    (the per-user accounting of case_two_vms' baseline would fail the second);
+#  - QEMU on the legacy backend (no context: the group node, type1's memlock), launched so;
 #  - another uid asking for the VM is refused (status 3) and nothing is made;
 #  - SIGTERM stops the service and removes its socket. Nothing is left.
 source "$(dirname "$0")/lib.sh"
@@ -127,6 +128,36 @@ vm_quit l2 "$l2"
 assert_eq "$rc" 0 "VM 2 quits"
 gone l1
 gone l2
+assert_guest_clean
+
+# ---- the legacy backend, launched by nobody --------------------------------------------
+# No context: QEMU opens the container and the group node itself, which the launcher
+# gives the VM user (libvirt's dynamic ownership does the same); type1 charges its
+# RLIMIT_MEMLOCK, which the service raised to the plan.
+printf '{ "name": "l3", "user": "nobody", "memory": "64MiB",
+  "hostdevs": [ { "pci": "%s", "backend": "legacy" } ], "memlock": { "hard_limit": %s } }\n' "$EDU_L" "$LIMIT" >"$specs/l3.json"
+g=$(group_of "$EDU_L")
+restore_g="chown $(stat -c %u:%g "/dev/vfio/$g") /dev/vfio/$g; chmod $(stat -c %a "/dev/vfio/$g") /dev/vfio/$g"
+on_exit "$restore_g"
+chown 65534:65534 "/dev/vfio/$g"
+chmod 0600 "/dev/vfio/$g"
+vm_start l3 "$T/l3.log" -- "${as_nobody[@]}" "$VFIOJAIL" launch l3 --socket "$sock" -- \
+	"${QEMU_VM[@]}" -m 64M $(qmp_args l3) -device vfio-pci,host="$EDU_L",id=hd0
+l3=$vm_pid
+vm_wait_qmp l3 "$l3" || fail "QEMU on the legacy backend did not start: $(cat "$T/l3.log"); $(log)"
+assert_eq "$(readlink "/proc/$l3/exe")" "$QEMU_EXE" "the launched pid is QEMU"
+assert_eq "$(cat "/proc/$l3/cgroup")" "0::$mycg/vfiojail-l3" "QEMU in the VM's cgroup"
+assert_eq "$(edus_in_vm l3)" '["hd0"]' "query-pci lists the edu device"
+fds=$(ls -l "/proc/$l3/fd" | awk '{ print $NF }')
+assert_contains "$fds" "/dev/vfio/$g" "QEMU opened group $g"
+[[ "$fds" != *"/dev/iommu"* ]] || fail "a legacy VM holds an iommufd context"
+lck=$(vmlck "$l3")
+[[ $lck -ge 65536 ]] || fail "type1 locked $lck kB, not the 64 MiB of RAM"
+[[ $((lck * 1024)) -le $LIMIT ]] || fail "type1 locked $lck kB, above the plan's $LIMIT bytes"
+pass "QEMU $QEMU_MAJOR on the legacy backend launched by nobody: group $g, VmLck $lck kB"
+vm_quit l3 "$l3"
+assert_eq "$rc" 0 "QEMU's exit status after quit ($(cat "$T/l3.log"))"
+gone l3
 assert_guest_clean
 
 # ---- another uid: refused, nothing made -----------------------------------------------
