@@ -785,9 +785,9 @@ bad:
 /* One request to the service or hand-off at @path (@what names it in
  * messages): @magic and NAME out, the answer parsed into @plan (memlock, ids)
  * and its fds into @fds (*nfds of them, close-on-exec; the caller's, also on
- * failure).  0, or -1 with *err. */
-static int ask(const char *path, const char *what, bool from_env, unsigned timeout, const char *magic,
-	       const char *name, struct vj_plan *plan, int *fds, size_t *nfds, struct vj_error **err)
+ * failure); @step names the command in errors.  0, or -1 with *err. */
+static int ask(const char *step, const char *path, const char *what, bool from_env, unsigned timeout,
+	       const char *magic, const char *name, struct vj_plan *plan, int *fds, size_t *nfds, struct vj_error **err)
 {
 	struct timeval tv = { .tv_sec = timeout };
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -798,32 +798,32 @@ static int ask(const char *path, const char *what, bool from_env, unsigned timeo
 
 	*nfds = 0;
 	if (strlen(path) >= sizeof(a.sun_path) || req_len > sizeof(buf))
-		return vj_err(err, VJ_EXIT_USAGE, ENAMETOOLONG, "launch", path, NULL, "too long");
+		return vj_err(err, VJ_EXIT_USAGE, ENAMETOOLONG, step, path, NULL, "too long");
 	strcpy(a.sun_path, path);
 	memcpy(buf, magic, magic_len);
 	memcpy(buf + magic_len, name, strlen(name) + 1);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", path, NULL, "socket");
+		return vj_err(err, VJ_EXIT_SETUP, errno, step, path, NULL, "socket");
 	/* Bounded: a launcher (libvirt) gives up a start that takes too long, so
 	 * this says why first.  connect() of a unix socket honours SO_SNDTIMEO. */
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return vj_err(err, VJ_EXIT_SETUP, ETIMEDOUT, "launch", path, "look at the service's log",
+			return vj_err(err, VJ_EXIT_SETUP, ETIMEDOUT, step, path, "look at the service's log",
 				      "%s took no connection within %u s", what, timeout);
 		if (from_env)
-			return vj_err(err, VJ_EXIT_SETUP, errno, "launch", path,
+			return vj_err(err, VJ_EXIT_SETUP, errno, step, path,
 				      "VFIOJAIL_SOCKET names the VM's hand-off: was the container started with the "
 				      "vfiojail CDI device, and has its hand-off not ended (vfiojail cdi --timeout)?",
 				      "cannot reach the VM's hand-off socket");
-		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", path,
+		return vj_err(err, VJ_EXIT_SETUP, errno, step, path,
 			      "is vfiojail serve running, as root, on this socket?",
 			      "cannot reach the launch service");
 	}
 	if (send(fd, buf, req_len, MSG_NOSIGNAL) != (ssize_t)req_len) {
-		return vj_err(err, VJ_EXIT_SETUP, errno, "launch", path, NULL, "cannot send the request");
+		return vj_err(err, VJ_EXIT_SETUP, errno, step, path, NULL, "cannot send the request");
 	}
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
@@ -837,10 +837,10 @@ static int ask(const char *path, const char *what, bool from_env, unsigned timeo
 			*nfds += k;
 		}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return vj_err(err, VJ_EXIT_SETUP, ETIMEDOUT, "launch", path, "look at the service's log",
+		return vj_err(err, VJ_EXIT_SETUP, ETIMEDOUT, step, path, "look at the service's log",
 			      "%s did not answer within %u s", what, timeout);
 	if (n <= 0)
-		return vj_err(err, VJ_EXIT_SETUP, n < 0 ? errno : ECONNRESET, "launch", path, NULL,
+		return vj_err(err, VJ_EXIT_SETUP, n < 0 ? errno : ECONNRESET, step, path, NULL,
 			      "%s did not answer", what);
 	if (n < 3 || memcmp(buf, "OK", 3) != 0) {
 		vj_child_parse_error(buf, (size_t)n, err);
@@ -849,7 +849,7 @@ static int ask(const char *path, const char *what, bool from_env, unsigned timeo
 	if (parse_ok(buf, (size_t)n, plan, err) < 0)
 		return -1;
 	if (*nfds != plan->n_iommufd || (m.msg_flags & MSG_CTRUNC))
-		return vj_err(err, VJ_EXIT_SETUP, EPROTO, "launch", path, NULL,
+		return vj_err(err, VJ_EXIT_SETUP, EPROTO, step, path, NULL,
 			      "the service sent %zu fds for %zu contexts", *nfds, plan->n_iommufd);
 	return 0;
 }
@@ -912,7 +912,7 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 	/* Checked before this process opens anything (see vj_vmm_check_preserved). */
 	if (vj_vmm_check_preserved(o.preserve_fds, err) < 0 || vj_validate_name(name, "NAME", err) < 0)
 		return -1;
-	if (ask(path, what, from_env, timeout, PROTO, name, &plan, fds, &nfds, err) < 0) {
+	if (ask("launch", path, what, from_env, timeout, PROTO, name, &plan, fds, &nfds, err) < 0) {
 		answer_free(&plan, fds, nfds);
 		return -1;
 	}
@@ -939,7 +939,7 @@ int vj_contexts(const char *name, const char *socket_path, const struct vj_run_o
 			      "no command to run");
 	if (vj_vmm_check_preserved(o.preserve_fds, err) < 0 || vj_validate_name(name, "NAME", err) < 0)
 		return -1;
-	if (ask(path, "the launch service", false, timeout, PROTO_CONTEXTS, name, &plan, fds, &nfds, err) < 0) {
+	if (ask("contexts", path, "the launch service", false, timeout, PROTO_CONTEXTS, name, &plan, fds, &nfds, err) < 0) {
 		/* A service older than this request refuses it as malformed. */
 		if (err && *err && (*err)->errnum == EPROTO && (*err)->status == VJ_EXIT_USAGE && !(*err)->cause)
 			vj_err_wrap(err, "contexts", path,

@@ -137,6 +137,18 @@ print(msg.split(b\"\0\")[:3], len(fds))
 	nothing_left
 	pass "callers that die before their answer leave nothing; the answer is OK, unchanged, the ids and their fds"
 
+	# A pod's hand-off gives launch only: a contexts request is refused there.
+	"$VFIOJAIL" handoff "$specs/vm1.json" "${roots[@]}" --pid $$ --socket "$WORK/ho.sock" --timeout 5 2>"$WORK/ho.log" &
+	ho=$!
+	on_exit "kill $ho 2>/dev/null"
+	for _ in $(seq 100); do [[ -S "$WORK/ho.sock" ]] && break; sleep 0.05; done
+	[[ -S "$WORK/ho.sock" ]] || fail "handoff did not start: $(cat "$WORK/ho.log")"
+	refused "contexts from a hand-off" 2 "this socket serves vfiojail launch only" \
+		as_nobody "$VFIOJAIL" contexts vm1 --socket "$WORK/ho.sock" -- "${ran[@]}"
+	kill $ho; wait $ho || true
+	nothing_left
+	pass "a hand-off refuses a contexts request"
+
 	# A service that takes the connection and never answers: bounded by --timeout.
 	/usr/bin/python3 -c "
 import socket, sys, time

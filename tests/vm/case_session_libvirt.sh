@@ -191,10 +191,15 @@ for d in s1 s2; do
 	held=$out
 	ml=$(awk '/^Max locked memory/ { print $4 }' "/proc/$p/limits")
 	pin=$(vmpin "$p")
-	capture virsh_u qemu-monitor-command "$d" '{"execute":"query-pci"}'
-	edu=$(jq -c '[.return[].devices[] | select(.id.vendor == 4660 and .id.device == 4584) | .qdev_id]' <<<"$out")
-	[[ "$edu" != "[]" ]] || fail "$d's QEMU lists no edu device ($out $err)"
-	echo "$d: QEMU $p, contexts (fd mode): $(tr '\n' ' ' <<<"$held"), RLIMIT_MEMLOCK $ml, VmPin $pin kB, edu $edu"
+	# The paused VM's bridges are not numbered yet, so query-pci does not reach the
+	# device behind its root port: QOM says QEMU realized it, the fds say which node.
+	capture virsh_u qemu-monitor-command "$d" '{"execute":"qom-list","arguments":{"path":"/machine/peripheral"}}'
+	dev=$(jq -r '.return[] | select(.name == "hostdev0") | .type' <<<"$out")
+	assert_eq "$dev" "child<vfio-pci>" "$d's QEMU realized the vfio-pci device ($out $err)"
+	bdf=$EDU_A cdev=$cdev_a
+	[[ $d == s2 ]] && bdf=$EDU_B cdev=$cdev_b
+	assert_contains "$(ls -l "/proc/$p/fd")" "$cdev" "$d's QEMU holds $bdf's cdev"
+	echo "$d: QEMU $p, contexts (fd mode): $(tr '\n' ' ' <<<"$held"), RLIMIT_MEMLOCK $ml, VmPin $pin kB, hostdev0 $dev ($bdf, $cdev)"
 	[[ $pin -ge 65536 ]] || fail "$d pins $pin kB, less than its 64 MiB of RAM"
 	eval "pin_$d=$pin ml_$d=$ml"
 done
