@@ -12,8 +12,10 @@
 #    per-process (IOMMU_OPTION GET on the fd taken from QEMU with pidfd_getfd);
 #  - libvirt opened no /dev/iommu of its own: nobody cannot open the namespace's copy;
 #  - another uid asking for the contexts is refused (3); the service made no jail;
-#  - what session libvirt answers without vfiojail (<iommufd enabled='yes'/>, libvirt
-#    opening /dev/iommu itself as nobody) is printed.
+#  - without vfiojail (<iommufd enabled='yes'/>, nobody given /dev/iommu) session libvirt
+#    opens /dev/iommu itself and leaves both QEMUs' contexts per-user, saying nothing;
+#  - under a hard RLIMIT_MEMLOCK below guest RAM + 1 GiB, session libvirt cannot set
+#    QEMU's limit and the start fails: root must give the user that limit.
 # The sid root's libvirtd needs its root to be a mount point and the namespace's real root:
 # it runs, as nobody, in a mount namespace pivoted into the sid root (read-only), with a
 # private /dev (copies of the pseudo-devices, /dev/vfio and /dev/iommu) in which root gave
@@ -101,9 +103,10 @@ done
 # The user's environment in there; its RLIMIT_MEMLOCK is root's choice (session libvirt
 # cannot raise it): libvirt sets QEMU's to guest RAM + 1 GiB per VFIO device.
 MEMLOCK=$((2 << 30))
-AS_USER=(timeout 300 prlimit "--memlock=$MEMLOCK:$MEMLOCK" nsenter -t "$NS" -m -S 65534 -G 65534 --
-	env -i PATH=/usr/bin:/usr/sbin:/bin "HOME=$T/home" "XDG_RUNTIME_DIR=$T/xdg" LANG=C)
-as_user() { "${AS_USER[@]}" "$@"; }
+as_user() {
+	timeout 300 prlimit "--memlock=$MEMLOCK:$MEMLOCK" nsenter -t "$NS" -m -S 65534 -G 65534 -- \
+		env -i PATH=/usr/bin:/usr/sbin:/bin "HOME=$T/home" "XDG_RUNTIME_DIR=$T/xdg" LANG=C "$@"
+}
 in_ns() { nsenter -t "$NS" -m -- "$@"; }
 virsh_u() { as_user virsh -q -c qemu:///session "$@"; }
 # vfiojail and vmtool, built on Debian 12, run in the sid namespace by Debian 12's loader.
@@ -113,16 +116,28 @@ VJ_IN_NS=("${DEB12[@]}" "$H$VFIOJAIL")
 qemus=()
 on_exit 'for p in "${qemus[@]}"; do kill -9 "$p" 2>/dev/null || true; done'
 
-as_user libvirtd >"$W/libvirtd.log" 2>&1 &
-LVD=$!
-_vms+=("$LVD")
-on_exit "kill $LVD 2>/dev/null; wait $LVD 2>/dev/null; kill \$(cat '$T/xdg/libvirt/virtlogd.pid' 2>/dev/null) 2>/dev/null || true"
-for _ in $(seq 600); do
-	[[ -S $T/xdg/libvirt/libvirt-sock ]] && break
-	kill -0 "$LVD" 2>/dev/null || fail "session libvirtd exited: $(cat "$W/libvirtd.log")"
-	sleep 0.1
-done
-[[ -S $T/xdg/libvirt/libvirt-sock ]] || fail "session libvirtd made no socket: $(cat "$W/libvirtd.log")"
+start_libvirtd() { # session libvirtd as nobody, under RLIMIT_MEMLOCK $MEMLOCK; pid in $LVD
+	rm -f "$T/xdg/libvirt/libvirt-sock"
+	as_user libvirtd >>"$W/libvirtd.log" 2>&1 &
+	LVD=$!
+	_vms+=("$LVD")
+	for _ in $(seq 600); do
+		[[ -S $T/xdg/libvirt/libvirt-sock ]] && break
+		kill -0 "$LVD" 2>/dev/null || fail "session libvirtd exited: $(cat "$W/libvirtd.log")"
+		sleep 0.1
+	done
+	[[ -S $T/xdg/libvirt/libvirt-sock ]] || fail "session libvirtd made no socket: $(cat "$W/libvirtd.log")"
+}
+stop_libvirtd() { # and wait until the daemon itself (its pid file's pid) is gone
+	local d
+	d=$(cat "$T/xdg/libvirt/libvirtd.pid" 2>/dev/null || true)
+	kill "$LVD" 2>/dev/null || true
+	wait "$LVD" 2>/dev/null || true
+	[[ -z "$d" ]] || kill "$d" 2>/dev/null || true
+	for _ in $(seq 200); do [[ -n "$d" ]] && kill -0 "$d" 2>/dev/null || break; sleep 0.05; done
+}
+start_libvirtd
+on_exit "stop_libvirtd; kill \$(cat '$T/xdg/libvirt/virtlogd.pid' 2>/dev/null) 2>/dev/null || true"
 capture virsh_u version
 echo "virsh version: $out $err"
 capture virsh_u uri
@@ -232,21 +247,35 @@ done
 
 # ---- without vfiojail: what session libvirt answers itself -------------------------------
 in_ns chmod 0666 /dev/iommu
-domain_xml s3 "$EDU_A" "<iommufd enabled='yes'/>" >"$T/s3.xml"
-chmod 0644 "$T/s3.xml"
-capture virsh_u define "$T/s3.xml"
-capture virsh_u start s3 --paused
-echo "session libvirt opening /dev/iommu itself (nobody may open it): rc $rc: $out $(head -3 <<<"$err")"
-if [[ $rc == 0 ]]; then
-	p=$(qemu_of s3)
+for d in s3 s4; do
+	bdf=$EDU_A
+	[[ $d == s4 ]] && bdf=$EDU_B
+	domain_xml "$d" "$bdf" "<iommufd enabled='yes'/>" >"$T/$d.xml"
+	chmod 0644 "$T/$d.xml"
+	capture virsh_u define "$T/$d.xml"
+	capture virsh_u start "$d" --paused
+	assert_eq "$rc" 0 "session libvirt starts $d, opening /dev/iommu itself ($out $err)"
+	p=$(qemu_of "$d")
 	qemus+=("$p")
-	echo "s3: QEMU $p contexts: $("$VMTOOL" held "$p" | tr '\n' ' ')"
-	virsh_u destroy s3 >/dev/null 2>&1 || true
-fi
-for d in s1 s2 s3; do virsh_u undefine "$d" >/dev/null 2>&1 || true; done
+	capture "$VMTOOL" held "$p"
+	assert_eq "$(awk '{ print $2 }' <<<"$out" | sort -u)" per-user "$d's QEMU's context, opened by session libvirt ($out)"
+	echo "without vfiojail, $d: QEMU $p context (fd mode) $out, RLIMIT_MEMLOCK $(awk '/^Max locked memory/ { print $4 }' "/proc/$p/limits"), VmPin $(vmpin "$p") kB"
+done
+pass "without vfiojail (<iommufd enabled='yes'/>, nobody given /dev/iommu) session libvirt opens /dev/iommu itself and leaves both contexts per-user, saying nothing"
+for d in s3 s4; do virsh_u destroy "$d" >/dev/null 2>&1 || true; done
 in_ns chmod 0600 /dev/iommu
 
-kill "$LVD"
-wait "$LVD" 2>/dev/null || true
+# ---- the user's RLIMIT_MEMLOCK below what libvirt sets for QEMU -----------------------
+stop_libvirtd
+MEMLOCK=$((96 << 20))
+start_libvirtd
+capture as_user "${VJ_IN_NS[@]}" contexts s1 --socket "$sock" -- \
+	virsh -q -c qemu:///session "dom-fd-associate s1 --name ctx --pass-fds 3; start s1 --paused"
+[[ $rc != 0 ]] || { qemus+=("$(qemu_of s1)"); fail "session libvirt started s1 under a 96 MiB hard RLIMIT_MEMLOCK"; }
+assert_contains "$err" "cannot limit locked memory of process" "session libvirt's answer"
+assert_contains "$(log)" "VM s1: 1 iommufd context(s) (per-process accounting) given to pid" "the contexts were given"
+pass "the user's hard RLIMIT_MEMLOCK at 96 MiB: session libvirt cannot set QEMU's ($(grep -o 'cannot limit locked memory[^"]*' <<<"$err" | head -1)): root sets the user's limit"
+for d in s1 s2 s3 s4; do virsh_u undefine "$d" >/dev/null 2>&1 || true; done
+stop_libvirtd
 assert_guest_clean
 pass "the domains destroyed, libvirtd stopped: nothing left"
