@@ -941,7 +941,8 @@ int vj_contexts(const char *name, const char *socket_path, const struct vj_run_o
 		return -1;
 	if (ask("contexts", path, "the launch service", false, timeout, PROTO_CONTEXTS, name, &plan, fds, &nfds, err) < 0) {
 		/* A service older than this request refuses it as malformed. */
-		if (err && *err && (*err)->errnum == EPROTO && (*err)->status == VJ_EXIT_USAGE && !(*err)->cause)
+		if (err && *err && (*err)->errnum == EPROTO && !(*err)->cause && (*err)->message &&
+		    !strcmp((*err)->message, "the request is not a vfiojail launch request"))
 			vj_err_wrap(err, "contexts", path,
 				    "the launch service does not know contexts requests: is it older than this vfiojail?");
 		answer_free(&plan, fds, nfds);

@@ -165,6 +165,25 @@ mute=$!
 	assert_contains "$err" "the launch service did not answer within 1 s" "says which"
 	kill $mute
 	pass "a service that does not answer: 125 after --timeout"
+
+	# A service older than contexts answers its request as a malformed launch request.
+	/usr/bin/python3 -c "
+import socket, sys, os
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(sys.argv[1]); s.listen(4)
+os.chmod(sys.argv[1], 0o666)
+c, _ = s.accept()
+c.recv(4096)
+c.send(b'2\\x0071\\x00launch\\x00\\x00the request is not a vfiojail launch request\\x00use vfiojail launch of the same version')
+" "$WORK/old.sock" &
+	old=$!
+	on_exit "kill $old 2>/dev/null"
+	for _ in $(seq 100); do [[ -S "$WORK/old.sock" ]] && break; sleep 0.05; done
+	capture as_nobody "$VFIOJAIL" contexts vm1 --socket "$WORK/old.sock" -- "${ran[@]}"
+	assert_eq "$rc" 2 "an older service ($err)"
+	assert_contains "$err" "does not know contexts requests: is it older than this vfiojail?" "says so"
+	wait $old || true
+	pass "an older service's refusal is named"
 	nothing_left
 }
 in_container gpu-iommufd contexts_service
