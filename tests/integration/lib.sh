@@ -201,3 +201,16 @@ container_cleanup() {
 	for i in $(seq 20); do rmdir "$cg" 2>/dev/null && break; sleep 0.05; done
 	[[ ! -d "$cg" ]] || echo "warning: could not remove $cg" >&2
 }
+
+# serve_start SOCKET SPEC_DIR [ARG...]: root's `vfiojail serve` in the background, its log
+# in $WORK/serve.log, once its socket listens; $serve is its pid, stopped on exit (and
+# continued first, should a test have stopped it).
+serve_start() {
+	local sock=$1 specs=$2
+	shift 2
+	"$VFIOJAIL" serve --socket "$sock" --spec-dir "$specs" "$@" 2>"$WORK/serve.log" &
+	serve=$!
+	on_exit "kill -CONT $serve 2>/dev/null; kill $serve 2>/dev/null; wait $serve 2>/dev/null"
+	for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
+	[[ -S "$sock" ]] || fail "serve did not start: $(cat "$WORK/serve.log")"
+}

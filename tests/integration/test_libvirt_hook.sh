@@ -100,11 +100,7 @@ hook_tests() {
 	chmod 0755 "$specs"
 	for n in lv2 lv3 lv5; do gpu_vm_spec "$n" >"$specs/$n.json"; done
 	sock="$WORK/launch.sock"
-	"$VFIOJAIL" serve --socket "$sock" --spec-dir "$specs" "${roots[@]}" 2>"$WORK/serve.log" &
-	serve=$!
-	on_exit "kill -KILL $serve 2>/dev/null; wait $serve 2>/dev/null"
-	for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
-	[[ -S "$sock" ]] || fail "serve did not start: $(cat "$WORK/serve.log")"
+	serve_start "$sock" "$specs" "${roots[@]}"
 	declare -A vmm=()
 	for n in lv2 lv3 lv5; do
 		setpriv --reuid=nobody --regid=nogroup --init-groups -- "$VFIOJAIL" launch "$n" --socket "$sock" -- \

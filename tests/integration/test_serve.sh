@@ -20,11 +20,7 @@ launch_service() {
 	}
 	spec_for vm1 nobody >"$specs/vm1.json"
 	sock="$WORK/launch.sock"
-	"$VFIOJAIL" serve --socket "$sock" --spec-dir "$specs" "${roots[@]}" 2>"$WORK/serve.log" &
-	serve=$!
-	on_exit "kill $serve 2>/dev/null; wait $serve 2>/dev/null"
-	for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
-	[[ -S "$sock" ]] || fail "serve did not start: $(cat "$WORK/serve.log")"
+	serve_start "$sock" "$specs" "${roots[@]}"
 	as_nobody() { setpriv --reuid=nobody --regid=nogroup --init-groups -- "$@"; }
 	rq() { jq -r "$1" "$WORK/out/r.json"; }
 	gone() { for _ in $(seq 100); do [[ -e /run/vfiojail/$1.json ]] || return 0; sleep 0.05; done; fail "jail $1 not removed: $(cat "$WORK/serve.log")"; }

@@ -17,11 +17,7 @@ attacks() {
 	printf '{ "name": "vm1", "user": "nobody", "memory": "1GiB", "iommufd": [ { "id": "iommufd0" } ],
   "hostdevs": [ { "pci": "0009:06:00.0" } ], "memlock": { "hard_limit": "4MiB" } }\n' >"$specs/vm1.json"
 	sock="$WORK/launch.sock"
-	"$VFIOJAIL" serve --socket "$sock" --spec-dir "$specs" "${roots[@]}" 2>"$WORK/serve.log" &
-	serve=$!
-	on_exit "kill -CONT $serve 2>/dev/null; kill $serve 2>/dev/null; wait $serve 2>/dev/null"
-	for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
-	[[ -S "$sock" ]] || fail "serve did not start: $(cat "$WORK/serve.log")"
+	serve_start "$sock" "$specs" "${roots[@]}"
 	as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 	as_daemon() { setpriv --reuid=daemon --regid=daemon --clear-groups -- "$@"; }
 	nothing_left() { assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail; }

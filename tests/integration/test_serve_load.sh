@@ -14,11 +14,7 @@ load() {
 	mkdir -m 0755 "$specs"
 	chmod 0755 "$WORK"
 	sock="$WORK/launch.sock"
-	"$VFIOJAIL" serve --socket "$sock" --spec-dir "$specs" "${roots[@]}" 2>"$WORK/serve.log" &
-	serve=$!
-	on_exit "kill $serve 2>/dev/null; wait $serve 2>/dev/null"
-	for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
-	[[ -S "$sock" ]] || fail "serve did not start: $(cat "$WORK/serve.log")"
+	serve_start "$sock" "$specs" "${roots[@]}"
 	# The VMM: it notes when it started and which cgroup and fds it has, then waits
 	# for the test's word, so that all N run at once.
 	cat >"$WORK/vmm" <<'VMM'
