@@ -617,8 +617,11 @@ static int cmd_serve(struct cli *cli)
 	return 0;
 }
 
-/* The unprivileged side: everything but the fds and the VMM is root's choice. */
-static int cmd_launch(struct cli *cli)
+/* The unprivileged side, launch and contexts: everything but the fds and the
+ * command is root's choice.  "VERB [OPTIONS] -- NAME -- CMD ARGS" takes a NAME
+ * that starts with '-' (the libvirt wrapper always uses this form). */
+static int cmd_unprivileged(struct cli *cli, const char *verb, const char *what,
+			    int (*call)(const char *, const char *, const struct vj_run_opts *, struct vj_error **))
 {
 	struct vj_error *e = NULL;
 	struct vj_run_opts o;
@@ -627,53 +630,34 @@ static int cmd_launch(struct cli *cli)
 	if (cli->spec_flags || cli->state_dir || cli->bpffs || cli->exec || cli->best_effort ||
 	    cli->spec_dir || cli->plan_opts.cgroup_parent || cli->plan_opts.roots.sysfs ||
 	    cli->plan_opts.roots.proc || cli->plan_opts.roots.dev)
-		return usage_error("%s", "launch takes --socket, --preserve-fds and --timeout only: root's spec and "
-				   "the service decide everything else");
-	/* "launch [OPTIONS] -- NAME -- VMM ARGS": a NAME that starts with '-' (the
-	 * libvirt wrapper always uses this form). */
+		return usage_error("%s takes --socket, --preserve-fds and --timeout only: root's spec and "
+				   "the service decide everything else", verb);
 	if (cli->n_rest == 0 && cli->vmm_argv && cli->vmm_argv[0] && cli->vmm_argv[1] &&
 	    !strcmp(cli->vmm_argv[1], "--")) {
 		name_after_dashdash(cli);
 		cli->vmm_argv++;
 	}
 	if (cli->n_rest != 1)
-		return usage_error("%s", "launch takes one NAME: vfiojail launch NAME -- VMM [ARGS...]");
+		return usage_error("%s takes one NAME: vfiojail %s NAME -- %s [ARGS...]", verb, verb, what);
 	if (!cli->vmm_argv || !cli->vmm_argv[0])
-		return usage_error("%s", "launch needs the VMM after \"--\": vfiojail launch NAME -- VMM [ARGS...]");
+		return usage_error("%s needs %s after \"--\": vfiojail %s NAME -- %s [ARGS...]", verb,
+				   !strcmp(verb, "launch") ? "the VMM" : "a command", verb, what);
 	run_opts_init(cli, &o);
 	o.timeout_s = (unsigned)cli->timeout;
 	fflush(NULL);
-	r = vj_launch(cli->rest[0], cli->socket, &o, &e);
+	r = call(cli->rest[0], cli->socket, &o, &e);
 	return print_error(r, e);
+}
+
+static int cmd_launch(struct cli *cli)
+{
+	return cmd_unprivileged(cli, "launch", "VMM", vj_launch);
 }
 
 /* The contexts alone: as launch, the caller's command and fds only. */
 static int cmd_contexts(struct cli *cli)
 {
-	struct vj_error *e = NULL;
-	struct vj_run_opts o;
-	int r;
-
-	if (cli->spec_flags || cli->state_dir || cli->bpffs || cli->exec || cli->best_effort ||
-	    cli->spec_dir || cli->plan_opts.cgroup_parent || cli->plan_opts.roots.sysfs ||
-	    cli->plan_opts.roots.proc || cli->plan_opts.roots.dev)
-		return usage_error("%s", "contexts takes --socket, --preserve-fds and --timeout only: root's spec and "
-				   "the service decide everything else");
-	/* "contexts [OPTIONS] -- NAME -- CMD ARGS": a NAME that starts with '-'. */
-	if (cli->n_rest == 0 && cli->vmm_argv && cli->vmm_argv[0] && cli->vmm_argv[1] &&
-	    !strcmp(cli->vmm_argv[1], "--")) {
-		name_after_dashdash(cli);
-		cli->vmm_argv++;
-	}
-	if (cli->n_rest != 1)
-		return usage_error("%s", "contexts takes one NAME: vfiojail contexts NAME -- CMD [ARGS...]");
-	if (!cli->vmm_argv || !cli->vmm_argv[0])
-		return usage_error("%s", "contexts needs a command after \"--\": vfiojail contexts NAME -- CMD [ARGS...]");
-	run_opts_init(cli, &o);
-	o.timeout_s = (unsigned)cli->timeout;
-	fflush(NULL);
-	r = vj_contexts(cli->rest[0], cli->socket, &o, &e);
-	return print_error(r, e);
+	return cmd_unprivileged(cli, "contexts", "CMD", vj_contexts);
 }
 
 /* ------------------------------------------------------------------------- */
