@@ -48,9 +48,14 @@ OUTSIDE=$(cdev_of "$EDU_L") # no domain uses it: a node outside every plan
 QEMU10=$VJ_QEMU_DIR
 [[ "$QEMU_MAJOR" == 10 ]] || QEMU10=$(ls -d "$(dirname "${VJ_SID_ROOT:-/nonexistent}")"/qemu-10.* 2>/dev/null | tail -1)
 [[ -x "$QEMU10/usr/bin/qemu-system-x86_64" ]] || fail "no QEMU 10 for libvirt 9.0 ($QEMU10)"
-# libvirt 9.0's emulator: QEMU 10 with its firmware directory.
-printf '#!/bin/sh\nexec %s -L %s "$@"\n' "$QEMU10/usr/bin/qemu-system-x86_64" "$QEMU10/usr/share/qemu" >"$W/bin/qemu10"
-chmod 0755 "$W/bin/qemu10"
+# libvirt 9.0's QEMU: QEMU 10, bound over the host root's QEMU 7.2 (binary, firmware,
+# modules) in the guest while the case runs.  Run from its own directory it still loads
+# the 7.2 modules of /usr/lib/x86_64-linux-gnu/qemu (QEMU_MODULE_DIR only adds one) and
+# aborts on libvirt's qom-list-types probe, and libvirtd probes /usr/bin's QEMU anyway.
+Q10_BINDS="usr/bin/qemu-system-x86_64 usr/share/qemu usr/lib/x86_64-linux-gnu/qemu"
+for p in $Q10_BINDS; do mount --bind "$QEMU10/$p" "/$p"; done
+qemu10_unbind() { local p; for p in $Q10_BINDS; do ! mountpoint -q "/$p" || umount "/$p"; done; }
+on_exit qemu10_unbind
 
 # ---- the launch service and the wrapper ------------------------------------------
 "$VFIOJAIL" serve --socket "$SOCK" --spec-dir "$SPECS" 2>"$W/serve.log" &
@@ -63,7 +68,7 @@ wrapper() { # OUT QEMU VFIOJAIL: the shipped wrapper, as meson installs it
 		"$VJ_SOURCE_ROOT/tools/libvirt/qemu-wrapper.in" >"$1"
 	chmod 0755 "$1"
 }
-wrapper "$W/bin/wrap9" "$W/bin/qemu10" "$VFIOJAIL"
+wrapper "$W/bin/wrap9" /usr/bin/qemu-system-x86_64 "$VFIOJAIL"
 # In the sid namespace vfiojail (built on Debian 12) runs with the host root's loader and
 # libraries, seen at /mnt/host.
 printf '#!/bin/sh\nexec /mnt/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path /mnt/host/usr/lib/x86_64-linux-gnu /mnt/host%s "$@"\n' \
@@ -110,7 +115,7 @@ dom_xml() {
 	self | handed)
 		local fd=''
 		[[ $3 == handed ]] && fd=',fd=@fd:iommufd0@'
-		cmd="<qemu:commandline><qemu:arg value='-object'/><qemu:arg value='iommufd,id=iommufd0$fd'/><qemu:arg value='-device'/><qemu:arg value='vfio-pci,host=$4,iommufd=iommufd0,id=hd0'/></qemu:commandline>"
+		cmd="<qemu:commandline><qemu:arg value='-object'/><qemu:arg value='iommufd,id=iommufd0$fd'/><qemu:arg value='-device'/><qemu:arg value='vfio-pci,host=$4,iommufd=iommufd0,id=hd0,bus=pcie.0,addr=0x10'/></qemu:commandline>"
 		;;
 	esac
 	cat <<EOF
@@ -120,6 +125,7 @@ dom_xml() {
   <vcpu>1</vcpu>
   ${5:-}
   <os><type arch='x86_64' machine='q35'>hvm</type></os>
+  <features><acpi/></features>
   <devices>
     <emulator>$2</emulator>
     $hd
@@ -129,7 +135,7 @@ dom_xml() {
 </domain>
 EOF
 }
-TUNE="<memtune><hard_limit unit='MiB'>$LIMIT_MIB</hard_limit></memtune><cputune><shares>512</shares></cputune>"
+TUNE="<memtune><hard_limit unit='MiB'>$LIMIT_MIB</hard_limit></memtune>"
 
 define() { # NAME EMULATOR KIND BDF [EXTRA]
 	dom_xml "$@" >"$W/$1.xml"
@@ -155,17 +161,18 @@ measure() {
 	local lv=$1 way=$2 d=$3 p err1 cg limits lck
 	m_started=no m_mode=- m_pin=- m_soft=- m_open=- lck=- limits=- cg=-
 	capture lv_virsh start --paused "$d"
-	err1=$(tr '\n' ' ' <<<"$err" | sed 's/^error: //; s/  */ /g' | cut -c1-300)
+	err1=$(tr '\n' ' ' <<<"$err" | sed 's/^error: //; s/  */ /g' | cut -c1-200)
+	[[ $rc -eq 0 ]] || err1+=" [QEMU: $(grep -h -E 'Cannot allocate|vfio|vfiojail|iommufd|Operation not permitted|Permission denied' "$LV_LOG/qemu/$d.log" 2>/dev/null | grep -v '^-' | tail -2 | tr '\n' ' ' | cut -c1-400 || true)]"
 	if [[ $rc -eq 0 ]] && p=$(qemu_pid_lv "$d") && [[ -n "$p" ]]; then
 		m_started=yes
-		m_mode=$("$VMTOOL" held "$p" | awk '{ print "fd " $1 " " $2 }' | paste -sd, -)
+		m_mode=$({ "$VMTOOL" held "$p" || true; } | awk '/^[0-9]/ { print "fd " $1 " " $2 }' | paste -sd, -)
 		[[ -n "$m_mode" ]] || m_mode="no iommufd fd"
 		m_pin=$(vmpin "$p") lck=$(vmlck "$p")
 		m_soft=$(awk '/^Max locked memory/ { print $4 }' "/proc/$p/limits")
 		limits="$(awk '/^Max locked memory/ { printf "%d/%d MiB", $4 / 1048576, $5 / 1048576 }' "/proc/$p/limits")"
 		cg=$(awk -F: '$1 == "0" { print $3 }' "/proc/$p/cgroup")
 		m_open=$(outside "$p")
-		echo "$lv $way $d: pid $p, uid/gid $(awk '/^Uid:/ { u = $2 } /^Gid:/ { g = $2 } END { print u "/" g }' "/proc/$p/status"), fds: $(ls -l "/proc/$p/fd" | awk '/->/ { print $NF }' | grep -E 'iommu|vfio' | paste -sd' ' -)"
+		echo "$lv $way $d: pid $p, uid/gid $(awk '/^Uid:/ { u = $2 } /^Gid:/ { g = $2 } END { print u "/" g }' "/proc/$p/status"), fds: $(ls -l "/proc/$p/fd" | awk '/->/ { print $NF }' | grep -E 'iommu|vfio' | paste -sd' ' - || true)"
 	fi
 	local started=$m_started
 	[[ $m_started == yes ]] || started="no: $err1"
@@ -200,13 +207,13 @@ nodes_for_qemu
 LV_QEMU_CONF=$ACL
 lv_start "$W/lv9a"
 echo "libvirt 9.0: $(lv_virsh version | tr '\n' ' ')"
-define d1 "$W/bin/qemu10" legacy "$EDU_A" "$TUNE"
-define d2 "$W/bin/qemu10" legacy "$EDU_B" "$TUNE"
+define d1 /usr/bin/qemu-system-x86_64 legacy "$EDU_A" "$TUNE"
+define d2 /usr/bin/qemu-system-x86_64 legacy "$EDU_B" "$TUNE"
 pair 9.0 alone 0
 bpf_tree
 stop_all d1 d2
-define d1 "$W/bin/qemu10" self "$EDU_A" "$TUNE"
-define d2 "$W/bin/qemu10" self "$EDU_B" "$TUNE"
+define d1 /usr/bin/qemu-system-x86_64 self "$EDU_A" "$TUNE"
+define d2 /usr/bin/qemu-system-x86_64 self "$EDU_B" "$TUNE"
 pair 9.0 "alone iommufd (QEMU opens /dev/iommu)" 0
 stop_all d1 d2
 # Part 3, placement 1: vfiojail's launch with libvirt's cgroups on.
@@ -226,12 +233,12 @@ part_setup() { # NAME BDF BACKEND USER-JSON
 part_setup d1 "$EDU_A" legacy '"user": "libvirt-qemu"'
 part_setup d2 "$EDU_B" legacy '"user": "libvirt-qemu"'
 PART() { echo "$TUNE<resource><partition>/machine/vfiojail-$1</partition></resource>"; }
-define d1 "$W/bin/qemu10" legacy "$EDU_A" "$(PART d1)"
-define d2 "$W/bin/qemu10" legacy "$EDU_B" "$(PART d2)"
+define d1 /usr/bin/qemu-system-x86_64 legacy "$EDU_A" "$(PART d1)"
+define d2 /usr/bin/qemu-system-x86_64 legacy "$EDU_B" "$(PART d2)"
 pair 9.0 "+ vfiojail setup jail as partition (legacy)" 0
 for d in d1 d2; do
 	p=$(qemu_pid_lv $d) && [[ -n "$p" ]] && cg=$(awk -F: '$1 == "0" { print $3 }' "/proc/$p/cgroup") &&
-		echo "9.0 partition $d: cgroup $cg; memory.max $(cat /sys/fs/cgroup/machine/vfiojail-$d.partition/*/memory.max 2>/dev/null | paste -sd' ' -); cpu.weight $(cat /sys/fs/cgroup/machine/vfiojail-$d.partition/*/cpu.weight 2>/dev/null | paste -sd' ' -)"
+		echo "9.0 partition $d: cgroup $cg; memory.max $(cat /sys/fs/cgroup/machine/vfiojail-$d.partition/*/memory.max 2>/dev/null | paste -sd' ' -)"
 done
 bpf_tree
 stop_all d1 d2
@@ -253,12 +260,13 @@ define d1 "$W/bin/wrap9" legacy "$EDU_A"
 define d2 "$W/bin/wrap9" legacy "$EDU_B"
 for d in d1 d2; do measure 9.0 "+ vfiojail (recipe, legacy hostdev)" $d; done
 stop_all d1 d2
-dom_xml dt "$W/bin/wrap9" none "" "$TUNE" >"/proc/$LV_NS_PID/root/tmp/dt.xml"
+dom_xml dt /usr/bin/qemu-system-x86_64 none "" "$TUNE" >"/proc/$LV_NS_PID/root/tmp/dt.xml"
 capture lv_virsh define /tmp/dt.xml
 capture lv_virsh start --paused dt
-echo "table-note: 9.0 with cgroup_controllers = [ ] and <memtune>/<cputune>: start: rc $rc: $(tr '\n' ' ' <<<"$err")"
+echo "table-note: 9.0 with cgroup_controllers = [ ] and <memtune> (not applied: no cgroup): start: rc $rc: $(tr '\n' ' ' <<<"$err")"
 stop_all dt
 lv_stop
+qemu10_unbind
 assert_guest_clean
 
 # ---- libvirt 12.8 --------------------------------------------------------------------
@@ -291,7 +299,7 @@ define d2 /usr/bin/qemu-system-x86_64 iommufd12 "$EDU_B" "$(PART d2)"
 pair 12.8 "+ vfiojail setup jail as partition" 0
 for d in d1 d2; do
 	p=$(qemu_pid_lv $d) && [[ -n "$p" ]] && cg=$(awk -F: '$1 == "0" { print $3 }' "/proc/$p/cgroup") &&
-		echo "12.8 partition $d: cgroup $cg; memory.max $(cat /sys/fs/cgroup/machine/vfiojail-$d.partition/*/memory.max 2>/dev/null | paste -sd' ' -); cpu.weight $(cat /sys/fs/cgroup/machine/vfiojail-$d.partition/*/cpu.weight 2>/dev/null | paste -sd' ' -)"
+		echo "12.8 partition $d: cgroup $cg; memory.max $(cat /sys/fs/cgroup/machine/vfiojail-$d.partition/*/memory.max 2>/dev/null | paste -sd' ' -)"
 done
 bpf_tree
 stop_all d1 d2
