@@ -918,7 +918,11 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 	}
 	/* The service watches this process: a VMM that daemonized would leave it. */
 	o.exec = false;
-	v.memlock_keep_hard = true;
+	/* Soft and hard RLIMIT_MEMLOCK both the plan's: a launcher that set a higher
+	 * hard limit (libvirt sets RAM + 1 GiB) would otherwise leave the VMM free
+	 * to raise its soft limit past the plan.  Lowering needs no privilege; the
+	 * service raised the hard limit to the plan when it was lower. */
+	v.memlock_keep_hard = false;
 	v.keep_ids = true;
 	return become(&v, &plan, &o, fds, nfds, err);
 }
