@@ -263,11 +263,45 @@ static int still_there(int pidfd, const char *who, struct vj_error **err)
 		      "the client exited while its VM was being set up");
 }
 
+/* The client's pid now, named in messages as *who; it is the pidfd's until
+ * that process is reaped. */
+static pid_t client_pid(int pidfd, const char *step, char who[static 32], struct vj_error **err)
+{
+	pid_t pid = vj_pidfd_pid(pidfd);
+
+	if (pid <= 0)
+		return vj_err(err, VJ_EXIT_SETUP, ESRCH, step, NULL, NULL,
+			      "the client exited before its request was served");
+	snprintf(who, 32, "pid %d", (int)pid);
+	return pid;
+}
+
+/* Where the client was, for an undo to put it back: the parent of the VM's
+ * cgroup when that went below the client's own, else @client_cg under the
+ * cgroup2 mount. */
+static char *client_home(const struct vj_run_opts *o, bool root_parent, const char *client_cg,
+			 const struct vj_plan *plan, struct vj_error **err)
+{
+	_cleanup_free_ char *cg_root = NULL;
+	char *from;
+
+	if (!root_parent && plan->cgroup)
+		from = vj_path_parent(plan->cgroup, 1);
+	else if (vj_cgroup2_root(vj_root_proc(&o->plan.roots), &cg_root, err) < 0)
+		return NULL;
+	else
+		from = vj_path_join(cg_root, client_cg);
+	if (!from)
+		vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", plan->name, NULL, "out of memory");
+	return from;
+}
+
 int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int pidfd,
 		   const struct ucred *peer, struct vj_handoff *out, struct vj_error **err)
 {
 	struct launch l = { .spec = spec, .o = o, .j = { .dirfd = -1, .lock_fd = -1 } };
-	_cleanup_free_ char *client_cg = NULL, *cg_root = NULL, *from = NULL;
+	_cleanup_free_ char *client_cg = NULL, *from = NULL;
+	bool root_parent = o->plan.cgroup_parent != NULL;
 	struct vj_plan *plan = NULL;
 	struct vj_run_opts ho;
 	uint64_t soft, hard, want;
@@ -278,21 +312,15 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 
 	/* Every act below goes through the pid the pidfd has now, and is checked
 	 * by the pidfd afterwards: a live process kept its pid. */
-	pid = vj_pidfd_pid(pidfd);
-	if (pid <= 0)
-		return vj_err(err, VJ_EXIT_SETUP, ESRCH, "launch", NULL, NULL,
-			      "the client exited before its request was served");
+	if ((pid = client_pid(pidfd, "launch", who, err)) < 0)
+		return -1;
 	l.target = pid;
-	snprintf(who, sizeof(who), "pid %d", (int)pid);
 	/* The client's cgroup, read through its pidfd: the VM's cgroup goes below it
 	 * (a launcher's cgroup for the domain) unless root chose a parent for every
-	 * VM; an undo puts the client back there. */
-	if (vj_cgroup_of_pidfd(pidfd, &client_cg, err) < 0 ||
-	    vj_cgroup2_root(vj_root_proc(&o->plan.roots), &cg_root, err) < 0)
+	 * VM. */
+	if (vj_cgroup_of_pidfd(pidfd, &client_cg, err) < 0)
 		return -1;
-	if (!(from = vj_path_join(cg_root, client_cg)))
-		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", who, NULL, "out of memory");
-	if (!o->plan.cgroup_parent) {
+	if (!root_parent) {
 		ho = *o;
 		ho.plan.cgroup_parent = client_cg;
 		o = &ho;
@@ -302,7 +330,8 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 		return -1;
 	/* The socket's credentials (who connected) and the process's ids now (no
 	 * setuid program exec'd since) are both the VM's. */
-	if (check_caller(spec, plan, peer, &gid, err) < 0 || check_ids(pidfd, plan, gid, who, err) < 0 ||
+	if (!(from = client_home(o, root_parent, client_cg, plan, err)) ||
+	    check_caller(spec, plan, peer, &gid, err) < 0 || check_ids(pidfd, plan, gid, who, err) < 0 ||
 	    vj_preflight(o, plan, err) < 0) {
 		vj_plan_free(plan);
 		return -1;
@@ -373,11 +402,8 @@ int vj_run_contexts(const struct vj_spec *spec, const struct vj_run_opts *o, int
 	int r = -1;
 
 	/* Nothing is done to the client: its pid only names it in messages. */
-	pid = vj_pidfd_pid(pidfd);
-	if (pid <= 0)
-		return vj_err(err, VJ_EXIT_SETUP, ESRCH, "contexts", NULL, NULL,
-			      "the client exited before its request was served");
-	snprintf(who, sizeof(who), "pid %d", (int)pid);
+	if ((pid = client_pid(pidfd, "contexts", who, err)) < 0)
+		return -1;
 	if (vj_plan_build(spec, &o->plan, &plan, err) < 0)
 		return -1;
 	/* Granted as launch is: the spec's user (and group), the socket's

@@ -892,6 +892,18 @@ fail:
 	return -1;
 }
 
+/* What launch and contexts check before this process opens anything (see
+ * vj_vmm_check_preserved): a command, the fds to keep, the name. */
+static int client_checks(const struct vj_run_opts *o, const char *name, const char *usage, const char *missing,
+			 struct vj_error **err)
+{
+	if (!o->argv || !o->argv[0])
+		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL, usage, "%s", missing);
+	if (vj_vmm_check_preserved(o->preserve_fds, err) < 0 || vj_validate_name(name, "NAME", err) < 0)
+		return -1;
+	return 0;
+}
+
 int vj_launch(const char *name, const char *socket_path, const struct vj_run_opts *opts,
 	      struct vj_error **err)
 {
@@ -906,11 +918,7 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 	size_t nfds = 0;
 	int fds[FDS_MAX];
 
-	if (!o.argv || !o.argv[0])
-		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL, "vfiojail launch NAME -- VMM [ARGS...]",
-			      "no VMM to run");
-	/* Checked before this process opens anything (see vj_vmm_check_preserved). */
-	if (vj_vmm_check_preserved(o.preserve_fds, err) < 0 || vj_validate_name(name, "NAME", err) < 0)
+	if (client_checks(&o, name, "vfiojail launch NAME -- VMM [ARGS...]", "no VMM to run", err) < 0)
 		return -1;
 	if (ask("launch", path, what, from_env, timeout, PROTO, name, &plan, fds, &nfds, err) < 0) {
 		answer_free(&plan, fds, nfds);
@@ -938,10 +946,7 @@ int vj_contexts(const char *name, const char *socket_path, const struct vj_run_o
 	size_t nfds = 0;
 	int fds[FDS_MAX];
 
-	if (!o.argv || !o.argv[0])
-		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL, "vfiojail contexts NAME -- COMMAND [ARGS...]",
-			      "no command to run");
-	if (vj_vmm_check_preserved(o.preserve_fds, err) < 0 || vj_validate_name(name, "NAME", err) < 0)
+	if (client_checks(&o, name, "vfiojail contexts NAME -- COMMAND [ARGS...]", "no command to run", err) < 0)
 		return -1;
 	if (ask("contexts", path, "the launch service", false, timeout, PROTO_CONTEXTS, name, &plan, fds, &nfds, err) < 0) {
 		/* A service older than this request refuses it as malformed. */

@@ -218,5 +218,17 @@ time.sleep(30)
 
 	kill -TERM "$serve"; wait "$serve" || true
 	nothing_left
+
+	# --- Root's --cgroup-parent: VMs go there, not below the caller ----------------------
+	mkdir "$CG/vms"
+	serve_start "$sock" "$specs" "${roots[@]}" --cgroup-parent "${CG#"$CG2"}/vms"
+	capture as_nobody "$VFIOJAIL" launch vm1 --socket "$sock" -- "$WORK/probe" --out "$WORK/out/p.json"
+	assert_eq "$rc" 0 "launch under root's cgroup parent ($err; $(cat "$WORK/serve.log"))"
+	assert_eq "$CG2$(jq -r .cgroup "$WORK/out/p.json")" "$CG/vms/vfiojail-vm1" "the VM's cgroup is below root's parent"
+	gone
+	kill -TERM "$serve"; wait "$serve" || true
+	rmdir "$CG/vms"
+	nothing_left
+	pass "serve --cgroup-parent: the VM's cgroup goes below root's parent"
 }
 in_container gpu-iommufd attacks
