@@ -214,3 +214,25 @@ serve_start() {
 	for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
 	[[ -S "$sock" ]] || fail "serve did not start: $(cat "$WORK/serve.log")"
 }
+
+# The service's fixture (in a container on the bundled GPU host): root's spec
+# directory $specs under /run (not /tmp: a sticky directory above it is refused),
+# spec_for NAME USER printing a spec for a VM with the GPU and one context, vm1's spec
+# for nobody installed, and the service listening on $sock ($serve, $WORK/serve.log).
+# as_nobody runs a command as nobody, rq reads $WORK/out/r.json, nothing_left checks.
+serve_fixture() {
+	gpu_host_vm1
+	specs=/run/vfiojail-specs
+	mkdir -m 0755 "$specs"
+	chmod 0755 "$WORK"
+	spec_for() { # NAME USER -> the spec root installs for it
+		printf "{ \"name\": \"%s\", \"user\": \"%s\", \"memory\": \"1GiB\", \"iommufd\": [ { \"id\": \"iommufd0\" } ],
+  \"hostdevs\": [ { \"pci\": \"0009:06:00.0\" } ], \"memlock\": { \"hard_limit\": \"4MiB\" } }\n" "$1" "$2"
+	}
+	spec_for vm1 nobody >"$specs/vm1.json"
+	sock="$WORK/launch.sock"
+	serve_start "$sock" "$specs" "${roots[@]}"
+	as_nobody() { setpriv --reuid=nobody --regid=nogroup --init-groups -- "$@"; }
+	rq() { jq -r "$1" "$WORK/out/r.json"; }
+	nothing_left() { assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail; }
+}

@@ -8,23 +8,8 @@
 source "$(dirname "$0")/lib.sh"
 
 launch_service() {
-	gpu_host_vm1
-	# Root's spec directory: under /run (the container's own), not /tmp: a sticky
-	# directory anywhere above it is refused.
-	specs=/run/vfiojail-specs
-	mkdir -m 0755 "$specs"
-	chmod 0755 "$WORK"
-	spec_for() { # NAME USER -> the spec root installs for it
-		printf "{ \"name\": \"%s\", \"user\": \"%s\", \"memory\": \"1GiB\", \"iommufd\": [ { \"id\": \"iommufd0\" } ],
-  \"hostdevs\": [ { \"pci\": \"0009:06:00.0\" } ], \"memlock\": { \"hard_limit\": \"4MiB\" } }\n" "$1" "$2"
-	}
-	spec_for vm1 nobody >"$specs/vm1.json"
-	sock="$WORK/launch.sock"
-	serve_start "$sock" "$specs" "${roots[@]}"
-	as_nobody() { setpriv --reuid=nobody --regid=nogroup --init-groups -- "$@"; }
-	rq() { jq -r "$1" "$WORK/out/r.json"; }
+	serve_fixture
 	gone() { for _ in $(seq 100); do [[ -e /run/vfiojail/$1.json ]] || return 0; sleep 0.05; done; fail "jail $1 not removed: $(cat "$WORK/serve.log")"; }
-	nothing_left() { assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail; }
 	mknod -m 0666 "$WORK/loop-control" c 10 237
 	echo launcher >"$WORK/in3"
 

@@ -10,20 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 
 contexts_service() {
-	gpu_host_vm1
-	specs=/run/vfiojail-specs
-	mkdir -m 0755 "$specs"
-	chmod 0755 "$WORK"
-	spec_for() { # NAME USER -> the spec root installs for it
-		printf "{ \"name\": \"%s\", \"user\": \"%s\", \"memory\": \"1GiB\", \"iommufd\": [ { \"id\": \"iommufd0\" } ],
-  \"hostdevs\": [ { \"pci\": \"0009:06:00.0\" } ], \"memlock\": { \"hard_limit\": \"4MiB\" } }\n" "$1" "$2"
-	}
-	spec_for vm1 nobody >"$specs/vm1.json"
-	sock="$WORK/launch.sock"
-	serve_start "$sock" "$specs" "${roots[@]}"
-	as_nobody() { setpriv --reuid=nobody --regid=nogroup --init-groups -- "$@"; }
-	rq() { jq -r "$1" "$WORK/out/r.json"; }
-	nothing_left() { assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail; }
+	serve_fixture
 	log() { cat "$WORK/serve.log"; }
 	echo launcher >"$WORK/in3"
 	mkdir "$CG/caller"
