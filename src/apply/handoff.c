@@ -91,14 +91,6 @@ static void say(const struct handoff *h, const char *fmt, ...)
 	h->o->log(msg, h->o->run.userdata);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* @cg is @top or below it. */
 static bool cgroup_within(const char *cg, const char *top)
 {
@@ -485,9 +477,9 @@ static int handoff_serve(const struct vj_spec *spec, const struct vj_handoff_opt
 	    (unsigned)h.plan->gid, (int)o->container_pid, h.cgroup ? ", cgroup " : "", h.cgroup ? h.cgroup : "");
 	if (o->ready_fd >= 0)
 		close(o->ready_fd);
-	deadline = now_ms() + (int64_t)timeout * 1000;
+	deadline = vj_now_ms() + (int64_t)timeout * 1000;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - vj_now_ms();
 		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = lfd, .events = POLLIN } };
 
 		if (left <= 0)

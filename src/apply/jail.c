@@ -1088,19 +1088,12 @@ int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t v
 /* ------------------------------------------------------------------------- */
 /* status                                                                     */
 
-/* Field 22 of /proc/PID/stat (start time in clock ticks), 0 when gone. */
+/* The start time of the process with pid @pid (pidfd.h), 0 when gone. */
 static uint64_t proc_start_time(pid_t pid)
 {
-	_cleanup_free_ char *path = vj_strdupf("/proc/%d/stat", (int)pid), *buf = NULL;
-	unsigned long long t = 0;
-	char *p;
+	uint64_t t;
 
-	if (!path || vj_read_file(path, 4096, &buf) < 0 || !(p = strrchr(buf, ')')))
-		return 0;
-	/* after ")": state(3) ... starttime(22) */
-	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &t) != 1)
-		return 0;
-	return t;
+	return vj_pid_starttime(pid, &t) == 0 ? t : 0;
 }
 
 static bool owner_alive(const struct vj_state *st)

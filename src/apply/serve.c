@@ -352,14 +352,6 @@ struct conn {
 	int64_t deadline;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void conn_close(struct conn *c)
 {
 	if (c->fd >= 0)
@@ -549,7 +541,7 @@ static void accept_all(struct service *s, int lfd)
 			conn_close(&c);
 			continue;
 		}
-		c.deadline = now_ms() + CLIENT_TIMEOUT_S * 1000;
+		c.deadline = vj_now_ms() + CLIENT_TIMEOUT_S * 1000;
 		if (has_request(&c)) {
 			serve_request(s, &c);
 			conn_close(&c);
@@ -683,7 +675,7 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 	    s.spec_dir);
 	for (;;) {
 		size_t n = 2 + s.n_vms + s.n_conns, first_conn = 2 + s.n_vms;
-		int64_t now = now_ms(), wait = -1;
+		int64_t now = vj_now_ms(), wait = -1;
 
 		if (n > p_cap) {
 			struct pollfd *np = realloc(p, (n + 16) * sizeof(*p));
@@ -723,7 +715,7 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 				vm_exited(&s, i - 1);
 		/* Then requests: serving one takes a few milliseconds of this
 		 * process, never a client's time. */
-		now = now_ms();
+		now = vj_now_ms();
 		for (size_t i = s.n_conns; i > 0; i--) {
 			struct conn *c = &s.conns[i - 1];
 			if (p[first_conn + i - 1].revents) {

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "util.h"
 
+#include <time.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <limits.h>
@@ -244,4 +246,12 @@ void vj_rule_format(const struct vj_rule *r, char buf[static VJ_RULE_STR_MAX])
 	vj_access_format(r->access & (VJ_ACC_READ | VJ_ACC_WRITE | VJ_ACC_MKNOD), acc);
 	snprintf(buf, VJ_RULE_STR_MAX, "%c %s:%s %s",
 		 r->type >= 0x20 && r->type < 0x7f ? r->type : '?', maj, min, acc);
+}
+
+int64_t vj_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -65,6 +65,8 @@ void *vj_array_push(void *arr_ptr, size_t *n, size_t elsz);
 char *vj_path_join(const char *root, const char *rel);
 /* The directory of @path, @levels up ("/a/b/c", 2 -> "/a"); never above "/". */
 char *vj_path_parent(const char *path, int levels);
+/* CLOCK_MONOTONIC in milliseconds: deadlines. */
+int64_t vj_now_ms(void);
 /* printf-style asprintf that returns NULL on failure. */
 char *vj_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
