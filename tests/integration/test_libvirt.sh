@@ -9,6 +9,9 @@
 #   through /proc/PID/root, its cgroup, EPERM on an unlisted node); libvirt tracks
 #   QEMU's own pid; the monitor answers; a libvirtd restart keeps the VM and its jail;
 #   virsh destroy, and a QMP quit, each end the VM and its jail; nothing is left.
+# The recipe's hook is linked as hooks/qemu.d/vfiojail beside a user's own hooks/qemu,
+# and libvirtd runs both; a domain whose <qemu:env> sets VFIOJAIL_SOCKET is launched
+# through that socket, not the wrapper's.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/libvirt_lib.sh"
 [[ -n "$CG2" ]] || skip "no cgroup2 mount"
@@ -56,7 +59,14 @@ for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.05; done
 # cgroup_controllers lists, and it admits no other below it; see docs/LIBVIRT.md).
 # libvirt keeps its mount namespace: QEMU's /dev is libvirt's.
 LV_QEMU_CONF='cgroup_controllers = [ ]'
-LV_QEMU_HOOK="$bin/libvirt-hook"
+# The recipe links the hook as hooks/qemu.d/vfiojail; hooks/qemu is a user's own,
+# which must keep running (it records what libvirtd ran it with).
+LV_QEMU_HOOK_D="$bin/libvirt-hook"
+cat >"$WORK/user-hook" <<SH
+#!/bin/sh
+echo "\$*" >>'$WORK/user-hook.log'
+SH
+LV_QEMU_HOOK="$WORK/user-hook"
 lv_start "$WORK/lv"
 lv_domain_xml "$name" "$bin/qemu-system-x86_64" >"$WORK/dom.xml"
 capture lv_virsh define "$WORK/dom.xml"
@@ -111,6 +121,7 @@ assert_eq "$rc/${out//$'\r'/}" "0/VM status: running" "the monitor answers ($err
 capture lv_virsh domstats "$name" --cpu-total
 cpu=$(sed -n 's/.*cpu.time=\([0-9]*\).*/\1/p' <<<"$out")
 [[ -n "$cpu" && "$cpu" -gt 0 ]] || fail "CPU statistics: cpu.time should be above 0 ($out $err)"
+assert_contains "$(cat "$WORK/user-hook.log")" "$name prepare begin -" "the user's hooks/qemu runs beside qemu.d/vfiojail"
 pass "virsh start: QEMU in its jail, the monitor answers"
 
 # A libvirtd restart: libvirt reconnects to the same QEMU; the jail stays.
@@ -140,6 +151,32 @@ assert_eq "$(lv_virsh domstate "$name")" "shut off" "QMP quit shuts the domain o
 jail_gone "QMP quit"
 pass "QMP quit"
 
+# VFIOJAIL_SOCKET from the domain's <qemu:env> (libvirt passes QEMU no variable of
+# libvirtd's own): a wrapper whose built-in socket has no service launches through it.
+sed -e "s|@QEMU@|/usr/bin/qemu-system-x86_64|" -e "s|@VFIOJAIL@|$bin/vfiojail|" -e "s|@SOCKET@|$WORK/none.sock|" \
+	"$VJ_SOURCE_ROOT/tools/libvirt/qemu-wrapper.in" >"$bin/qemu-env-wrapper"
+chmod 0755 "$bin/qemu-env-wrapper"
+cat >"$specs/lv-env.json" <<JSON
+{ "name": "lv-env", "user": "libvirt-qemu", "memory": "64MiB" }
+JSON
+lv_domain_xml lv-env "$bin/qemu-env-wrapper" |
+	sed -e "s|<domain type='qemu'>|<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>|" \
+		-e "s|vjtap0|vjtap1|" \
+		-e "s|</devices>|</devices><qemu:commandline><qemu:env name='VFIOJAIL_SOCKET' value='$sock'/></qemu:commandline>|" \
+		>"$WORK/env.xml"
+capture lv_virsh define "$WORK/env.xml"
+assert_eq "$rc" 0 "virsh define lv-env ($err)"
+capture lv_virsh start lv-env
+assert_eq "$rc" 0 "virsh start lv-env ($err; $(tail -5 "$LV_LOG/qemu/lv-env.log" 2>/dev/null))"
+envpid=$(lv_ns_run cat /run/libvirt/qemu/lv-env.pid)
+assert_contains "$(cat "$WORK/serve.log")" "VM lv-env launched for pid $envpid" "launched through VFIOJAIL_SOCKET"
+capture lv_virsh destroy lv-env
+assert_eq "$rc" 0 "virsh destroy lv-env ($err)"
+for _ in $(seq 100); do [[ -e "$state/lv-env.json" ]] || break; sleep 0.1; done
+[[ ! -e "$state/lv-env.json" ]] || fail "lv-env's jail is left"
+lv_virsh undefine lv-env >/dev/null
+pass "VFIOJAIL_SOCKET from <qemu:env>"
+
 # The release hook: with the service down (restarted, say), a VM that ends leaves its
 # jail to the hook libvirt runs as root.
 start_and_check
@@ -149,6 +186,7 @@ assert_contains "$(cat "$WORK/serve.log")" "1 running VM(s) keep their jails" "t
 capture lv_virsh destroy "$name"
 assert_eq "$rc" 0 "virsh destroy with the service down ($err)"
 jail_gone "release hook"
+assert_contains "$(cat "$WORK/user-hook.log")" "$name release end -" "the user's hook saw the release too"
 pass "the release hook removes a jail the service no longer watches"
 
 lv_virsh undefine "$name" >/dev/null

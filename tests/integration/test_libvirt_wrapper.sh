@@ -3,7 +3,8 @@
 # QEMU and vfiojail: libvirt's emulator probes (no -name) run QEMU directly, with
 # -daemonize; a VM start becomes "vfiojail launch --socket S --preserve-fds N -- NAME --
 # QEMU ARGS" with the domain's name from -name guest=NAME (libvirt doubles "," in it),
-# libvirt's fds kept at their numbers up to the highest, the gaps filled with /dev/null.
+# libvirt's fds kept at their numbers up to the highest, the gaps filled with /dev/null;
+# with VFIOJAIL_SOCKET set (a pod's hand-off) no --socket, so launch reads the variable.
 source "$(dirname "$0")/lib.sh"
 
 WORK=$(mktemp -d /tmp/vfiojail-wrapper.XXXXXX)
@@ -14,6 +15,7 @@ for who in qemu vfiojail; do
 #!/bin/bash
 echo "$who"
 printf 'arg %s\n' "\$@"
+echo "env VFIOJAIL_SOCKET=\${VFIOJAIL_SOCKET-unset}"
 for f in /proc/\$\$/fd/*; do fd=\${f##*/}; ((fd > 2)) || continue
 	flags=\$(awk '/^flags:/ { print \$2 }' /proc/\$\$/fdinfo/\$fd 2>/dev/null) || continue
 	((8#\$flags & 8#2000000)) && continue
@@ -71,3 +73,25 @@ capture "$VFIOJAIL" launch --socket "$WORK/none.sock" -- -odd -- /bin/true
 assert_eq "$rc" 125 "launch -- -odd -- ... ($err)"
 assert_contains "$err" "cannot reach the launch service" "parsed to the connection"
 pass "names starting with -"
+
+# VFIOJAIL_SOCKET (libvirt passes it to the emulator from the domain's <qemu:env>):
+# no --socket, so vfiojail launch takes the variable's socket; the variable reaches it.
+capture as_libvirt 28 env VFIOJAIL_SOCKET=/run/vfiojail-handoff/handoff.sock "$WORK/wrapper" \
+	-name guest=pod-vm,debug-threads=on -S -chardev socket,id=charmonitor,fd=28 28<"$WORK/mon"
+assert_eq "$rc" 0 "start with VFIOJAIL_SOCKET ($err)"
+args=$(grep '^arg ' <<<"$out" | head -8 | sed 's/^arg //' | tr '\n' ' ')
+assert_eq "$args" "launch --preserve-fds 26 -- pod-vm -- $WORK/qemu -name " "no --socket: launch reads VFIOJAIL_SOCKET"
+assert_contains "$out" "env VFIOJAIL_SOCKET=/run/vfiojail-handoff/handoff.sock" "the variable reaches vfiojail"
+# Set but empty: root's service, as when it is not set.
+capture as_libvirt "" env VFIOJAIL_SOCKET= "$WORK/wrapper" -name guest=vm2
+args=$(grep '^arg ' <<<"$out" | head -6 | sed 's/^arg //' | tr '\n' ' ')
+assert_eq "$args" "launch --socket /run/test.sock --preserve-fds 0 -- " "an empty VFIOJAIL_SOCKET is not a socket"
+# The real vfiojail takes the variable's socket, and names it as the VM's hand-off.
+sed -e "s|@QEMU@|/bin/true|" -e "s|@VFIOJAIL@|$VFIOJAIL|" -e "s|@SOCKET@|$WORK/service.sock|" \
+	"$VJ_SOURCE_ROOT/tools/libvirt/qemu-wrapper.in" >"$WORK/wrapper-real"
+chmod 0755 "$WORK/wrapper-real"
+capture as_libvirt "" env VFIOJAIL_SOCKET="$WORK/elsewhere.sock" "$WORK/wrapper-real" -name guest=pod-vm
+assert_eq "$rc" 125 "no hand-off there ($err)"
+assert_contains "$err" "$WORK/elsewhere.sock" "launch used VFIOJAIL_SOCKET's path"
+assert_contains "$err" "cannot reach the VM's hand-off socket" "as the pod's hand-off"
+pass "VFIOJAIL_SOCKET: the wrapper lets launch use it"
