@@ -1338,12 +1338,51 @@ int vj_status_get(const char *name, const struct vj_run_opts *o, struct vj_statu
 	return 0;
 }
 
-static void print_limit(FILE *f, uint64_t v)
+static void limit_str(char *buf, size_t size, uint64_t v)
 {
 	if (v == UINT64_MAX)
-		fputs("unlimited", f);
+		snprintf(buf, size, "unlimited");
 	else
-		fprintf(f, "%" PRIu64, v);
+		snprintf(buf, size, "%" PRIu64, v);
+}
+
+/* The processes' table: each column as wide as its widest cell or its header,
+ * two spaces between columns, every cell left-aligned under its header. */
+enum { STATUS_COLS = 4, STATUS_CELL = 24 };
+
+static void proc_cells(const struct vj_status_proc *p, char cell[STATUS_COLS][STATUS_CELL])
+{
+	snprintf(cell[0], STATUS_CELL, "%d", (int)p->pid);
+	limit_str(cell[1], STATUS_CELL, p->memlock_soft);
+	limit_str(cell[2], STATUS_CELL, p->memlock_hard);
+	snprintf(cell[3], STATUS_CELL, "%" PRIu64, p->locked);
+}
+
+static void print_row(FILE *f, const int w[STATUS_COLS], const char *const cell[STATUS_COLS])
+{
+	fprintf(f, "%-*s  %-*s  %-*s  %s\n", w[0], cell[0], w[1], cell[1], w[2], cell[2], cell[3]);
+}
+
+static void print_procs(const struct vj_status *s, FILE *f)
+{
+	static const char *const head[STATUS_COLS] = { "PID", "MEMLOCK-SOFT", "MEMLOCK-HARD", "LOCKED" };
+	char cell[STATUS_COLS][STATUS_CELL];
+	const char *row[STATUS_COLS] = { cell[0], cell[1], cell[2], cell[3] };
+	int w[STATUS_COLS];
+
+	for (int c = 0; c < STATUS_COLS; c++)
+		w[c] = (int)strlen(head[c]);
+	for (size_t i = 0; i < s->n_procs; i++) {
+		proc_cells(&s->procs[i], cell);
+		for (int c = 0; c < STATUS_COLS; c++)
+			if ((int)strlen(cell[c]) > w[c])
+				w[c] = (int)strlen(cell[c]);
+	}
+	print_row(f, w, head);
+	for (size_t i = 0; i < s->n_procs; i++) {
+		proc_cells(&s->procs[i], cell);
+		print_row(f, w, row);
+	}
 }
 
 int vj_status_print_table(const struct vj_status *s, FILE *f)
@@ -1356,14 +1395,7 @@ int vj_status_print_table(const struct vj_status *s, FILE *f)
 		fprintf(f, "%-5s %s: %s\n", s->items[i].ok ? "OK" : "DRIFT", s->items[i].name,
 			s->items[i].detail);
 	if (s->n_procs)
-		fputs("PID       MEMLOCK-SOFT  MEMLOCK-HARD  LOCKED\n", f);
-	for (size_t i = 0; i < s->n_procs; i++) {
-		fprintf(f, "%-9d ", (int)s->procs[i].pid);
-		print_limit(f, s->procs[i].memlock_soft);
-		fputs("  ", f);
-		print_limit(f, s->procs[i].memlock_hard);
-		fprintf(f, "  %" PRIu64 "\n", s->procs[i].locked);
-	}
+		print_procs(s, f);
 	return ferror(f) ? -1 : 0;
 }
 

@@ -25,6 +25,13 @@ jail_status_tests() {
 	capture "$VFIOJAIL" list
 	assert_eq "$rc" 0 "list"
 	assert_contains "$out" "vm1" "list names the jail"
+	# The text table: each process's fields start at its header's columns.
+	capture "$VFIOJAIL" status vm1
+	assert_eq "$rc" 0 "status, text ($err)"
+	table=$(sed -n '/^PID /,$p' <<<"$out")
+	starts() { awk '{ s = ""; for (i = 1; i <= length($0); i++) if (substr($0, i, 1) != " " && (i == 1 || substr($0, i - 1, 1) == " ")) s = s " " i; print s }'; }
+	assert_eq "$(starts <<<"$table" | sort -u | wc -l)" 1 "the rows' fields start at the header's columns: $table"
+	assert_eq "$(sed -n 2p <<<"$table" | awk '{ print $1, $2 }')" "$probe_pid 2097152" "the row's pid and soft memlock limit"
 	pass "status of an intact jail"
 
 	# Remove the rule of /dev/net/tun from the map behind vfiojail's back.
