@@ -3,6 +3,7 @@
  * The vfiojail command: parses arguments and calls the library, nothing more.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
+#include "error.h"
 #include "vfiojail/vfiojail.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -34,6 +37,9 @@ enum {
 	OPT_TIMEOUT,
 	OPT_SPEC_JSON,
 	OPT_VFIOJAIL,
+	OPT_DAEMON,
+	OPT_PIDFILE,
+	OPT_LOG,
 	OPT_SPEC_FLAG, /* spec flags are told apart by their long name */
 };
 
@@ -50,6 +56,9 @@ struct cli {
 	long preserve_fds;          /* -1: not given */
 	const char *socket;         /* serve, launch */
 	const char *spec_dir;       /* serve */
+	bool daemon;                /* serve --daemon */
+	const char *pidfile;        /* serve */
+	const char *log;            /* serve: the log file instead of stderr */
 	long pid;                   /* handoff: the container's process; 0 not given */
 	long timeout;               /* handoff, hook: seconds; 0 not given */
 	const char *spec_json;      /* hook create-runtime: the spec as JSON */
@@ -85,6 +94,9 @@ static const struct option fixed_options[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "spec-json", required_argument, NULL, OPT_SPEC_JSON },
 	{ "vfiojail", required_argument, NULL, OPT_VFIOJAIL },
+	{ "daemon", no_argument, NULL, OPT_DAEMON },
+	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+	{ "log", required_argument, NULL, OPT_LOG },
 	{ "help", no_argument, NULL, 'h' },
 };
 static struct option *long_options;
@@ -132,8 +144,10 @@ static void usage(FILE *f)
 	      "                          libvirt release hook); other jails are left, with a note\n"
 	      "  status NAME [--json]    the jail's state checked against the system (1: drift)\n"
 	      "  list [--json]           every jail, checked as status does\n"
-	      "  serve [--socket PATH] [--spec-dir DIR]\n"
-	      "                          root's launch service for unprivileged launchers\n"
+	      "  serve [--socket PATH] [--spec-dir DIR] [--daemon] [--pidfile PATH] [--log FILE]\n"
+	      "                          root's launch service for unprivileged launchers;\n"
+	      "                          --daemon: detach once it listens (pid file\n"
+	      "                          " VJ_DEFAULT_SERVE_PIDFILE ", log " VJ_DEFAULT_SERVE_LOG ")\n"
 	      "  launch NAME [--socket PATH] [--preserve-fds N] [--timeout S] -- VMM [ARGS...]\n"
 	      "                          as the VM's user: get VM NAME's jail from the service\n"
 	      "                          (root's spec " VJ_DEFAULT_SPEC_DIR "/NAME.json), become the VMM\n"
@@ -308,6 +322,15 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_VFIOJAIL:
 			cli->vfiojail = optarg;
+			break;
+		case OPT_DAEMON:
+			cli->daemon = true;
+			break;
+		case OPT_PIDFILE:
+		case OPT_LOG:
+			if (!*optarg)
+				return usage_error("--%s: an empty path", c == OPT_PIDFILE ? "pidfile" : "log");
+			*(c == OPT_PIDFILE ? &cli->pidfile : &cli->log) = optarg;
 			break;
 		case OPT_PRESERVE_FDS: {
 			char *end = NULL;
@@ -591,29 +614,107 @@ static int cmd_enter(struct cli *cli)
 static void print_log(const char *msg, void *userdata)
 {
 	(void)userdata;
-	fprintf(stderr, "vfiojail serve: %s\n", msg);
+	vj_log_line("serve", msg);
+}
+
+static void print_serve_warning(const char *msg, void *userdata)
+{
+	char line[1100];
+	size_t n = (size_t)snprintf(line, sizeof(line), "warning: ");
+
+	(void)userdata;
+	/* A VM name in it may hold control characters: never raw to a terminal. */
+	for (const unsigned char *p = (const unsigned char *)msg; *p && n + 5 < sizeof(line); p++)
+		n += (size_t)(*p < 0x20 || *p == 0x7f ? snprintf(line + n, sizeof(line) - n, "\\x%02x", *p)
+						      : snprintf(line + n, sizeof(line) - n, "%c", *p));
+	vj_log_line("serve", line);
+}
+
+/* serve's process: the pid file it holds and the parent a daemon tells. */
+struct serve_proc {
+	const char *pidfile;
+	int pidfd, ready_fd;
+};
+
+static int serve_ready(void *userdata, struct vj_error **err)
+{
+	struct serve_proc *sp = userdata;
+
+	if (sp->pidfd >= 0 && vj_pidfile_write(sp->pidfd, sp->pidfile, err) < 0)
+		return -1;
+	vj_daemon_ready(&sp->ready_fd);
+	return 0;
 }
 
 static int cmd_serve(struct cli *cli)
 {
 	struct vj_serve_opts so = { .listen_fd = -1 };
+	struct serve_proc sp = { .pidfile = cli->pidfile, .pidfd = -1, .ready_fd = -1 };
+	const char *log = cli->log;
 	struct vj_error *e = NULL;
 	unsigned listen = listen_fds();
+	int r;
 
 	if (cli->n_rest || cli->vmm_argv || cli->spec_flags)
-		return usage_error("%s", "serve takes options only: [--socket PATH] [--spec-dir DIR] [HOST-OPTIONS]");
+		return usage_error("%s", "serve takes options only: [--socket PATH] [--spec-dir DIR] [--daemon] "
+				   "[--pidfile PATH] [--log FILE] [HOST-OPTIONS]");
 	if (listen > 1)
 		return usage_error("serve takes one socket by socket activation, got LISTEN_FDS=%u", listen);
+	if (listen && cli->daemon)
+		return usage_error("%s", "serve --daemon is not for socket activation: the service manager "
+				   "that passed the socket keeps the service");
+	if (cli->daemon) {
+		sp.pidfile = sp.pidfile ? sp.pidfile : VJ_DEFAULT_SERVE_PIDFILE;
+		log = log ? log : VJ_DEFAULT_SERVE_LOG;
+	}
 	run_opts_init(cli, &so.run);
 	so.run.preserve_fds = 0;
 	so.run.listen_pid = false;
+	so.run.warn = print_serve_warning;
+	so.run.userdata = &sp;
 	so.socket_path = cli->socket;
 	so.spec_dir = cli->spec_dir;
 	so.listen_fd = listen == 1 ? 3 : -1;
 	so.log = print_log;
+	so.ready = serve_ready;
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	if (vj_serve(&so, &e) < 0)
+	/* Locked before anything listens: a second service with the same pid
+	 * file stops here, and the lock goes with the daemon. */
+	if (sp.pidfile && (sp.pidfd = vj_pidfile_lock(sp.pidfile, &e)) < 0)
 		return report(e);
+	if (cli->daemon) {
+		r = vj_daemon_detach(log, &sp.ready_fd, &e);
+		if (r > 0) {
+			close(sp.pidfd); /* the daemon's now */
+			return 0;
+		}
+		if (r < 0) {
+			/* Nobody's: a daemon that failed removed it already (the
+			 * check of vj_pidfile_remove spares a newer file). */
+			vj_pidfile_remove(sp.pidfd, sp.pidfile);
+			return report(e);
+		}
+	} else if (log) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0640);
+		if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+			vj_err(&e, VJ_EXIT_SETUP, errno, "serve", log, NULL, "cannot open the log");
+			if (fd >= 0)
+				close(fd);
+			vj_pidfile_remove(sp.pidfd, sp.pidfile);
+			return report(e);
+		}
+		close(fd);
+	}
+	r = vj_serve(&so, &e);
+	/* After the socket went (vj_serve removed it): a script that waits for the
+	 * pid file to go finds the socket gone too. */
+	vj_pidfile_remove(sp.pidfd, sp.pidfile);
+	if (r < 0) {
+		vj_daemon_failed(&sp.ready_fd, e);
+		if (cli->daemon)
+			print_log(e && e->message ? e->message : "the service failed", NULL);
+		return report(e);
+	}
 	return 0;
 }
 
@@ -717,7 +818,7 @@ static int cmd_cdi(struct cli *cli)
 static void print_handoff_log(const char *msg, void *userdata)
 {
 	(void)userdata;
-	fprintf(stderr, "vfiojail handoff: %s\n", msg);
+	vj_log_line("handoff", msg);
 }
 
 /* In the foreground, for one process (--pid) and its pid namespace. */
@@ -954,6 +1055,9 @@ int main(int argc, char **argv)
 		if (r < 0 && cli.socket && strcmp(cli.command, "serve") && strcmp(cli.command, "launch") &&
 		    strcmp(cli.command, "handoff") && strcmp(cli.command, "contexts"))
 			r = usage_error("--socket is for serve, launch, contexts and handoff, not %s", cli.command);
+		if (r < 0 && (cli.daemon || cli.pidfile || cli.log) && strcmp(cli.command, "serve"))
+			r = usage_error("--%s is for serve, not %s",
+					cli.daemon ? "daemon" : cli.pidfile ? "pidfile" : "log", cli.command);
 		if (r < 0)
 			r = commands[i].fn(&cli);
 		vj_spec_free(cli.spec_flags);

@@ -408,6 +408,10 @@ struct vj_serve_opts {
 	const char *spec_dir;     /* NULL = VJ_DEFAULT_SPEC_DIR (/etc/vfiojail/vm)      */
 	int listen_fd;            /* >= 0: a listening socket handed over (LISTEN_FDS)  */
 	void (*log)(const char *msg, void *userdata); /* one line per request; may be NULL */
+	/* Called once the socket listens, before the first request is read (a
+	 * daemon writes its pid file and tells its parent); may be NULL.  -1 with
+	 * *err stops the service. */
+	int (*ready)(void *userdata, struct vj_error **err);
 };
 
 /*

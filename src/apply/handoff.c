@@ -43,6 +43,7 @@
 
 #include "cdi.h"
 #include "child.h"
+#include "daemon.h"
 #include "cgroup.h"
 #include "error.h"
 #include "memlock.h"
@@ -656,17 +657,11 @@ static int oci_state(FILE *f, pid_t *pid, char **id, struct vj_error **err)
 	return 0;
 }
 
-/* The daemon's log: one line each, with the time. */
+/* The daemon's log: one line each, with the time (vj_log_line). */
 static void log_line(const char *msg, void *userdata)
 {
-	time_t t = time(NULL);
-	struct tm tm;
-	char when[32];
-
 	(void)userdata;
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-	fprintf(stderr, "%s vfiojail handoff: %s\n", when, msg);
-	fflush(stderr);
+	vj_log_line("handoff", msg);
 }
 
 static void log_warning(const char *msg, void *userdata)

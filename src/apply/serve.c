@@ -673,6 +673,8 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 	}
 	say(o, "serving on %s, specs from %s", o->listen_fd >= 0 ? "the socket handed over" : path,
 	    s.spec_dir);
+	if (o->ready && o->ready(o->run.userdata, err) < 0)
+		goto out;
 	for (;;) {
 		size_t n = 2 + s.n_vms + s.n_conns, first_conn = 2 + s.n_vms;
 		int64_t now = vj_now_ms(), wait = -1;
