@@ -68,6 +68,9 @@ echo "\$*" >>'$WORK/user-hook.log'
 SH
 LV_QEMU_HOOK="$WORK/user-hook"
 lv_start "$WORK/lv"
+# Per-VM directories in qemu.d, as the hook dispatchers passthrough users keep as
+# hooks/qemu use (qemu.d/VM/OPERATION/SUB-OPERATION/...): libvirt must skip them.
+lv_ns_run mkdir -p "/etc/libvirt/hooks/qemu.d/$name/prepare/begin"
 lv_domain_xml "$name" "$bin/qemu-system-x86_64" >"$WORK/dom.xml"
 capture lv_virsh define "$WORK/dom.xml"
 assert_eq "$rc" 0 "virsh define: libvirt probed the wrapper ($err)"
