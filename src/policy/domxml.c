@@ -359,6 +359,7 @@ static int dev_resolve(const char *root, const char *in, char **out)
 {
 	char cur[PATH_MAX] = "", todo[PATH_MAX], target[PATH_MAX], next[PATH_MAX];
 	unsigned hops = 0;
+	bool dir = true; /* /dev itself */
 	int n;
 
 	if (strncmp(in, "/dev/", 5) != 0)
@@ -406,6 +407,7 @@ static int dev_resolve(const char *root, const char *in, char **out)
 			const char *rest = todo + strspn(todo, "/");
 			if (*rest && !S_ISDIR(st.st_mode))
 				return -ENOTDIR;
+			dir = S_ISDIR(st.st_mode);
 			memcpy(cur, next, (size_t)n + 1);
 			continue;
 		}
@@ -427,7 +429,7 @@ static int dev_resolve(const char *root, const char *in, char **out)
 			return -ENAMETOOLONG;
 		memcpy(todo, next, (size_t)n + 1);
 	}
-	if (!*cur)
+	if (!*cur || dir)
 		return -EISDIR;
 	*out = vj_strdupf("/dev/%s", cur);
 	return *out ? 0 : -ENOMEM;
