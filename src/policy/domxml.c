@@ -66,6 +66,7 @@ struct derive {
 	size_t n_pcis;
 	unsigned viommu, nvme, vdpa;
 	bool iommufd_default;   /* <iommufd enabled='yes'/> */
+	char *user_from;        /* the seclabel's label the user came from, or NULL */
 	struct vj_error **err;
 };
 
@@ -75,6 +76,7 @@ static void derive_clear(struct derive *d)
 		free(d->devs[i].path);
 	free(d->devs);
 	free(d->pcis);
+	free(d->user_from);
 	if (d->spec)
 		json_object_put(d->spec);
 }
@@ -1026,6 +1028,9 @@ static int put_user(struct derive *d)
 					       vj_quote(label, q));
 			*colon = '\0';
 			user = dac_id(label);
+			d->user_from = node_path(l);
+			if (!d->user_from)
+				return oom(d->err);
 			if (!group)
 				group = dac_id(colon + 1);
 			break;
@@ -1209,15 +1214,15 @@ static int parse_xml(const char *xml, size_t len, xmlDocPtr *out, struct vj_erro
 	return 0;
 }
 
-int vj_domxml_to_spec_json(const char *xml, size_t len, const struct vj_domxml_opts *o,
-			   json_object **out, struct vj_error **err)
+/* The spec's object, and in *@user_from where its user came from (a seclabel's
+ * label, or NULL). */
+static int derive(const char *xml, size_t len, const struct vj_domxml_opts *o, json_object **out,
+		  char **user_from, struct vj_error **err)
 {
 	static const struct vj_domxml_opts none = { 0 };
 	_cleanup_(docfreep) xmlDocPtr doc = NULL;
 	_cleanup_(derive_clear) struct derive d = { .o = o ? o : &none, .err = err };
 
-	if (!out)
-		return vj_err(err, VJ_EXIT_USAGE, 0, STEP, "domain XML", NULL, "no place for the result");
 	*out = NULL;
 	if (parse_xml(xml, len, &doc, err) < 0 || check_no_dtd(&d, doc) < 0)
 		return -1;
@@ -1245,12 +1250,23 @@ int vj_domxml_to_spec_json(const char *xml, size_t len, const struct vj_domxml_o
 	    (d.vdpa && put_int(d.spec, "vdpa", d.vdpa, err) < 0))
 		return -1;
 	*out = TAKE_PTR(d.spec);
+	if (user_from)
+		*user_from = TAKE_PTR(d.user_from);
 	return 0;
+}
+
+int vj_domxml_to_spec_json(const char *xml, size_t len, const struct vj_domxml_opts *o,
+			   json_object **out, struct vj_error **err)
+{
+	if (!out)
+		return vj_err(err, VJ_EXIT_USAGE, 0, STEP, "domain XML", NULL, "no place for the result");
+	return derive(xml, len, o, out, NULL, err);
 }
 
 int vj_spec_from_libvirt(const char *xml, size_t len, const struct vj_domxml_opts *o,
 			 struct vj_spec **out, char **json, struct vj_error **err)
 {
+	_cleanup_free_ char *user_from = NULL;
 	json_object *obj = NULL;
 	struct vj_spec *spec = NULL;
 	int r;
@@ -1260,9 +1276,14 @@ int vj_spec_from_libvirt(const char *xml, size_t len, const struct vj_domxml_opt
 	*out = NULL;
 	if (json)
 		*json = NULL;
-	if (vj_domxml_to_spec_json(xml, len, o, &obj, err) < 0)
+	if (derive(xml, len, o, &obj, &user_from, err) < 0)
 		return -1;
 	r = vj_spec_from_json(obj, "derived spec", &spec, err);
+	/* A user or group the spec refuses, read from the seclabel: say where. */
+	if (r < 0 && user_from && err && *err && (*err)->object &&
+	    (strcmp((*err)->object, "user") == 0 || strcmp((*err)->object, "group") == 0))
+		vj_err_wrap(err, STEP, user_from, "the VM's %s comes from this DAC label",
+			    (*err)->object);
 	if (r == 0 && json) {
 		*json = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
 								   JSON_C_TO_STRING_SPACED |
