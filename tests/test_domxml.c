@@ -298,10 +298,10 @@ static void test_user_sources(void **state)
 
 	/* A label the spec refuses (root) names the label, with the spec's reason. */
 	{
-		const char *xml = DOM("<seclabel type='static' model='dac'><label>+0:+0</label>"
-				      "</seclabel>");
+		const char *root = DOM("<seclabel type='static' model='dac'><label>+0:+0</label>"
+				       "</seclabel>");
 		struct vj_spec *s = NULL;
-		assert_int_equal(vj_spec_from_libvirt(xml, strlen(xml), &o, &s, NULL, &err), -1);
+		assert_int_equal(vj_spec_from_libvirt(root, strlen(root), &o, &s, NULL, &err), -1);
 		assert_null(s);
 		assert_error_of(err, VJ_EXIT_USAGE, "libvirt", "seclabel/label");
 		assert_non_null(err->cause);
