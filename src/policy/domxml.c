@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "hashset.h"
 #include "spec_internal.h"
 #include "sysfs.h"
 #include "util.h"
@@ -59,11 +60,13 @@ struct derive {
 	json_object *devices;   /* borrowed: owned by spec */
 	struct dev_entry *devs;
 	size_t n_devs;
+	struct vj_index dev_ix;  /* devs by path */
 	struct pci_entry {
 		char pci[13];
 		bool nvme;      /* an nvme disk's controller: its namespaces share it */
 	} *pcis;
 	size_t n_pcis;
+	struct vj_index pci_ix;  /* pcis by address */
 	unsigned viommu, nvme, vdpa;
 	bool iommufd_default;   /* <iommufd enabled='yes'/> */
 	char *user_from;        /* the seclabel's label the user came from, or NULL */
@@ -76,6 +79,8 @@ static void derive_clear(struct derive *d)
 		free(d->devs[i].path);
 	free(d->devs);
 	free(d->pcis);
+	vj_index_clear(&d->dev_ix);
+	vj_index_clear(&d->pci_ix);
 	free(d->user_from);
 	if (d->spec)
 		json_object_put(d->spec);
@@ -437,6 +442,25 @@ static int dev_resolve(const char *root, const char *in, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+struct key_ctx {
+	const struct derive *d;
+	const char *key;
+};
+
+static bool dev_eq(const void *ctx, size_t pos)
+{
+	const struct key_ctx *k = ctx;
+
+	return strcmp(k->d->devs[pos].path, k->key) == 0;
+}
+
+static bool pci_eq(const void *ctx, size_t pos)
+{
+	const struct key_ctx *k = ctx;
+
+	return strcmp(k->d->pcis[pos].pci, k->key) == 0;
+}
+
 /*
  * The node @path (as the XML names it, read in @n) with @access: resolved to the
  * node itself, and merged with an entry for the same node (the union of the
@@ -448,6 +472,7 @@ static int add_device(struct derive *d, xmlNodePtr n, const char *path, unsigned
 	_cleanup_free_ char *node = NULL;
 	struct dev_entry *e;
 	json_object *o;
+	size_t i;
 	int r;
 
 	if (!path || strncmp(path, "/dev/", 5) != 0)
@@ -462,12 +487,12 @@ static int add_device(struct derive *d, xmlNodePtr n, const char *path, unsigned
 	if (r < 0)
 		return xml_err(d, n, "%s: cannot resolve it under %s: %s", vj_quote(path, q),
 			       vj_root_dev(&d->o->roots), strerror(-r));
-	for (size_t i = 0; i < d->n_devs; i++) {
-		if (strcmp(d->devs[i].path, node) != 0)
-			continue;
+	i = vj_index_find(&d->dev_ix, vj_hash_str(node), dev_eq, &(struct key_ctx){ d, node });
+	if (i != SIZE_MAX) {
 		d->devs[i].access |= access;
 		vj_access_format(d->devs[i].access, acc);
-		json_object_object_add(d->devs[i].obj, "access", json_object_new_string(acc));
+		if (json_object_object_add(d->devs[i].obj, "access", json_object_new_string(acc)) < 0)
+			return oom(d->err);
 		return 0;
 	}
 	o = json_object_new_object();
@@ -484,6 +509,10 @@ static int add_device(struct derive *d, xmlNodePtr n, const char *path, unsigned
 	e = VJ_PUSH(d->devs, d->n_devs);
 	if (!e)
 		return oom(d->err);
+	if (vj_index_add(&d->dev_ix, vj_hash_str(node), d->n_devs - 1) < 0) {
+		d->n_devs--;
+		return oom(d->err);
+	}
 	e->path = TAKE_PTR(node);
 	e->access = access;
 	e->obj = o;
@@ -543,11 +572,11 @@ static int add_hostdev(struct derive *d, xmlNodePtr where, const struct vj_pci_a
 	struct pci_entry *e;
 	char pci[13];
 	json_object *o;
+	size_t i;
 
 	vj_pci_addr_format(a, pci);
-	for (size_t i = 0; i < d->n_pcis; i++) {
-		if (strcmp(d->pcis[i].pci, pci) != 0)
-			continue;
+	i = vj_index_find(&d->pci_ix, vj_hash_str(pci), pci_eq, &(struct key_ctx){ d, pci });
+	if (i != SIZE_MAX) {
 		if (nvme && d->pcis[i].nvme)
 			return 0;
 		return xml_err(d, where, "%s is assigned twice (by an earlier hostdev, "
@@ -565,6 +594,10 @@ static int add_hostdev(struct derive *d, xmlNodePtr where, const struct vj_pci_a
 	if (!e)
 		return oom(d->err);
 	memcpy(e->pci, pci, sizeof(pci));
+	if (vj_index_add(&d->pci_ix, vj_hash_str(e->pci), d->n_pcis - 1) < 0) {
+		d->n_pcis--;
+		return oom(d->err);
+	}
 	e->nvme = nvme;
 	return 0;
 }
