@@ -374,6 +374,13 @@ static void test_memlock(void **state)
 	assert_true(json_object_object_get_ex(j, "memlock", &m));
 	assert_int_equal(jint(m, "hard_limit"), INT64_C(3) << 30);
 	json_object_put(j);
+	/* libvirt's "unlimited" hard_limit is none: <locked/> decides. */
+	j = derive_json(DOM("<memtune><hard_limit unit='KiB'>9007199254740991</hard_limit></memtune>"
+			    "<memoryBacking><locked/></memoryBacking>"),
+			NULL, NULL);
+	assert_true(json_object_object_get_ex(j, "memlock", &m));
+	assert_true(json_object_object_get_ex(m, "unlimited", &v));
+	json_object_put(j);
 	/* Hugepages alone: nothing. */
 	j = derive_json(DOM("<memoryBacking><hugepages><page size='1' unit='G'/></hugepages>"
 			    "</memoryBacking>"),

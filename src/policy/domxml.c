@@ -34,6 +34,7 @@
 #define STEP "libvirt"
 #define LINK_HOPS_MAX 40
 #define TEXT_MAX 4096
+#define UNLIMITED_KIB UINT64_C(9007199254740991)
 
 #ifndef VJ_LIBVIRT_QEMU_USER
 #define VJ_LIBVIRT_QEMU_USER "libvirt-qemu"
@@ -1099,9 +1100,12 @@ static int put_memlock(struct derive *d)
 	json_object *m;
 	uint64_t bytes;
 
+	if (hard && size_elem(d, hard, &bytes) < 0)
+		return -1;
+	/* libvirt's "unlimited" (VIR_DOMAIN_MEMORY_PARAM_UNLIMITED, 2^53-1 KiB) is no limit. */
+	if (hard && bytes >= UNLIMITED_KIB * 1024)
+		hard = NULL;
 	if (hard) {
-		if (size_elem(d, hard, &bytes) < 0)
-			return -1;
 		m = json_object_new_object();
 		if (!m || put_int(m, "hard_limit", (int64_t)bytes, d->err) < 0) {
 			json_object_put(m);
