@@ -136,7 +136,7 @@ static int substitute_arg(const struct vj_vmm *v, int first, const char *arg, si
 			r = vj_err(err, VJ_EXIT_USAGE, 0, "argv", field,
 				   "declare the context in the spec's \"iommufd\" list, or hand the hostdev as "
 				   "an fd (\"fd\": ID)",
-				   "\"%.*s\" names no iommufd context or hostdev fd of this VM",
+				   "\"%.*s\" names no iommufd context of this VM, nor a hostdev handed as an fd",
 				   (int)(end - at + 1), at);
 			break;
 		}
