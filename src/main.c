@@ -182,7 +182,7 @@ static void usage(FILE *f)
 	      "The spec is a JSON file (SPEC, \"-\" for stdin) or these flags:\n"
 	      "  --name NAME  --user USER  --group GROUP  --groups G1,G2,...  --memory SIZE\n"
 	      "  --arch ARCH\n"
-	      "  --hostdev BDF[,backend=iommufd|legacy][,iommufd=ID]   (repeatable)\n"
+	      "  --hostdev BDF[,backend=iommufd|legacy][,iommufd=ID][,fd=ID]   (repeatable)\n"
 	      "  --device PATH[:rwm]  --iommufd ID                     (repeatable)\n"
 	      "  --viommu N  --nvme N  --vdpa N  --pci-host-bridges N  --migration\n"
 	      "  --memlock-hard-limit SIZE | --memlock-extra SIZE | --memlock-unlimited\n"

@@ -8,7 +8,10 @@
 #include <sys/acl.h>
 #include <sys/sysmacros.h>
 
+#include <json-c/json.h>
+
 #include "plan.h"
+#include "plan_json.h"
 #include "state.h"
 #include "testlib.h"
 #include "util.h"
@@ -304,12 +307,130 @@ static void test_state_round_trip(void **state)
 	vj_spec_free(spec);
 }
 
+/* A hostdev of the fixture GPU host, handed as an fd or not. */
+static struct vj_plan *gpu_plan(const struct fixture *f, const char *hostdev)
+{
+	const char *fx = getenv("VJ_FIXTURES");
+	struct vj_spec *spec = vj_spec_new();
+	struct vj_error *err = NULL;
+	struct vj_plan *plan = NULL;
+	char *sys;
+
+	assert_non_null(fx);
+	sys = pathf("%s/gpu-iommufd/sys", fx);
+	struct vj_plan_opts o = { .roots = { .dev = f->dev, .sysfs = sys } };
+	assert_non_null(spec);
+	assert_int_equal(vj_spec_set_flag(spec, "name", "vm", &err), 0);
+	assert_int_equal(vj_spec_set_flag(spec, "user", "nobody", &err), 0);
+	assert_int_equal(vj_spec_set_flag(spec, "memory", "1GiB", &err), 0);
+	assert_int_equal(vj_spec_set_flag(spec, "hostdev", hostdev, &err), 0);
+	assert_int_equal(vj_spec_finish(spec, &err), 0);
+	if (vj_plan_build(spec, &o, &plan, &err) != 0)
+		fail_msg("%s: %s", err->object, err->message);
+	vj_spec_free(spec);
+	free(sys);
+	return plan;
+}
+
+/* Handed as an fd, a hostdev has no node in the jail and no rule in its filter;
+ * the plan keeps its cdev and device number (to check the fd opened), /dev/iommu
+ * stays.  Without fd, the node and its rule as before. */
+static void test_hostdev_fd(void **state)
+{
+	struct fixture *f = fixture_or_skip(state);
+	struct vj_plan *p = gpu_plan(f, "0009:06:00.0,fd=gpu0");
+	const struct vj_hostdev_plan *h = &p->hostdevs[0];
+
+	assert_int_equal(p->n_hostdevs, 1);
+	assert_string_equal(h->fd, "gpu0");
+	assert_string_equal(h->node, "/dev/vfio/devices/vfio0");
+	assert_int_equal(h->major, 240);
+	assert_int_equal(h->minor, 0);
+	assert_null(find_node(p, "/dev/vfio/devices/vfio0"));
+	assert_null(find_rule(p, 240, 0));
+	assert_non_null(find_node(p, "/dev/iommu"));
+	assert_non_null(find_rule(p, 10, 120));
+	vj_plan_free(p);
+
+	p = gpu_plan(f, "0009:06:00.0");
+	assert_null(p->hostdevs[0].fd);
+	assert_int_equal(p->hostdevs[0].major, 240);
+	assert_non_null(find_node(p, "/dev/vfio/devices/vfio0"));
+	assert_non_null(find_rule(p, 240, 0));
+	vj_plan_free(p);
+}
+
+/* plan -> state -> plan keeps "fd" and the device number, with and without fd;
+ * an older state without those keys reads as no fd. */
+static void test_hostdev_fd_state(void **state)
+{
+	struct fixture *f = fixture_or_skip(state);
+	static const char *const forms[] = { "0009:06:00.0,fd=gpu0", "0009:06:00.0" };
+	struct vj_error *err = NULL;
+	int dirfd;
+
+	assert_int_equal(mkdir(f->state, 0700), 0);
+	dirfd = vj_state_dir_open(f->state, &err);
+	assert_true(dirfd >= 0);
+	for (size_t i = 0; i < ARRAY_SIZE(forms); i++) {
+		struct vj_plan *p = gpu_plan(f, forms[i]);
+		struct vj_state st = { .name = "vm", .kind = VJ_STATE_SETUP, .cgroup = "/sys/fs/cgroup/x",
+				       .bpf_pin = "/sys/fs/bpf/vfiojail/vm", .ns_path = "/run/ns/vm",
+				       .plan = p, .spec = "{\"name\": \"vm\"}", .dev_root = f->dev },
+				back;
+
+		assert_int_equal(vj_state_write(dirfd, &st, &err), 0);
+		if (vj_state_read(dirfd, "vm", &back, &err) != 0)
+			fail_msg("%s: %s", err->object, err->message);
+		const struct vj_hostdev_plan *a = &p->hostdevs[0], *b = &back.plan->hostdevs[0];
+		if (a->fd)
+			assert_string_equal(b->fd, a->fd);
+		else
+			assert_null(b->fd);
+		assert_string_equal(b->node, a->node);
+		assert_true(b->major == a->major && b->minor == a->minor);
+		assert_int_equal(back.plan->n_nodes, p->n_nodes);
+		assert_int_equal(back.plan->n_rules, p->n_rules);
+		vj_state_clear(&back);
+		vj_plan_free(p);
+	}
+	assert_int_equal(vj_state_remove(dirfd, "vm", &err), 0);
+	close(dirfd);
+
+	/* An older plan: no "fd", "major", "minor". */
+	struct vj_plan *p = gpu_plan(f, "0009:06:00.0"), *back = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	assert_non_null(m);
+	assert_int_equal(vj_plan_print_json(p, m), 0);
+	fclose(m);
+	json_object *o = json_tokener_parse(text), *hd;
+	assert_non_null(o);
+	hd = json_object_array_get_idx(json_object_object_get(o, "hostdevs"), 0);
+	json_object_object_del(hd, "fd");
+	json_object_object_del(hd, "major");
+	json_object_object_del(hd, "minor");
+	assert_int_equal(vj_plan_json_read(o, &back), 0);
+	assert_null(back->hostdevs[0].fd);
+	assert_string_equal(back->hostdevs[0].node, "/dev/vfio/devices/vfio0");
+	vj_plan_free(back);
+	/* An fd without the device number to check it by: refused as damaged. */
+	json_object_object_add(hd, "fd", json_object_new_string("gpu0"));
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	json_object_put(o);
+	free(text);
+	vj_plan_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_many_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostdev_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostdev_fd_state, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -647,6 +647,76 @@ static void test_flag_finish_errors(void **state)
 			    "hostdevs[0].iommufd", "choose one of \"a\", \"b\"");
 }
 
+/* "fd": a hostdev handed to the VMM as an open fd (iommufd backend only), its id
+ * one of a kind among the contexts' and the other hostdevs' fd ids. */
+static void test_hostdev_fd(void **state)
+{
+	struct vj_spec *spec, *back = NULL;
+	struct vj_error *err = NULL;
+	char *text;
+
+	(void)state;
+	spec = parse_ok("{" WITH_HOSTDEV ", \"hostdevs\": [{\"pci\": \"06:00.0\", \"fd\": \"gpu0\"},"
+			" {\"pci\": \"06:00.1\"}, {\"pci\": \"07:00.0\", \"fd\": \"nic.1\"}]}");
+	assert_string_equal(spec->hostdevs[0].fd, "gpu0");
+	assert_null(spec->hostdevs[1].fd);
+	assert_string_equal(spec->hostdevs[2].fd, "nic.1");
+	assert_string_equal(spec->hostdevs[0].iommufd, "iommufd0"); /* still in a context */
+	/* The spec as JSON (the state's, the hook's) keeps it, and only where set. */
+	text = vj_spec_json(spec, NULL);
+	assert_non_null(text);
+	if (vj_spec_parse_string(text, &back, &err) != 0)
+		fail_msg("%s: %s: %s", text, err->object, err->message);
+	assert_string_equal(back->hostdevs[0].fd, "gpu0");
+	assert_null(back->hostdevs[1].fd);
+	assert_string_equal(back->hostdevs[2].fd, "nic.1");
+	free(text);
+	vj_spec_free(back);
+	vj_spec_free(spec);
+
+	/* The flag form, with the other options in any order. */
+	spec = vj_spec_new();
+	assert_non_null(spec);
+	set_flag_ok(spec, "name", "vm");
+	set_flag_ok(spec, "user", "nobody");
+	set_flag_ok(spec, "memory", "1G");
+	set_flag_ok(spec, "iommufd", "ctx");
+	set_flag_ok(spec, "hostdev", "06:00.0,fd=gpu0,iommufd=ctx");
+	set_flag_ok(spec, "hostdev", "06:00.1,backend=iommufd,fd=gpu1");
+	assert_int_equal(vj_spec_finish(spec, &err), 0);
+	assert_string_equal(spec->hostdevs[0].fd, "gpu0");
+	assert_string_equal(spec->hostdevs[1].fd, "gpu1");
+	vj_spec_free(spec);
+
+	/* Legacy: no fd (named as the field, with the reason). */
+	expect_json_error("{" WITH_HOSTDEV ", \"hostdevs\": [{\"pci\": \"06:00.0\", \"fd\": \"g\","
+			  " \"backend\": \"legacy\"}]}",
+			  "hostdevs[0].fd", "backend \"legacy\": a VFIO device is handed as an fd only with iommufd");
+	expect_finish_error(FLAGS("name", "vm", "user", "nobody", "memory", "1G", "hostdev", "06:00.1",
+				  "hostdev", "06:00.0,backend=legacy,fd=g"),
+			    "hostdevs[1].fd", "only with iommufd");
+	/* Duplicate fd ids, and an fd id that is a context's (declared, or the default). */
+	expect_json_error("{" WITH_HOSTDEV ", \"hostdevs\": [{\"pci\": \"06:00.0\", \"fd\": \"g\"},"
+			  " {\"pci\": \"06:00.1\", \"fd\": \"g\"}]}",
+			  "hostdevs[1].fd", "duplicate id \"g\": hostdevs[0] (0000:06:00.0) has it");
+	expect_json_error("{" WITH_HOSTDEV ", \"iommufd\": [{\"id\": \"a\"}, {\"id\": \"b\"}],"
+			  " \"hostdevs\": [{\"pci\": \"06:00.0\", \"iommufd\": \"a\", \"fd\": \"b\"}]}",
+			  "hostdevs[0].fd", "\"b\" is an iommufd context's id already");
+	expect_finish_error(FLAGS("name", "vm", "user", "nobody", "memory", "1G", "hostdev",
+				  "06:00.0,fd=iommufd0"),
+			    "hostdevs[0].fd", "\"iommufd0\" is an iommufd context's id already");
+	/* Not an object id, not a string. */
+	expect_json_error("{" WITH_HOSTDEV ", \"hostdevs\": [{\"pci\": \"06:00.0\", \"fd\": \"0g\"}]}",
+			  "hostdevs[0].fd", "\"0g\" is not an fd id");
+	expect_json_error("{" WITH_HOSTDEV ", \"hostdevs\": [{\"pci\": \"06:00.0\", \"fd\": \"\"}]}",
+			  "hostdevs[0].fd", "is not an fd id");
+	expect_json_error("{" WITH_HOSTDEV ", \"hostdevs\": [{\"pci\": \"06:00.0\", \"fd\": 3}]}",
+			  "hostdevs[0].fd", "");
+	expect_flag_error(FLAGS("hostdev", "06:00.0,fd=a:b"), "--hostdev", "\"a:b\" is not an fd id");
+	expect_flag_error(FLAGS("hostdev", "06:00.0,fd=a,fd=b"), "--hostdev", "\"fd=b\": option given twice");
+	expect_flag_error(FLAGS("hostdev", "06:00.0,fd"), "--hostdev", "or fd=ID)");
+}
+
 static void test_flag_forms(void **state)
 {
 	struct vj_spec *spec = vj_spec_new();
@@ -841,6 +911,7 @@ int main(void)
 		cmocka_unit_test(test_flags_same_as_full_spec),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_hostdev_contexts),
+		cmocka_unit_test(test_hostdev_fd),
 		cmocka_unit_test(test_numeric_users_and_groups),
 		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_sizes_and_memlock_forms),

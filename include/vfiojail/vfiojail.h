@@ -110,6 +110,10 @@ struct vj_hostdev_spec {
 	char pci[13];         /* canonical form of addr */
 	enum vj_backend backend;
 	char *iommufd;        /* context id (iommufd backend), NULL for legacy */
+	/* "fd": the id the cdev is handed to the VMM as (@fd:ID@, VFIOJAIL_FD_<ID>;
+	 * the context id form, unique among contexts and hostdev fds), iommufd
+	 * backend only; NULL: the VMM opens the node in its /dev. */
+	char *fd;
 };
 
 struct vj_device_spec {
@@ -288,6 +292,9 @@ struct vj_hostdev_plan {
 	char *iommufd;        /* context id or NULL */
 	struct vj_bar *bars;
 	size_t n_bars;
+	char *fd;             /* the id it is handed as (@fd:ID@); NULL: reached by its node */
+	uint32_t major, minor; /* the node's device number (sysfs); with fd, what the
+				* opened cdev must be (0:0 in an older state) */
 };
 
 struct vj_plan {
@@ -555,6 +562,13 @@ struct vj_status_proc {
 	uint64_t locked;      /* VmLck bytes */
 };
 
+/* A hostdev of the jail's plan, and how the VMM reaches it. */
+struct vj_status_hostdev {
+	char pci[13];
+	char *node;           /* its node on the host (/dev/vfio/devices/vfioN, /dev/vfio/G) */
+	char *fd;             /* handed to the VMM as this fd id (no node in the jail), or NULL */
+};
+
 struct vj_status {
 	char *name;
 	char *kind;           /* the command that made it: "run", "setup", "launch",
@@ -567,6 +581,8 @@ struct vj_status {
 	bool drift;           /* some item is not as the state says           */
 	bool abandoned;       /* no process left and its owner (launcher or
 			       * supervisor) is gone: vfiojail gc removes it */
+	struct vj_status_hostdev *hostdevs; /* the plan's, in spec order */
+	size_t n_hostdevs;
 };
 
 /* Read NAME's state and check it: 0, or -1 with *err (2: no such jail). */
@@ -576,7 +592,8 @@ VJ_EXPORT void vj_status_free(struct vj_status *s);
 /* "OK    item: detail" / "DRIFT item: detail" lines, then the processes. */
 VJ_EXPORT int vj_status_print_table(const struct vj_status *s, FILE *f);
 /* {"name", "kind", "cgroup", "drift", "abandoned", "items": [{"name", "ok",
- * "detail"}], "processes": [{"pid", "memlock_soft", "memlock_hard", "locked"}]} */
+ * "detail"}], "processes": [{"pid", "memlock_soft", "memlock_hard", "locked"}],
+ * "hostdevs": [{"pci", "node", "fd"}]} (fd: the id, or null) */
 VJ_EXPORT int vj_status_print_json(const struct vj_status *s, FILE *f);
 /* The names of every jail in the state directory, sorted. */
 VJ_EXPORT int vj_list(const struct vj_run_opts *opts, char ***names, size_t *n,

@@ -203,7 +203,7 @@ static void serve_one(struct handoff *h, int fd)
 	    vj_serve_read_request(fd, buf, sizeof(buf), &name, &e) < 0 ||
 	    check_client(h, pidfd, &cred, name, &e) < 0)
 		goto refuse;
-	out.n = h->plan->n_iommufd;
+	out.n = h->vmm.n_fds; /* the contexts, then the hostdevs handed as fds */
 	out.fds = h->vmm.ctx_fds;
 	out.ids = calloc(out.n + 1, sizeof(char *));
 	if (!out.ids) {
@@ -211,7 +211,7 @@ static void serve_one(struct handoff *h, int fd)
 		goto refuse;
 	}
 	for (size_t i = 0; i < out.n; i++)
-		out.ids[i] = h->plan->iommufd[i].id;
+		out.ids[i] = (char *)h->vmm.ids[i];
 	out.memlock = h->plan->memlock;
 	if (check_ids_now(h, pidfd, name, &e) < 0) {
 		free(out.ids);
@@ -224,8 +224,9 @@ static void serve_one(struct handoff *h, int fd)
 		h->given = cred.pid;
 		/* The client has them now; this process keeps none. */
 		vj_vmm_close_contexts(&h->vmm);
-		say(h, "VM %s: %zu iommufd context(s) handed to pid %d (uid %u gid %u)", h->spec->name,
-		    out.n, (int)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid);
+		say(h, "VM %s: %zu iommufd context(s) handed to pid %d (uid %u gid %u), and %zu hostdev fd(s)",
+		    h->spec->name, h->plan->n_iommufd, (int)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid,
+		    out.n - h->plan->n_iommufd);
 	}
 	free(out.ids);
 	goto out;

@@ -201,6 +201,7 @@ static int spec_remove(struct vj_spec *spec, const struct vj_hotplug *h, struct 
 			goto out;
 		}
 		free(spec->hostdevs[k].iommufd);
+		free(spec->hostdevs[k].fd);
 		memmove(&spec->hostdevs[k], &spec->hostdevs[k + 1],
 			(spec->n_hostdevs - k - 1) * sizeof(*spec->hostdevs));
 		spec->n_hostdevs--;

@@ -1291,6 +1291,24 @@ static int status_check(struct vj_status *s, const struct vj_state *st)
 	return 0;
 }
 
+/* The plan's hostdevs and how the VMM reaches each (a state without a plan: none). */
+static int status_hostdevs(struct vj_status *s, const struct vj_plan *p)
+{
+	size_t n = p ? p->n_hostdevs : 0;
+
+	s->hostdevs = calloc(n + 1, sizeof(*s->hostdevs));
+	if (!s->hostdevs)
+		return -1;
+	for (size_t i = 0; i < n; i++, s->n_hostdevs++) {
+		struct vj_status_hostdev *h = &s->hostdevs[i];
+		memcpy(h->pci, p->hostdevs[i].pci, sizeof(h->pci));
+		if ((p->hostdevs[i].node && !(h->node = strdup(p->hostdevs[i].node))) ||
+		    (p->hostdevs[i].fd && !(h->fd = strdup(p->hostdevs[i].fd))))
+			return -1;
+	}
+	return 0;
+}
+
 void vj_status_free(struct vj_status *s)
 {
 	if (!s)
@@ -1301,6 +1319,11 @@ void vj_status_free(struct vj_status *s)
 	}
 	free(s->items);
 	free(s->procs);
+	for (size_t i = 0; i < s->n_hostdevs; i++) {
+		free(s->hostdevs[i].node);
+		free(s->hostdevs[i].fd);
+	}
+	free(s->hostdevs);
 	free(s->name);
 	free(s->kind);
 	free(s->cgroup);
@@ -1328,7 +1351,8 @@ int vj_status_get(const char *name, const struct vj_run_opts *o, struct vj_statu
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->name = strdup(name)) ||
 	    !(s->kind = strdup(vj_state_origin_name(st.origin))) ||
-	    (st.cgroup && !(s->cgroup = strdup(st.cgroup))) || status_check(s, &st) < 0) {
+	    (st.cgroup && !(s->cgroup = strdup(st.cgroup))) || status_check(s, &st) < 0 ||
+	    status_hostdevs(s, st.plan) < 0) {
 		vj_status_free(s);
 		vj_state_clear(&st);
 		return oom(err, name);
@@ -1396,6 +1420,16 @@ int vj_status_print_table(const struct vj_status *s, FILE *f)
 			s->items[i].detail);
 	if (s->n_procs)
 		print_procs(s, f);
+	if (s->n_hostdevs)
+		fputs("HOSTDEV       REACHED BY\n", f);
+	for (size_t i = 0; i < s->n_hostdevs; i++) {
+		const struct vj_status_hostdev *h = &s->hostdevs[i];
+		if (h->fd)
+			fprintf(f, "%-13s fd %s (opened by vfiojail from %s; no node in the jail)\n", h->pci,
+				h->fd, h->node ? h->node : "?");
+		else
+			fprintf(f, "%-13s node %s\n", h->pci, h->node ? h->node : "?");
+	}
 	return ferror(f) ? -1 : 0;
 }
 
@@ -1431,6 +1465,15 @@ static json_object *status_json(const struct vj_status *s)
 		json_object_array_add(procs, p);
 	}
 	json_object_object_add(o, "processes", procs);
+	json_object *hostdevs = json_object_new_array();
+	for (size_t i = 0; i < s->n_hostdevs; i++) {
+		json_object *h = json_object_new_object();
+		json_object_object_add(h, "pci", json_object_new_string(s->hostdevs[i].pci));
+		json_object_object_add(h, "node", s->hostdevs[i].node ? json_object_new_string(s->hostdevs[i].node) : NULL);
+		json_object_object_add(h, "fd", s->hostdevs[i].fd ? json_object_new_string(s->hostdevs[i].fd) : NULL);
+		json_object_array_add(hostdevs, h);
+	}
+	json_object_object_add(o, "hostdevs", hostdevs);
 	return o;
 }
 

@@ -184,21 +184,21 @@ out:
 /* ------------------------------------------------------------------------- */
 /* Hand-off: the same steps for a VMM process that already runs              */
 
-/* The contexts (moved out of @vmm), their ids, the memlock figure and the
- * cgroup (NULL: none, for contexts alone), for the client. */
+/* The contexts and the hostdev fds (moved out of @vmm), their ids, the memlock
+ * figure and the cgroup (NULL: none, for contexts alone), for the client. */
 static int handoff_fill(struct vj_handoff *out, const struct vj_plan *plan, struct vj_vmm *vmm,
 			const char *cgroup, struct vj_error **err)
 {
 	bool ok = true;
 
-	out->n = plan->n_iommufd;
+	out->n = vmm->n_fds;
 	out->fds = calloc(out->n + 1, sizeof(int));
 	out->ids = calloc(out->n + 1, sizeof(char *));
 	out->cgroup = cgroup ? strdup(cgroup) : NULL;
 	for (size_t i = 0; out->fds && i < out->n; i++)
 		out->fds[i] = -1;
 	for (size_t i = 0; out->ids && i < out->n; i++)
-		ok = (out->ids[i] = strdup(plan->iommufd[i].id)) && ok;
+		ok = (out->ids[i] = strdup(vmm->ids[i])) && ok;
 	if (!ok || !out->fds || !out->ids || (cgroup && !out->cgroup)) {
 		vj_handoff_clear(out);
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", plan->name, NULL, "out of memory");
@@ -417,6 +417,7 @@ int vj_run_contexts(const struct vj_spec *spec, const struct vj_run_opts *o, int
 		goto out;
 	}
 	vmm.plan = plan;
+	vmm.contexts_only = true; /* the caller's launcher opens its devices itself */
 	if (vj_vmm_open_contexts(&vmm, vj_root_dev(&o->plan.roots), o->iommufd_best_effort, o->warn, o->userdata,
 				 err) < 0 ||
 	    check_ids(pidfd, plan, gid, who, err) < 0 || handoff_fill(out, plan, &vmm, NULL, err) < 0)

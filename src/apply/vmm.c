@@ -84,8 +84,29 @@ static char *fd_env(const char *id, int fd)
 	return s;
 }
 
-/* Replace each "@fd:ID@" in @arg by the context's fd number (@first + index). */
-static int substitute_arg(const struct vj_plan *p, int first, const char *arg, size_t index,
+int vj_vmm_collect_ids(struct vj_vmm *v, struct vj_error **err)
+{
+	const struct vj_plan *p = v->plan;
+	size_t n = p->n_iommufd, k = 0;
+
+	if (v->ids)
+		return 0;
+	for (size_t i = 0; i < p->n_hostdevs && !v->contexts_only; i++)
+		n += p->hostdevs[i].fd != NULL;
+	v->ids = calloc(n + 1, sizeof(*v->ids));
+	if (!v->ids)
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "fds", NULL, NULL, "out of memory");
+	for (size_t i = 0; i < p->n_iommufd; i++)
+		v->ids[k++] = p->iommufd[i].id;
+	for (size_t i = 0; i < p->n_hostdevs && !v->contexts_only; i++)
+		if (p->hostdevs[i].fd)
+			v->ids[k++] = p->hostdevs[i].fd;
+	v->n_fds = n;
+	return 0;
+}
+
+/* Replace each "@fd:ID@" in @arg by the fd's number (@first + index in v->ids). */
+static int substitute_arg(const struct vj_vmm *v, int first, const char *arg, size_t index,
 			  char **out, struct vj_error **err)
 {
 	_cleanup_free_ char *res = NULL;
@@ -108,13 +129,15 @@ static int substitute_arg(const struct vj_plan *p, int first, const char *arg, s
 			break;
 		}
 		idlen = (size_t)(end - at - 4);
-		for (i = 0; i < p->n_iommufd; i++)
-			if (strlen(p->iommufd[i].id) == idlen && !strncmp(p->iommufd[i].id, at + 4, idlen))
+		for (i = 0; i < v->n_fds; i++)
+			if (strlen(v->ids[i]) == idlen && !strncmp(v->ids[i], at + 4, idlen))
 				break;
-		if (i == p->n_iommufd) {
+		if (i == v->n_fds) {
 			r = vj_err(err, VJ_EXIT_USAGE, 0, "argv", field,
-				   "declare the context in the spec's \"iommufd\" list",
-				   "\"%.*s\" names no iommufd context of this VM", (int)(end - at + 1), at);
+				   "declare the context in the spec's \"iommufd\" list, or hand the hostdev as "
+				   "an fd (\"fd\": ID)",
+				   "\"%.*s\" names no iommufd context of this VM, nor a hostdev handed as an fd",
+				   (int)(end - at + 1), at);
 			break;
 		}
 		fprintf(m, "%.*s%d", (int)(at - c), c, first + (int)i);
@@ -183,15 +206,17 @@ int vj_vmm_prepare(struct vj_vmm *v, struct vj_plan *plan, const struct vj_run_o
 		return -1;
 	while (argv[n])
 		n++;
+	if (vj_vmm_collect_ids(v, err) < 0)
+		return -1;
 	v->argv = calloc(n + 1, sizeof(char *));
-	v->env = calloc(plan->n_iommufd + 1, sizeof(char *));
+	v->env = calloc(v->n_fds + 1, sizeof(char *));
 	if (!v->argv || !v->env)
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", NULL, NULL, "out of memory");
 	for (i = 0; i < n; i++)
-		if (substitute_arg(plan, vj_vmm_ctx_first(v), argv[i], i, &v->argv[i], err) < 0)
+		if (substitute_arg(v, vj_vmm_ctx_first(v), argv[i], i, &v->argv[i], err) < 0)
 			return -1;
-	for (i = 0; i < plan->n_iommufd; i++)
-		if (!(v->env[i] = fd_env(plan->iommufd[i].id, vj_vmm_ctx_first(v) + (int)i)))
+	for (i = 0; i < v->n_fds; i++)
+		if (!(v->env[i] = fd_env(v->ids[i], vj_vmm_ctx_first(v) + (int)i)))
 			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", NULL, NULL, "out of memory");
 	return resolve_vmm(argv[0], &v->path, err);
 }
@@ -202,6 +227,45 @@ void vj_vmm_close_preserved(const struct vj_vmm *v)
 		close_range(FD_FIRST, (unsigned)vj_vmm_ctx_first(v) - 1, 0);
 }
 
+/* The hostdevs handed as fds, after the contexts in v->ctx_fds: each cdev
+ * opened under @dev_root and checked to be the device sysfs named for the BDF
+ * (the plan's major:minor), not a stale or planted node at the path. */
+static int open_hostdev_fds(struct vj_vmm *v, const char *dev_root, struct vj_error **err)
+{
+	const struct vj_plan *p = v->plan;
+	size_t k = p->n_iommufd;
+
+	for (size_t i = 0; i < p->n_hostdevs; i++) {
+		const struct vj_hostdev_plan *h = &p->hostdevs[i];
+		_cleanup_free_ char *path = NULL;
+		struct stat st;
+		int fd;
+
+		if (!h->fd)
+			continue;
+		if (!h->node || strncmp(h->node, "/dev/", 5) != 0)
+			return vj_err(err, VJ_EXIT_SETUP, EINVAL, "hostdev", h->pci, NULL,
+				      "the plan names no /dev node for it");
+		path = vj_path_join(dev_root, h->node + 5);
+		if (!path)
+			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "hostdev", h->pci, NULL, "out of memory");
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			return vj_err(err, VJ_EXIT_SETUP, errno, "hostdev", path,
+				      "udev makes it from sysfs's vfio-dev entry of the device; is it still bound to vfio-pci?",
+				      "cannot open the VFIO device of %s (to hand it as fd %s)", h->pci, h->fd);
+		v->ctx_fds[k++] = fd;
+		if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != h->major ||
+		    minor(st.st_rdev) != h->minor)
+			return vj_err(err, VJ_EXIT_SETUP, 0, "hostdev", path,
+				      "recreate the node from sysfs (/sys/bus/pci/devices/BDF/vfio-dev/vfioN/dev; udev normally does)",
+				      "%s is not the VFIO device of %s: it is %s %u:%u, sysfs says char %u:%u", path,
+				      h->pci, S_ISCHR(st.st_mode) ? "char" : "not a char device", major(st.st_rdev),
+				      minor(st.st_rdev), h->major, h->minor);
+	}
+	return 0;
+}
+
 int vj_vmm_open_contexts(struct vj_vmm *v, const char *dev_root, bool best_effort,
 			 void (*warn)(const char *msg, void *userdata), void *userdata,
 			 struct vj_error **err)
@@ -210,10 +274,12 @@ int vj_vmm_open_contexts(struct vj_vmm *v, const char *dev_root, bool best_effor
 	struct vj_plan *p = v->plan;
 	size_t i;
 
-	v->ctx_fds = malloc((p->n_iommufd + 1) * sizeof(int));
+	if (vj_vmm_collect_ids(v, err) < 0)
+		return -1;
+	v->ctx_fds = malloc((v->n_fds + 1) * sizeof(int));
 	if (!path || !v->ctx_fds)
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "iommufd", NULL, NULL, "out of memory");
-	for (i = 0; i < p->n_iommufd; i++)
+	for (i = 0; i < v->n_fds; i++)
 		v->ctx_fds[i] = -1;
 	for (i = 0; i < p->n_iommufd; i++) {
 		_cleanup_free_ char *w = NULL;
@@ -237,12 +303,12 @@ int vj_vmm_open_contexts(struct vj_vmm *v, const char *dev_root, bool best_effor
 				warn(w, userdata);
 		}
 	}
-	return 0;
+	return v->contexts_only ? 0 : open_hostdev_fds(v, dev_root, err);
 }
 
 void vj_vmm_close_contexts(struct vj_vmm *v)
 {
-	for (size_t i = 0; v->ctx_fds && v->plan && i < v->plan->n_iommufd; i++)
+	for (size_t i = 0; v->ctx_fds && i < v->n_fds; i++)
 		if (v->ctx_fds[i] >= 0) {
 			close(v->ctx_fds[i]);
 			v->ctx_fds[i] = -1;
@@ -253,6 +319,7 @@ void vj_vmm_free(struct vj_vmm *v)
 {
 	vj_vmm_close_contexts(v);
 	free(v->ctx_fds);
+	free(v->ids);
 	strv_free(v->argv);
 	strv_free(v->env);
 	free(v->path);
@@ -267,11 +334,13 @@ void vj_vmm_free(struct vj_vmm *v)
  * fd above 2 is closed. */
 static int arrange_fds(struct vj_vmm *l, int *keep, struct vj_error **err)
 {
-	size_t n = l->plan->n_iommufd, i;
+	size_t n = l->n_fds, i;
 	int first = vj_vmm_ctx_first(l), base = first + (int)n + 1, high[64];
 
 	if (n > ARRAY_SIZE(high) - 1)
-		return vj_err(err, VJ_EXIT_SETUP, EMFILE, "fds", NULL, NULL, "too many iommufd contexts");
+		return vj_err(err, VJ_EXIT_SETUP, EMFILE, "fds", NULL, NULL,
+			      "too many iommufd contexts and hostdev fds (%zu, at most %zu)", n,
+			      ARRAY_SIZE(high) - 1);
 	/* The launcher's fds reach the VMM even if a library caller opened them
 	 * close-on-exec. */
 	for (i = 0; i < l->preserve; i++) {
@@ -283,12 +352,12 @@ static int arrange_fds(struct vj_vmm *l, int *keep, struct vj_error **err)
 	/* Move everything above the target range first, so no dup2 clobbers a source. */
 	for (i = 0; i < n; i++)
 		if ((high[i] = fcntl(l->ctx_fds[i], F_DUPFD_CLOEXEC, base)) < 0)
-			return vj_err(err, VJ_EXIT_SETUP, errno, "fds", l->plan->iommufd[i].id, NULL, "dup");
+			return vj_err(err, VJ_EXIT_SETUP, errno, "fds", l->ids[i], NULL, "dup");
 	if (*keep >= 0 && (high[n] = fcntl(*keep, F_DUPFD_CLOEXEC, base)) < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "fds", NULL, NULL, "dup");
 	for (i = 0; i < n; i++)
 		if (dup2(high[i], first + (int)i) < 0) /* dup2 clears close-on-exec */
-			return vj_err(err, VJ_EXIT_SETUP, errno, "fds", l->plan->iommufd[i].id, NULL, "dup2");
+			return vj_err(err, VJ_EXIT_SETUP, errno, "fds", l->ids[i], NULL, "dup2");
 	if (*keep >= 0) {
 		if (dup3(high[n], first + (int)n, O_CLOEXEC) < 0)
 			return vj_err(err, VJ_EXIT_SETUP, errno, "fds", NULL, NULL, "dup3");

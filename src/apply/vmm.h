@@ -20,7 +20,13 @@ struct vj_vmm {
 	char *path;            /* argv[0] resolved in PATH          */
 	char **argv;           /* with @fd:ID@ replaced             */
 	char **env;            /* VFIOJAIL_FD_<ID>=N                */
-	int *ctx_fds;          /* one per plan->iommufd, -1 when not open */
+	/* The fds handed to the VMM after the launcher's: one per plan->iommufd,
+	 * then one per hostdev handed as an fd (plan->hostdevs[].fd), spec order;
+	 * -1 when not open.  ids[i] is fd i's @fd:ID@ (the plan's strings). */
+	int *ctx_fds;
+	const char **ids;
+	size_t n_fds;
+	bool contexts_only;    /* open the contexts, not the hostdevs' cdevs (contexts) */
 	unsigned preserve;     /* launcher fds 3 .. 3+preserve-1, kept as they are */
 	bool listen_pid;       /* set LISTEN_PID to the VMM's pid */
 	bool keep_ids;         /* launch: already the VM's user, only no_new_privs */
@@ -37,11 +43,17 @@ int vj_vmm_prepare(struct vj_vmm *v, struct vj_plan *plan, const struct vj_run_o
  * opens anything: a closed one would be taken by vfiojail's next open() and
  * reach the VMM as something else. */
 int vj_vmm_check_preserved(unsigned n, struct vj_error **err);
+/* The ids of the fds @v hands over (contexts, then hostdev fds) from v->plan
+ * into v->ids and v->n_fds; called by prepare and open_contexts. */
+int vj_vmm_collect_ids(struct vj_vmm *v, struct vj_error **err);
 /* The first fd number of the iommufd contexts. */
 int vj_vmm_ctx_first(const struct vj_vmm *v);
 /* The supervisor's copies of the launcher's fds: closed once the VMM has them. */
 void vj_vmm_close_preserved(const struct vj_vmm *v);
-/* Open each planned iommufd context under @dev_root (per-process accounting). */
+/* Open each planned iommufd context under @dev_root (per-process accounting),
+ * then, unless v->contexts_only, each hostdev handed as an fd: its cdev under
+ * @dev_root, O_RDWR, checked by fstat to be the char device sysfs named for it
+ * (125 naming the node otherwise). */
 int vj_vmm_open_contexts(struct vj_vmm *v, const char *dev_root, bool best_effort,
 			 void (*warn)(const char *msg, void *userdata), void *userdata,
 			 struct vj_error **err);

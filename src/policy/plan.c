@@ -107,6 +107,7 @@ void vj_plan_free(struct vj_plan *p)
 		free(p->hostdevs[i].driver);
 		free(p->hostdevs[i].node);
 		free(p->hostdevs[i].iommufd);
+		free(p->hostdevs[i].fd);
 		free(p->hostdevs[i].bars);
 	}
 	free(p->hostdevs);
@@ -185,6 +186,7 @@ struct vj_plan *vj_plan_dup(const struct vj_plan *p)
 		d->hostdevs[i].driver = dup_opt(h->driver, &ok);
 		d->hostdevs[i].node = dup_opt(h->node, &ok);
 		d->hostdevs[i].iommufd = dup_opt(h->iommufd, &ok);
+		d->hostdevs[i].fd = dup_opt(h->fd, &ok);
 		d->hostdevs[i].bars = calloc(h->n_bars + 1, sizeof(*h->bars));
 		if (!d->hostdevs[i].bars) {
 			d->hostdevs[i].n_bars = 0;
@@ -562,6 +564,13 @@ static int plan_hostdev_node(struct vj_plan *p, const struct vj_plan_opts *o,
 	}
 	if (!h->node || !reason)
 		return oom(err);
+	h->major = major;
+	h->minor = minor;
+	/* Handed as an fd: vfiojail opens the cdev (checked against this device
+	 * number) and the VMM gets the fd; the jail has no node for it, so the
+	 * filter has no rule for it. */
+	if (h->fd)
+		return 0;
 	rq = (struct node_req){
 		.path = h->node,
 		.roots = &o->roots,
@@ -647,6 +656,10 @@ static int plan_hostdev(struct vj_plan *p, const struct vj_hostdev_spec *hs,
 		}
 		if (c)
 			c->n_devices++;
+	}
+	if (hs->fd && !(h->fd = strdup(hs->fd))) {
+		oom(err);
+		goto out;
 	}
 	if (plan_check_group_peers(p, h, err) < 0)
 		goto out;
@@ -1026,10 +1039,15 @@ int vj_plan_print_table(const struct vj_plan *p, FILE *f)
 		fprintf(f, "\nHOSTDEVS\n");
 	for (i = 0; i < p->n_hostdevs; i++) {
 		const struct vj_hostdev_plan *h = &p->hostdevs[i];
-		fprintf(f, "  %s  driver %s, IOMMU group %d, %s backend%s%s, node %s", h->pci,
+		fprintf(f, "  %s  driver %s, IOMMU group %d, %s backend%s%s, ", h->pci,
 			h->driver, h->iommu_group,
 			h->backend == VJ_BACKEND_LEGACY ? "legacy" : "iommufd",
-			h->iommufd ? ", context " : "", h->iommufd ? h->iommufd : "", h->node);
+			h->iommufd ? ", context " : "", h->iommufd ? h->iommufd : "");
+		if (h->fd)
+			fprintf(f, "fd %s (%s %u:%u opened by vfiojail, no node in the jail)", h->fd,
+				h->node, h->major, h->minor);
+		else
+			fprintf(f, "node %s", h->node);
 		for (size_t j = 0; j < h->n_bars; j++) {
 			vj_size_format(h->bars[j].size, sz);
 			fprintf(f, "%s BAR%u %s", j ? "," : ";", h->bars[j].index, sz);

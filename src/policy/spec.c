@@ -286,8 +286,9 @@ static int set_memlock_unlimited(struct vj_spec *spec, const char *field, uint64
 	return 0;
 }
 
-/* QEMU object ids: [A-Za-z][A-Za-z0-9_.-]{0,31}. */
-static int check_iommufd_id(const char *field, const char *id, struct vj_error **err)
+/* QEMU object ids: [A-Za-z][A-Za-z0-9_.-]{0,31}; @what names the kind of id. */
+static int check_object_id(const char *field, const char *id, const char *what,
+			   struct vj_error **err)
 {
 	char q[VJ_QUOTE_MAX];
 	size_t len = strlen(id);
@@ -299,10 +300,15 @@ static int check_iommufd_id(const char *field, const char *id, struct vj_error *
 		     (id[i] >= '0' && id[i] <= '9') || id[i] == '_' || id[i] == '.' || id[i] == '-';
 	if (!ok)
 		return vj_err_spec(err, field,
-				   "%s is not an iommufd id: a letter, then up to 31 of "
+				   "%s is not %s: a letter, then up to 31 of "
 				   "A-Z a-z 0-9 _ . -",
-				   vj_quote(id, q));
+				   vj_quote(id, q), what);
 	return 0;
+}
+
+static int check_iommufd_id(const char *field, const char *id, struct vj_error **err)
+{
+	return check_object_id(field, id, "an iommufd id", err);
 }
 
 static struct vj_spec_priv *priv_of(struct vj_spec *spec)
@@ -407,6 +413,8 @@ static void hostdev_clear(struct vj_hostdev_spec *h)
 {
 	free(h->iommufd);
 	h->iommufd = NULL;
+	free(h->fd);
+	h->fd = NULL;
 }
 
 static int hostdev_set_pci(struct vj_hostdev_spec *h, const char *field, const char *v,
@@ -441,6 +449,16 @@ static int hostdev_set_iommufd(struct vj_hostdev_spec *h, const char *field, con
 	return set_string(&h->iommufd, v, err);
 }
 
+/* "fd": the id the cdev is handed to the VMM as (checked against the backend
+ * and the other ids once the spec is complete: check_hostdev_fds). */
+static int hostdev_set_fd(struct vj_hostdev_spec *h, const char *field, const char *v,
+			  struct vj_error **err)
+{
+	if (check_object_id(field, v, "an fd id (the form of an iommufd id)", err) < 0)
+		return -1;
+	return set_string(&h->fd, v, err);
+}
+
 /* Move *h into spec->hostdevs.  @written: the PCI address as the user wrote it. */
 static int hostdev_add(struct vj_spec *spec, struct vj_hostdev_spec *h, const char *written,
 		       const char *pci_field, const char *iommufd_field, struct vj_error **err)
@@ -462,6 +480,7 @@ static int hostdev_add(struct vj_spec *spec, struct vj_hostdev_spec *h, const ch
 		return oom(err);
 	*slot = *h;
 	h->iommufd = NULL;
+	h->fd = NULL;
 	return 0;
 }
 
@@ -765,6 +784,8 @@ static json_object *put_hostdevs(const struct vj_spec *s, const struct vj_plan *
 				h->backend == VJ_BACKEND_LEGACY ? "legacy" : "iommufd"));
 		if (h->iommufd)
 			json_object_object_add(c, "iommufd", json_object_new_string(h->iommufd));
+		if (h->fd)
+			json_object_object_add(c, "fd", json_object_new_string(h->fd));
 		json_object_array_add(a, c);
 	}
 	return a;
@@ -1070,7 +1091,7 @@ static int json_hostdev_one(struct vj_spec *spec, const char *field, json_object
 		if (!sub)
 			return oom(err);
 		if (strcmp(key, "pci") != 0 && strcmp(key, "backend") != 0 &&
-		    strcmp(key, "iommufd") != 0)
+		    strcmp(key, "iommufd") != 0 && strcmp(key, "fd") != 0)
 			return json_unknown_key(sub, key, err);
 		if (json_string(val, sub, &s, err) < 0)
 			return -1;
@@ -1079,6 +1100,8 @@ static int json_hostdev_one(struct vj_spec *spec, const char *field, json_object
 			pci = s;
 		} else if (strcmp(key, "backend") == 0) {
 			r = hostdev_set_backend(&h, sub, s, err);
+		} else if (strcmp(key, "fd") == 0) {
+			r = hostdev_set_fd(&h, sub, s, err);
 		} else {
 			r = hostdev_set_iommufd(&h, sub, s, err);
 		}
@@ -1161,22 +1184,25 @@ static int hostdev_option(struct vj_hostdev_spec *h, const char *field, char *op
 
 	if (eq)
 		*eq = '\0';
-	bit = !eq ? 0 : strcmp(opt, "backend") == 0 ? 1 : strcmp(opt, "iommufd") == 0 ? 2 : 0;
+	bit = !eq ? 0 : strcmp(opt, "backend") == 0 ? 1 : strcmp(opt, "iommufd") == 0 ? 2
+			: strcmp(opt, "fd") == 0 ? 4 : 0;
 	if (eq)
 		*eq = '=';
 	if (!bit)
 		return vj_err_spec(err, field,
-				   "%s is not an option (backend=iommufd|legacy or iommufd=ID)",
+				   "%s is not an option (backend=iommufd|legacy, iommufd=ID or fd=ID)",
 				   vj_quote(opt, q));
 	if (*seen & bit)
 		return vj_err_spec(err, field, "%s: option given twice", vj_quote(opt, q));
 	*seen |= bit;
 	if (bit == 1)
 		return hostdev_set_backend(h, field, eq + 1, err);
+	if (bit == 4)
+		return hostdev_set_fd(h, field, eq + 1, err);
 	return hostdev_set_iommufd(h, field, eq + 1, err);
 }
 
-/* "BDF[,backend=iommufd|legacy][,iommufd=ID]" */
+/* "BDF[,backend=iommufd|legacy][,iommufd=ID][,fd=ID]" */
 static int flag_hostdev(struct vj_spec *spec, const char *field, const char *v,
 			struct vj_error **err)
 {
@@ -1501,6 +1527,61 @@ static int hostdev_pick_iommufd(struct vj_spec *spec, size_t i, struct vj_error 
 			   h->pci, list);
 }
 
+/* A hostdev handed as an fd: iommufd backend only (QEMU's vfio-pci takes a
+ * cdev fd only with an iommufd object; the legacy path opens the group and the
+ * container itself), and its id is one of a kind among the contexts' ids and
+ * the other hostdevs' fd ids (both are @fd:ID@ and VFIOJAIL_FD_<ID>).  Run once
+ * the contexts are complete (the default one included). */
+static bool fd_equal(const void *ctx, size_t pos)
+{
+	const struct key_lookup *l = ctx;
+
+	return strcmp(l->spec->hostdevs[pos].fd, l->key) == 0;
+}
+
+static int check_hostdev_fds(struct vj_spec *spec, struct vj_error **err)
+{
+	char field[48], q[VJ_QUOTE_MAX];
+	struct vj_index ix = { 0 };
+	size_t k;
+
+	for (size_t i = 0; i < spec->n_hostdevs; i++) {
+		const struct vj_hostdev_spec *h = &spec->hostdevs[i];
+		struct key_lookup l = { spec, NULL, h->fd };
+
+		if (!h->fd)
+			continue;
+		snprintf(field, sizeof(field), "hostdevs[%zu].fd", i);
+		if (h->backend != VJ_BACKEND_IOMMUFD) {
+			vj_index_clear(&ix);
+			return vj_err_spec(err, field,
+					   "%s is set, but %s uses backend \"legacy\": a VFIO device is handed "
+					   "as an fd only with iommufd (QEMU takes vfio-pci's fd= only with "
+					   "an iommufd object; the legacy group and container have no such option)",
+					   vj_quote(h->fd, q), h->pci);
+		}
+		if (find_iommufd(spec, h->fd)) {
+			vj_index_clear(&ix);
+			return vj_err_spec(err, field,
+					   "%s is an iommufd context's id already: fd ids and context ids "
+					   "share @fd:ID@ and must differ",
+					   vj_quote(h->fd, q));
+		}
+		k = vj_index_find(&ix, vj_hash_str(h->fd), fd_equal, &l);
+		if (k != SIZE_MAX) {
+			vj_index_clear(&ix);
+			return vj_err_spec(err, field, "duplicate id %s: hostdevs[%zu] (%s) has it",
+					   vj_quote(h->fd, q), k, spec->hostdevs[k].pci);
+		}
+		if (vj_index_add(&ix, vj_hash_str(h->fd), i) < 0) {
+			vj_index_clear(&ix);
+			return oom(err);
+		}
+	}
+	vj_index_clear(&ix);
+	return 0;
+}
+
 static int check_hostdevs(struct vj_spec *spec, struct vj_error **err)
 {
 	if (spec->n_hostdevs == 0)
@@ -1515,7 +1596,7 @@ static int check_hostdevs(struct vj_spec *spec, struct vj_error **err)
 		if (hostdev_pick_iommufd(spec, i, err) < 0)
 			return -1;
 	}
-	return 0;
+	return check_hostdev_fds(spec, err);
 }
 
 /* Each of "groups" to its gid; gid 0 (root's group) is refused as for "group". */
@@ -1609,8 +1690,10 @@ void vj_spec_clear(struct vj_spec *spec)
 	for (size_t i = 0; i < spec->n_iommufd; i++)
 		free(spec->iommufd[i].id);
 	free(spec->iommufd);
-	for (size_t i = 0; i < spec->n_hostdevs; i++)
+	for (size_t i = 0; i < spec->n_hostdevs; i++) {
 		free(spec->hostdevs[i].iommufd);
+		free(spec->hostdevs[i].fd);
+	}
 	free(spec->hostdevs);
 	for (size_t i = 0; i < spec->n_devices; i++)
 		free(spec->devices[i].path);
