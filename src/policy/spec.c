@@ -1670,6 +1670,12 @@ static int json_parse_text(const char *text, const char *source, json_object **o
 	return 0;
 }
 
+int vj_json_parse_text(const char *text, const char *source, struct json_object **out,
+		       struct vj_error **err)
+{
+	return json_parse_text(text, source, out, err);
+}
+
 static int spec_from_text(const char *text, const char *source, struct vj_spec **out,
 			  struct vj_error **err)
 {

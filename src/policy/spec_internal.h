@@ -26,3 +26,10 @@ struct vj_plan;
  * memory.
  */
 char *vj_spec_json(const struct vj_spec *s, const struct vj_plan *p);
+
+struct json_object;
+struct vj_error;
+/* @text (NUL-terminated, at most 1 MiB read) as one strict JSON value, as the
+ * spec parser reads it: a syntax error names @source and the line (status 2). */
+int vj_json_parse_text(const char *text, const char *source, struct json_object **out,
+		       struct vj_error **err);
