@@ -45,7 +45,11 @@ installed=$(cd "$WORK/dest" && find . -name vfiojail -type f -perm -u+x | sed 's
 assert_eq "$hook" "$installed" "the hooks' default vfiojail is where meson install puts it"
 assert_eq "$(cq '.devices[0].containerEdits.hooks[1].path')" "$installed" "the poststop hook's too"
 assert_eq "$("$WORK/dest$hook" version)" "$("$VFIOJAIL" version)" "the installed binary is this build"
-pass "cdi's hooks default to the installed vfiojail ($installed)"
+help=$("$VFIOJAIL" --help)
+assert_contains "$help" "--vfiojail: the vfiojail" "--help names --vfiojail"
+assert_contains "$help" "(default $installed)" "--help gives the installed default"
+assert_contains "$help" "cdi [SPEC | --allocation FILE]" "--help names --allocation"
+pass "cdi's hooks default to the installed vfiojail ($installed), as --help says"
 
 # The spec, as the runtime reads it.
 assert_eq "$(cq .cdiVersion)/$(cq .kind)/$(cq '.devices | length')/$(cq '.devices[0].name')" \
