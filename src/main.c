@@ -983,6 +983,8 @@ int main(int argc, char **argv)
 		if (r < 0 && cli.socket && strcmp(cli.command, "serve") && strcmp(cli.command, "launch") &&
 		    strcmp(cli.command, "handoff") && strcmp(cli.command, "contexts"))
 			r = usage_error("--socket is for serve, launch, contexts and handoff, not %s", cli.command);
+		if (r < 0 && (cli.allocation || cli.vfiojail) && strcmp(cli.command, "cdi"))
+			r = usage_error("--%s is for cdi, not %s", cli.allocation ? "allocation" : "vfiojail", cli.command);
 		if (r < 0)
 			r = commands[i].fn(&cli);
 		vj_spec_free(cli.spec_flags);

@@ -122,6 +122,8 @@ bad 2 "uid 0" 'user: "0" is uid 0: the VM user must not be root' < <(allocation 
 bad 2 "an unknown key" 'unknown key "pod"' < <(allocation "$u2" | jq '.pod = { "uid": "x" }')
 capture "$VFIOJAIL" cdi --allocation "$WORK/alloc.json" "$WORK/spec.json" "${roots[@]}"
 assert_eq "$rc/$out" "2/" "--allocation and a SPEC ($err)"
+capture "$VFIOJAIL" plan --allocation "$WORK/alloc.json" "${roots[@]}"
+assert_eq "$rc/$out" "2/" "--allocation is cdi's alone ($err)"
 [[ ! -e /run/vfiojail/handoff/claim-$u2 ]] || fail "a refused allocation made a hand-off directory"
 pass "bad allocations are refused naming the field, print nothing and leave nothing"
 
