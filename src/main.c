@@ -706,7 +706,8 @@ static int cmd_cdi(struct cli *cli)
 	co = (struct vj_cdi_opts){ .vfiojail = cli->vfiojail, .state_dir = cli->state_dir,
 				   .roots = &cli->plan_opts.roots, .best_effort = cli->best_effort,
 				   .timeout_s = (unsigned)cli->timeout };
-	r = vj_plan_build(spec, &cli->plan_opts, &plan, &e);
+	r = cli->allocation ? vj_allocation_plan(spec, &cli->plan_opts, &plan, &e)
+			    : vj_plan_build(spec, &cli->plan_opts, &plan, &e);
 	for (size_t i = 0; r == 0 && i < plan->n_warnings; i++)
 		print_warning(plan->warnings[i], NULL);
 	/* Written whole, and only once the directory the spec mounts exists (it must

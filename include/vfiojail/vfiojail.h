@@ -599,6 +599,11 @@ VJ_EXPORT int vj_allocation_parse_file(const char *path, struct vj_allocation *o
 VJ_EXPORT int vj_allocation_parse_string(const char *json, struct vj_allocation *out,
 					 struct vj_error **err);
 VJ_EXPORT void vj_allocation_clear(struct vj_allocation *a);
+/* vj_plan_build for an allocation's spec: an error about one of its PCI devices
+ * (one this node lacks, in no IOMMU group, ...) is wrapped to name its field,
+ * hostdevs[N].pci, its status kept (125). */
+VJ_EXPORT int vj_allocation_plan(const struct vj_spec *spec, const struct vj_plan_opts *opts,
+				 struct vj_plan **out, struct vj_error **err);
 
 struct vj_handoff_opts {
 	struct vj_run_opts run;  /* plan roots, iommufd_best_effort, warn */

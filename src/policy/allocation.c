@@ -218,3 +218,20 @@ void vj_allocation_clear(struct vj_allocation *a)
 	free(a->cdi_device);
 	*a = (struct vj_allocation){ 0 };
 }
+
+int vj_allocation_plan(const struct vj_spec *spec, const struct vj_plan_opts *opts, struct vj_plan **out,
+		       struct vj_error **err)
+{
+	char field[40];
+
+	if (vj_plan_build(spec, opts, out, err) == 0)
+		return 0;
+	/* A device the driver allocated that this node cannot give: its field too. */
+	for (size_t i = 0; err && *err && (*err)->object && i < spec->n_hostdevs; i++)
+		if (!strcmp((*err)->object, spec->hostdevs[i].pci)) {
+			snprintf(field, sizeof(field), "hostdevs[%zu].pci", i);
+			return vj_err_wrap(err, "allocation", field, "the allocated device %s cannot be given on this node",
+					   spec->hostdevs[i].pci);
+		}
+	return -1;
+}

@@ -103,7 +103,8 @@ bad 2 "no device" "hostdevs: an allocation names at least one PCI device" < <(al
 bad 2 "no hostdevs" "hostdevs: required" < <(allocation "$u2" | jq 'del(.hostdevs)')
 bad 2 "a bad second address" 'hostdevs[1].pci: "0009:6:00.0" is not a PCI address' \
 	< <(allocation "$u2" '[ { "pci": "0009:06:00.0" }, { "pci": "0009:6:00.0" } ]')
-bad 125 "a device this node lacks" "0000:99:00.0: no such PCI device" \
+bad 125 "a device this node lacks" "allocation: hostdevs[1].pci: the allocated device 0000:99:00.0 cannot be given on this node
+  caused by: discover: 0000:99:00.0: no such PCI device" \
 	< <(allocation "$u2" '[ { "pci": "0009:06:00.0" }, { "pci": "0000:99:00.0" } ]')
 bad 2 "a claim name with ../" 'claim.name: "../../etc/passwd" is not a Kubernetes object name' \
 	< <(allocation "$u2" | jq '.claim.name = "../../etc/passwd"')
