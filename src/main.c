@@ -41,6 +41,7 @@ enum {
 	OPT_PIDFILE,
 	OPT_LOG,
 	OPT_FROM,
+	OPT_ALLOCATION,
 	OPT_SPEC_FLAG, /* spec flags are told apart by their long name */
 };
 
@@ -67,6 +68,7 @@ struct cli {
 	const char *from;           /* derive: the launcher whose description is read */
 	const char *derive_user;    /* derive: --user and --group */
 	const char *derive_group;
+	const char *allocation;     /* cdi: a DRA driver's or device plugin's allocation */
 	char **vmm_argv;            /* after "--" */
 	const char *spec_path;
 	struct vj_spec *spec_flags; /* non-NULL once a spec flag was given */
@@ -102,6 +104,7 @@ static const struct option fixed_options[] = {
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "log", required_argument, NULL, OPT_LOG },
 	{ "from", required_argument, NULL, OPT_FROM },
+	{ "allocation", required_argument, NULL, OPT_ALLOCATION },
 	{ "help", no_argument, NULL, 'h' },
 };
 static struct option *long_options;
@@ -160,8 +163,14 @@ static void usage(FILE *f)
 	      "                          as the VM's user: get VM NAME's iommufd contexts alone\n"
 	      "                          (per-process accounting; no jail, no memlock change) and\n"
 	      "                          run CMD with them, e.g. virsh dom-fd-associate\n"
-	      "  cdi [SPEC]              print a CDI spec (kind vfiojail.dev/vm) for the VM and\n"
-	      "                          make its hand-off directory (docs/KUBERNETES.md)\n"
+	      "  cdi [SPEC | --allocation FILE] [--vfiojail PATH] [--timeout S]\n"
+	      "                          print a CDI spec (kind vfiojail.dev/vm) for the VM and\n"
+	      "                          make its hand-off directory (docs/KUBERNETES.md);\n"
+	      "                          --allocation: the VM from a DRA driver's claim or a\n"
+	      "                          device plugin's allocation (\"-\" for stdin), its CDI\n"
+	      "                          device id noted on stderr; --vfiojail: the vfiojail\n"
+	      "                          the hooks run (default " VJ_SBINDIR "/vfiojail);\n"
+	      "                          --timeout: how long the hand-off waits (default 60)\n"
 	      "  handoff [SPEC] --pid PID [--socket PATH] [--timeout S]\n"
 	      "                          give the VM's iommufd contexts (per-process accounting)\n"
 	      "                          once to a process of the VM's user in PID's pid\n"
@@ -342,6 +351,9 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_FROM:
 			cli->from = optarg;
+			break;
+		case OPT_ALLOCATION:
+			cli->allocation = optarg;
 			break;
 		case OPT_PRESERVE_FDS: {
 			char *end = NULL;
@@ -790,6 +802,7 @@ static int cmd_cdi(struct cli *cli)
 	struct vj_error *e = NULL;
 	struct vj_run_opts o;
 	struct vj_cdi_opts co = { 0 };
+	struct vj_allocation alloc = { 0 };
 	char *text = NULL;
 	size_t len = 0;
 	FILE *mem = NULL;
@@ -797,14 +810,24 @@ static int cmd_cdi(struct cli *cli)
 
 	if (cli->n_rest > 1)
 		return usage_error("cdi takes one SPEC, got extra argument '%s'", cli->rest[1]);
-	cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
-	if ((r = load_spec(cli, &spec)) >= 0)
-		return r;
+	if (cli->allocation && (cli->n_rest || cli->spec_flags))
+		return usage_error("%s", "cdi takes --allocation FILE, a SPEC or spec flags: one of them");
+	if (cli->allocation) {
+		if (vj_allocation_parse_file(cli->allocation, &alloc, &e) < 0)
+			return report(e);
+		spec = alloc.spec;
+		alloc.spec = NULL;
+	} else {
+		cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
+		if ((r = load_spec(cli, &spec)) >= 0)
+			return r;
+	}
 	run_opts_init(cli, &o);
 	co = (struct vj_cdi_opts){ .vfiojail = cli->vfiojail, .state_dir = cli->state_dir,
 				   .roots = &cli->plan_opts.roots, .best_effort = cli->best_effort,
 				   .timeout_s = (unsigned)cli->timeout };
-	r = vj_plan_build(spec, &cli->plan_opts, &plan, &e);
+	r = cli->allocation ? vj_allocation_plan(spec, &cli->plan_opts, &plan, &e)
+			    : vj_plan_build(spec, &cli->plan_opts, &plan, &e);
 	for (size_t i = 0; r == 0 && i < plan->n_warnings; i++)
 		print_warning(plan->warnings[i], NULL);
 	/* Written whole, and only once the directory the spec mounts exists (it must
@@ -828,6 +851,13 @@ static int cmd_cdi(struct cli *cli)
 			"which goes with a reboot or teardown, and a spec that outlives it fails the pod\n",
 			cli->state_dir && *cli->state_dir ? cli->state_dir : VJ_DEFAULT_STATE_DIR, "handoff",
 			spec->name);
+	/* What the driver returns to the kubelet (also the spec's kind "=" its device's name). */
+	if (r == 0 && alloc.cdi_device)
+		fprintf(stderr, "vfiojail: note: CDI device %s%s%s%s\n", alloc.cdi_device,
+			alloc.claim ? " for claim " : "", alloc.claim ? alloc.claim : "",
+			alloc.claim ? ": return it in cdi_device_ids (NodePrepareResources)"
+				    : ": return it in CDIDevices (Allocate)");
+	vj_allocation_clear(&alloc);
 	free(text);
 	vj_plan_free(plan);
 	vj_spec_free(spec);
@@ -1165,6 +1195,8 @@ int main(int argc, char **argv)
 		if (r < 0 && (cli.daemon || cli.pidfile || cli.log) && strcmp(cli.command, "serve"))
 			r = usage_error("--%s is for serve, not %s",
 					cli.daemon ? "daemon" : cli.pidfile ? "pidfile" : "log", cli.command);
+		if (r < 0 && (cli.allocation || cli.vfiojail) && strcmp(cli.command, "cdi"))
+			r = usage_error("--%s is for cdi, not %s", cli.allocation ? "allocation" : "vfiojail", cli.command);
 		if (r < 0)
 			r = commands[i].fn(&cli);
 		vj_spec_free(cli.spec_flags);

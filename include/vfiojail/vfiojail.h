@@ -609,7 +609,8 @@ VJ_EXPORT int vj_gc(const struct vj_run_opts *opts, char ***removed, size_t *n,
 /* Kubernetes: a CDI spec and the hand-off of the iommufd contexts            */
 
 struct vj_cdi_opts {
-	const char *vfiojail;    /* the vfiojail the hooks run (default BINDIR/vfiojail) */
+	const char *vfiojail;    /* the vfiojail the hooks run (default SBINDIR/vfiojail, where
+				  * meson installs it) */
 	const char *state_dir;   /* the node's state dir; hand-offs in STATE_DIR/handoff */
 	const struct vj_roots *roots; /* passed on to the createRuntime hook */
 	bool best_effort;        /* --iommufd-accounting=best-effort for the hook */
@@ -628,6 +629,32 @@ struct vj_cdi_opts {
  */
 VJ_EXPORT int vj_cdi_print(const struct vj_plan *plan, const struct vj_spec *spec,
 			   const struct vj_cdi_opts *opts, FILE *f, struct vj_error **err);
+
+/*
+ * An allocation (docs/KUBERNETES.md, "From a DRA driver or device plugin"): a
+ * spec (vfiojail-spec(5)) in which "claim", the ResourceClaim as a DRA driver's
+ * NodePrepareResources gets it ({ "namespace", "name", "uid" }), may stand for
+ * "name"; hostdevs is required and not empty.  The VM is then named
+ * VJ_ALLOCATION_NAME_PREFIX + the claim's uid in lower case: stable, and a valid
+ * vfiojail and CDI name.  Errors name the field as written (claim.uid,
+ * hostdevs[1].pci), status 2.  @path "-" reads standard input (1 MiB at most).
+ */
+#define VJ_ALLOCATION_NAME_PREFIX "claim-"
+struct vj_allocation {
+	struct vj_spec *spec;    /* the VM's spec */
+	char *claim;             /* "NAMESPACE/NAME" of the claim; NULL when "name" was given */
+	char *cdi_device;        /* the CDI device id: "vfiojail.dev/vm=NAME" */
+};
+VJ_EXPORT int vj_allocation_parse_file(const char *path, struct vj_allocation *out,
+				       struct vj_error **err);
+VJ_EXPORT int vj_allocation_parse_string(const char *json, struct vj_allocation *out,
+					 struct vj_error **err);
+VJ_EXPORT void vj_allocation_clear(struct vj_allocation *a);
+/* vj_plan_build for an allocation's spec: an error about one of its PCI devices
+ * (one this node lacks, in no IOMMU group, ...) is wrapped to name its field,
+ * hostdevs[N].pci, its status kept (125). */
+VJ_EXPORT int vj_allocation_plan(const struct vj_spec *spec, const struct vj_plan_opts *opts,
+				 struct vj_plan **out, struct vj_error **err);
 
 struct vj_handoff_opts {
 	struct vj_run_opts run;  /* plan roots, iommufd_best_effort, warn */

@@ -45,6 +45,8 @@
 
 #define PROTO "VJ1"
 #define PROTO_CONTEXTS "VJC1"
+/* How a refusal of a request of another protocol starts, in every version. */
+#define NOT_A_REQUEST "the request is not a vfiojail launch request"
 #define MSG_MAX 8192
 #define FDS_MAX 64
 #define CLIENT_TIMEOUT_S 5
@@ -324,8 +326,13 @@ int vj_serve_read_request_kind(int fd, char *buf, size_t size, const char **name
 		magic = 0;
 	}
 	if (!magic || buf[n - 1] != '\0')
-		return vj_err(err, VJ_EXIT_USAGE, EPROTO, "launch", NULL, "use vfiojail launch of the same version",
-			      "the request is not a vfiojail launch request");
+		/* vj_contexts tells an older service's refusal by the message's start;
+		 * the version says which vfiojail the client needs. */
+		return vj_err(err, VJ_EXIT_USAGE, EPROTO, "launch", NULL,
+			      "the client's vfiojail must speak this one's protocol: use vfiojail " VJ_VERSION
+			      " in the pod's image or for the launcher, as on this node",
+			      NOT_A_REQUEST " of protocol " PROTO " or " PROTO_CONTEXTS
+			      ", which vfiojail " VJ_VERSION " here speaks");
 	*name = buf + magic;
 	return vj_validate_name(*name, "NAME", err);
 }
@@ -773,7 +780,9 @@ static int parse_ok(char *buf, size_t n, struct vj_plan *plan, struct vj_error *
 	}
 	return 0;
 bad:
-	return vj_err(err, VJ_EXIT_SETUP, EPROTO, "launch", NULL, NULL, "the service's answer is malformed");
+	return vj_err(err, VJ_EXIT_SETUP, EPROTO, "launch", NULL,
+		      "is the service's or the node's vfiojail another version than this one (" VJ_VERSION ")?",
+		      "the service's answer is malformed");
 }
 
 /* One request to the service or hand-off at @path (@what names it in
@@ -945,7 +954,7 @@ int vj_contexts(const char *name, const char *socket_path, const struct vj_run_o
 	if (ask("contexts", path, "the launch service", false, timeout, PROTO_CONTEXTS, name, &plan, fds, &nfds, err) < 0) {
 		/* A service older than this request refuses it as malformed. */
 		if (err && *err && (*err)->errnum == EPROTO && !(*err)->cause && (*err)->message &&
-		    !strcmp((*err)->message, "the request is not a vfiojail launch request"))
+		    !strncmp((*err)->message, NOT_A_REQUEST, strlen(NOT_A_REQUEST)))
 			vj_err_wrap(err, "contexts", path,
 				    "the launch service does not know contexts requests: is it older than this vfiojail?");
 		answer_free(&plan, fds, nfds);

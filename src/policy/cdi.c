@@ -103,7 +103,7 @@ static json_object *hook(const char *name, const char *path, const char *const *
 int vj_cdi_print(const struct vj_plan *p, const struct vj_spec *spec, const struct vj_cdi_opts *o, FILE *f,
 		 struct vj_error **err)
 {
-	const char *vfiojail = o->vfiojail ? o->vfiojail : VJ_BINDIR "/vfiojail";
+	const char *vfiojail = o->vfiojail ? o->vfiojail : VJ_SBINDIR "/vfiojail";
 	const char *state = o->state_dir && *o->state_dir ? o->state_dir : VJ_DEFAULT_STATE_DIR;
 	_cleanup_free_ char *host_dir = NULL, *sock = NULL, *env_vm = NULL, *env_sock = NULL,
 			    *env_mem = NULL, *timeout = NULL, *spec_json = NULL;

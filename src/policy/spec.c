@@ -1753,6 +1753,12 @@ static int json_parse_text(const char *text, const char *source, json_object **o
 	return 0;
 }
 
+int vj_json_parse_text(const char *text, const char *source, struct json_object **out,
+		       struct vj_error **err)
+{
+	return json_parse_text(text, source, out, err);
+}
+
 int vj_spec_from_json(json_object *root, const char *source, struct vj_spec **out,
 		      struct vj_error **err)
 {

@@ -36,3 +36,7 @@ struct vj_error;
  */
 int vj_spec_from_json(struct json_object *root, const char *source, struct vj_spec **out,
 		      struct vj_error **err);
+/* @text (NUL-terminated, at most 1 MiB read) as one strict JSON value, as the
+ * spec parser reads it: a syntax error names @source and the line (status 2). */
+int vj_json_parse_text(const char *text, const char *source, struct json_object **out,
+		       struct vj_error **err);

@@ -236,3 +236,49 @@ serve_fixture() {
 	rq() { jq -r "$1" "$WORK/out/r.json"; }
 	nothing_left() { assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail; }
 }
+
+# A runc bundle in BUNDLE that applies CDI_JSON's device (its first) as a CDI-aware
+# runtime (podman, CRI-O) does: its device nodes and their device cgroup entries, its
+# environment, its mounts and its hooks (runc runs them for real), in cgroup CGPATH.
+# The container's process is the pod's launcher as nobody (a pod's runAsUser), one line
+# changed: "vfiojail launch -- $VFIOJAIL_VM --" in front of the probe standing for QEMU,
+# which writes /out/r.json ($WORK/out); /out/nodes.txt lists the VM's nodes and
+# /out/mount.txt the hand-off mount's options.  Needs gpu_host_for_runtimes.
+runc_bundle_from_cdi() { # CDI_JSON BUNDLE CGPATH
+	local cdi=$1 bundle=$2 cgpath=$3 d
+	mkdir -p "$bundle/rootfs"
+	for d in bin sbin lib lib64; do ln -s "usr/$d" "$bundle/rootfs/$d"; done
+	[[ -e "$WORK/loop-control" ]] || mknod -m 0666 "$WORK/loop-control" c 10 237
+	cat >"$WORK/inside.sh" <<'INSIDE'
+ls -ln /dev/vfio/devices/vfio0 /dev/iommu >/out/nodes.txt 2>&1
+while read -r _ _ _ _ mp opts _; do [[ $mp == /run/vfiojail-handoff ]] && echo "$opts"; done </proc/self/mountinfo >/out/mount.txt
+exec "$VFIOJAIL" launch -- "$VFIOJAIL_VM" -- \
+	/probe --env VFIOJAIL_FD_IOMMUFD0 --open /dev/vfio/devices/vfio0 --open /loop-control \
+	--out /out/r.json -object iommufd,id=iommufd0,fd=@fd:iommufd0@ 2>/out/launch.err
+INSIDE
+	(cd "$bundle" && runc spec)
+	jq --slurpfile cdi "$cdi" --arg work "$WORK" --arg build "$VJ_BUILD_ROOT" \
+		--arg vfiojail "$VFIOJAIL" --arg cgpath "$cgpath" --arg rootfs "$bundle/rootfs" '
+		$cdi[0].devices[0].containerEdits as $e
+		| .process.terminal = false
+		| .process.user = { uid: 65534, gid: 65534 }
+		| .process.args = ["/bin/bash", "/inside.sh"]
+		| .process.env += $e.env + ["VFIOJAIL=" + $vfiojail]
+		| .root = { path: $rootfs, readonly: true }
+		| .mounts += [
+			{ destination: "/usr", type: "bind", source: "/usr", options: ["rbind", "ro"] },
+			{ destination: "/etc", type: "bind", source: "/etc", options: ["rbind", "ro"] },
+			{ destination: $build, type: "bind", source: $build, options: ["rbind", "ro"] },
+			{ destination: "/probe", type: "bind", source: ($work + "/probe"), options: ["bind", "ro"] },
+			{ destination: "/loop-control", type: "bind", source: ($work + "/loop-control"), options: ["bind"] },
+			{ destination: "/inside.sh", type: "bind", source: ($work + "/inside.sh"), options: ["bind", "ro"] },
+			{ destination: "/out", type: "bind", source: ($work + "/out"), options: ["bind", "rw"] } ]
+		| .mounts += [ $e.mounts[] | { destination: .containerPath, source: .hostPath, type: "bind", options: .options } ]
+		| .linux.devices = [ $e.deviceNodes[] | { path, type, major, minor, fileMode, uid, gid } ]
+		| .linux.resources.devices = [ { allow: false, access: "rwm" } ]
+			+ [ $e.deviceNodes[] | { allow: true, type, major, minor, access: .permissions } ]
+		| .linux.cgroupsPath = $cgpath
+		| .hooks = reduce $e.hooks[] as $h ({}; .[$h.hookName] += [ { path: $h.path, args: $h.args, env: $h.env } ])
+		| del(.linux.seccomp)' "$bundle/config.json" >"$bundle/config.new"
+	mv "$bundle/config.new" "$bundle/config.json"
+}

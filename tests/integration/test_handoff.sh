@@ -96,6 +96,21 @@ handoff_tests() {
 	assert_eq "$rc" 3 "a process outside the pod's cgroup is refused ($err)"
 	assert_contains "$err" "is not the container's" "says why"
 	chmod 0600 "$sock"
+	# A pod whose vfiojail speaks another protocol (as a newer one would, "VJ9"): the
+	# answer says which vfiojail the image needs, and the hand-off goes on.
+	capture in_pod "$CG/pod" nobody -- /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.send(b"VJ9\0vm1\0")
+f = s.recv(4096).split(b"\0")
+print("status=%s message=%s hint=%s" % (f[0].decode(), f[4].decode(), f[5].decode()))' "$sock"
+	assert_eq "$rc" 0 "the mismatched client got an answer ($err)"
+	version=$("$VFIOJAIL" version | cut -d" " -f2)
+	assert_contains "$out" "status=2 message=the request is not a vfiojail launch request of protocol VJ1 or VJC1, which vfiojail $version here speaks" \
+		"a mismatched pod's vfiojail is told the node's protocol and version"
+	assert_contains "$out" "hint=the client's vfiojail must speak this one's protocol: use vfiojail $version in the pod's image" \
+		"and what to put in the image"
 	[[ ! -e "$WORK/out/r.json" ]] || fail "a refused client ran"
 	# The pod's process of the VM's user gets the context and becomes the VMM.
 	capture in_pod "$CG/pod" nobody -- "${launch[@]}"
@@ -115,7 +130,7 @@ handoff_tests() {
 	assert_eq "$hrc" 0 "the hand-off ends when its time is up, having handed over"
 	[[ ! -e "$sock" ]] || fail "the socket outlived the hand-off"
 	log=$(cat "$WORK/handoff.log")
-	assert_eq "$(grep -c "refused pid" <<<"$log")" 4 "every refusal is logged ($log)"
+	assert_eq "$(grep -c "refused pid" <<<"$log")" 5 "every refusal is logged ($log)"
 	assert_contains "$log" "refused pid" "with the peer"
 	# Late: nothing listens any more.
 	capture in_pod "$CG/pod" nobody -- "${launch[@]}"
