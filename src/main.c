@@ -34,6 +34,8 @@ enum {
 	OPT_TIMEOUT,
 	OPT_SPEC_JSON,
 	OPT_VFIOJAIL,
+	OPT_DERIVED_DIR,
+	OPT_REQUIRE_SPEC,
 	OPT_SPEC_FLAG, /* spec flags are told apart by their long name */
 };
 
@@ -50,6 +52,8 @@ struct cli {
 	long preserve_fds;          /* -1: not given */
 	const char *socket;         /* serve, launch */
 	const char *spec_dir;       /* serve */
+	const char *derived_dir;    /* serve, derive --install */
+	bool require_spec;          /* serve, derive --install: root's spec must bound the derived one */
 	long pid;                   /* handoff: the container's process; 0 not given */
 	long timeout;               /* handoff, hook: seconds; 0 not given */
 	const char *spec_json;      /* hook create-runtime: the spec as JSON */
@@ -85,6 +89,8 @@ static const struct option fixed_options[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "spec-json", required_argument, NULL, OPT_SPEC_JSON },
 	{ "vfiojail", required_argument, NULL, OPT_VFIOJAIL },
+	{ "derived-dir", required_argument, NULL, OPT_DERIVED_DIR },
+	{ "require-spec", no_argument, NULL, OPT_REQUIRE_SPEC },
 	{ "help", no_argument, NULL, 'h' },
 };
 static struct option *long_options;
@@ -132,11 +138,14 @@ static void usage(FILE *f)
 	      "                          libvirt release hook); other jails are left, with a note\n"
 	      "  status NAME [--json]    the jail's state checked against the system (1: drift)\n"
 	      "  list [--json]           every jail, checked as status does\n"
-	      "  serve [--socket PATH] [--spec-dir DIR]\n"
-	      "                          root's launch service for unprivileged launchers\n"
+	      "  serve [--socket PATH] [--spec-dir DIR] [--derived-dir DIR] [--require-spec]\n"
+	      "                          root's launch service for unprivileged launchers: the\n"
+	      "                          spec derived from the libvirt domain (--derived-dir,\n"
+	      "                          default " VJ_DEFAULT_DERIVED_DIR "), bounded by root's\n"
+	      "                          (--spec-dir; needed with --require-spec), or root's\n"
 	      "  launch NAME [--socket PATH] [--preserve-fds N] [--timeout S] -- VMM [ARGS...]\n"
 	      "                          as the VM's user: get VM NAME's jail from the service\n"
-	      "                          (root's spec " VJ_DEFAULT_SPEC_DIR "/NAME.json), become the VMM\n"
+	      "                          (its spec, as serve chooses it), become the VMM\n"
 	      "  contexts NAME [--socket PATH] [--preserve-fds N] [--timeout S] -- CMD [ARGS...]\n"
 	      "                          as the VM's user: get VM NAME's iommufd contexts alone\n"
 	      "                          (per-process accounting; no jail, no memlock change) and\n"
@@ -308,6 +317,12 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_VFIOJAIL:
 			cli->vfiojail = optarg;
+			break;
+		case OPT_DERIVED_DIR:
+			cli->derived_dir = optarg;
+			break;
+		case OPT_REQUIRE_SPEC:
+			cli->require_spec = true;
 			break;
 		case OPT_PRESERVE_FDS: {
 			char *end = NULL;
@@ -601,7 +616,8 @@ static int cmd_serve(struct cli *cli)
 	unsigned listen = listen_fds();
 
 	if (cli->n_rest || cli->vmm_argv || cli->spec_flags)
-		return usage_error("%s", "serve takes options only: [--socket PATH] [--spec-dir DIR] [HOST-OPTIONS]");
+		return usage_error("%s", "serve takes options only: [--socket PATH] [--spec-dir DIR] [--derived-dir DIR] "
+					 "[--require-spec] [HOST-OPTIONS]");
 	if (listen > 1)
 		return usage_error("serve takes one socket by socket activation, got LISTEN_FDS=%u", listen);
 	run_opts_init(cli, &so.run);
@@ -609,6 +625,8 @@ static int cmd_serve(struct cli *cli)
 	so.run.listen_pid = false;
 	so.socket_path = cli->socket;
 	so.spec_dir = cli->spec_dir;
+	so.derived_dir = cli->derived_dir;
+	so.require_spec = cli->require_spec;
 	so.listen_fd = listen == 1 ? 3 : -1;
 	so.log = print_log;
 	setvbuf(stderr, NULL, _IOLBF, 0);
@@ -954,6 +972,10 @@ int main(int argc, char **argv)
 		if (r < 0 && cli.socket && strcmp(cli.command, "serve") && strcmp(cli.command, "launch") &&
 		    strcmp(cli.command, "handoff") && strcmp(cli.command, "contexts"))
 			r = usage_error("--socket is for serve, launch, contexts and handoff, not %s", cli.command);
+		if (r < 0 && (cli.derived_dir || cli.require_spec) && strcmp(cli.command, "serve") &&
+		    strcmp(cli.command, "derive"))
+			r = usage_error("--%s is for serve and derive --install, not %s",
+					cli.derived_dir ? "derived-dir" : "require-spec", cli.command);
 		if (r < 0)
 			r = commands[i].fn(&cli);
 		vj_spec_free(cli.spec_flags);

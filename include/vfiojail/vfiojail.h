@@ -406,20 +406,27 @@ struct vj_serve_opts {
 	struct vj_run_opts run;   /* host options, state_dir, bpffs, warn (argv unused) */
 	const char *socket_path;  /* NULL = VJ_DEFAULT_SOCKET (/run/vfiojail.sock)      */
 	const char *spec_dir;     /* NULL = VJ_DEFAULT_SPEC_DIR (/etc/vfiojail/vm)      */
+	/* NULL = VJ_DEFAULT_DERIVED_DIR (/run/vfiojail/libvirt): specs vfiojail derive
+	 * --install wrote from a launcher's VM description (the libvirt hook). */
+	const char *derived_dir;
+	bool require_spec;        /* a derived spec needs root's spec to bound it     */
 	int listen_fd;            /* >= 0: a listening socket handed over (LISTEN_FDS)  */
 	void (*log)(const char *msg, void *userdata); /* one line per request; may be NULL */
 };
 
 /*
  * Serve launches until SIGTERM or SIGINT: a client of uid U asking for VM NAME
- * gets it only when <spec_dir>/NAME.json (NAME escaped) is a regular file owned
- * by root and writable by no one else, in a directory chain owned by root and
- * writable by no one else, the spec's name is NAME and its user is U.  The
- * client process is then moved into the VM's cgroup (filter attached and
- * pinned), its hard memlock limit raised to the plan when lower, and it gets
- * the iommufd contexts (per-process accounting) by SCM_RIGHTS.  When that
- * process exits the jail is torn down.  Returns 0 on a signal, or -1 with *err
- * (status 125) when it cannot serve at all.
+ * gets it only when a spec of root's grants it: <derived_dir>/NAME.json (NAME
+ * escaped; the spec derived from the libvirt domain at "prepare"), bounded by
+ * <spec_dir>/NAME.json when that exists (vj_spec_bound; with require_spec it
+ * must), or else <spec_dir>/NAME.json alone.  Each is a regular file owned by
+ * root and writable by no one else, in a directory chain owned by root and
+ * writable by no one else (no symlink followed), the spec's name is NAME and
+ * its user is U.  The client process is then moved into the VM's cgroup (filter
+ * attached and pinned), its hard memlock limit raised to the plan when lower,
+ * and it gets the iommufd contexts (per-process accounting) by SCM_RIGHTS.
+ * When that process exits the jail is torn down.  Returns 0 on a signal, or -1
+ * with *err (status 125) when it cannot serve at all.
  */
 VJ_EXPORT int vj_serve(const struct vj_serve_opts *opts, struct vj_error **err);
 
