@@ -243,10 +243,11 @@ static void conn_close(struct conn *c)
 /* Which spec: the derived one bounded by root's, or root's                   */
 
 /* <@dir>/ESC.json for @name through the trusted walk (specdir.h): 1 with *out
- * and *path, 0 when neither the directory nor the file exists, -1 with *err
- * (VJ_EXIT_DENIED unless the spec does not parse). */
+ * and *path; 0 when the file does not exist, or the directory (then *absent
+ * says so, the caller's); -1 with *err (VJ_EXIT_DENIED unless the spec does
+ * not parse). */
 static int load_from(const char *dir, const char *what, const char *name, struct vj_spec **out, char **path,
-		     struct vj_error **err)
+		     struct vj_error **absent, struct vj_error **err)
 {
 	struct vj_error *e = NULL;
 	_cleanup_close_ int fd = vj_specdir_open(dir, false, what, &e);
@@ -254,7 +255,8 @@ static int load_from(const char *dir, const char *what, const char *name, struct
 
 	*out = NULL;
 	if (fd < 0 && e && e->errnum == ENOENT) {
-		vj_error_free(e);
+		e->status = VJ_EXIT_DENIED;
+		*absent = e;
 		return 0;
 	}
 	if (fd < 0) {
@@ -285,20 +287,33 @@ static int choose_spec(struct service *s, const char *name, struct vj_spec **out
 	_cleanup_free_ char *root_path = NULL, *derived_path = NULL;
 	struct vj_spec *root = NULL, *derived = NULL;
 	struct vj_plan *rplan = NULL, *dplan = NULL;
+	struct vj_error *no_dir = NULL, *no_derived_dir = NULL;
 	int r;
 
 	*out = NULL;
-	if (load_from(s->spec_dir, "the spec directory", name, &root, &root_path, err) < 0 ||
-	    (s->derived_dir && load_from(s->derived_dir, "the derived-spec directory", name, &derived,
-					 &derived_path, err) < 0))
+	r = load_from(s->spec_dir, "the spec directory", name, &root, &root_path, &no_dir, err);
+	if (r >= 0)
+		r = load_from(s->derived_dir, "the derived-spec directory", name, &derived, &derived_path,
+			      &no_derived_dir, err);
+	vj_error_free(no_derived_dir);
+	if (r < 0) {
+		vj_error_free(no_dir);
 		goto fail;
+	}
+	if (!derived && !root && no_dir) {
+		/* Root has not made the spec directory yet: say that. */
+		if (err && !*err)
+			*err = TAKE_PTR(no_dir);
+		vj_error_free(no_dir);
+		goto fail;
+	}
+	vj_error_free(no_dir);
 	if (!derived && !root) {
 		_cleanup_free_ char *esc = vj_name_escape(name);
 		vj_err(err, VJ_EXIT_DENIED, ENOENT, "spec", esc ? esc : name,
 		       "root grants a VM by installing its spec in the spec directory, or the libvirt hook "
 		       "derives it from the domain (vfiojail derive --install)",
-		       "no spec grants VM %s (none in %s%s%s)", name, s->spec_dir, s->derived_dir ? " or " : "",
-		       s->derived_dir ? s->derived_dir : "");
+		       "no spec grants VM %s (none in %s or %s)", name, s->spec_dir, s->derived_dir);
 		goto fail;
 	}
 	if (!derived) {

@@ -74,7 +74,7 @@ int vj_specdir_open(const char *dir, bool create, const char *what, struct vj_er
 		next_comp = strtok_r(NULL, "/", &save);
 		if (!strcmp(comp, ".") || !strcmp(comp, ".."))
 			return vj_err(err, VJ_EXIT_SETUP, EINVAL, "spec", dir, "give the path without . or ..",
-				      "the path of %s has a \"%s\" component", what, comp);
+				      "%s's path has a \"%s\" component", what, comp);
 		next = vj_path_join(walked, comp);
 		if (!next)
 			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "spec", dir, NULL, "out of memory");
@@ -91,7 +91,7 @@ int vj_specdir_open(const char *dir, bool create, const char *what, struct vj_er
 		    fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
 			return vj_err(err, VJ_EXIT_SETUP, ELOOP, "spec", walked,
 				      "configure the real path: no symlink is followed on the way to the specs",
-				      "a symlink is on the path of %s", what);
+				      "a symlink is on %s's path", what);
 		if (nfd < 0)
 			return vj_err(err, VJ_EXIT_SETUP, errno, "spec", walked,
 				      errno == ENOENT ? "create it, owned by root, mode 0755" : NULL,
@@ -124,8 +124,9 @@ int vj_specdir_load(int dirfd, const char *dir, const char *name, struct vj_spec
 	fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
 		return 0;
-	if (fd < 0)
-		return vj_err(err, VJ_EXIT_DENIED, errno, "spec", full, NULL, "the spec cannot be opened");
+	if (fd < 0) /* a symlink planted as the spec: ELOOP */
+		return vj_err(err, VJ_EXIT_DENIED, errno, "spec", full, "root grants a VM by installing its spec there",
+			      "no spec grants VM %s", name);
 	if (fstat(fd, &st) < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "spec", full, NULL, "fstat");
 	if (!S_ISREG(st.st_mode))
