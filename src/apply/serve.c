@@ -332,8 +332,11 @@ static int choose_spec(struct service *s, const char *name, struct vj_spec **out
 		*out = derived;
 		return 0;
 	}
-	/* The derived principal is root's, whatever the derived file says. */
-	r = vj_spec_bound(derived, false, root, root_path, err);
+	/* The derived principal is root's, whatever the derived file says; root's
+	 * device paths compared as the nodes they lead to, as derived ones are. */
+	r = vj_spec_resolve_devices(root, s->o->run.plan.roots.dev, err);
+	if (r == 0)
+		r = vj_spec_bound(derived, false, root, root_path, err);
 	if (r == 0)
 		r = vj_plan_build(root, &s->o->run.plan, &rplan, err);
 	if (r == 0)

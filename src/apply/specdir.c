@@ -229,3 +229,28 @@ int vj_specdir_remove(const char *dir, const char *name, struct vj_error **err)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "derive", full, NULL, "cannot remove the derived spec");
 	return 0;
 }
+
+int vj_spec_resolve_devices(struct vj_spec *s, const char *dev_root, struct vj_error **err)
+{
+	_cleanup_free_ char *root = realpath(dev_root ? dev_root : "/dev", NULL);
+	size_t rl = root ? strlen(root) : 0;
+
+	for (size_t i = 0; root && i < s->n_devices; i++) {
+		const char *p = s->devices[i].path;
+		_cleanup_free_ char *host = NULL, *real = NULL;
+		char *node;
+
+		if (strncmp(p, "/dev/", 5) != 0)
+			continue;
+		if (!(host = vj_path_join(root, p + 4)))
+			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "spec", p, NULL, "out of memory");
+		real = realpath(host, NULL);
+		if (!real || strncmp(real, root, rl) != 0 || real[rl] != '/' || !strcmp(real, host))
+			continue;
+		if (!(node = vj_strdupf("/dev%s", real + rl)))
+			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "spec", p, NULL, "out of memory");
+		free(s->devices[i].path);
+		s->devices[i].path = node;
+	}
+	return 0;
+}

@@ -48,3 +48,10 @@ int vj_specdir_install(const char *dir, const struct vj_spec *spec, const struct
 /* Remove <dir>/ESC.json: 0 when it is gone or was never there (a missing
  * directory too), -1 with *err. */
 int vj_specdir_remove(const char *dir, const char *name, struct vj_error **err);
+
+/* Each of @s's device paths that is a symlink under the dev root @dev_root
+ * (NULL: /dev) becomes the node it leads to, as a derived spec names it (a
+ * path that does not resolve to a node under the dev root is kept as written):
+ * root may write /dev/mapper/vg-lv where the domain's XML resolves to
+ * /dev/dm-3.  0, or -1 with *err (out of memory). */
+int vj_spec_resolve_devices(struct vj_spec *s, const char *dev_root, struct vj_error **err);

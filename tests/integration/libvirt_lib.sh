@@ -15,9 +15,10 @@
 # LV_WORK (WORKDIR), LV_LOG (WORKDIR/log = the private /var/log/libvirt).
 # The private /etc/libvirt keeps Debian's qemu.conf and libvirtd.conf unchanged;
 # LV_QEMU_CONF (lines appended to qemu.conf), LV_LIBVIRTD_CONF (lines appended to
-# libvirtd.conf, e.g. log_filters) and LV_QEMU_HOOK (a script installed as
-# /etc/libvirt/hooks/qemu; libvirtd looks for hooks only when it starts) may be set
-# before lv_start.
+# libvirtd.conf, e.g. log_filters), LV_QEMU_HOOK (a script installed as
+# /etc/libvirt/hooks/qemu) and LV_QEMU_HOOK_D (a script linked as
+# /etc/libvirt/hooks/qemu.d/vfiojail, as docs/LIBVIRT.md's recipe does) may be set
+# before lv_start: libvirtd looks for hooks only when it starts.
 
 LIBVIRTD=${LIBVIRTD:-/usr/sbin/libvirtd}
 VIRTLOGD=${VIRTLOGD:-/usr/sbin/virtlogd}
@@ -98,14 +99,15 @@ lv_start() { # WORKDIR
 		_lv_rmdir_run=1
 	fi
 	# The anchor: sets up the private mounts, then becomes "sleep infinity" (same pid).
-	LV_QEMU_CONF=${LV_QEMU_CONF:-} LV_LIBVIRTD_CONF=${LV_LIBVIRTD_CONF:-} LV_QEMU_HOOK=${LV_QEMU_HOOK:-} unshare --mount --net --propagation private -- bash -euc '
+	LV_QEMU_CONF=${LV_QEMU_CONF:-} LV_LIBVIRTD_CONF=${LV_LIBVIRTD_CONF:-} LV_QEMU_HOOK=${LV_QEMU_HOOK:-} LV_QEMU_HOOK_D=${LV_QEMU_HOOK_D:-} unshare --mount --net --propagation private -- bash -euc '
 		tmp() { mount -t tmpfs -o "mode=$2" "lv-$1" "$1"; chown "$3" "$1"; }
 		# /etc/libvirt: a copy of the real one without autostarted networks.
 		cp -a /etc/libvirt "$0/etc"
 		rm -f "$0"/etc/qemu/networks/autostart/* "$0"/etc/qemu/autostart/* 2>/dev/null || true
 		[[ -z "$LV_QEMU_CONF" ]] || printf "%s\n" "$LV_QEMU_CONF" >>"$0/etc/qemu.conf"
 		[[ -z "$LV_LIBVIRTD_CONF" ]] || printf "%s\n" "$LV_LIBVIRTD_CONF" >>"$0/etc/libvirtd.conf"
-		[[ -z "$LV_QEMU_HOOK" ]] || install -m 0755 "$LV_QEMU_HOOK" "$0/etc/hooks/qemu"
+		[[ -z "$LV_QEMU_HOOK" ]] || install -D -m 0755 "$LV_QEMU_HOOK" "$0/etc/hooks/qemu"
+		[[ -z "$LV_QEMU_HOOK_D" ]] || { install -d "$0/etc/hooks/qemu.d"; ln -s "$LV_QEMU_HOOK_D" "$0/etc/hooks/qemu.d/vfiojail"; }
 		tmp /etc/libvirt 0755 root:root
 		cp -a "$0/etc/." /etc/libvirt/
 		rm -rf "$0/etc"
