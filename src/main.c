@@ -3,6 +3,7 @@
  * The vfiojail command: parses arguments and calls the library, nothing more.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,9 @@ enum {
 	OPT_VFIOJAIL,
 	OPT_DERIVED_DIR,
 	OPT_REQUIRE_SPEC,
+	OPT_INSTALL,
+	OPT_REMOVE,
+	OPT_FROM,
 	OPT_SPEC_FLAG, /* spec flags are told apart by their long name */
 };
 
@@ -54,10 +58,14 @@ struct cli {
 	const char *spec_dir;       /* serve */
 	const char *derived_dir;    /* serve, derive --install */
 	bool require_spec;          /* serve, derive --install: root's spec must bound the derived one */
+	bool install, remove;       /* derive --install NAME, derive --remove NAME (the libvirt hook) */
 	long pid;                   /* handoff: the container's process; 0 not given */
 	long timeout;               /* handoff, hook: seconds; 0 not given */
 	const char *spec_json;      /* hook create-runtime: the spec as JSON */
 	const char *vfiojail;       /* cdi: the vfiojail the hooks run */
+	const char *from;           /* derive: the launcher whose description is read */
+	const char *derive_user;    /* derive: --user and --group */
+	const char *derive_group;
 	char **vmm_argv;            /* after "--" */
 	const char *spec_path;
 	struct vj_spec *spec_flags; /* non-NULL once a spec flag was given */
@@ -91,6 +99,9 @@ static const struct option fixed_options[] = {
 	{ "vfiojail", required_argument, NULL, OPT_VFIOJAIL },
 	{ "derived-dir", required_argument, NULL, OPT_DERIVED_DIR },
 	{ "require-spec", no_argument, NULL, OPT_REQUIRE_SPEC },
+	{ "install", no_argument, NULL, OPT_INSTALL },
+	{ "remove", no_argument, NULL, OPT_REMOVE },
+	{ "from", required_argument, NULL, OPT_FROM },
 	{ "help", no_argument, NULL, 'h' },
 };
 static struct option *long_options;
@@ -158,6 +169,15 @@ static void usage(FILE *f)
 	      "                          namespace and cgroup, which runs vfiojail launch\n"
 	      "  hook create-runtime|poststop\n"
 	      "                          the CDI spec's hooks (the OCI state on stdin)\n"
+	      "  derive --from libvirt [--user USER] [--group GROUP] [XML|-]\n"
+	      "                          print the spec of a libvirt domain XML (stdin: \"-\" or\n"
+	      "                          none) as JSON; --sysfs-root and --dev-root read the host\n"
+	      "  derive --from libvirt --install [--spec-dir DIR] [--derived-dir DIR]\n"
+	      "         [--require-spec] [--user USER] [--group GROUP] NAME\n"
+	      "                          the libvirt hook at prepare: the XML on stdin, bounded by\n"
+	      "                          root's spec when there is one, installed for serve\n"
+	      "  derive --remove [--derived-dir DIR] NAME\n"
+	      "                          the hook at release: the derived spec goes\n"
 	      "  gc                      tear down jails with no process left whose launcher\n"
 	      "                          or supervisor is gone\n"
 	      "  version                 print the version\n"
@@ -324,6 +344,16 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 		case OPT_REQUIRE_SPEC:
 			cli->require_spec = true;
 			break;
+		case OPT_INSTALL:
+		case OPT_REMOVE:
+			if (strcmp(cli->command, "derive") != 0)
+				return usage_error("--%s is for derive, not %s", c == OPT_INSTALL ? "install" : "remove",
+						   cli->command);
+			*(c == OPT_INSTALL ? &cli->install : &cli->remove) = true;
+			break;
+		case OPT_FROM:
+			cli->from = optarg;
+			break;
 		case OPT_PRESERVE_FDS: {
 			char *end = NULL;
 			errno = 0;
@@ -334,6 +364,14 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			break;
 		}
 		case OPT_SPEC_FLAG:
+			if (!strcmp(cli->command, "derive")) {
+				const char *flag = long_options[idx].name;
+				if (strcmp(flag, "user") != 0 && strcmp(flag, "group") != 0)
+					return usage_error("derive takes --user and --group, not --%s: the "
+							   "domain XML gives the rest", flag);
+				*(!strcmp(flag, "user") ? &cli->derive_user : &cli->derive_group) = optarg;
+				break;
+			}
 			if (is_hotplug(cli->command)) {
 				r = hotplug_flag(cli, long_options[idx].name, argc);
 				if (r >= 0)
@@ -912,6 +950,134 @@ static int cmd_hotplug(struct cli *cli)
 	return print_error(r, e);
 }
 
+/* ------------------------------------------------------------------------- */
+/* A spec derived from the launcher's own description                         */
+
+/* All of @fd, at most @max bytes (NUL-terminated): 0, or -errno (-EFBIG past @max). */
+static int read_all(int fd, size_t max, char **out, size_t *out_len)
+{
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+
+	for (;;) {
+		ssize_t n;
+		if (cap - len < 2) {
+			char *bigger = realloc(buf, cap = cap ? cap * 2 : 65536);
+			if (!bigger) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = bigger;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int saved = errno;
+			free(buf);
+			return -saved;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max) {
+			free(buf);
+			return -EFBIG;
+		}
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+/* derive --install NAME (the domain XML on stdin) and derive --remove NAME: the
+ * libvirt hook's "prepare" and "release" (vj_derived_install). */
+static int derive_install(struct cli *cli)
+{
+	struct vj_derived_opts o = {
+		.plan = cli->plan_opts, .spec_dir = cli->spec_dir, .derived_dir = cli->derived_dir,
+		.require_spec = cli->require_spec, .user = cli->derive_user, .group = cli->derive_group,
+	};
+	struct vj_error *e = NULL;
+	char *xml = NULL;
+	size_t len = 0;
+	int r;
+
+	name_after_dashdash(cli);
+	if (cli->install && cli->remove)
+		return usage_error("%s", "derive takes --install or --remove, not both");
+	if (cli->n_rest != 1 || cli->vmm_argv)
+		return usage_error("derive --%s takes one NAME (the domain's name)%s", cli->install ? "install" : "remove",
+				   cli->install ? "; the domain XML comes on standard input" : "");
+	if (cli->remove) {
+		if (cli->from || cli->derive_user || cli->derive_group || cli->require_spec || cli->spec_dir)
+			return usage_error("%s", "derive --remove NAME takes --derived-dir only");
+		return print_error(vj_derived_remove(cli->rest[0], &o, &e), e);
+	}
+	if (!cli->from || strcmp(cli->from, "libvirt") != 0)
+		return usage_error("%s", "derive --install needs --from libvirt");
+	r = read_all(STDIN_FILENO, VJ_DOMXML_MAX, &xml, &len);
+	if (r < 0) {
+		fprintf(stderr, "vfiojail: the domain XML on standard input: %s\n",
+			r == -EFBIG ? "larger than the largest derive reads" : strerror(-r));
+		return VJ_EXIT_USAGE;
+	}
+	r = vj_derived_install(cli->rest[0], xml, len, &o, &e);
+	free(xml);
+	return print_error(r, e);
+}
+
+static int cmd_derive(struct cli *cli)
+{
+	struct vj_domxml_opts o = {
+		.user = cli->derive_user,
+		.group = cli->derive_group,
+		.roots = cli->plan_opts.roots,
+	};
+	const char *path = cli->n_rest == 1 ? cli->rest[0] : "-";
+	struct vj_spec *spec = NULL;
+	struct vj_error *e = NULL;
+	char *xml = NULL, *json = NULL;
+	size_t len = 0;
+	int fd, r;
+
+	if (cli->install || cli->remove)
+		return derive_install(cli);
+	if (cli->derived_dir || cli->require_spec || cli->spec_dir)
+		return usage_error("%s", "--derived-dir, --require-spec and --spec-dir are for derive --install");
+	if (!cli->from)
+		return usage_error("%s", "derive needs --from libvirt");
+	if (strcmp(cli->from, "libvirt") != 0)
+		return usage_error("derive --from: \"%s\" is not known (libvirt is)", cli->from);
+	if (cli->n_rest > 1 || cli->vmm_argv)
+		return usage_error("%s", "derive takes one XML file (\"-\" or none: standard input)");
+	fd = !strcmp(path, "-") ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		fprintf(stderr, "vfiojail: %s: cannot open the domain XML: %s\n", path, strerror(errno));
+		return VJ_EXIT_USAGE;
+	}
+	r = read_all(fd, VJ_DOMXML_MAX, &xml, &len);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (r == -EFBIG) {
+		fprintf(stderr, "vfiojail: %s: the domain XML is larger than %u MiB\n", path,
+			VJ_DOMXML_MAX >> 20);
+		return VJ_EXIT_USAGE;
+	}
+	if (r < 0) {
+		fprintf(stderr, "vfiojail: %s: cannot read the domain XML: %s\n", path, strerror(-r));
+		return VJ_EXIT_USAGE;
+	}
+	r = vj_spec_from_libvirt(xml, len, &o, &spec, &json, &e);
+	free(xml);
+	if (r == 0 && printf("%s\n", json) < 0)
+		r = VJ_EXIT_SETUP;
+	free(json);
+	vj_spec_free(spec);
+	return print_error(r, e);
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct cli *cli);
@@ -931,6 +1097,7 @@ static const struct command {
 	{ "cdi", cmd_cdi },
 	{ "handoff", cmd_handoff },
 	{ "hook", cmd_hook },
+	{ "derive", cmd_derive },
 	{ "attach", cmd_hotplug },
 	{ "detach", cmd_hotplug },
 };

@@ -194,6 +194,36 @@ VJ_EXPORT int vj_spec_set_flag(struct vj_spec *spec, const char *flag, const cha
 VJ_EXPORT int vj_spec_finish(struct vj_spec *spec, struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
+/* A spec derived from a libvirt domain XML                                   */
+
+/* The largest domain XML vj_spec_from_libvirt reads. */
+#define VJ_DOMXML_MAX (4u * 1024 * 1024)
+
+struct vj_domxml_opts {
+	/* The VM's user and group; NULL: the domain's DAC seclabel
+	 * (<seclabel model='dac'><label>USER:GROUP</label>), else @default_user
+	 * with its primary group. */
+	const char *user;
+	const char *group;
+	const char *default_user; /* NULL: the build's libvirt_qemu_user ("libvirt-qemu") */
+	/* sysfs: USB devices by vendor and product, SCSI host devices' sg nodes;
+	 * dev: where /dev is read, to resolve the symlinks libvirt names disks by. */
+	struct vj_roots roots;
+};
+
+/*
+ * The spec of the libvirt domain @xml (@len bytes, at most VJ_DOMXML_MAX; parsed
+ * without network, DTD or entity expansion; a DOCTYPE is refused), validated
+ * as a JSON spec is: *out (vj_spec_free) and, when @json is not NULL, the spec
+ * as JSON text in *json (free; user and group as written).  -1 with *err: status
+ * 2 for a domain the spec cannot describe, the error naming the XML element
+ * ("devices/hostdev[2]/source/address") or the spec's field; 125 out of memory.
+ * The mapping is vfiojail-spec(5)'s "Derived from a libvirt domain".
+ */
+VJ_EXPORT int vj_spec_from_libvirt(const char *xml, size_t len, const struct vj_domxml_opts *o,
+				   struct vj_spec **out, char **json, struct vj_error **err);
+
+/* ------------------------------------------------------------------------- */
 /* The memlock policy                                                         */
 
 struct vj_memlock_term {

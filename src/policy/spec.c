@@ -1670,14 +1670,11 @@ static int json_parse_text(const char *text, const char *source, json_object **o
 	return 0;
 }
 
-static int spec_from_text(const char *text, const char *source, struct vj_spec **out,
-			  struct vj_error **err)
+int vj_spec_from_json(json_object *root, const char *source, struct vj_spec **out,
+		      struct vj_error **err)
 {
-	_cleanup_(json_putp) json_object *root = NULL;
 	_cleanup_(spec_freep) struct vj_spec *spec = NULL;
 
-	if (json_parse_text(text, source, &root, err) < 0)
-		return -1;
 	if (!json_object_is_type(root, json_type_object))
 		return json_type_fail(source, "a JSON object at the top level", root, err);
 	spec = vj_spec_new();
@@ -1689,6 +1686,16 @@ static int spec_from_text(const char *text, const char *source, struct vj_spec *
 		return -1;
 	*out = TAKE_PTR(spec);
 	return 0;
+}
+
+static int spec_from_text(const char *text, const char *source, struct vj_spec **out,
+			  struct vj_error **err)
+{
+	_cleanup_(json_putp) json_object *root = NULL;
+
+	if (json_parse_text(text, source, &root, err) < 0)
+		return -1;
+	return vj_spec_from_json(root, source, out, err);
 }
 
 int vj_spec_parse_string(const char *json, struct vj_spec **out, struct vj_error **err)

@@ -26,3 +26,13 @@ struct vj_plan;
  * memory.
  */
 char *vj_spec_json(const struct vj_spec *s, const struct vj_plan *p);
+
+struct json_object;
+struct vj_error;
+/*
+ * The spec in the JSON object @root (as vj_spec_parse_string reads it; @root is
+ * only read), checked by vj_spec_finish: *out, or -1 with *err naming the field.
+ * @source names the spec in errors about @root itself.
+ */
+int vj_spec_from_json(struct json_object *root, const char *source, struct vj_spec **out,
+		      struct vj_error **err);
