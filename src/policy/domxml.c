@@ -59,7 +59,10 @@ struct derive {
 	json_object *devices;   /* borrowed: owned by spec */
 	struct dev_entry *devs;
 	size_t n_devs;
-	char (*pcis)[13];
+	struct pci_entry {
+		char pci[13];
+		bool nvme;      /* an nvme disk's controller: its namespaces share it */
+	} *pcis;
 	size_t n_pcis;
 	unsigned viommu, nvme, vdpa;
 	bool iommufd_default;   /* <iommufd enabled='yes'/> */
@@ -528,17 +531,24 @@ static int pci_addr(struct derive *d, xmlNodePtr a, struct vj_pci_addr *out)
 	return 0;
 }
 
+/* A PCI device for VFIO; @nvme: an nvme disk's controller, which the disks on
+ * its other namespaces share. */
 static int add_hostdev(struct derive *d, xmlNodePtr where, const struct vj_pci_addr *a,
-		       enum vj_backend backend)
+		       enum vj_backend backend, bool nvme)
 {
+	struct pci_entry *e;
 	char pci[13];
 	json_object *o;
 
 	vj_pci_addr_format(a, pci);
-	for (size_t i = 0; i < d->n_pcis; i++)
-		if (strcmp(d->pcis[i], pci) == 0)
-			return xml_err(d, where, "%s is assigned twice (by an earlier hostdev, "
-				       "interface or nvme disk)", pci);
+	for (size_t i = 0; i < d->n_pcis; i++) {
+		if (strcmp(d->pcis[i].pci, pci) != 0)
+			continue;
+		if (nvme && d->pcis[i].nvme)
+			return 0;
+		return xml_err(d, where, "%s is assigned twice (by an earlier hostdev, "
+			       "interface or nvme disk)", pci);
+	}
 	o = json_object_new_object();
 	if (!o || json_object_object_add(o, "pci", json_object_new_string(pci)) < 0 ||
 	    json_object_object_add(o, "backend", json_object_new_string(
@@ -547,9 +557,11 @@ static int add_hostdev(struct derive *d, xmlNodePtr where, const struct vj_pci_a
 		json_object_put(o);
 		return oom(d->err);
 	}
-	if (!VJ_PUSH(d->pcis, d->n_pcis))
+	e = VJ_PUSH(d->pcis, d->n_pcis);
+	if (!e)
 		return oom(d->err);
-	memcpy(d->pcis[d->n_pcis - 1], pci, sizeof(pci));
+	memcpy(e->pci, pci, sizeof(pci));
+	e->nvme = nvme;
 	return 0;
 }
 
@@ -585,7 +597,7 @@ static int hostdev_pci(struct derive *d, xmlNodePtr hd)
 		return xml_err(d, src ? src : hd, "a PCI host device needs <source><address .../>");
 	if (pci_addr(d, a, &addr) < 0 || hostdev_backend(d, hd, &backend) < 0)
 		return -1;
-	return add_hostdev(d, a, &addr, backend);
+	return add_hostdev(d, a, &addr, backend, false);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -799,7 +811,7 @@ static int disk(struct derive *d, xmlNodePtr n)
 			return -1;
 		d->nvme++;
 		/* QEMU's userspace NVMe driver uses the VFIO group and container. */
-		return add_hostdev(d, a, &addr, VJ_BACKEND_LEGACY);
+		return add_hostdev(d, a, &addr, VJ_BACKEND_LEGACY, true);
 	}
 	if (strcmp(t, "vhostvdpa") == 0) {
 		d->vdpa++; /* libvirt opens the vhost-vdpa node and passes its fd */
@@ -904,7 +916,7 @@ static int interface(struct derive *d, xmlNodePtr n)
 		if (pci_addr(d, a, &addr) < 0)
 			return -1;
 		return add_hostdev(d, a, &addr,
-				   d->iommufd_default ? VJ_BACKEND_IOMMUFD : VJ_BACKEND_LEGACY);
+				   d->iommufd_default ? VJ_BACKEND_IOMMUFD : VJ_BACKEND_LEGACY, false);
 	}
 	return 0;
 }
@@ -1221,8 +1233,14 @@ int vj_domxml_to_spec_json(const char *xml, size_t len, const struct vj_domxml_o
 	    devices(&d, child(d.root, "devices")) < 0 || launch_security(&d) < 0 ||
 	    put_memlock(&d) < 0)
 		return -1;
-	if (put_int(d.spec, "viommu", d.viommu, err) < 0 ||
-	    put_int(d.spec, "nvme", d.nvme, err) < 0 || put_int(d.spec, "vdpa", d.vdpa, err) < 0)
+	/* Only what the domain has: no empty list, no zero count. */
+	if (json_object_array_length(d.hostdevs) == 0)
+		json_object_object_del(d.spec, "hostdevs");
+	if (json_object_array_length(d.devices) == 0)
+		json_object_object_del(d.spec, "devices");
+	if ((d.viommu && put_int(d.spec, "viommu", d.viommu, err) < 0) ||
+	    (d.nvme && put_int(d.spec, "nvme", d.nvme, err) < 0) ||
+	    (d.vdpa && put_int(d.spec, "vdpa", d.vdpa, err) < 0))
 		return -1;
 	*out = TAKE_PTR(d.spec);
 	return 0;
