@@ -73,7 +73,7 @@ static int derive_bounded(const char *name, const char *xml, size_t len, const s
 		return -1;
 	if (!root && o->require_spec) {
 		_cleanup_free_ char *esc = vj_name_escape(name);
-		return vj_err(err, VJ_EXIT_USAGE, ENOENT, "derive", spec_dir,
+		return vj_err(err, VJ_EXIT_USAGE, 0, "derive", spec_dir,
 			      "--require-spec: root installs the VM's spec there first",
 			      "no spec of root's for %s (%s.json) bounds the domain's", vj_quote(name, q1),
 			      esc ? esc : name);
@@ -84,7 +84,7 @@ static int derive_bounded(const char *name, const char *xml, size_t len, const s
 		xo.default_user = root->user;
 	r = vj_spec_from_libvirt(xml, len, &xo, spec, NULL, err);
 	if (r == 0 && strcmp((*spec)->name, name) != 0)
-		r = vj_err(err, VJ_EXIT_USAGE, EINVAL, "derive", "name",
+		r = vj_err(err, VJ_EXIT_USAGE, 0, "derive", "name",
 			   "libvirt runs the hook with the domain's name: is this the domain's XML?",
 			   "the domain XML's <name> is %s, not %s", vj_quote((*spec)->name, q1), vj_quote(name, q2));
 	if (r == 0 && root) {

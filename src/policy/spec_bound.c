@@ -12,7 +12,7 @@
 #include "spec_internal.h"
 #include "util.h"
 
-#define refuse(err, field, ...) vj_err((err), VJ_EXIT_USAGE, EPERM, "spec", (field), \
+#define refuse(err, field, ...) vj_err((err), VJ_EXIT_USAGE, 0, "spec", (field), \
 	"root's spec grants the VM what it may have: extend it there, or change the domain", __VA_ARGS__)
 
 static const char *backend_name(enum vj_backend b)
@@ -157,7 +157,7 @@ int vj_plan_bound(const struct vj_plan *derived, const struct vj_plan *root, con
 	if (d->unchanged)
 		return 0;
 	if (r->unchanged || vj_memlock_plan_limit(d) > vj_memlock_plan_limit(r))
-		return vj_err(err, VJ_EXIT_USAGE, EPERM, "spec", "memlock",
+		return vj_err(err, VJ_EXIT_USAGE, 0, "spec", "memlock",
 			      r->unchanged ? "root's spec grants no locked memory: give it the hostdevs or a memlock"
 					   : "raise memory or memlock in root's spec, or lower the domain's",
 			      "RLIMIT_MEMLOCK %s, more than the plan of %s (%s)", limit_str(d, a), file,
