@@ -19,6 +19,13 @@ derived_service() {
 	}
 	derived=/run/vfiojail/libvirt
 	mkdir -p -m 0700 /run/vfiojail "$derived"
+	# What a jail leaves; the derived specs are checked on their own.
+	nothing_left() {
+		assert_nothing_left "$CG" /run/vfiojail/none /sys/fs/bpf/vfiojail
+		local left
+		left=$(find /run/vfiojail -mindepth 1 -not -path "$derived" -not -path "$derived/*")
+		[[ -z "$left" ]] || fail "state left: $left"
+	}
 	derive_for() { # NAME USER MEMLOCK [PCI] -> a derived spec
 		printf '{ "name": "%s", "user": "%s", "memory": "1GiB", "iommufd": [ { "id": "iommufd0" } ],
   "hostdevs": [ { "pci": "%s" } ], "memlock": { "hard_limit": "%s" } }\n' "$1" "$2" "${4:-0009:06:00.0}" "$3"
@@ -76,6 +83,7 @@ derived_service() {
 	ln -s "$derived/d1.json" "$derived/d2.json"
 	refused "a symlink as a derived spec" 3 "no spec grants VM d2" \
 		as_nobody "$VFIOJAIL" launch d2 --socket "$sock" -- "$WORK/probe"
+	rm "$derived/d2.json"
 	chmod 0777 "$derived"
 	refused "a derived-spec dir others may write" 3 "writable by its group or others" \
 		as_nobody "$VFIOJAIL" launch d1 --socket "$sock" -- "$WORK/probe"
@@ -85,6 +93,50 @@ derived_service() {
 	chmod 0700 "$derived"
 	pass "the derived specs: root's files in a root-only directory, no symlink"
 
+	# vfiojail derive --install, as the libvirt hook runs it at "prepare": the domain
+	# XML on stdin.  The VM's memlock follows the domain's <memory> with no spec
+	# rewritten (1 GiB + the 1 GiB I/O allowance, then 2 GiB + 1 GiB): read from the
+	# installed spec's plan, as the service makes it (a launch would need the service
+	# to raise the client's hard limit past 8 MiB, and this sandbox has no
+	# CAP_SYS_RESOURCE); a <memtune><hard_limit> of 6 MiB is launched.
+	dom() { # NAME MEMORY_MIB [EXTRA]
+		printf "<domain type='kvm'><name>%s</name><memory unit='MiB'>%s</memory>%s<devices>
+  <hostdev mode='subsystem' type='pci' managed='yes'><driver iommufd='yes'/>
+    <source><address domain='0x0009' bus='0x06' slot='0x00' function='0x0'/></source></hostdev>
+</devices></domain>\n" "$1" "$2" "${3:-}"
+	}
+	host=(--sysfs-root "$HOST/sys" --dev-root "$HOST/dev")
+	for mib in 1024 2048; do
+		capture "$VFIOJAIL" derive --from libvirt --install --spec-dir "$specs" --user nobody "${host[@]}" -- g1 < <(dom g1 $mib)
+		assert_eq "$rc/$out/$err" "0//" "derive --install of a $mib MiB domain"
+		assert_eq "$(stat -c '%U %a' "$derived/g1.json")" "root 600" "the derived spec: root's, 0600"
+		capture "$VFIOJAIL" plan --json "${roots[@]}" "$derived/g1.json"
+		assert_eq "$rc/$(jq -r .memlock.bytes <<<"$out")" "0/$(((mib + 1024) << 20))" "memlock for <memory> $mib MiB ($err)"
+	done
+	capture "$VFIOJAIL" derive --from libvirt --install --spec-dir "$specs" --user nobody "${host[@]}" -- g1 \
+		< <(dom g1 2048 "<memtune><hard_limit unit='KiB'>6144</hard_limit></memtune>")
+	assert_eq "$rc/$err" "0/" "derive --install with a memtune hard limit"
+	launch g1
+	assert_eq "$rc" 0 "launch from the derived spec ($err; $(cat "$WORK/serve.log"))"
+	assert_eq "$(rq .memlock.soft)/$(rq .memlock.hard)" 6291456/6291456 "the VMM's memlock: the derived plan's"
+	gone g1
+	capture "$VFIOJAIL" derive --remove -- g1
+	assert_eq "$rc/$err" "0/" "derive --remove"
+	[[ ! -e "$derived/g1.json" ]] || fail "the derived spec is left"
+	capture "$VFIOJAIL" derive --remove -- g1
+	assert_eq "$rc/$err" "0/" "derive --remove of a spec that is not there"
+	# Bounded at install: vm1's root spec grants 1 GiB.
+	capture "$VFIOJAIL" derive --from libvirt --install --spec-dir "$specs" --user nobody "${host[@]}" -- vm1 < <(dom vm1 2048)
+	assert_eq "$rc" 2 "a domain bigger than root's spec ($err)"
+	assert_contains "$err" "memory: 2147483648 bytes (2048 MiB): more than the 1073741824 bytes (1024 MiB) $specs/vm1.json grants" "names the field, both values and the file"
+	[[ ! -e "$derived/vm1.json" ]] || fail "a refused derived spec was written"
+	capture "$VFIOJAIL" derive --from libvirt --install --spec-dir "$specs" --user nobody "${host[@]}" -- other < <(dom vm1 1024)
+	assert_eq "$rc" 2 "a domain XML of another name ($err)"
+	assert_contains "$err" "the domain XML's <name> is \"vm1\", not \"other\"" "says so"
+	assert_eq "$(ls "$derived")" d1.json "no derived spec but d1's (hand-written) is left"
+	nothing_left
+	pass "derive --install: the spec from the domain XML, bounded by root's; memlock follows <memory>; --remove"
+
 	# --require-spec: a derived spec needs root's beside it.
 	kill -TERM $serve; wait $serve || true
 	serve_start "$sock" "$specs" --require-spec "${roots[@]}"
@@ -92,6 +144,7 @@ derived_service() {
 	refused "a derived spec alone under --require-spec" 3 "no spec of root's in $specs bounds the derived one" \
 		as_nobody "$VFIOJAIL" launch d1 --socket "$sock" -- "$WORK/probe"
 	sed -i 's/"3MiB"/"4MiB"/' "$specs/vm1.json"
+	derive_for vm1 nobody 4MiB >"$derived/vm1.json"
 	launch vm1
 	assert_eq "$rc" 0 "bounded under --require-spec ($err)"
 	gone vm1
