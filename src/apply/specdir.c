@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "error.h"
 #include "name.h"
 #include "spec_internal.h"
@@ -170,10 +172,32 @@ static int write_all(int fd, const char *s, size_t len)
 	return 0;
 }
 
+/*
+ * @spec as JSON, saying what it said: a group and supplementary groups only when
+ * it named them (vj_spec_json writes the resolved group always, and the groups
+ * of a plan).  A group written where none was named would hold the VMM to the
+ * user's primary group, which a launcher (libvirt: qemu.conf's group) may not use.
+ */
+static char *spec_text(const struct vj_spec *spec, const struct vj_plan *plan)
+{
+	_cleanup_free_ char *text = vj_spec_json(spec, spec->groups_set ? plan : NULL);
+	json_object *o;
+	char *out;
+
+	if (!text || spec->group)
+		return TAKE_PTR(text);
+	if (!(o = json_tokener_parse(text)))
+		return NULL;
+	json_object_object_del(o, "group");
+	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return out;
+}
+
 int vj_specdir_install(const char *dir, const struct vj_spec *spec, const struct vj_plan *plan,
 		       struct vj_error **err)
 {
-	_cleanup_free_ char *file = spec_file(spec->name), *json = vj_spec_json(spec, plan), *full = NULL;
+	_cleanup_free_ char *file = spec_file(spec->name), *json = spec_text(spec, plan), *full = NULL;
 	_cleanup_close_ int dfd = -1, fd = -1;
 	char tmp[VJ_NAME_MAX_BYTES * 4 + 64];
 	uint64_t rnd = 0;

@@ -38,7 +38,8 @@ int vj_specdir_load(int dirfd, const char *dir, const char *name, struct vj_spec
 		    struct vj_error **err);
 
 /*
- * Write @spec (and @plan's supplementary groups) as JSON to <dir>/ESC.json,
+ * Write @spec as JSON to <dir>/ESC.json (its group and, from @plan, its
+ * supplementary groups only when the spec named them),
  * atomically (a new file renamed over the old one), root's, mode 0600, the
  * directory made as vj_specdir_open(create) makes it.  0, or -1 with *err.
  */
