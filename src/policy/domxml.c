@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "hashset.h"
 #include "spec_internal.h"
 #include "sysfs.h"
 #include "util.h"
@@ -33,6 +34,7 @@
 #define STEP "libvirt"
 #define LINK_HOPS_MAX 40
 #define TEXT_MAX 4096
+#define UNLIMITED_KIB UINT64_C(9007199254740991)
 
 #ifndef VJ_LIBVIRT_QEMU_USER
 #define VJ_LIBVIRT_QEMU_USER "libvirt-qemu"
@@ -59,13 +61,16 @@ struct derive {
 	json_object *devices;   /* borrowed: owned by spec */
 	struct dev_entry *devs;
 	size_t n_devs;
+	struct vj_index dev_ix;  /* devs by path */
 	struct pci_entry {
 		char pci[13];
 		bool nvme;      /* an nvme disk's controller: its namespaces share it */
 	} *pcis;
 	size_t n_pcis;
+	struct vj_index pci_ix;  /* pcis by address */
 	unsigned viommu, nvme, vdpa;
 	bool iommufd_default;   /* <iommufd enabled='yes'/> */
+	char *user_from;        /* the seclabel's label the user came from, or NULL */
 	struct vj_error **err;
 };
 
@@ -75,6 +80,9 @@ static void derive_clear(struct derive *d)
 		free(d->devs[i].path);
 	free(d->devs);
 	free(d->pcis);
+	vj_index_clear(&d->dev_ix);
+	vj_index_clear(&d->pci_ix);
+	free(d->user_from);
 	if (d->spec)
 		json_object_put(d->spec);
 }
@@ -359,6 +367,7 @@ static int dev_resolve(const char *root, const char *in, char **out)
 {
 	char cur[PATH_MAX] = "", todo[PATH_MAX], target[PATH_MAX], next[PATH_MAX];
 	unsigned hops = 0;
+	bool dir = true; /* /dev itself */
 	int n;
 
 	if (strncmp(in, "/dev/", 5) != 0)
@@ -406,6 +415,7 @@ static int dev_resolve(const char *root, const char *in, char **out)
 			const char *rest = todo + strspn(todo, "/");
 			if (*rest && !S_ISDIR(st.st_mode))
 				return -ENOTDIR;
+			dir = S_ISDIR(st.st_mode);
 			memcpy(cur, next, (size_t)n + 1);
 			continue;
 		}
@@ -427,10 +437,29 @@ static int dev_resolve(const char *root, const char *in, char **out)
 			return -ENAMETOOLONG;
 		memcpy(todo, next, (size_t)n + 1);
 	}
-	if (!*cur)
+	if (!*cur || dir)
 		return -EISDIR;
 	*out = vj_strdupf("/dev/%s", cur);
 	return *out ? 0 : -ENOMEM;
+}
+
+struct key_ctx {
+	const struct derive *d;
+	const char *key;
+};
+
+static bool dev_eq(const void *ctx, size_t pos)
+{
+	const struct key_ctx *k = ctx;
+
+	return strcmp(k->d->devs[pos].path, k->key) == 0;
+}
+
+static bool pci_eq(const void *ctx, size_t pos)
+{
+	const struct key_ctx *k = ctx;
+
+	return strcmp(k->d->pcis[pos].pci, k->key) == 0;
 }
 
 /*
@@ -444,6 +473,7 @@ static int add_device(struct derive *d, xmlNodePtr n, const char *path, unsigned
 	_cleanup_free_ char *node = NULL;
 	struct dev_entry *e;
 	json_object *o;
+	size_t i;
 	int r;
 
 	if (!path || strncmp(path, "/dev/", 5) != 0)
@@ -458,12 +488,12 @@ static int add_device(struct derive *d, xmlNodePtr n, const char *path, unsigned
 	if (r < 0)
 		return xml_err(d, n, "%s: cannot resolve it under %s: %s", vj_quote(path, q),
 			       vj_root_dev(&d->o->roots), strerror(-r));
-	for (size_t i = 0; i < d->n_devs; i++) {
-		if (strcmp(d->devs[i].path, node) != 0)
-			continue;
+	i = vj_index_find(&d->dev_ix, vj_hash_str(node), dev_eq, &(struct key_ctx){ d, node });
+	if (i != SIZE_MAX) {
 		d->devs[i].access |= access;
 		vj_access_format(d->devs[i].access, acc);
-		json_object_object_add(d->devs[i].obj, "access", json_object_new_string(acc));
+		if (json_object_object_add(d->devs[i].obj, "access", json_object_new_string(acc)) < 0)
+			return oom(d->err);
 		return 0;
 	}
 	o = json_object_new_object();
@@ -480,6 +510,10 @@ static int add_device(struct derive *d, xmlNodePtr n, const char *path, unsigned
 	e = VJ_PUSH(d->devs, d->n_devs);
 	if (!e)
 		return oom(d->err);
+	if (vj_index_add(&d->dev_ix, vj_hash_str(node), d->n_devs - 1) < 0) {
+		d->n_devs--;
+		return oom(d->err);
+	}
 	e->path = TAKE_PTR(node);
 	e->access = access;
 	e->obj = o;
@@ -539,11 +573,11 @@ static int add_hostdev(struct derive *d, xmlNodePtr where, const struct vj_pci_a
 	struct pci_entry *e;
 	char pci[13];
 	json_object *o;
+	size_t i;
 
 	vj_pci_addr_format(a, pci);
-	for (size_t i = 0; i < d->n_pcis; i++) {
-		if (strcmp(d->pcis[i].pci, pci) != 0)
-			continue;
+	i = vj_index_find(&d->pci_ix, vj_hash_str(pci), pci_eq, &(struct key_ctx){ d, pci });
+	if (i != SIZE_MAX) {
 		if (nvme && d->pcis[i].nvme)
 			return 0;
 		return xml_err(d, where, "%s is assigned twice (by an earlier hostdev, "
@@ -561,6 +595,10 @@ static int add_hostdev(struct derive *d, xmlNodePtr where, const struct vj_pci_a
 	if (!e)
 		return oom(d->err);
 	memcpy(e->pci, pci, sizeof(pci));
+	if (vj_index_add(&d->pci_ix, vj_hash_str(e->pci), d->n_pcis - 1) < 0) {
+		d->n_pcis--;
+		return oom(d->err);
+	}
 	e->nvme = nvme;
 	return 0;
 }
@@ -1024,6 +1062,9 @@ static int put_user(struct derive *d)
 					       vj_quote(label, q));
 			*colon = '\0';
 			user = dac_id(label);
+			d->user_from = node_path(l);
+			if (!d->user_from)
+				return oom(d->err);
 			if (!group)
 				group = dac_id(colon + 1);
 			break;
@@ -1059,9 +1100,12 @@ static int put_memlock(struct derive *d)
 	json_object *m;
 	uint64_t bytes;
 
+	if (hard && size_elem(d, hard, &bytes) < 0)
+		return -1;
+	/* libvirt's "unlimited" (VIR_DOMAIN_MEMORY_PARAM_UNLIMITED, 2^53-1 KiB) is no limit. */
+	if (hard && bytes >= UNLIMITED_KIB * 1024)
+		hard = NULL;
 	if (hard) {
-		if (size_elem(d, hard, &bytes) < 0)
-			return -1;
 		m = json_object_new_object();
 		if (!m || put_int(m, "hard_limit", (int64_t)bytes, d->err) < 0) {
 			json_object_put(m);
@@ -1207,15 +1251,15 @@ static int parse_xml(const char *xml, size_t len, xmlDocPtr *out, struct vj_erro
 	return 0;
 }
 
-int vj_domxml_to_spec_json(const char *xml, size_t len, const struct vj_domxml_opts *o,
-			   json_object **out, struct vj_error **err)
+/* The spec's object, and in *@user_from where its user came from (a seclabel's
+ * label, or NULL). */
+static int derive(const char *xml, size_t len, const struct vj_domxml_opts *o, json_object **out,
+		  char **user_from, struct vj_error **err)
 {
 	static const struct vj_domxml_opts none = { 0 };
 	_cleanup_(docfreep) xmlDocPtr doc = NULL;
 	_cleanup_(derive_clear) struct derive d = { .o = o ? o : &none, .err = err };
 
-	if (!out)
-		return vj_err(err, VJ_EXIT_USAGE, 0, STEP, "domain XML", NULL, "no place for the result");
 	*out = NULL;
 	if (parse_xml(xml, len, &doc, err) < 0 || check_no_dtd(&d, doc) < 0)
 		return -1;
@@ -1243,12 +1287,23 @@ int vj_domxml_to_spec_json(const char *xml, size_t len, const struct vj_domxml_o
 	    (d.vdpa && put_int(d.spec, "vdpa", d.vdpa, err) < 0))
 		return -1;
 	*out = TAKE_PTR(d.spec);
+	if (user_from)
+		*user_from = TAKE_PTR(d.user_from);
 	return 0;
+}
+
+int vj_domxml_to_spec_json(const char *xml, size_t len, const struct vj_domxml_opts *o,
+			   json_object **out, struct vj_error **err)
+{
+	if (!out)
+		return vj_err(err, VJ_EXIT_USAGE, 0, STEP, "domain XML", NULL, "no place for the result");
+	return derive(xml, len, o, out, NULL, err);
 }
 
 int vj_spec_from_libvirt(const char *xml, size_t len, const struct vj_domxml_opts *o,
 			 struct vj_spec **out, char **json, struct vj_error **err)
 {
+	_cleanup_free_ char *user_from = NULL;
 	json_object *obj = NULL;
 	struct vj_spec *spec = NULL;
 	int r;
@@ -1258,9 +1313,14 @@ int vj_spec_from_libvirt(const char *xml, size_t len, const struct vj_domxml_opt
 	*out = NULL;
 	if (json)
 		*json = NULL;
-	if (vj_domxml_to_spec_json(xml, len, o, &obj, err) < 0)
+	if (derive(xml, len, o, &obj, &user_from, err) < 0)
 		return -1;
 	r = vj_spec_from_json(obj, "derived spec", &spec, err);
+	/* A user or group the spec refuses, read from the seclabel: say where. */
+	if (r < 0 && user_from && err && *err && (*err)->object &&
+	    (strcmp((*err)->object, "user") == 0 || strcmp((*err)->object, "group") == 0))
+		vj_err_wrap(err, STEP, user_from, "the VM's %s comes from this DAC label",
+			    (*err)->object);
 	if (r == 0 && json) {
 		*json = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
 								   JSON_C_TO_STRING_SPACED |
