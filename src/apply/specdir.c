@@ -199,7 +199,7 @@ int vj_specdir_install(const char *dir, const struct vj_spec *spec, const struct
 {
 	_cleanup_free_ char *file = spec_file(spec->name), *json = spec_text(spec, plan), *full = NULL;
 	_cleanup_close_ int dfd = -1, fd = -1;
-	char tmp[VJ_NAME_MAX_BYTES * 4 + 64];
+	char tmp[32];
 	uint64_t rnd = 0;
 	int e;
 
@@ -208,11 +208,13 @@ int vj_specdir_install(const char *dir, const struct vj_spec *spec, const struct
 	dfd = vj_specdir_open(dir, true, "the derived-spec directory", err);
 	if (dfd < 0)
 		return -1;
-	/* A name no one else can have taken: the directory is root's alone. */
+	/* A name no one else can have taken: the directory is root's alone.  Not
+	 * the spec's own name with a suffix: an escape of 240 bytes and more would
+	 * pass NAME_MAX. */
 	for (int tries = 0; fd < 0 && tries < 16; tries++) {
 		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 			return vj_err(err, VJ_EXIT_SETUP, errno, "derive", full, NULL, "getrandom");
-		snprintf(tmp, sizeof(tmp), ".%s.%016llx", file, (unsigned long long)rnd);
+		snprintf(tmp, sizeof(tmp), ".new.%016llx", (unsigned long long)rnd);
 		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0 && errno != EEXIST)
 			return vj_err(err, VJ_EXIT_SETUP, errno, "derive", full, NULL, "cannot create the spec");

@@ -120,6 +120,13 @@ derived_service() {
 	assert_eq "$rc" 0 "launch from the derived spec ($err; $(cat "$WORK/serve.log"))"
 	assert_eq "$(rq .memlock.soft)/$(rq .memlock.hard)" 6291456/6291456 "the VMM's memlock: the derived plan's"
 	gone g1
+	# The longest escape a name may have (240 bytes: 60 "+"), written and removed.
+	long=$(printf '+%.0s' $(seq 60))
+	capture "$VFIOJAIL" derive --from libvirt --install --spec-dir "$specs" --user nobody "${host[@]}" -- "$long" < <(dom "$long" 1024)
+	assert_eq "$rc/$err" "0/" "derive --install of a name whose escape is 240 bytes"
+	[[ -f "$derived/$(printf '\\x2b%.0s' $(seq 60)).json" ]] || fail "no derived spec for the long name: $(ls "$derived")"
+	capture "$VFIOJAIL" derive --remove -- "$long"
+	assert_eq "$rc/$err/$(ls "$derived" | grep -c x2b)" "0//0" "derive --remove of the long name"
 	capture "$VFIOJAIL" derive --remove -- g1
 	assert_eq "$rc/$err" "0/" "derive --remove"
 	[[ ! -e "$derived/g1.json" ]] || fail "the derived spec is left"
