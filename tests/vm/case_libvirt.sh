@@ -80,6 +80,7 @@ sed -e "s|@VFIOJAIL@|$VFIOJAIL|" -e "s|@WRAPPERDIR@|$W/derive|" -e "s|@DERIVEDDI
 	-e "s|derive --from libvirt --install|derive --from libvirt --install --spec-dir $SPECS|" \
 	"$VJ_SOURCE_ROOT/tools/libvirt/libvirt-hook.in" >"$W/bin/hook"
 chmod 0755 "$W/bin/hook"
+on_exit "rm -rf /run/vfiojail/libvirt" # the hook's directory (it stays, empty, as on a host)
 # In the sid namespace vfiojail (built on Debian 12) runs with the host root's loader and
 # libraries, seen at /mnt/host.
 printf '#!/bin/sh\nexec /mnt/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path /mnt/host/usr/lib/x86_64-linux-gnu /mnt/host%s "$@"\n' \
@@ -290,6 +291,7 @@ done
 stop_all d1 d2
 for _ in $(seq 50); do [[ -z "$(ls /run/vfiojail/libvirt 2>/dev/null)" ]] && break; sleep 0.1; done
 assert_eq "$(ls /run/vfiojail/libvirt)" "" "derived: the release hook removed the derived specs"
+rmdir /run/vfiojail/libvirt
 dom_xml dt /usr/bin/qemu-system-x86_64 none "" "$TUNE" >"/proc/$LV_NS_PID/root/tmp/dt.xml"
 capture lv_virsh define /tmp/dt.xml
 capture lv_virsh start --paused dt
