@@ -147,6 +147,8 @@ derived_service() {
 	# --require-spec: a derived spec needs root's beside it.
 	kill -TERM $serve; wait $serve || true
 	serve_start "$sock" "$specs" --require-spec "${roots[@]}"
+	# The line comes once the socket listens: wait for it.
+	for _ in $(seq 100); do grep -q -- "--require-spec" "$WORK/serve.log" && break; sleep 0.05; done
 	assert_contains "$(cat "$WORK/serve.log")" "--require-spec" "the service says it"
 	refused "a derived spec alone under --require-spec" 3 "no spec of root's in $specs bounds the derived one" \
 		as_nobody "$VFIOJAIL" launch d1 --socket "$sock" -- "$WORK/probe"
