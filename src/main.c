@@ -40,6 +40,10 @@ enum {
 	OPT_DAEMON,
 	OPT_PIDFILE,
 	OPT_LOG,
+	OPT_DERIVED_DIR,
+	OPT_REQUIRE_SPEC,
+	OPT_INSTALL,
+	OPT_REMOVE,
 	OPT_FROM,
 	OPT_ALLOCATION,
 	OPT_SPEC_FLAG, /* spec flags are told apart by their long name */
@@ -61,6 +65,9 @@ struct cli {
 	bool daemon;                /* serve --daemon */
 	const char *pidfile;        /* serve */
 	const char *log;            /* serve: the log file instead of stderr */
+	const char *derived_dir;    /* serve, derive --install */
+	bool require_spec;          /* serve, derive --install: root's spec must bound the derived one */
+	bool install, remove;       /* derive --install NAME, derive --remove NAME (the libvirt hook) */
 	long pid;                   /* handoff: the container's process; 0 not given */
 	long timeout;               /* handoff, hook: seconds; 0 not given */
 	const char *spec_json;      /* hook create-runtime: the spec as JSON */
@@ -103,6 +110,10 @@ static const struct option fixed_options[] = {
 	{ "daemon", no_argument, NULL, OPT_DAEMON },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "log", required_argument, NULL, OPT_LOG },
+	{ "derived-dir", required_argument, NULL, OPT_DERIVED_DIR },
+	{ "require-spec", no_argument, NULL, OPT_REQUIRE_SPEC },
+	{ "install", no_argument, NULL, OPT_INSTALL },
+	{ "remove", no_argument, NULL, OPT_REMOVE },
 	{ "from", required_argument, NULL, OPT_FROM },
 	{ "allocation", required_argument, NULL, OPT_ALLOCATION },
 	{ "help", no_argument, NULL, 'h' },
@@ -152,13 +163,17 @@ static void usage(FILE *f)
 	      "                          libvirt release hook); other jails are left, with a note\n"
 	      "  status NAME [--json]    the jail's state checked against the system (1: drift)\n"
 	      "  list [--json]           every jail, checked as status does\n"
-	      "  serve [--socket PATH] [--spec-dir DIR] [--daemon] [--pidfile PATH] [--log FILE]\n"
-	      "                          root's launch service for unprivileged launchers;\n"
+	      "  serve [--socket PATH] [--spec-dir DIR] [--derived-dir DIR] [--require-spec]\n"
+	      "        [--daemon] [--pidfile PATH] [--log FILE]\n"
+	      "                          root's launch service for unprivileged launchers: the\n"
+	      "                          spec derived from the libvirt domain (--derived-dir,\n"
+	      "                          default " VJ_DEFAULT_DERIVED_DIR "), bounded by root's\n"
+	      "                          (--spec-dir; needed with --require-spec), or root's;\n"
 	      "                          --daemon: detach once it listens (pid file\n"
 	      "                          " VJ_DEFAULT_SERVE_PIDFILE ", log " VJ_DEFAULT_SERVE_LOG ")\n"
 	      "  launch NAME [--socket PATH] [--preserve-fds N] [--timeout S] -- VMM [ARGS...]\n"
 	      "                          as the VM's user: get VM NAME's jail from the service\n"
-	      "                          (root's spec " VJ_DEFAULT_SPEC_DIR "/NAME.json), become the VMM\n"
+	      "                          (its spec, as serve chooses it), become the VMM\n"
 	      "  contexts NAME [--socket PATH] [--preserve-fds N] [--timeout S] -- CMD [ARGS...]\n"
 	      "                          as the VM's user: get VM NAME's iommufd contexts alone\n"
 	      "                          (per-process accounting; no jail, no memlock change) and\n"
@@ -180,6 +195,12 @@ static void usage(FILE *f)
 	      "  derive --from libvirt [--user USER] [--group GROUP] [XML|-]\n"
 	      "                          print the spec of a libvirt domain XML (stdin: \"-\" or\n"
 	      "                          none) as JSON; --sysfs-root and --dev-root read the host\n"
+	      "  derive --from libvirt --install [--spec-dir DIR] [--derived-dir DIR]\n"
+	      "         [--require-spec] [--user USER] [--group GROUP] NAME\n"
+	      "                          the libvirt hook at prepare: the XML on stdin, bounded by\n"
+	      "                          root's spec when there is one, installed for serve\n"
+	      "  derive --remove [--derived-dir DIR] NAME\n"
+	      "                          the hook at release: the derived spec goes\n"
 	      "  gc                      tear down jails with no process left whose launcher\n"
 	      "                          or supervisor is gone\n"
 	      "  version                 print the version\n"
@@ -348,6 +369,19 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			if (!*optarg)
 				return usage_error("--%s: an empty path", c == OPT_PIDFILE ? "pidfile" : "log");
 			*(c == OPT_PIDFILE ? &cli->pidfile : &cli->log) = optarg;
+			break;
+		case OPT_DERIVED_DIR:
+			cli->derived_dir = optarg;
+			break;
+		case OPT_REQUIRE_SPEC:
+			cli->require_spec = true;
+			break;
+		case OPT_INSTALL:
+		case OPT_REMOVE:
+			if (strcmp(cli->command, "derive") != 0)
+				return usage_error("--%s is for derive, not %s", c == OPT_INSTALL ? "install" : "remove",
+						   cli->command);
+			*(c == OPT_INSTALL ? &cli->install : &cli->remove) = true;
 			break;
 		case OPT_FROM:
 			cli->from = optarg;
@@ -687,8 +721,8 @@ static int cmd_serve(struct cli *cli)
 	int r;
 
 	if (cli->n_rest || cli->vmm_argv || cli->spec_flags)
-		return usage_error("%s", "serve takes options only: [--socket PATH] [--spec-dir DIR] [--daemon] "
-				   "[--pidfile PATH] [--log FILE] [HOST-OPTIONS]");
+		return usage_error("%s", "serve takes options only: [--socket PATH] [--spec-dir DIR] [--derived-dir DIR] "
+				   "[--require-spec] [--daemon] [--pidfile PATH] [--log FILE] [HOST-OPTIONS]");
 	if (listen > 1)
 		return usage_error("serve takes one socket by socket activation, got LISTEN_FDS=%u", listen);
 	if (listen && cli->daemon)
@@ -705,6 +739,8 @@ static int cmd_serve(struct cli *cli)
 	so.run.userdata = &sp;
 	so.socket_path = cli->socket;
 	so.spec_dir = cli->spec_dir;
+	so.derived_dir = cli->derived_dir;
+	so.require_spec = cli->require_spec;
 	so.listen_fd = listen == 1 ? 3 : -1;
 	so.log = print_log;
 	so.ready = serve_ready;
@@ -1085,6 +1121,43 @@ static int read_all(int fd, size_t max, char **out, size_t *out_len)
 	return 0;
 }
 
+/* derive --install NAME (the domain XML on stdin) and derive --remove NAME: the
+ * libvirt hook's "prepare" and "release" (vj_derived_install). */
+static int derive_install(struct cli *cli)
+{
+	struct vj_derived_opts o = {
+		.plan = cli->plan_opts, .spec_dir = cli->spec_dir, .derived_dir = cli->derived_dir,
+		.require_spec = cli->require_spec, .user = cli->derive_user, .group = cli->derive_group,
+	};
+	struct vj_error *e = NULL;
+	char *xml = NULL;
+	size_t len = 0;
+	int r;
+
+	name_after_dashdash(cli);
+	if (cli->install && cli->remove)
+		return usage_error("%s", "derive takes --install or --remove, not both");
+	if (cli->n_rest != 1 || cli->vmm_argv)
+		return usage_error("derive --%s takes one NAME (the domain's name)%s", cli->install ? "install" : "remove",
+				   cli->install ? "; the domain XML comes on standard input" : "");
+	if (cli->remove) {
+		if (cli->from || cli->derive_user || cli->derive_group || cli->require_spec || cli->spec_dir)
+			return usage_error("%s", "derive --remove NAME takes --derived-dir only");
+		return print_error(vj_derived_remove(cli->rest[0], &o, &e), e);
+	}
+	if (!cli->from || strcmp(cli->from, "libvirt") != 0)
+		return usage_error("%s", "derive --install needs --from libvirt");
+	r = read_all(STDIN_FILENO, VJ_DOMXML_MAX, &xml, &len);
+	if (r < 0) {
+		fprintf(stderr, "vfiojail: the domain XML on standard input: %s\n",
+			r == -EFBIG ? "larger than the largest derive reads" : strerror(-r));
+		return VJ_EXIT_USAGE;
+	}
+	r = vj_derived_install(cli->rest[0], xml, len, &o, &e);
+	free(xml);
+	return print_error(r, e);
+}
+
 static int cmd_derive(struct cli *cli)
 {
 	struct vj_domxml_opts o = {
@@ -1099,6 +1172,10 @@ static int cmd_derive(struct cli *cli)
 	size_t len = 0;
 	int fd, r;
 
+	if (cli->install || cli->remove)
+		return derive_install(cli);
+	if (cli->derived_dir || cli->require_spec || cli->spec_dir)
+		return usage_error("%s", "--derived-dir, --require-spec and --spec-dir are for derive --install");
 	if (!cli->from)
 		return usage_error("%s", "derive needs --from libvirt");
 	if (strcmp(cli->from, "libvirt") != 0)
@@ -1197,6 +1274,10 @@ int main(int argc, char **argv)
 					cli.daemon ? "daemon" : cli.pidfile ? "pidfile" : "log", cli.command);
 		if (r < 0 && (cli.allocation || cli.vfiojail) && strcmp(cli.command, "cdi"))
 			r = usage_error("--%s is for cdi, not %s", cli.allocation ? "allocation" : "vfiojail", cli.command);
+		if (r < 0 && (cli.derived_dir || cli.require_spec) && strcmp(cli.command, "serve") &&
+		    strcmp(cli.command, "derive"))
+			r = usage_error("--%s is for serve and derive --install, not %s",
+					cli.derived_dir ? "derived-dir" : "require-spec", cli.command);
 		if (r < 0)
 			r = commands[i].fn(&cli);
 		vj_spec_free(cli.spec_flags);

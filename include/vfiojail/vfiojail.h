@@ -443,6 +443,10 @@ struct vj_serve_opts {
 	struct vj_run_opts run;   /* host options, state_dir, bpffs, warn (argv unused) */
 	const char *socket_path;  /* NULL = VJ_DEFAULT_SOCKET (/run/vfiojail.sock)      */
 	const char *spec_dir;     /* NULL = VJ_DEFAULT_SPEC_DIR (/etc/vfiojail/vm)      */
+	/* NULL = VJ_DEFAULT_DERIVED_DIR (/run/vfiojail/libvirt): specs vfiojail derive
+	 * --install wrote from a launcher's VM description (the libvirt hook). */
+	const char *derived_dir;
+	bool require_spec;        /* a derived spec needs root's spec to bound it     */
 	int listen_fd;            /* >= 0: a listening socket handed over (LISTEN_FDS)  */
 	void (*log)(const char *msg, void *userdata); /* one line per request; may be NULL */
 	/* Called once the socket listens, before the first request is read (a
@@ -453,16 +457,46 @@ struct vj_serve_opts {
 
 /*
  * Serve launches until SIGTERM or SIGINT: a client of uid U asking for VM NAME
- * gets it only when <spec_dir>/NAME.json (NAME escaped) is a regular file owned
- * by root and writable by no one else, in a directory chain owned by root and
- * writable by no one else, the spec's name is NAME and its user is U.  The
- * client process is then moved into the VM's cgroup (filter attached and
- * pinned), its hard memlock limit raised to the plan when lower, and it gets
- * the iommufd contexts (per-process accounting) by SCM_RIGHTS.  When that
- * process exits the jail is torn down.  Returns 0 on a signal, or -1 with *err
- * (status 125) when it cannot serve at all.
+ * gets it only when a spec of root's grants it: <derived_dir>/NAME.json (NAME
+ * escaped; the spec derived from the libvirt domain at "prepare"), bounded by
+ * <spec_dir>/NAME.json when that exists (vj_spec_bound; with require_spec it
+ * must), or else <spec_dir>/NAME.json alone.  Each is a regular file owned by
+ * root and writable by no one else, in a directory chain owned by root and
+ * writable by no one else (no symlink followed), the spec's name is NAME and
+ * its user is U.  The client process is then moved into the VM's cgroup (filter
+ * attached and pinned), its hard memlock limit raised to the plan when lower,
+ * and it gets the iommufd contexts (per-process accounting) by SCM_RIGHTS.
+ * When that process exits the jail is torn down.  Returns 0 on a signal, or -1
+ * with *err (status 125) when it cannot serve at all.
  */
 VJ_EXPORT int vj_serve(const struct vj_serve_opts *opts, struct vj_error **err);
+
+/* Where the libvirt hook installs derived specs and the service finds them. */
+struct vj_derived_opts {
+	struct vj_plan_opts plan; /* the host the plans are made for (memlock bound)      */
+	const char *spec_dir;     /* root's specs; NULL = VJ_DEFAULT_SPEC_DIR             */
+	const char *derived_dir;  /* NULL = VJ_DEFAULT_DERIVED_DIR (/run/vfiojail/libvirt) */
+	bool require_spec;        /* refuse a VM root's spec does not name               */
+	const char *user, *group; /* derive --user, --group: the VM's, named explicitly   */
+};
+
+/*
+ * The libvirt hook at "prepare" (vfiojail derive --from libvirt --install NAME):
+ * derive the spec of domain @name from its XML @xml (@len bytes, as
+ * vj_spec_from_libvirt), refuse it unless the XML's <name> is @name, bound it
+ * by root's spec <spec_dir>/NAME.json when there is one (vj_spec_bound: root's
+ * user, group and groups; no hostdev, node, access, memory or memlock beyond
+ * root's; a user the XML's DAC seclabel or o->user names must be root's; with
+ * o->require_spec root's spec must exist), then write it atomically to
+ * <derived_dir>/NAME.json (NAME escaped), root's, mode 0600, making the
+ * directory (mode 0700) as the service walks it.  0, or -1 with *err: status 2
+ * for a refusal (nothing written, an older derived spec of the name removed),
+ * 125 when the host cannot give the plan or the file cannot be written.
+ */
+VJ_EXPORT int vj_derived_install(const char *name, const char *xml, size_t len, const struct vj_derived_opts *o,
+				 struct vj_error **err);
+/* The hook at "release": <derived_dir>/NAME.json goes (0 also when there is none). */
+VJ_EXPORT int vj_derived_remove(const char *name, const struct vj_derived_opts *o, struct vj_error **err);
 
 /*
  * The client: ask the service at @socket_path (NULL: the default) for VM @name,

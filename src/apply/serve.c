@@ -39,7 +39,9 @@
 #include "jail.h"
 #include "name.h"
 #include "pidfd.h"
+#include "spec_bound.h"
 #include "spec_internal.h"
+#include "specdir.h"
 #include "util.h"
 #include "vmm.h"
 
@@ -87,131 +89,6 @@ static void say(const struct vj_serve_opts *o, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------------- */
-/* Trust: the specs are root's                                                */
-
-/* Owned by root and writable by no one else: only root can change it. */
-static int root_only(const struct stat *st, const char *what, const char *path, struct vj_error **err)
-{
-	if (st->st_uid != 0)
-		return vj_err(err, VJ_EXIT_DENIED, EPERM, "spec", path,
-			      "chown root and chmod go-w it: only root may grant a VM",
-			      "%s is owned by uid %u, not root", what, (unsigned)st->st_uid);
-	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return vj_err(err, VJ_EXIT_DENIED, EPERM, "spec", path,
-			      "chmod go-w it: only root may grant a VM",
-			      "%s is writable by its group or others (mode %04o)", what,
-			      (unsigned)(st->st_mode & 07777));
-	return 0;
-}
-
-/*
- * The spec directory, walked from "/" one component at a time with openat and
- * O_NOFOLLOW: no symlink anywhere on the configured path (a symlink planted in
- * a directory someone else could write would redirect the service), and every
- * directory on it root's and writable by no one else.  A sticky directory
- * (/tmp) is not accepted either: anyone may create the next component in it
- * before root does.  The fd of the last one is what the specs are read through.
- */
-static int open_spec_dir(const char *dir, struct vj_error **err)
-{
-	_cleanup_free_ char *copy = strdup(dir), *walked = NULL;
-	_cleanup_close_ int fd = -1;
-	char *save = NULL, *comp;
-	struct stat st;
-
-	if (!copy)
-		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "spec", dir, NULL, "out of memory");
-	if (dir[0] != '/')
-		return vj_err(err, VJ_EXIT_SETUP, EINVAL, "spec", dir, "give an absolute path",
-			      "the spec directory is not an absolute path");
-	fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	walked = strdup("/");
-	if (fd < 0 || !walked)
-		return vj_err(err, VJ_EXIT_SETUP, fd < 0 ? errno : ENOMEM, "spec", "/", NULL, "cannot open /");
-	for (comp = strtok_r(copy, "/", &save);; comp = strtok_r(NULL, "/", &save)) {
-		bool leaf = !comp;
-		char *next;
-		int nfd;
-
-		if (fstat(fd, &st) < 0)
-			return vj_err(err, VJ_EXIT_SETUP, errno, "spec", walked, NULL, "fstat");
-		if (root_only(&st, leaf ? "the spec directory" : "a directory above the spec directory", walked,
-			      err) < 0) {
-			if (err && *err)
-				(*err)->status = VJ_EXIT_SETUP;
-			return -1;
-		}
-		if (leaf)
-			break;
-		if (!strcmp(comp, ".") || !strcmp(comp, ".."))
-			return vj_err(err, VJ_EXIT_SETUP, EINVAL, "spec", dir, "give the path without . or ..",
-				      "the spec directory's path has a \"%s\" component", comp);
-		next = vj_path_join(walked, comp);
-		if (!next)
-			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "spec", dir, NULL, "out of memory");
-		free(walked);
-		walked = next;
-		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (nfd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
-		    fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-			return vj_err(err, VJ_EXIT_SETUP, ELOOP, "spec", walked,
-				      "configure the real path: no symlink is followed on the way to the specs",
-				      "a symlink is on the spec directory's path");
-		if (nfd < 0)
-			return vj_err(err, VJ_EXIT_SETUP, errno, "spec", walked,
-				      errno == ENOENT ? "create it, owned by root, mode 0755" : NULL,
-				      "the spec directory cannot be opened");
-		close(fd);
-		fd = nfd;
-	}
-	return TAKE_FD(fd);
-}
-
-/* <spec_dir>/ESC.json: root's, for NAME. */
-static int load_spec(int dirfd, const char *name, struct vj_spec **out, struct vj_error **err)
-{
-	_cleanup_free_ char *esc = vj_name_escape(name), *file = NULL, *buf = NULL;
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-	ssize_t n;
-
-	if (!esc || !(file = vj_strdupf("%s.json", esc)))
-		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "spec", name, NULL, "out of memory");
-	if (fstat(dirfd, &st) < 0 || root_only(&st, "the spec directory", ".", err) < 0)
-		return -1;
-	fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return vj_err(err, VJ_EXIT_DENIED, errno, "spec", file,
-			      "root grants a VM by installing its spec there",
-			      "no spec grants VM %s", name);
-	if (fstat(fd, &st) < 0)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "spec", file, NULL, "fstat");
-	if (!S_ISREG(st.st_mode))
-		return vj_err(err, VJ_EXIT_DENIED, EPERM, "spec", file, NULL, "the spec is not a regular file");
-	if (root_only(&st, "the spec", file, err) < 0)
-		return -1;
-	if (st.st_size > 1 << 20)
-		return vj_err(err, VJ_EXIT_DENIED, EFBIG, "spec", file, NULL, "the spec is over 1 MiB");
-	buf = calloc(1, (size_t)st.st_size + 1);
-	if (!buf)
-		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "spec", file, NULL, "out of memory");
-	n = pread(fd, buf, (size_t)st.st_size, 0);
-	if (n != st.st_size)
-		return vj_err(err, VJ_EXIT_SETUP, n < 0 ? errno : EIO, "spec", file, NULL, "read");
-	if (vj_spec_parse_string(buf, out, err) < 0)
-		return vj_err_wrap(err, "spec", file, "root's spec for %s does not parse", name);
-	if (strcmp((*out)->name, name) != 0) {
-		char q[VJ_QUOTE_MAX];
-		vj_err(err, VJ_EXIT_DENIED, EPERM, "spec", file, "the file's name and the spec's name must agree",
-		       "the spec grants VM %s, not the one asked for", vj_quote((*out)->name, q));
-		vj_spec_free(*out);
-		*out = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------------- */
 /* The service                                                                */
 
 struct running {
@@ -226,6 +103,7 @@ struct conn;
 struct service {
 	const struct vj_serve_opts *o;
 	const char *spec_dir;
+	const char *derived_dir;
 	struct running *vms;
 	size_t n_vms;
 	struct conn *conns; /* connections waiting for their request */
@@ -368,6 +246,127 @@ static void conn_close(struct conn *c)
 	c->fd = c->pidfd = -1;
 }
 
+/* ------------------------------------------------------------------------- */
+/* Which spec: the derived one bounded by root's, or root's                   */
+
+/* <@dir>/ESC.json for @name through the trusted walk (specdir.h): 1 with *out
+ * and *path; 0 when the file does not exist, or the directory (then *absent
+ * says so, the caller's); -1 with *err (VJ_EXIT_DENIED unless the spec does
+ * not parse). */
+static int load_from(const char *dir, const char *what, const char *name, struct vj_spec **out, char **path,
+		     struct vj_error **absent, struct vj_error **err)
+{
+	struct vj_error *e = NULL;
+	_cleanup_close_ int fd = vj_specdir_open(dir, false, what, &e);
+	int r;
+
+	*out = NULL;
+	if (fd < 0 && e && e->errnum == ENOENT) {
+		e->status = VJ_EXIT_DENIED;
+		*absent = e;
+		return 0;
+	}
+	if (fd < 0) {
+		e->status = VJ_EXIT_DENIED; /* no trusted spec grants it */
+		if (err && !*err)
+			*err = e;
+		else
+			vj_error_free(e);
+		return -1;
+	}
+	r = vj_specdir_load(fd, dir, name, out, path, err);
+	if (r < 0 && err && *err && (*err)->status == VJ_EXIT_SETUP)
+		(*err)->status = VJ_EXIT_DENIED;
+	return r;
+}
+
+/*
+ * The spec VM @name is launched with: the derived one (<derived_dir>/ESC.json,
+ * written by the libvirt hook from the domain's XML) when there is one, bounded
+ * by root's (<spec_dir>/ESC.json) when there is one, checked again here as
+ * root's may have changed since; else root's.  Neither, or a derived one
+ * without root's under --require-spec: refused.  *source says which, for the
+ * log.  A refusal is VJ_EXIT_DENIED.
+ */
+static int choose_spec(struct service *s, const char *name, struct vj_spec **out, char **source,
+		       struct vj_error **err)
+{
+	_cleanup_free_ char *root_path = NULL, *derived_path = NULL;
+	struct vj_spec *root = NULL, *derived = NULL;
+	struct vj_plan *rplan = NULL, *dplan = NULL;
+	struct vj_error *no_dir = NULL, *no_derived_dir = NULL;
+	int r;
+
+	*out = NULL;
+	r = load_from(s->spec_dir, "the spec directory", name, &root, &root_path, &no_dir, err);
+	if (r >= 0)
+		r = load_from(s->derived_dir, "the derived-spec directory", name, &derived, &derived_path,
+			      &no_derived_dir, err);
+	vj_error_free(no_derived_dir);
+	if (r < 0) {
+		vj_error_free(no_dir);
+		goto fail;
+	}
+	if (!derived && !root && no_dir) {
+		/* Root has not made the spec directory yet: say that. */
+		if (err && !*err)
+			*err = TAKE_PTR(no_dir);
+		vj_error_free(no_dir);
+		goto fail;
+	}
+	vj_error_free(no_dir);
+	if (!derived && !root) {
+		_cleanup_free_ char *esc = vj_name_escape(name);
+		vj_err(err, VJ_EXIT_DENIED, ENOENT, "spec", esc ? esc : name,
+		       "root grants a VM by installing its spec in the spec directory, or the libvirt hook "
+		       "derives it from the domain (vfiojail derive --install)",
+		       "no spec grants VM %s (none in %s or %s)", name, s->spec_dir, s->derived_dir);
+		goto fail;
+	}
+	if (!derived) {
+		*source = TAKE_PTR(root_path);
+		*out = root;
+		return 0;
+	}
+	if (!root) {
+		if (s->o->require_spec) {
+			vj_err(err, VJ_EXIT_DENIED, ENOENT, "spec", derived_path,
+			       "this service runs with --require-spec: root installs the VM's spec in the spec directory",
+			       "no spec of root's in %s bounds the derived one", s->spec_dir);
+			goto fail;
+		}
+		*source = TAKE_PTR(derived_path);
+		*out = derived;
+		return 0;
+	}
+	/* The derived principal is root's, whatever the derived file says; root's
+	 * device paths compared as the nodes they lead to, as derived ones are. */
+	r = vj_spec_resolve_devices(root, s->o->run.plan.roots.dev, err);
+	if (r == 0)
+		r = vj_spec_bound(derived, false, root, root_path, err);
+	if (r == 0)
+		r = vj_plan_build(root, &s->o->run.plan, &rplan, err);
+	if (r == 0)
+		r = vj_plan_build(derived, &s->o->run.plan, &dplan, err);
+	if (r == 0 && (r = vj_plan_bound(dplan, rplan, root_path, err)) < 0 && err && *err)
+		(*err)->status = VJ_EXIT_DENIED;
+	vj_plan_free(rplan);
+	vj_plan_free(dplan);
+	if (r < 0) {
+		if (err && *err && (*err)->status == VJ_EXIT_USAGE)
+			(*err)->status = VJ_EXIT_DENIED;
+		goto fail;
+	}
+	*source = vj_strdupf("%s bounded by %s", derived_path, root_path);
+	vj_spec_free(root);
+	*out = derived;
+	return 0;
+fail:
+	vj_spec_free(root);
+	vj_spec_free(derived);
+	return -1;
+}
+
 /* One request: read NAME, check, set up, answer.  The VM is watched on success.
  * Nothing here waits on the client: the request is there (poll said so) and the
  * answer is one datagram into an empty socket buffer. */
@@ -379,20 +378,15 @@ static void serve_request(struct service *s, struct conn *c)
 	struct vj_spec *spec = NULL;
 	struct vj_handoff h = { 0 };
 	enum vj_request kind = VJ_REQUEST_LAUNCH;
+	_cleanup_free_ char *source = NULL;
 	const char *name;
-	int dirfd = -1;
 
 	if (vj_serve_read_request_kind(c->fd, buf, sizeof(buf), &name, &kind, &e) < 0)
 		goto answer;
-	/* The directory is checked again for each request: root may create or fix
-	 * it while the service runs, and a changed one is never trusted on old
-	 * evidence. */
-	if ((dirfd = open_spec_dir(s->spec_dir, &e)) < 0) {
-		if (e)
-			e->status = VJ_EXIT_DENIED; /* no trusted spec grants it */
-		goto answer;
-	}
-	if (load_spec(dirfd, name, &spec, &e) < 0)
+	/* The directories are checked again for each request: root may create or
+	 * fix them while the service runs, and a changed one is never trusted on old
+	 * evidence; root's spec may have changed since the derived one was made. */
+	if (choose_spec(s, name, &spec, &source, &e) < 0)
 		goto answer;
 	if (kind == VJ_REQUEST_CONTEXTS) {
 		/* The contexts alone: nothing to watch or undo; a client that cannot
@@ -427,8 +421,8 @@ static void serve_request(struct service *s, struct conn *c)
 		vj_error_free(t);
 		goto watch;
 	}
-	say(o, "VM %s launched for pid %d (uid %u), cgroup %s", name, (int)c->cred.pid, (unsigned)c->cred.uid,
-	    h.cgroup);
+	say(o, "VM %s launched for pid %d (uid %u), cgroup %s, spec %s", name, (int)c->cred.pid,
+	    (unsigned)c->cred.uid, h.cgroup, source);
 watch:
 	{
 		struct running *r = VJ_PUSH(s->vms, s->n_vms);
@@ -446,8 +440,6 @@ answer:
 	    e && e->object ? ": " : "", e && e->message ? e->message : "");
 	send_error(c->fd, e);
 out:
-	if (dirfd >= 0)
-		close(dirfd);
 	vj_handoff_clear(&h);
 	vj_spec_free(spec);
 	vj_error_free(e);
@@ -633,7 +625,8 @@ fail:
 int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 {
 	const char *path = o->socket_path ? o->socket_path : VJ_DEFAULT_SOCKET;
-	struct service s = { .o = o, .spec_dir = o->spec_dir ? o->spec_dir : VJ_DEFAULT_SPEC_DIR };
+	struct service s = { .o = o, .spec_dir = o->spec_dir ? o->spec_dir : VJ_DEFAULT_SPEC_DIR,
+			     .derived_dir = o->derived_dir ? o->derived_dir : VJ_DEFAULT_DERIVED_DIR };
 	_cleanup_close_ int lfd = -1, sfd = -1;
 	_cleanup_free_ struct pollfd *p = NULL;
 	size_t p_cap = 0;
@@ -641,12 +634,16 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 	int r = -1;
 
 	/* A spec directory that others may change stops the service at once; one
-	 * that does not exist yet only means no VM is granted until root makes it. */
-	{
+	 * that does not exist yet only means no VM is granted from it until it is
+	 * made (root, or the libvirt hook for the derived specs). */
+	for (int k = 0; k < 2; k++) {
+		const char *dir = k ? s.derived_dir : s.spec_dir;
+		const char *what = k ? "the derived-spec directory" : "the spec directory";
 		struct vj_error *e = NULL;
-		int fd = open_spec_dir(s.spec_dir, &e);
+		int fd = vj_specdir_open(dir, false, what, &e);
 		if (fd < 0 && e && e->errnum == ENOENT) {
-			say(o, "%s does not exist yet: every launch is refused until root creates it", s.spec_dir);
+			say(o, "%s does not exist yet: no VM is granted from it until %s", dir,
+			    k ? "the libvirt hook makes it" : "root creates it");
 			vj_error_free(e);
 		} else if (fd < 0) {
 			if (err)
@@ -678,8 +675,9 @@ int vj_serve(const struct vj_serve_opts *o, struct vj_error **err)
 			goto out;
 		}
 	}
-	say(o, "serving on %s, specs from %s", o->listen_fd >= 0 ? "the socket handed over" : path,
-	    s.spec_dir);
+	say(o, "serving on %s, specs from %s, derived specs from %s%s",
+	    o->listen_fd >= 0 ? "the socket handed over" : path, s.spec_dir, s.derived_dir,
+	    o->require_spec ? " (each bounded by root's: --require-spec)" : " (bounded by root's when there is one)");
 	if (o->ready && o->ready(o->run.userdata, err) < 0)
 		goto out;
 	for (;;) {

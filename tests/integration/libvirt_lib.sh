@@ -6,7 +6,8 @@
 # namespace and a fresh network namespace; in them /etc/libvirt, /var/lib/libvirt,
 # /run/libvirt and /var/cache/libvirt are private tmpfs copies and /var/log/libvirt
 # is WORKDIR/log bind-mounted (so the logs outlive the daemon), /dev/kvm is 0660
-# root:kvm as on a Debian host; virtlogd and libvirtd run there.  Taps vanish with the network namespace and mounts with the mount
+# root:kvm as on a Debian host; virtlogd and libvirtd run there, their pid files in
+# WORKDIR (not /run, which is shared: two private libvirtds may run at once).  Taps vanish with the network namespace and mounts with the mount
 # namespace; lv_stop (registered with on_exit by lv_start) kills every process left in
 # the network namespace (libvirtd, virtlogd, QEMU) and removes the cgroups libvirt
 # made (the "machine" partitions under /sys/fs/cgroup/*/...).
@@ -62,7 +63,7 @@ lv_virsh() { # ARGS... : virsh against the private libvirtd
 lv_start_daemon() {
 	local i
 	# nsenter without --fork execs, so $! is libvirtd's pid.
-	nsenter -t "$LV_NS_PID" -m -n -- "$LIBVIRTD" >>"$LV_WORK/libvirtd.out" 2>&1 &
+	nsenter -t "$LV_NS_PID" -m -n -- "$LIBVIRTD" --pid-file "$LV_WORK/libvirtd.pid" >>"$LV_WORK/libvirtd.out" 2>&1 &
 	LV_PID=$!
 	for i in $(seq 300); do
 		_lv_alive "$LV_PID" || { tail -20 "$LV_WORK/libvirtd.out" >&2; fail "libvirtd exited"; }
@@ -148,7 +149,7 @@ lv_start() { # WORKDIR
 	done
 	_lv_netns=$(readlink "/proc/$LV_NS_PID/ns/net")
 	[[ "$_lv_netns" != "$(readlink /proc/self/ns/net)" ]] || fail "no private network namespace"
-	nsenter -t "$LV_NS_PID" -m -n -- "$VIRTLOGD" >>"$LV_WORK/virtlogd.out" 2>&1 &
+	nsenter -t "$LV_NS_PID" -m -n -- "$VIRTLOGD" --pid-file "$LV_WORK/virtlogd.pid" >>"$LV_WORK/virtlogd.out" 2>&1 &
 	LV_LOGD_PID=$!
 	for i in $(seq 100); do
 		lv_ns_run test -S /run/libvirt/virtlogd-sock && break

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The libvirt release hook as meson generates it (build dir's tools/libvirt-hook, only
+# The libvirt hook as meson generates it (build dir's tools/libvirt-hook, only
 # vfiojail's installed path pointed at this build), run as libvirtd runs it: "HOOK NAME
-# release end -".  It removes only a jail the launch service made whose VMM is gone and
+# prepare begin -" with the domain XML on stdin derives and installs the VM's spec
+# when the domain's <emulator> is vfiojail's wrapper (nothing for another), and
+# refuses an XML of another name; "HOOK NAME release end -" removes that spec, and
+# removes only a jail the launch service made whose VMM is gone and
 # whose cgroup is empty, and kills nothing:
 #   - a jail of the domain's name made by `vfiojail setup`, a process running in it by
 #     `vfiojail enter`: left alone, the process runs on (a note says why, status 0);
@@ -38,11 +41,35 @@ hook_tests() {
 	}
 
 	# Operations other than release, and a domain vfiojail does not jail: nothing, silently.
-	capture "$hook" lv0 prepare begin -
-	assert_eq "$rc/$out/$err" "0//" "prepare is not the hook's business"
+	derived=/run/vfiojail/libvirt
+	capture "$hook" lv0 prepare begin - </dev/null
+	assert_eq "$rc/$out/$err" "0//" "prepare without a domain XML"
+	capture "$hook" lv0 prepare begin - <<<"<domain><name>lv0</name><devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices></domain>"
+	assert_eq "$rc/$out/$err" "0//" "prepare of a domain another emulator runs"
+	[[ ! -e "$derived" ]] || fail "a spec was derived for a domain vfiojail does not run"
+	# A domain vfiojail's wrapper runs: "prepare" derives its spec from the XML on
+	# stdin and installs it; another <name> than libvirt's is refused; "release" removes it.
+	wrapperdir=$(sed -n "s/^WRAPPERDIR='\(.*\)'$/\1/p" "$hook")
+	[[ -n "$wrapperdir" ]] || fail "the hook names no WRAPPERDIR"
+	xml="<domain type='kvm'><name>lv0</name><memory unit='MiB'>64</memory>
+  <seclabel type='static' model='dac' relabel='no'><label>nobody:nogroup</label></seclabel>
+  <devices><emulator>$wrapperdir/qemu-system-x86_64</emulator>
+    <disk type='block' device='disk'><source dev='/dev/null'/><target dev='vda'/></disk></devices></domain>"
+	capture "$hook" lv0 prepare begin - <<<"$xml"
+	assert_eq "$rc/$out/$err" "0//" "prepare of a domain the wrapper runs"
+	assert_eq "$(stat -c '%U %a' "$derived" "$derived/lv0.json" | tr '\n' ' ')" "root 700 root 600 " "the derived spec and its directory: root's alone"
+	assert_eq "$(jq -c '[.user, .memory, .devices]' "$derived/lv0.json")" "[65534,67108864,[{\"path\":\"/dev/null\",\"access\":\"rw\"}]]" "the spec derived from the XML"
+	capture "$hook" lv9 prepare begin - <<<"$xml"
+	assert_eq "$rc" 2 "prepare with another domain's XML ($err)"
+	assert_contains "$err" "the domain XML's <name> is \"lv0\", not \"lv9\"" "says why"
+	[[ ! -e "$derived/lv9.json" ]] || fail "a refused spec was installed"
 	capture "$hook" lv0 release end -
 	assert_eq "$rc/$out/$err" "0//" "release of a domain without a jail"
-	pass "other operations and other domains: nothing"
+	[[ ! -e "$derived/lv0.json" ]] || fail "release left the derived spec"
+	rmdir "$derived"
+	capture "$hook" lv0 release end -
+	assert_eq "$rc/$out/$err" "0//" "release with no derived-spec directory"
+	pass "prepare derives and installs the spec of a domain the wrapper runs, release removes it; other domains: nothing"
 
 	# A jail made by setup for the domain's name, a process entered into it.
 	"$VFIOJAIL" setup "${roots[@]}" --name lv1 --user nobody --memory 1GiB --hostdev 0009:06:00.0 \

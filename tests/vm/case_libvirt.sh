@@ -13,6 +13,8 @@
 #   9.0 + vfiojail     the docs recipe: cgroup_controllers = [ ], the wrapper, `launch`
 #                      hands a per-process context (@fd:iommufd0@ in <qemu:commandline>)
 #   9.0 + vfiojail legacy   the same, with a legacy <hostdev> (the recipe's spec backend)
+#   9.0 + vfiojail derived  legacy <hostdev>s and <memtune>, no spec of root's: the hook
+#                      (hooks/qemu.d) derives each domain's spec from its XML at prepare
 #   12.8 alone         <driver name='vfio' iommufd='yes'/>, cgroups on
 #   12.8 + vfiojail    the docs recipe: cgroup_controllers = [ ], the wrapper, `launch`
 # and the placements of vfiojail's filter with libvirt's cgroups on (part 3):
@@ -69,6 +71,16 @@ wrapper() { # OUT QEMU VFIOJAIL: the shipped wrapper, as meson installs it
 	chmod 0755 "$1"
 }
 wrapper "$W/bin/wrap9" /usr/bin/qemu-system-x86_64 "$VFIOJAIL"
+# The hook, as meson installs it, for the derived way: its domains' <emulator> is the
+# wrapper in $W/derive (the hook derives only for a wrapper in its WRAPPERDIR), and its
+# derive line reads root's specs where this case's service does.
+mkdir -m 0755 "$W/derive"
+wrapper "$W/derive/qemu-system-x86_64" /usr/bin/qemu-system-x86_64 "$VFIOJAIL"
+sed -e "s|@VFIOJAIL@|$VFIOJAIL|" -e "s|@WRAPPERDIR@|$W/derive|" -e "s|@DERIVEDDIR@|/run/vfiojail/libvirt|" \
+	-e "s|derive --from libvirt --install|derive --from libvirt --install --spec-dir $SPECS|" \
+	"$VJ_SOURCE_ROOT/tools/libvirt/libvirt-hook.in" >"$W/bin/hook"
+chmod 0755 "$W/bin/hook"
+on_exit "rm -rf /run/vfiojail/libvirt" # the hook's directory (it stays, empty, as on a host)
 # In the sid namespace vfiojail (built on Debian 12) runs with the host root's loader and
 # libraries, seen at /mnt/host.
 printf '#!/bin/sh\nexec /mnt/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path /mnt/host/usr/lib/x86_64-linux-gnu /mnt/host%s "$@"\n' \
@@ -248,6 +260,7 @@ lv_stop
 
 # The recipe: cgroup_controllers = [ ] (the ACL puts the cdevs in libvirt's /dev).
 LV_QEMU_CONF="$ACL"$'\ncgroup_controllers = [ ]'
+LV_QEMU_HOOK_D="$W/bin/hook"
 lv_start "$W/lv9b"
 define d1 "$W/bin/wrap9" handed "$EDU_A"
 define d2 "$W/bin/wrap9" handed "$EDU_B"
@@ -260,6 +273,25 @@ define d1 "$W/bin/wrap9" legacy "$EDU_A"
 define d2 "$W/bin/wrap9" legacy "$EDU_B"
 for d in d1 d2; do measure 9.0 "+ vfiojail (recipe, legacy hostdev)" $d; done
 stop_all d1 d2
+# The spec from the domain XML alone: no spec of root's; the hook derives it at prepare
+# (the hostdev, its legacy backend, <memtune>'s memlock), the service launches from it.
+rm -f "$SPECS/d1.json" "$SPECS/d2.json"
+define d1 "$W/derive/qemu-system-x86_64" legacy "$EDU_A" "$TUNE"
+define d2 "$W/derive/qemu-system-x86_64" legacy "$EDU_B" "$TUNE"
+for d in d1 d2; do
+	measure 9.0 "+ vfiojail (derived from the XML, legacy hostdev)" $d
+	assert_eq "$m_started" yes "derived: $d starts ($(tail -3 "$LV_LOG/qemu/$d.log" 2>/dev/null); $(tail -3 "$W/serve.log"))"
+	assert_contains "$(cat "$W/serve.log")" "VM $d launched for pid $(qemu_pid_lv $d) (uid $(id -u libvirt-qemu)), cgroup" "derived: the service launched $d"
+	assert_contains "$(cat "$W/serve.log")" "spec /run/vfiojail/libvirt/$d.json" "derived: $d from its derived spec"
+	assert_eq "$(jq -c '[.hostdevs[] | [.pci, .backend]]' "/run/vfiojail/libvirt/$d.json")" \
+		"[[\"$(if [[ $d == d1 ]]; then echo "$EDU_A"; else echo "$EDU_B"; fi)\",\"legacy\"]]" "derived: $d's hostdev from the XML"
+	assert_eq "$m_soft" "$LIMIT" "derived: $d's soft RLIMIT_MEMLOCK is <memtune>'s"
+	assert_eq "$m_open" EPERM "derived: $d: a node outside the plan"
+done
+stop_all d1 d2
+for _ in $(seq 50); do [[ -z "$(ls /run/vfiojail/libvirt 2>/dev/null)" ]] && break; sleep 0.1; done
+assert_eq "$(ls /run/vfiojail/libvirt)" "" "derived: the release hook removed the derived specs"
+rmdir /run/vfiojail/libvirt
 dom_xml dt /usr/bin/qemu-system-x86_64 none "" "$TUNE" >"/proc/$LV_NS_PID/root/tmp/dt.xml"
 capture lv_virsh define /tmp/dt.xml
 capture lv_virsh start --paused dt
