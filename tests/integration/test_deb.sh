@@ -118,6 +118,15 @@ deb_suite() { # SUITE
 	assert_contains "$out" "/dev/vfio/devices/vfio0      c    240:0" "$suite: plan's hostdev node"
 	assert_contains "$out" "RLIMIT_MEMLOCK: 2GiB (2147483648 bytes)" "$suite: plan's memlock"
 	pass "$suite: vfiojail plan on the gpu-iommufd fixture host"
+	# cdi's hooks run the packaged binary, which --help names as the default.
+	assert_contains "$(in_root "$r" vfiojail --help)" "(default /usr/sbin/vfiojail)" "$suite: --help names cdi's default"
+	capture in_root "$r" vfiojail cdi --sysfs-root /host/sys --dev-root /host/dev \
+		--name vm1 --user nobody --memory 1GiB --hostdev 0009:06:00.0 --iommufd iommufd0
+	assert_eq "$rc" 0 "$suite: cdi on the fixture ($err)"
+	assert_eq "$(jq -r '[.devices[].containerEdits.hooks[].path] | unique | join(" ")' <<<"$out")" \
+		/usr/sbin/vfiojail "$suite: the CDI hooks' path"
+	[[ -x "$r/usr/sbin/vfiojail" ]] || fail "$suite: the hooks' /usr/sbin/vfiojail is not the package's"
+	pass "$suite: vfiojail cdi's hooks run the package's /usr/sbin/vfiojail"
 
 	# ---- one run: the VMM is a shell that prints what it sees ----
 	in_root "$r" vfiojail plan --name debvm --user nobody --memlock-hard-limit 4MiB --json >"$WORK/plan-$suite.json"
