@@ -51,6 +51,11 @@ done
 pass "every flag of --help is completed, and no other"
 
 assert_eq "$(complete_line run --iommufd-accounting=b)" "best-effort" "--iommufd-accounting= values"
+# As bash splits it at "=" (COMP_WORDBREAKS): --iommufd-accounting = b
+assert_eq "$(complete_line run --iommufd-accounting = b)" "best-effort" "--iommufd-accounting = b"
+assert_eq "$(complete_line run --iommufd-accounting =)" "$(printf 'best-effort\nstrict')" "--iommufd-accounting ="
+# A flag's value before the command is no command: jail names still complete after it.
+assert_eq "$(complete_line --state-dir /nonexistent st)" "status" "a command after --state-dir DIR"
 assert_eq "$(complete_line hook "")" "$(printf 'create-runtime\npoststop')" "hook's phases"
 assert_eq "$(complete_line derive --from "")" "libvirt" "derive --from"
 pass "flag values"

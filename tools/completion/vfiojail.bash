@@ -55,8 +55,14 @@ _vfiojail() {
 				mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 			fi
 			return 0 ;;
-		--state-dir) state=(--state-dir "${COMP_WORDS[i + 1]}") ;;
+		--state-dir) state=(--state-dir "${COMP_WORDS[i + 1]}"); i=$((i + 1)) ;;
 		--state-dir=*) state=("$w") ;;
+		--sysfs-root | --proc-root | --dev-root | --bpffs | --spec-dir | --socket | --pidfile | \
+			--log | --vfiojail | --allocation | --device | --from | --user | --group | --name | \
+			--groups | --memory | --arch | --hostdev | --iommufd | --viommu | --nvme | --vdpa | \
+			--pci-host-bridges | --memlock-hard-limit | --memlock-extra | --cgroup-parent | \
+			--preserve-fds | --timeout | --pid)
+			i=$((i + 1)) ;; # its value is no command
 		-*) ;;
 		*) [ -z "$cmd" ] && cmd=$w ;;
 		esac
@@ -85,8 +91,15 @@ _vfiojail() {
 		--cgroup-parent | --preserve-fds | --timeout | --pid)
 		return 0 ;;
 	esac
+	# --iommufd-accounting=VALUE: one word, or three where COMP_WORDBREAKS holds "=".
 	if [[ $cur == --iommufd-accounting=* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "strict best-effort" -- "${cur#*=}")
+		return 0
+	elif [[ $cur == = && $prev == --iommufd-accounting ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "strict best-effort")
+		return 0
+	elif [[ $prev == = && ${COMP_WORDS[COMP_CWORD - 2]} == --iommufd-accounting ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "strict best-effort" -- "$cur")
 		return 0
 	fi
 	if [[ $cur == -* ]]; then
