@@ -46,7 +46,10 @@ tar_of() { sed -n "s/^$1=//p" <<<"$TARS"; }
 
 # /proc, /sys (cgroup2 and the container's bpffs below it), /dev and a fresh /run in
 # the chroot ROOT; in the container's mount namespace, so they go with it.
+# The root is bound onto itself first: a jail makes the mounts below / slaves, and a
+# chroot whose / is no mount point refuses that (EINVAL), as no booted system would.
 chroot_mounts() { # ROOT
+	mount --bind "$1" "$1"
 	mount -t proc proc "$1/proc"
 	mount --rbind /sys "$1/sys"
 	mount --rbind /dev "$1/dev"
@@ -61,7 +64,8 @@ in_root() { # ROOT CMD... (a clean environment, as a login would have)
 }
 
 deb_suite() { # SUITE
-	local suite=$1 b=$WORK/build-$suite r=$WORK/root-$suite deb f
+	local suite=$1 b r deb f
+	b=$WORK/build-$suite r=$WORK/root-$suite
 	# ---- build the .deb in a root of Build-Depends only ----
 	mkdir "$b"
 	tar -C "$b" -xf "$(tar_of "$suite-build")"
