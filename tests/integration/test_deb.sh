@@ -155,7 +155,9 @@ deb_suite() { # SUITE
 	mapfile -t files < <(in_root "$r" dpkg -L vfiojail)
 	in_root "$r" apt-get purge -y -q vfiojail >>"$WORK/apt-$suite.log" 2>&1 || fail "$suite: apt-get purge: $(tail "$WORK/apt-$suite.log")"
 	for f in "${files[@]}"; do
-		[[ -d "$r$f" && ! -L "$r$f" ]] && continue
+		# Directories (/lib is usrmerge's link to one) are shared; the package's own
+		# are checked by name below.
+		[[ -d "$r$f" ]] && continue
 		[[ ! -e "$r$f" && ! -L "$r$f" ]] || fail "$suite: $f left after purge"
 	done
 	# Anything named after it, outside the package's own test files (/tmp: the .deb,
