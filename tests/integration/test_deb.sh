@@ -187,7 +187,7 @@ if command -v lintian >/dev/null; then
 		capture lintian --fail-on error "$deb"
 		assert_eq "$rc" 0 "lintian ${deb##*/}: $out $err"
 		! grep -q '^E: ' <<<"$out" || fail "lintian errors on ${deb##*/}: $out"
-		pass "lintian ${deb##*/}: no error${out:+ ($(grep -c '^[WIP]: ' <<<"$out") warnings/notes, each explained in debian/README.source)}"
+		pass "lintian ${deb##*/}: no error${out:+ ($(grep -c '^[WIP]: ' <<<"$out") warnings/notes, each explained in debian/vfiojail.lintian-overrides or shown here)}"
 	done
 else
 	echo "lintian is missing (tools/install-deps test installs it): not run"
