@@ -187,7 +187,8 @@ if command -v lintian >/dev/null; then
 		capture lintian --fail-on error "$deb"
 		assert_eq "$rc" 0 "lintian ${deb##*/}: $out $err"
 		! grep -q '^E: ' <<<"$out" || fail "lintian errors on ${deb##*/}: $out"
-		pass "lintian ${deb##*/}: no error${out:+ ($(grep -c '^[WIP]: ' <<<"$out") warnings/notes, each explained in debian/vfiojail.lintian-overrides or shown here)}"
+		[[ -z "$out" ]] || echo "lintian ${deb##*/} (not errors): $out"
+		pass "lintian ${deb##*/}: no error (its overridden tags: debian/vfiojail.lintian-overrides)"
 	done
 else
 	echo "lintian is missing (tools/install-deps test installs it): not run"
