@@ -25,11 +25,11 @@ _vfiojail_flags() { # COMMAND -> its flags on stdout
 	enter) echo "$h $l" ;;
 	attach | detach) echo "--hostdev --device $h" ;;
 	teardown) echo "--kill --if-launched $h" ;;
-	serve) echo "--socket --spec-dir --daemon --pidfile --log $h" ;;
+	serve) echo "--socket --spec-dir --derived-dir --require-spec --daemon --pidfile --log $h" ;;
 	launch | contexts) echo "--socket --preserve-fds --timeout" ;;
 	cdi) echo "$s $h --allocation --vfiojail --timeout" ;;
 	handoff) echo "$s $h --pid --socket --timeout" ;;
-	derive) echo "--from --user --group --sysfs-root --dev-root" ;;
+	derive) echo "--from --install --remove --spec-dir --derived-dir --require-spec --user --group --sysfs-root --dev-root" ;;
 	gc) echo "$h" ;;
 	esac
 	echo --help
@@ -79,7 +79,7 @@ _vfiojail() {
 
 	# The value of the flag before the cursor.
 	case $prev in
-	--sysfs-root | --proc-root | --dev-root | --state-dir | --bpffs | --spec-dir)
+	--sysfs-root | --proc-root | --dev-root | --state-dir | --bpffs | --spec-dir | --derived-dir)
 		mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return 0 ;;
 	--socket | --pidfile | --log | --vfiojail | --allocation | --device)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return 0 ;;
