@@ -71,7 +71,9 @@ hotplug_kinds_tests() {
 	capture "$VFIOJAIL" status r1
 	assert_contains "$out" "r1 (run)" "status names the kind"
 	capture "$VFIOJAIL" list
-	assert_contains "$out" "$(printf '%-24s %-7s' r1 run)" "list names the kind"
+	grep -qE "^r1 +run +" <<<"$out" || fail "list names the kind: $out"
+	capture "$VFIOJAIL" list --json
+	assert_eq "$(jq -r '.jails[] | select(.name == "r1") | .kind' <<<"$out")" run "list --json names the kind"
 
 	capture "$VFIOJAIL" attach r1 --device /dev/x --hostdev 0009:06:00.0
 	assert_eq "$rc" 0 "attach to a run jail ($err)"
