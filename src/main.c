@@ -153,7 +153,7 @@ static void usage(FILE *f)
 	      "  enter NAME [--exec] -- CMD [ARGS...]\n"
 	      "                          run CMD in the jail made by setup, as run runs the VMM\n"
 	      "  attach NAME --hostdev BDF[,...] | --device PATH[:rwm] ...\n"
-	      "                          hot-plug devices into a jail made by setup\n"
+	      "                          hot-plug devices into a jail (setup, run or launch)\n"
 	      "  detach NAME --hostdev BDF | --device PATH ...\n"
 	      "                          unplug them: access is revoked first, then the nodes go\n"
 	      "  teardown [--kill] NAME  remove a jail: cgroup, filter, namespace, state\n"

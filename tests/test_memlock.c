@@ -7,6 +7,7 @@
 
 #include "memlock.h"
 #include "rlimit.h"
+#include "serve.h"
 #include "testlib.h"
 
 #define MIB (UINT64_C(1) << 20)
@@ -440,6 +441,53 @@ static void test_rlimit_raise_other_process(void **state)
 	vj_error_free(err);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The limit a launched VMM gets (vj_launch_memlock)                         */
+
+struct launch_case {
+	const char *name;
+	struct vj_memlock_plan plan;
+	bool exact;
+	uint64_t cur_soft, cur_hard;
+	uint64_t soft, hard;
+	enum vj_memlock_from from;
+};
+
+static void test_launch_memlock(void **state)
+{
+	(void)state;
+	static const struct launch_case launch_cases[] = {
+		{ "launcher below: raised", { .bytes = 2 * GIB }, false, 64 * 1024, 8 * MIB, 2 * GIB, 2 * GIB,
+		  VJ_MEMLOCK_FROM_PLAN },
+		{ "launcher above (libvirt's RAM + 1 GiB): kept", { .bytes = 2 * GIB }, false, 3 * GIB, 3 * GIB,
+		  3 * GIB, 3 * GIB, VJ_MEMLOCK_FROM_LAUNCHER },
+		{ "soft below, hard above: soft raised, hard kept", { .bytes = 2 * GIB }, false, 8 * MIB,
+		  3 * GIB, 2 * GIB, 3 * GIB, VJ_MEMLOCK_FROM_PLAN },
+		{ "launcher unlimited: kept", { .bytes = 2 * GIB }, false, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+		  UINT64_MAX, VJ_MEMLOCK_FROM_LAUNCHER },
+		{ "equal: the plan", { .bytes = 2 * GIB }, false, 2 * GIB, 2 * GIB, 2 * GIB, 2 * GIB,
+		  VJ_MEMLOCK_FROM_PLAN },
+		{ "exact, launcher above: lowered, said", { .bytes = 4 * MIB }, true, 8 * MIB, 8 * MIB, 4 * MIB,
+		  4 * MIB, VJ_MEMLOCK_FROM_EXACT },
+		{ "exact, launcher below: the plan", { .bytes = 4 * MIB }, true, 1 * MIB, 4 * MIB, 4 * MIB,
+		  4 * MIB, VJ_MEMLOCK_FROM_PLAN },
+		{ "plan unlimited", { .unlimited = true }, false, 8 * MIB, 8 * MIB, UINT64_MAX, UINT64_MAX,
+		  VJ_MEMLOCK_FROM_PLAN },
+		{ "plan unchanged: the launcher's, nothing recorded", { .unchanged = true }, false, 8 * MIB,
+		  16 * MIB, 8 * MIB, 16 * MIB, VJ_MEMLOCK_FROM_NONE },
+	};
+
+	for (size_t i = 0; i < sizeof(launch_cases) / sizeof(launch_cases[0]); i++) {
+		const struct launch_case *c = &launch_cases[i];
+		uint64_t soft = 0, hard = 0;
+		enum vj_memlock_from from =
+			vj_launch_memlock(&c->plan, c->exact, c->cur_soft, c->cur_hard, &soft, &hard);
+
+		if (soft != c->soft || hard != c->hard || from != c->from)
+			fail_msg("%s: got soft %" PRIu64 " hard %" PRIu64 " from %d", c->name, soft, hard, (int)from);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,6 +499,7 @@ int main(void)
 		cmocka_unit_test(test_rlimit_set),
 		cmocka_unit_test(test_rlimit_raise_self),
 		cmocka_unit_test(test_rlimit_raise_other_process),
+		cmocka_unit_test(test_launch_memlock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -547,7 +547,7 @@ VJ_EXPORT int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *opt
 VJ_EXPORT int vj_enter(const char *name, const struct vj_run_opts *opts, struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
-/* Hotplug into a jail made by setup                                          */
+/* Hotplug into a jail of any kind (setup, run, launch)                       */
 
 /* Devices to attach or detach, written as the spec's flags are:
  * "BDF[,backend=iommufd|legacy][,iommufd=ID]" and "PATH[:ACCESS]". */
@@ -562,9 +562,12 @@ struct vj_hotplug {
  * Add devices to the running jail NAME, in this order: re-plan from the spec in
  * its state plus @h (validated as the spec is); raise RLIMIT_MEMLOCK of every
  * process in its cgroup to the new plan (never lowering one); create the new
- * nodes in its namespace; add their rules to its filter's map; write the state.
+ * nodes in its namespace (setup's kept one, a run VMM's own; none for a
+ * launched VMM, whose launcher makes them: opts->warn says so); add their rules
+ * to its filter's map; write the state.  A jail of run or launch is changed
+ * only while the process its state names by pid and start time still runs.
  * A failure undoes the steps before it.  0, or -1 with *err, whose status says why: 2 bad device,
- * already attached, no such jail or not one made by setup; 125 the host cannot
+ * already attached, no such jail, or a VMM gone; 125 the host cannot
  * provide it (the jail is as before).  Only opts->state_dir, bpffs and warn
  * are used; the roots and cgroup parent are the state's.
  */

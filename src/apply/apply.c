@@ -6,7 +6,12 @@
 #include "apply.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +25,7 @@
 #include "memlock.h"
 #include "mountns.h"
 #include "name.h"
+#include "pidfd.h"
 #include "plan.h"
 #include "rlimit.h"
 #include "sysfs.h"
@@ -28,6 +34,7 @@
 
 struct vj_apply_limit {
 	pid_t pid;
+	int pidfd; /* the process the limit was changed for */
 	uint64_t soft, hard;
 };
 
@@ -143,13 +150,60 @@ static bool pid_seen(const pid_t *seen, size_t n, pid_t pid)
 	return false;
 }
 
-static int limit_record(struct vj_apply *a, pid_t pid, uint64_t soft, uint64_t hard)
+/* Takes @pidfd (closed on failure too). */
+static int limit_record(struct vj_apply *a, pid_t pid, int pidfd, uint64_t soft, uint64_t hard)
 {
 	struct vj_apply_limit *slot = VJ_PUSH(a->limits, a->n_limits);
-	if (!slot)
+	if (!slot) {
+		close(pidfd);
 		return -1;
-	*slot = (struct vj_apply_limit){ pid, soft, hard };
+	}
+	*slot = (struct vj_apply_limit){ pid, pidfd, soft, hard };
 	return 0;
+}
+
+static void limits_free(struct vj_apply *a)
+{
+	for (size_t i = 0; i < a->n_limits; i++)
+		close(a->limits[i].pidfd);
+	free(a->limits);
+	a->limits = NULL;
+	a->n_limits = 0;
+}
+
+/*
+ * A process of the jail's cgroup, as a pidfd, for an act through its pid that
+ * the pidfd checks afterwards (pidfd.h): the VMM a run or launch jail names is
+ * opened only if it is still the process that started at the state's start
+ * time, so another process that took its pid is never acted on.  -1 when gone.
+ */
+static int proc_pidfd(const struct vj_apply *a, pid_t pid)
+{
+	if (a->st->kind != VJ_STATE_SETUP && pid == a->st->vmm && a->st->vmm_start)
+		return vj_pidfd_open_checked(pid, a->st->vmm_start);
+	return vj_pidfd_open(pid);
+}
+
+/* After an act on @pid through its pid: the pidfd's process still lives, so the
+ * act was its.  The VMM gone is an error (the change fails and is undone); any
+ * other process gone is not. */
+static int act_checked(const struct vj_apply *a, pid_t pid, int pidfd, struct vj_error **err)
+{
+	if (vj_pidfd_alive(pidfd) > 0 || pid != a->st->vmm)
+		return 0;
+	return vj_err(err, VJ_EXIT_SETUP, ESRCH, "memlock", a->st->name, NULL,
+		      "the VMM (pid %d) exited while its RLIMIT_MEMLOCK was changed", (int)pid);
+}
+
+/* The limit the VM's processes have for @m: the plan's, or the launcher's
+ * when launch kept it because it was above the plan (state.h). */
+static uint64_t limit_of(const struct vj_apply *a, const struct vj_memlock_plan *m)
+{
+	uint64_t v = vj_memlock_plan_limit(m);
+
+	if (a->st->vmm_memlock_from == VJ_MEMLOCK_FROM_LAUNCHER && a->st->vmm_memlock_soft > v)
+		return a->st->vmm_memlock_soft;
+	return v;
 }
 
 /* Raise each process below @want to it (never lower one), recording what it had
@@ -169,6 +223,7 @@ static int memlock_raise(struct vj_apply *a, uint64_t want, bool record, struct 
 		if (vj_cgroup_pids(a->st->cgroup, &pids, &n, err) < 0)
 			return -1;
 		for (size_t i = 0; i < n; i++) {
+			_cleanup_close_ int pidfd = -1;
 			uint64_t soft, hard;
 			pid_t *s;
 
@@ -178,11 +233,13 @@ static int memlock_raise(struct vj_apply *a, uint64_t want, bool record, struct 
 			if (!(s = VJ_PUSH(seen, n_seen)))
 				return oom(err, a->st->cgroup);
 			*s = pids[i];
-			if (vj_proc_memlock(pids[i], &soft, &hard) < 0 || soft >= want)
+			if ((pidfd = proc_pidfd(a, pids[i])) < 0 || vj_proc_memlock(pids[i], &soft, &hard) < 0 ||
+			    soft >= want)
 				continue; /* gone, or high enough: never lowered */
-			if (vj_rlimit_memlock_set_pid(pids[i], want, hard > want ? hard : want, hard, err) < 0)
+			if (vj_rlimit_memlock_set_pid(pids[i], want, hard > want ? hard : want, hard, err) < 0 ||
+			    act_checked(a, pids[i], pidfd, err) < 0)
 				return -1;
-			if (record && limit_record(a, pids[i], soft, hard) < 0)
+			if (record && limit_record(a, pids[i], TAKE_FD(pidfd), soft, hard) < 0)
 				return oom(err, a->st->cgroup);
 		}
 	}
@@ -209,13 +266,16 @@ static int memlock_lower(struct vj_apply *a, uint64_t old, uint64_t want, bool r
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
+		_cleanup_close_ int pidfd = -1;
 		uint64_t soft, hard;
 
-		if (vj_proc_memlock(pids[i], &soft, &hard) < 0 || soft != old)
+		if ((pidfd = proc_pidfd(a, pids[i])) < 0 || vj_proc_memlock(pids[i], &soft, &hard) < 0 ||
+		    soft != old)
 			continue; /* gone, or set by someone else */
-		if (vj_rlimit_memlock_set_pid(pids[i], want, hard, hard, err) < 0)
+		if (vj_rlimit_memlock_set_pid(pids[i], want, hard, hard, err) < 0 ||
+		    act_checked(a, pids[i], pidfd, err) < 0)
 			return -1;
-		if (record && limit_record(a, pids[i], soft, hard) < 0)
+		if (record && limit_record(a, pids[i], TAKE_FD(pidfd), soft, hard) < 0)
 			return oom(err, a->st->cgroup);
 	}
 	return 0;
@@ -224,9 +284,10 @@ static int memlock_lower(struct vj_apply *a, uint64_t old, uint64_t want, bool r
 static void memlock_restore(struct vj_apply *a)
 {
 	for (size_t i = a->n_limits; i-- > 0;)
-		vj_rlimit_memlock_set_pid(a->limits[i].pid, a->limits[i].soft, a->limits[i].hard,
-					  a->limits[i].hard, NULL);
-	a->n_limits = 0;
+		if (vj_pidfd_alive(a->limits[i].pidfd) > 0) /* a process gone keeps nothing */
+			vj_rlimit_memlock_set_pid(a->limits[i].pid, a->limits[i].soft, a->limits[i].hard,
+						  a->limits[i].hard, NULL);
+	limits_free(a);
 }
 
 /*
@@ -245,9 +306,9 @@ static int memlock_move(struct vj_apply *a, const struct vj_memlock_plan *from,
 
 	if (to->unchanged)
 		return 0;
-	if (from->unchanged || vj_memlock_plan_limit(to) >= vj_memlock_plan_limit(from))
-		return memlock_raise(a, vj_memlock_plan_limit(to), record, err);
-	r = memlock_lower(a, vj_memlock_plan_limit(from), vj_memlock_plan_limit(to), record, &why, &e);
+	if (from->unchanged || limit_of(a, to) >= limit_of(a, from))
+		return memlock_raise(a, limit_of(a, to), record, err);
+	r = memlock_lower(a, limit_of(a, from), limit_of(a, to), record, &why, &e);
 	if (r == 0)
 		return 0;
 	if (r < 0 && record)
@@ -345,23 +406,100 @@ static int nodes_job_run(void *arg, int *errfd, struct vj_error **err)
 	return nodes_in_ns(j->ns_fd, j->add, j->nodes, j->n, err);
 }
 
-/*
- * Make or remove nodes in the jail's /dev.  A single-threaded process enters
- * the jail's mount namespace itself and comes back; a threaded caller of the
- * library cannot, and does it in a forked helper (vj_child_run), which costs
- * about 0.3 ms of a 2 ms attach.
- */
-static int ns_nodes(const char *ns_path, bool add, const struct vj_node *nodes, size_t n,
-		    struct vj_error **err)
+/* Whether the nsfs fds @a and @b name the same namespace. */
+static bool same_ns(int a, int b)
 {
+	struct stat x, y;
+
+	return fstat(a, &x) == 0 && fstat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/*
+ * The mount namespace of a run jail's VMM (its own, with its private /dev),
+ * opened through the VMM's pidfd, which names the process the state names by
+ * pid AND start time.  It must be a mount namespace owned by this process's
+ * user namespace (one the VMM made itself, under a user namespace of its own,
+ * is refused) and not this process's own.  *pidfd gets the VMM's pidfd.
+ */
+static int vmm_mount_ns(const struct vj_state *st, int *pidfd, char *obj, struct vj_error **err)
+{
+	_cleanup_close_ int dfd = -1, ns = -1, owner = -1, self_mnt = -1, self_user = -1;
+
+	*pidfd = vj_pidfd_open_checked(st->vmm, st->vmm_start);
+	if (*pidfd < 0 || (dfd = vj_pidfd_procdir(*pidfd)) < 0)
+		return vj_err_sys(err, "mountns", obj, errno == ESRCH ? ESRCH : errno, NULL,
+				  "the VMM is gone (or its pid is another process's): its /dev cannot be changed");
+	ns = openat(dfd, "ns/mnt", O_RDONLY | O_CLOEXEC);
+	self_mnt = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	self_user = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+	if (ns < 0 || self_mnt < 0 || self_user < 0)
+		return vj_err_sys(err, "mountns", obj, errno, NULL, "cannot open the VMM's mount namespace");
+	owner = ioctl(ns, NS_GET_USERNS);
+	if (ioctl(ns, NS_GET_NSTYPE) != CLONE_NEWNS || owner < 0 || !same_ns(owner, self_user))
+		return vj_err_sys(err, "mountns", obj, EPERM, NULL,
+				  "the VMM's mount namespace is not the one vfiojail made for it (not owned by this user namespace)");
+	if (same_ns(ns, self_mnt))
+		return vj_err_sys(err, "mountns", obj, EPERM, NULL,
+				  "the VMM runs in this process's own mount namespace, not in its jail's");
+	return TAKE_FD(ns);
+}
+
+/* Nodes in a run VMM's /dev: in a forked helper (the caller's namespace never
+ * changes), then the VMM checked alive.  @gone_ok (an undo): a VMM gone took
+ * its namespace with it, so there is nothing to undo. */
+static int vmm_ns_nodes(const struct vj_state *st, bool add, const struct vj_node *nodes, size_t n,
+			bool gone_ok, struct vj_error **err)
+{
+	_cleanup_close_ int pidfd = -1, ns_fd = -1;
+	struct nodes_job job = { -1, add, nodes, n };
+	struct vj_child c;
+	struct vj_error *e = NULL;
+	char obj[64];
+
+	snprintf(obj, sizeof(obj), "VMM pid %d", (int)st->vmm);
+	ns_fd = vmm_mount_ns(st, &pidfd, obj, &e);
+	if (ns_fd < 0) {
+		bool gone = e && e->errnum == ESRCH;
+		if (gone && gone_ok) {
+			vj_error_free(e);
+			return 0;
+		}
+		if (err && !*err)
+			*err = e;
+		else
+			vj_error_free(e);
+		return -1;
+	}
+	job.ns_fd = ns_fd;
+	if (vj_child_run(&c, VJ_CHILD_EXIT, NULL, nodes_job_run, &job, "mountns", obj, err) < 0)
+		return -1;
+	if (vj_pidfd_alive(pidfd) > 0 || gone_ok)
+		return 0;
+	return vj_err(err, VJ_EXIT_SETUP, ESRCH, "mountns", obj, NULL,
+		      "the VMM exited while its /dev was changed");
+}
+
+/*
+ * Make or remove nodes in the jail's /dev: setup's kept namespace, a run VMM's
+ * own (vmm_ns_nodes); a launched VMM's /dev is its launcher's, left to it.  A
+ * single-threaded process enters setup's namespace itself and comes back; a
+ * threaded caller of the library cannot, and does it in a forked helper
+ * (vj_child_run), which costs about 0.3 ms of a 2 ms attach.
+ */
+static int ns_nodes(const struct vj_state *st, bool add, const struct vj_node *nodes, size_t n,
+		    bool gone_ok, struct vj_error **err)
+{
+	const char *ns_path = st->ns_path;
 	_cleanup_close_ int ns_fd = -1;
 	struct vj_mountns_home home = { -1, -1, -1 };
 	struct nodes_job job = { -1, add, nodes, n };
 	struct vj_child c;
 	int r;
 
-	if (n == 0)
+	if (n == 0 || st->origin == VJ_ORIGIN_LAUNCH)
 		return 0;
+	if (st->kind != VJ_STATE_SETUP)
+		return vmm_ns_nodes(st, add, nodes, n, gone_ok, err);
 	ns_fd = vj_jail_open_ns(ns_path, err);
 	if (ns_fd < 0)
 		return -1;
@@ -393,15 +531,15 @@ static int nodes_move(struct vj_apply *a, const struct vj_plan *from, const stru
 	size_t n_gone = 0, n_made = 0;
 
 	if (nodes_minus(from, to, &gone, &n_gone) < 0 || nodes_minus(to, from, &made, &n_made) < 0)
-		return oom(err, a->st->ns_path);
-	if (ns_nodes(a->st->ns_path, false, gone, n_gone, err) < 0)
+		return oom(err, a->st->name);
+	if (ns_nodes(a->st, false, gone, n_gone, again, err) < 0)
 		return -1;
-	if (again && ns_nodes(a->st->ns_path, false, made, n_made, err) < 0)
+	if (again && ns_nodes(a->st, false, made, n_made, again, err) < 0)
 		return -1;
-	if (ns_nodes(a->st->ns_path, true, made, n_made, err) == 0)
+	if (ns_nodes(a->st, true, made, n_made, again, err) == 0)
 		return 0;
 	if (n_gone) /* put back what went, as a failed step must */
-		ns_nodes(a->st->ns_path, true, gone, n_gone, NULL);
+		ns_nodes(a->st, true, gone, n_gone, true, NULL);
 	return -1;
 }
 
@@ -596,9 +734,7 @@ void vj_apply_release(struct vj_apply *a)
 	a->swap = NULL;
 	free(a->left_cgroup);
 	a->left_cgroup = NULL;
-	free(a->limits);
-	a->limits = NULL;
-	a->n_limits = 0;
+	limits_free(a);
 	a->done = 0;
 	a->state_written = false;
 }
@@ -667,7 +803,7 @@ int vj_apply_recover(int dirfd, struct vj_state *st, const struct vj_run_opts *o
 
 	if (!st->change)
 		return 0;
-	if (!st->plan || !st->cgroup || !st->bpf_pin || !st->ns_path)
+	if (!st->plan || !st->cgroup || !st->bpf_pin || (st->kind == VJ_STATE_SETUP && !st->ns_path))
 		return vj_err(err, VJ_EXIT_SETUP, 0, "state", st->name, "vfiojail teardown NAME, then setup again",
 			      "an interrupted change cannot be undone: the state names no plan, cgroup, filter or namespace");
 	/* Attach ran memlock, nodes, rules; detach the other way: any order undoes

@@ -213,6 +213,7 @@ static void serve_one(struct handoff *h, int fd)
 	for (size_t i = 0; i < out.n; i++)
 		out.ids[i] = (char *)h->vmm.ids[i];
 	out.memlock = h->plan->memlock;
+	out.memlock_exact = h->spec->memlock.mode == VJ_MEMLOCK_HARD; /* as launch's (serve.h) */
 	if (check_ids_now(h, pidfd, name, &e) < 0) {
 		free(out.ids);
 		goto refuse;

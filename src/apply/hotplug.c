@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Hotplug into a jail made by setup: attach and detach.
+ * Hotplug into a jail of any kind: attach and detach.
+ *
+ *   setup   the nodes are made in (removed from) the kept namespace;
+ *   run     the VMM's own mount namespace, entered through its pidfd (checked
+ *           against the state's pid and start time) by a forked helper;
+ *   launch  the VMM lives in its launcher's namespace: the launcher makes the
+ *           nodes (libvirt does on virsh attach-device), vfiojail changes the
+ *           filter and RLIMIT_MEMLOCK only, and says so.
  *
  * Both re-plan from the spec kept in the state (with the devices added or
  * removed), under the roots the setup used, and work out the plan the jail goes
@@ -25,6 +32,7 @@
 #include "apply.h"
 #include "error.h"
 #include "jail.h"
+#include "name.h"
 #include "plan.h"
 #include "spec_internal.h"
 #include "util.h"
@@ -228,6 +236,23 @@ out:
 /* ------------------------------------------------------------------------- */
 /* attach and detach                                                          */
 
+/* A launched VMM's /dev is its launcher's: said after each change. */
+static void launch_note(const struct vj_run_opts *o, const char *name, const char *verb)
+{
+	char shown[VJ_NAME_SHOWN_MAX];
+	_cleanup_free_ char *msg = NULL;
+
+	if (!o->warn)
+		return;
+	msg = vj_strdupf("%s: %s changed the device filter and RLIMIT_MEMLOCK only: the launch service's VMM "
+			 "lives in its launcher's mount namespace, whose /dev nodes the launcher %s (libvirt "
+			 "does on virsh %s-device)",
+			 vj_name_shown(name, shown), verb, strcmp(verb, "attach") == 0 ? "makes" : "removes",
+			 strcmp(verb, "attach") == 0 ? "attach" : "detach");
+	if (msg)
+		o->warn(msg, o->userdata);
+}
+
 /*
  * Open the jail (a change a crash left is undone there), change its spec with
  * @edit, plan it, work out the plan the jail goes to with @target, and let the
@@ -250,7 +275,7 @@ static int hotplug(const char *name, const struct vj_hotplug *hp, const struct v
 	if (!hp || hp->n_hostdevs + hp->n_devices == 0)
 		return vj_err(err, VJ_EXIT_USAGE, 0, "spec", NULL,
 			      "name them with --hostdev BDF or --device PATH", "no device given");
-	if (vj_jail_open(&j, name, o, err) < 0 || spec_load(&j.st, &spec, err) < 0 || edit(spec, hp, err) < 0)
+	if (vj_jail_open(&j, name, o, true, err) < 0 || spec_load(&j.st, &spec, err) < 0 || edit(spec, hp, err) < 0)
 		goto out;
 	po = (struct vj_plan_opts){
 		.roots = { .sysfs = j.st.sysfs_root, .proc = j.st.proc_root, .dev = j.st.dev_root },
@@ -260,7 +285,7 @@ static int hotplug(const char *name, const struct vj_hotplug *hp, const struct v
 		goto out;
 	for (size_t i = 0; o->warn && i < next->n_warnings; i++)
 		o->warn(next->warnings[i], o->userdata);
-	if (!j.st.cgroup || !j.st.bpf_pin || !j.st.ns_path) {
+	if (!j.st.cgroup || !j.st.bpf_pin || (j.st.kind == VJ_STATE_SETUP && !j.st.ns_path)) {
 		vj_err(err, VJ_EXIT_SETUP, 0, "state", name, "vfiojail teardown NAME, then setup again",
 		       "the state names no cgroup, filter or namespace");
 		goto out;
@@ -278,6 +303,8 @@ static int hotplug(const char *name, const struct vj_hotplug *hp, const struct v
 	vj_apply_release(&a);
 	if (r < 0)
 		vj_err_wrap(err, verb, name, strcmp(verb, "attach") == 0 ? "nothing was changed" : "the devices stay attached");
+	else if (j.st.origin == VJ_ORIGIN_LAUNCH)
+		launch_note(o, name, verb);
 out:
 	vj_plan_free(next);
 	vj_spec_free(spec);

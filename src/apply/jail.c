@@ -328,6 +328,11 @@ static int state_fill(struct vj_state *st, const struct vj_spec *spec, struct vj
 	return 0;
 }
 
+int vj_jail_keep_spec(struct vj_jail *j, const struct vj_spec *spec, const struct vj_run_opts *o)
+{
+	return state_fill(&j->st, spec, j->st.plan, o);
+}
+
 /* ------------------------------------------------------------------------- */
 /* Locks                                                                      */
 
@@ -620,9 +625,41 @@ void vj_jail_close(struct vj_jail *j)
 	vj_state_clear(&j->st);
 }
 
-/* Lock NAME and read its state; it must be a jail made by setup. */
-int vj_jail_open(struct vj_jail *j, const char *name, const struct vj_run_opts *o,
-		     struct vj_error **err)
+/*
+ * A jail whose VMM vfiojail started (run) or the launch service jailed
+ * (launch): the process the state names must still be that VMM, known by its
+ * pid AND start time, or nothing is done (a pid alone may be another process's
+ * by now).
+ */
+static int hotplug_kind_ok(const struct vj_state *st, struct vj_error **err)
+{
+	_cleanup_close_ int pidfd = -1;
+
+	if (st->origin != VJ_ORIGIN_RUN && st->origin != VJ_ORIGIN_LAUNCH)
+		return vj_err(err, VJ_EXIT_USAGE, 0, "state", st->name,
+			      "stop the VM and start it again with this vfiojail",
+			      "an older vfiojail made this jail and did not record which command did: it cannot be changed");
+	if (!st->plan || !st->spec || !st->cgroup || !st->bpf_pin)
+		return vj_err(err, VJ_EXIT_USAGE, 0, "state", st->name,
+			      "stop the VM and start it again with this vfiojail",
+			      "the state keeps no plan, spec, cgroup or filter (an older vfiojail's): it cannot be changed");
+	if (st->vmm <= 0 || !st->vmm_start)
+		return vj_err(err, VJ_EXIT_USAGE, ESRCH, "state", st->name,
+			      "it cannot be told from a process that took its pid: nothing was changed",
+			      "the state records no VMM with its start time");
+	pidfd = vj_pidfd_open_checked(st->vmm, st->vmm_start);
+	if (pidfd < 0 || vj_pidfd_running(pidfd) != 1)
+		return vj_err(err, VJ_EXIT_USAGE, ESRCH, "state", st->name,
+			      "vfiojail gc removes the jail of a VM that ended",
+			      "its VMM (pid %d, started at %" PRIu64 ") is gone; pid %d is not that process: nothing was changed",
+			      (int)st->vmm, st->vmm_start, (int)st->vmm);
+	return 0;
+}
+
+/* Lock NAME and read its state; it must be a jail made by setup, or with
+ * @hotplug one whose VMM vfiojail started or jailed and still runs. */
+int vj_jail_open(struct vj_jail *j, const char *name, const struct vj_run_opts *o, bool hotplug,
+		 struct vj_error **err)
 {
 	int r;
 
@@ -641,11 +678,13 @@ int vj_jail_open(struct vj_jail *j, const char *name, const struct vj_run_opts *
 			      "create it with vfiojail setup", "no jail of this name");
 	if (r < 0)
 		return -1;
-	if (j->st.kind != VJ_STATE_SETUP)
+	if (j->st.kind != VJ_STATE_SETUP && !hotplug)
 		return vj_err(err, VJ_EXIT_USAGE, 0, "state", name,
-			      "only jails made by vfiojail setup can be entered or changed",
+			      "only jails made by vfiojail setup can be entered",
 			      "this VM was started by %s",
 			      j->st.origin == VJ_ORIGIN_LAUNCH ? "the launch service" : "vfiojail run");
+	if (j->st.kind != VJ_STATE_SETUP && hotplug_kind_ok(&j->st, err) < 0)
+		return -1;
 	/* An attach or detach that did not finish (a crash) is undone first. */
 	return vj_apply_recover(j->dirfd, &j->st, o, err);
 }
@@ -723,7 +762,7 @@ int vj_enter(const char *name, const struct vj_run_opts *o, struct vj_error **er
 	if (!o->argv || !o->argv[0])
 		return vj_err(err, VJ_EXIT_USAGE, 0, "argv", NULL,
 			      "vfiojail enter NAME -- CMD [ARGS...]", "no command to run");
-	if (vj_vmm_check_preserved(o->preserve_fds, err) < 0 || vj_jail_open(&e.j, name, o, err) < 0 ||
+	if (vj_vmm_check_preserved(o->preserve_fds, err) < 0 || vj_jail_open(&e.j, name, o, false, err) < 0 ||
 	    filter_guards(&e.j.st, err) < 0)
 		goto out;
 	if (vj_vmm_prepare(&e.vmm, e.j.st.plan, o, err) < 0)
@@ -1070,7 +1109,8 @@ int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t v
 	r = vj_state_read(dirfd, name, &st, err);
 	if (r == 1) {
 		r = 0; /* removed meanwhile */
-	} else if (r == 0 && (st.origin != VJ_ORIGIN_LAUNCH || st.vmm != vmm || st.vmm_start != vmm_start)) {
+	} else if (r == 0 && ((st.origin != VJ_ORIGIN_LAUNCH && st.origin != VJ_ORIGIN_RUN) || st.vmm != vmm ||
+			      st.vmm_start != vmm_start)) {
 		/* Someone removed this VM's jail and another was made under its name:
 		 * not ours to kill. */
 		r = vj_err(err, VJ_EXIT_FAIL, EEXIST, "teardown", name, NULL,
@@ -1209,9 +1249,27 @@ static int check_filter(struct vj_status *s, const struct vj_state *st)
 static int check_procs(struct vj_status *s, const struct vj_state *st)
 {
 	const struct vj_memlock_plan *m = st->plan ? &st->plan->memlock : NULL;
-	uint64_t want = m ? vj_memlock_plan_limit(m) : 0;
+	uint64_t plan = m ? vj_memlock_plan_limit(m) : 0, want = plan;
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0, bad = 0;
+
+	/* launch kept a launcher's limit above the plan: that is what they have. */
+	if (st->vmm_memlock_from == VJ_MEMLOCK_FROM_LAUNCHER && st->vmm_memlock_soft > want)
+		want = st->vmm_memlock_soft;
+	if (m && !m->unchanged && st->vmm_memlock_from != VJ_MEMLOCK_FROM_NONE) {
+		char s_soft[24] = "unlimited", s_hard[24] = "unlimited", s_plan[24] = "unlimited";
+
+		if (st->vmm_memlock_soft != UINT64_MAX)
+			snprintf(s_soft, sizeof(s_soft), "%" PRIu64, st->vmm_memlock_soft);
+		if (st->vmm_memlock_hard != UINT64_MAX)
+			snprintf(s_hard, sizeof(s_hard), "%" PRIu64, st->vmm_memlock_hard);
+		if (plan != UINT64_MAX)
+			snprintf(s_plan, sizeof(s_plan), "%" PRIu64, plan);
+		if (add_item(s, "vmm-memlock", true,
+			     "the VMM got RLIMIT_MEMLOCK soft %s, hard %s at launch (the plan: %s): from the %s",
+			     s_soft, s_hard, s_plan, vj_memlock_from_said(st->vmm_memlock_from)) < 0)
+			return -1;
+	}
 
 	if (vj_cgroup_pids(st->cgroup, &pids, &n, NULL) < 0)
 		return 0;
@@ -1225,8 +1283,8 @@ static int check_procs(struct vj_status *s, const struct vj_state *st)
 			continue; /* gone meanwhile */
 		if (m && !m->unchanged && p->memlock_soft != want) {
 			bad++;
-			if (add_item(s, "memlock", false, "pid %d has RLIMIT_MEMLOCK %" PRIu64 ", the plan says %" PRIu64,
-				     (int)p->pid, p->memlock_soft, want) < 0)
+			if (add_item(s, "memlock", false, "pid %d has RLIMIT_MEMLOCK %" PRIu64 ", the %s says %" PRIu64,
+				     (int)p->pid, p->memlock_soft, want == plan ? "plan" : "launcher's kept limit", want) < 0)
 				return -1;
 		}
 	}
@@ -1242,7 +1300,7 @@ static int check_vmm_placement(struct vj_status *s, const struct vj_state *st)
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0;
 
-	if (st->vmm <= 0 || kill(st->vmm, 0) < 0 || vj_cgroup_pids(st->cgroup, &pids, &n, NULL) < 0)
+	if (!vmm_runs(st) || vj_cgroup_pids(st->cgroup, &pids, &n, NULL) < 0)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (pids[i] == st->vmm)

@@ -77,9 +77,17 @@ int vj_jail_claim(struct vj_jail *j, struct vj_plan *plan, const struct vj_run_o
  * tells the VMM from another process that took its pid. */
 void vj_jail_origin(struct vj_jail *j, enum vj_state_origin origin);
 
+/* Keep @spec (as JSON) and @o's roots in j->st, for attach and detach to plan
+ * again (run and launch; setup keeps them too).  0, or -1 out of memory. */
+int vj_jail_keep_spec(struct vj_jail *j, const struct vj_spec *spec, const struct vj_run_opts *o);
+
 /* Lock NAME (waiting a few seconds for a short command) and read its state; it
- * must be a jail made by setup (status 2 otherwise, or when there is none). */
-int vj_jail_open(struct vj_jail *j, const char *name, const struct vj_run_opts *o,
+ * must be a jail made by setup (status 2 otherwise, or when there is none).
+ * With @hotplug (attach, detach) also a jail of run or launch whose VMM still
+ * runs: the state's pid AND start time name a live process (status 2 when not:
+ * a VMM gone, or its pid another process's now).  An interrupted change is
+ * undone first. */
+int vj_jail_open(struct vj_jail *j, const char *name, const struct vj_run_opts *o, bool hotplug,
 		 struct vj_error **err);
 /* Release the lock and the state; safe on a half-opened jail. */
 void vj_jail_close(struct vj_jail *j);
@@ -94,9 +102,10 @@ int vj_jail_open_ns(const char *path, struct vj_error **err);
 /* VmLck of /proc/PID/status in bytes (0 when gone). */
 uint64_t vj_proc_locked(pid_t pid);
 
-/* The launch service's VMM @vmm (started at @vmm_start) has exited: remove its
- * jail, killing what is left in its cgroup, but only if the jail of @name is
- * still the one made for that process (origin launch, same pid and start time).
+/* The VMM @vmm (started at @vmm_start) of the launch service or of a supervising
+ * run has exited: remove its jail, killing what is left in its cgroup, but only
+ * if the jail of @name is still the one made for that process (origin launch or
+ * run, same pid and start time).
  * 0, or -1 with *err. */
 int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
 			  struct vj_error **err);

@@ -45,6 +45,9 @@ struct launch {
 	struct vj_apply a;     /* the steps run for this VM */
 	struct vj_vmm vmm;     /* path, argv, env, iommufd contexts */
 	pid_t target;          /* vj_run_handoff: the client that becomes the VMM */
+	/* vj_run_handoff: the RLIMIT_MEMLOCK the client gets, for the state */
+	uint64_t memlock_soft, memlock_hard;
+	enum vj_memlock_from memlock_from;
 };
 
 static const enum vj_step launch_steps[] = { VJ_STEP_CGROUP, VJ_STEP_FILTER, VJ_STEP_CONTEXTS };
@@ -72,6 +75,12 @@ static int launch_create(struct launch *l, struct vj_plan *plan, struct vj_error
 	l->j.st.supervisor = l->o->exec || l->target ? 0 : getpid();
 	l->j.st.vmm = l->target ? l->target : l->o->exec ? getpid() : 0;
 	vj_jail_origin(&l->j, l->target ? VJ_ORIGIN_LAUNCH : VJ_ORIGIN_RUN);
+	l->j.st.vmm_memlock_soft = l->memlock_soft;
+	l->j.st.vmm_memlock_hard = l->memlock_hard;
+	l->j.st.vmm_memlock_from = l->memlock_from;
+	/* The spec and the roots, for attach and detach to plan again. */
+	if (vj_jail_keep_spec(&l->j, l->spec, l->o) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", plan->name, NULL, "out of memory");
 	l->vmm.plan = plan;
 	l->a = (struct vj_apply){ .dirfd = l->j.dirfd, .st = &l->j.st, .o = l->o, .vmm = &l->vmm };
 	return vj_apply_create(&l->a, launch_steps, ARRAY_SIZE(launch_steps), err);
@@ -99,6 +108,10 @@ static int vmm_forked(pid_t pid, void *userdata, struct vj_error **err)
 	struct launch *l = userdata;
 
 	l->j.st.vmm = pid;
+	/* Our child, not reaped: its pid is its own.  With the start time, attach
+	 * and detach tell the VMM from a process that took its pid later. */
+	if (vj_pid_starttime(pid, &l->j.st.vmm_start) < 0)
+		l->j.st.vmm_start = 0;
 	return vj_state_write(l->j.dirfd, &l->j.st, err);
 }
 
@@ -112,6 +125,11 @@ static void vmm_started(pid_t pid, void *userdata)
 	vj_plan_free(l->j.st.plan);
 	l->j.st.plan = NULL;
 	l->vmm.plan = NULL;
+	/* The VMM runs: the name's lock is free for attach and detach (as enter's
+	 * is).  A second run of the name is refused all the same: its cgroup has a
+	 * process.  launch_end takes the lock again. */
+	vj_state_unlock(l->j.dirfd, l->j.name, l->j.lock_fd);
+	l->j.lock_fd = -1;
 }
 
 static int launch_exec(struct launch *l, const sigset_t *old, struct vj_error **err)
@@ -134,7 +152,11 @@ static void launch_end(struct launch *l)
 	struct vj_error *e = NULL;
 	char msg[512];
 
-	if (vj_apply_destroy(l->j.dirfd, &l->j.st, true, &e) == 0)
+	/* Under the name's lock again, and only while the state is still this
+	 * VMM's (an attach may have changed it; a later run may have replaced a
+	 * jail whose VMM was gone). */
+	if (l->j.lock_fd < 0 ? vj_teardown_ended_vmm(l->j.name, l->o, l->j.st.vmm, l->j.st.vmm_start, &e) == 0
+			     : vj_apply_destroy(l->j.dirfd, &l->j.st, true, &e) == 0)
 		return;
 	snprintf(msg, sizeof(msg), "cleanup after the VMM exited: %s: %s%s%s",
 		 e && e->object ? e->object : "", e && e->message ? e->message : "",
@@ -211,6 +233,24 @@ static int handoff_fill(struct vj_handoff *out, const struct vj_plan *plan, stru
 	out->memlock.terms = NULL;
 	out->memlock.n_terms = 0;
 	return 0;
+}
+
+enum vj_memlock_from vj_launch_memlock(const struct vj_memlock_plan *m, bool exact, uint64_t cur_soft,
+				       uint64_t cur_hard, uint64_t *soft, uint64_t *hard)
+{
+	uint64_t want = vj_memlock_plan_limit(m);
+
+	*soft = cur_soft;
+	*hard = cur_hard;
+	if (m->unchanged)
+		return VJ_MEMLOCK_FROM_NONE;
+	if (exact && !m->unlimited) {
+		*soft = *hard = want;
+		return cur_soft > want || cur_hard > want ? VJ_MEMLOCK_FROM_EXACT : VJ_MEMLOCK_FROM_PLAN;
+	}
+	*soft = cur_soft > want ? cur_soft : want;
+	*hard = cur_hard > want ? cur_hard : want;
+	return cur_soft > want ? VJ_MEMLOCK_FROM_LAUNCHER : VJ_MEMLOCK_FROM_PLAN;
 }
 
 /* The client's ids, read through its pidfd: every uid the VM's, and every gid
@@ -304,7 +344,7 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 	bool root_parent = o->plan.cgroup_parent != NULL;
 	struct vj_plan *plan = NULL;
 	struct vj_run_opts ho;
-	uint64_t soft, hard, want;
+	uint64_t soft = 0, hard = 0, want;
 	char who[32];
 	gid_t gid;
 	pid_t pid;
@@ -336,19 +376,30 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 		vj_plan_free(plan);
 		return -1;
 	}
+	/* The limits the launcher gave the client, read through its pid and then
+	 * checked by its pidfd; what the VMM will get is recorded in the state. */
+	want = vj_memlock_plan_limit(&plan->memlock);
+	if (!plan->memlock.unchanged) {
+		if (vj_proc_memlock(pid, &soft, &hard) < 0 || still_there(pidfd, who, err) < 0) {
+			if (err && !*err)
+				vj_err(err, VJ_EXIT_SETUP, ESRCH, "memlock", who, NULL,
+				       "cannot read the client's RLIMIT_MEMLOCK");
+			vj_plan_free(plan);
+			return -1;
+		}
+		/* A hard limit below the plan is raised here (both limits then at
+		 * least the plan); the client applies the same rule to what it has. */
+		l.memlock_from = vj_launch_memlock(&plan->memlock, spec->memlock.mode == VJ_MEMLOCK_HARD,
+						   hard < want && soft < want ? want : soft,
+						   hard < want ? want : hard, &l.memlock_soft, &l.memlock_hard);
+	}
 	if (launch_create(&l, plan, err) < 0)
 		goto out;
-	/* The client sets its soft limit itself; a hard limit below the plan can
-	 * only be raised from here, which needs CAP_SYS_RESOURCE. */
-	want = vj_memlock_plan_limit(&plan->memlock);
-	if (!plan->memlock.unchanged &&
-	    (vj_proc_memlock(pid, &soft, &hard) < 0 || still_there(pidfd, who, err) < 0 ||
-	     (hard < want && (vj_rlimit_memlock_raise(pid, want, err) < 0 || still_there(pidfd, who, err) < 0)))) {
-		if (err && !*err)
-			vj_err(err, VJ_EXIT_SETUP, ESRCH, "memlock", who, NULL,
-			       "cannot read the client's RLIMIT_MEMLOCK");
+	/* The client sets its limits itself; a hard limit below the plan can only
+	 * be raised from here, which needs CAP_SYS_RESOURCE. */
+	if (!plan->memlock.unchanged && hard < want &&
+	    (vj_rlimit_memlock_raise(pid, want, err) < 0 || still_there(pidfd, who, err) < 0))
 		goto undo;
-	}
 	if (still_there(pidfd, who, err) < 0 || vj_cgroup_enter(l.j.st.cgroup, pid, err) < 0)
 		goto undo;
 	/* Written by pid, so checked by pidfd: if the client had exited, whoever
@@ -364,6 +415,7 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 			vj_err(err, VJ_EXIT_SETUP, ENOMEM, "launch", who, NULL, "out of memory");
 		goto undo;
 	}
+	out->memlock_exact = spec->memlock.mode == VJ_MEMLOCK_HARD;
 	out->vmm = l.j.st.vmm;
 	out->vmm_start = l.j.st.vmm_start;
 	r = 0; /* the jail is the client's now */

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +38,7 @@
 #include "config.h"
 #include "error.h"
 #include "jail.h"
+#include "memlock.h"
 #include "name.h"
 #include "pidfd.h"
 #include "spec_bound.h"
@@ -132,8 +134,10 @@ int vj_serve_send_ok(int fd, const struct vj_handoff *h)
 		n = snprintf(buf, sizeof(buf), "OK%cunchanged", 0);
 	else if (h->memlock.unlimited)
 		n = snprintf(buf, sizeof(buf), "OK%cunlimited", 0);
-	else
-		n = snprintf(buf, sizeof(buf), "OK%c%" PRIu64, 0, h->memlock.bytes);
+	else /* " exact": the limit as it is, even below the launcher's (an older
+	      * client reads the number alone, and sets exactly that) */
+		n = snprintf(buf, sizeof(buf), "OK%c%" PRIu64 "%s", 0, h->memlock.bytes,
+			     h->memlock_exact ? " exact" : "");
 	len = (size_t)n + 1;
 	for (size_t i = 0; i < h->n; i++) {
 		size_t l = strlen(h->ids[i]) + 1;
@@ -759,18 +763,21 @@ out:
 /* ------------------------------------------------------------------------- */
 /* The client                                                                 */
 
-static int parse_ok(char *buf, size_t n, struct vj_plan *plan, struct vj_error **err)
+static int parse_ok(char *buf, size_t n, struct vj_plan *plan, bool *exact, struct vj_error **err)
 {
-	char *p = buf + 3, *end = buf + n;
+	char *p = buf + 3, *end = buf + n, *rest = NULL;
 
+	*exact = false;
 	if (p >= end)
 		goto bad;
 	if (!strcmp(p, "unchanged"))
 		plan->memlock.unchanged = true;
 	else if (!strcmp(p, "unlimited"))
 		plan->memlock.unlimited = true;
-	else
-		plan->memlock.bytes = strtoull(p, NULL, 10);
+	else {
+		plan->memlock.bytes = strtoull(p, &rest, 10);
+		*exact = rest && !strcmp(rest, " exact");
+	}
 	for (p += strlen(p) + 1; p < end; p += strlen(p) + 1) {
 		struct vj_iommufd_plan *c = VJ_PUSH(plan->iommufd, plan->n_iommufd);
 		if (!c || !(c->id = strdup(p)))
@@ -784,11 +791,13 @@ bad:
 }
 
 /* One request to the service or hand-off at @path (@what names it in
- * messages): @magic and NAME out, the answer parsed into @plan (memlock, ids)
+ * messages): @magic and NAME out, the answer parsed into @plan (memlock, ids;
+ * *exact: the memlock limit is the spec's exact one)
  * and its fds into @fds (*nfds of them, close-on-exec; the caller's, also on
  * failure); @step names the command in errors.  0, or -1 with *err. */
 static int ask(const char *step, const char *path, const char *what, bool from_env, unsigned timeout,
-	       const char *magic, const char *name, struct vj_plan *plan, int *fds, size_t *nfds, struct vj_error **err)
+	       const char *magic, const char *name, struct vj_plan *plan, bool *exact, int *fds, size_t *nfds,
+	       struct vj_error **err)
 {
 	struct timeval tv = { .tv_sec = timeout };
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -847,7 +856,7 @@ static int ask(const char *step, const char *path, const char *what, bool from_e
 		vj_child_parse_error(buf, (size_t)n, err);
 		return -1;
 	}
-	if (parse_ok(buf, (size_t)n, plan, err) < 0)
+	if (parse_ok(buf, (size_t)n, plan, exact, err) < 0)
 		return -1;
 	if (*nfds != plan->n_iommufd || (m.msg_flags & MSG_CTRUNC))
 		return vj_err(err, VJ_EXIT_SETUP, EPROTO, step, path, NULL,
@@ -905,6 +914,32 @@ static int client_checks(const struct vj_run_opts *o, const char *name, const ch
 	return 0;
 }
 
+/* Set this process's RLIMIT_MEMLOCK by vj_launch_memlock's rule, unless it
+ * comes to the plan exactly (then the VMM's last steps set it, as for run):
+ * then @m says "unchanged".  Raising the soft limit up to the hard one needs no
+ * privilege; nothing is lowered. */
+static int keep_launcher_memlock(struct vj_memlock_plan *m, bool exact, struct vj_error **err)
+{
+	struct rlimit rl;
+	uint64_t cur_soft, cur_hard, soft, hard;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK", NULL, "getrlimit");
+	cur_soft = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+	cur_hard = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_max;
+	if (vj_launch_memlock(m, exact, cur_soft, cur_hard, &soft, &hard) == VJ_MEMLOCK_FROM_EXACT ||
+	    (soft == vj_memlock_plan_limit(m) && hard == soft))
+		return 0;
+	rl.rlim_cur = soft == UINT64_MAX ? RLIM_INFINITY : (rlim_t)soft;
+	rl.rlim_max = hard == UINT64_MAX ? RLIM_INFINITY : (rlim_t)hard;
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK",
+			      "the launch service raises a hard limit below the plan: is it older than this vfiojail?",
+			      "cannot set RLIMIT_MEMLOCK to soft %" PRIu64 ", hard %" PRIu64, soft, hard);
+	*m = (struct vj_memlock_plan){ .unchanged = true };
+	return 0;
+}
+
 int vj_launch(const char *name, const char *socket_path, const struct vj_run_opts *opts,
 	      struct vj_error **err)
 {
@@ -917,21 +952,26 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 	struct vj_run_opts o = *opts;
 	struct vj_vmm v = { 0 };
 	size_t nfds = 0;
+	bool exact = false;
 	int fds[FDS_MAX];
 
 	if (client_checks(&o, name, "vfiojail launch NAME -- VMM [ARGS...]", "no VMM to run", err) < 0)
 		return -1;
-	if (ask("launch", path, what, from_env, timeout, PROTO, name, &plan, fds, &nfds, err) < 0) {
+	if (ask("launch", path, what, from_env, timeout, PROTO, name, &plan, &exact, fds, &nfds, err) < 0) {
 		answer_free(&plan, fds, nfds);
 		return -1;
 	}
 	/* The service watches this process: a VMM that daemonized would leave it. */
 	o.exec = false;
-	/* Soft and hard RLIMIT_MEMLOCK both the plan's: a launcher that set a higher
-	 * hard limit (libvirt sets RAM + 1 GiB) would otherwise leave the VMM free
-	 * to raise its soft limit past the plan.  Lowering needs no privilege; the
-	 * service raised the hard limit to the plan when it was lower. */
+	/* RLIMIT_MEMLOCK by the rule the service recorded in the state
+	 * (vj_launch_memlock): the plan's where the launcher's is lower (the
+	 * service raised the hard limit to it), the launcher's where it is higher,
+	 * unless the spec's limit is exact: then soft and hard both the plan's. */
 	v.memlock_keep_hard = false;
+	if (!plan.memlock.unchanged && keep_launcher_memlock(&plan.memlock, exact, err) < 0) {
+		answer_free(&plan, fds, nfds);
+		return -1;
+	}
 	v.keep_ids = true;
 	return become(&v, &plan, &o, fds, nfds, err);
 }
@@ -939,6 +979,7 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 int vj_contexts(const char *name, const char *socket_path, const struct vj_run_opts *opts,
 		struct vj_error **err)
 {
+	bool exact = false;
 	const char *path = socket_path ? socket_path : VJ_DEFAULT_SOCKET;
 	unsigned timeout = opts->timeout_s ? opts->timeout_s : VJ_LAUNCH_TIMEOUT_S;
 	struct vj_plan plan = { .uid = getuid(), .gid = getgid() };
@@ -949,7 +990,8 @@ int vj_contexts(const char *name, const char *socket_path, const struct vj_run_o
 
 	if (client_checks(&o, name, "vfiojail contexts NAME -- COMMAND [ARGS...]", "no command to run", err) < 0)
 		return -1;
-	if (ask("contexts", path, "the launch service", false, timeout, PROTO_CONTEXTS, name, &plan, fds, &nfds, err) < 0) {
+	if (ask("contexts", path, "the launch service", false, timeout, PROTO_CONTEXTS, name, &plan, &exact, fds, &nfds,
+		err) < 0) {
 		/* A service older than this request refuses it as malformed. */
 		if (err && *err && (*err)->errnum == EPROTO && !(*err)->cause && (*err)->message &&
 		    !strncmp((*err)->message, NOT_A_REQUEST, strlen(NOT_A_REQUEST)))

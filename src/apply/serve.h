@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "state.h"
 #include "vfiojail/vfiojail.h"
 
 /* What the service hands the client: the iommufd contexts (spec order), their
@@ -19,6 +20,7 @@ struct vj_handoff {
 	char **ids;
 	size_t n;
 	struct vj_memlock_plan memlock; /* no terms */
+	bool memlock_exact;     /* the spec's memlock.hard_limit: exactly that, even lower */
 	char *cgroup;
 	char *client_cgroup;    /* where the client was: a cancel puts it back */
 	pid_t vmm;              /* the client, as the state records it */
@@ -27,6 +29,19 @@ struct vj_handoff {
 };
 
 void vj_handoff_clear(struct vj_handoff *h);
+
+/*
+ * The RLIMIT_MEMLOCK a launched VMM gets, from the plan's @m and the limits its
+ * launcher gave it (@cur_soft, @cur_hard; UINT64_MAX = unlimited): each limit is
+ * raised to the plan when it is lower and kept when it is higher, unless the
+ * spec asks for an exact limit (@exact: memlock.hard_limit), which is set as it
+ * is, lower or not.  The service records the result in the state, the client
+ * (vfiojail launch) sets it; both use this one rule.  *soft and *hard get the
+ * result; returns where the soft limit comes from (VJ_MEMLOCK_FROM_NONE when @m
+ * leaves the limit unchanged).
+ */
+enum vj_memlock_from vj_launch_memlock(const struct vj_memlock_plan *m, bool exact, uint64_t cur_soft,
+				       uint64_t cur_hard, uint64_t *soft, uint64_t *hard);
 
 /*
  * run's steps for a process that already runs, the client of the service:

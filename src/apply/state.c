@@ -165,6 +165,36 @@ const char *vj_state_origin_name(enum vj_state_origin o)
 	return (unsigned)o < ARRAY_SIZE(origin_names) ? origin_names[o] : "unknown";
 }
 
+static const char *const memlock_from_names[] = {
+	[VJ_MEMLOCK_FROM_NONE] = NULL, [VJ_MEMLOCK_FROM_PLAN] = "plan",
+	[VJ_MEMLOCK_FROM_LAUNCHER] = "launcher", [VJ_MEMLOCK_FROM_EXACT] = "exact",
+};
+
+const char *vj_memlock_from_name(enum vj_memlock_from f)
+{
+	return (unsigned)f < ARRAY_SIZE(memlock_from_names) ? memlock_from_names[f] : NULL;
+}
+
+const char *vj_memlock_from_said(enum vj_memlock_from f)
+{
+	switch (f) {
+	case VJ_MEMLOCK_FROM_PLAN:
+		return "plan";
+	case VJ_MEMLOCK_FROM_LAUNCHER:
+		return "launcher, kept: above the plan";
+	case VJ_MEMLOCK_FROM_EXACT:
+		return "plan: the spec's memlock.hard_limit is exact";
+	default:
+		return "not recorded";
+	}
+}
+
+static void limit_write(struct vj_jbuf *b, const char *key, uint64_t v)
+{
+	vj_jb_key(b, key);
+	vj_jb_i64(b, v == UINT64_MAX ? -1 : (int64_t)v);
+}
+
 static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 {
 	vj_jb_open(b, '{');
@@ -190,6 +220,15 @@ static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 	vj_jb_i64(b, st->vmm);
 	vj_jb_key(b, "vmm_start");
 	vj_jb_i64(b, (int64_t)st->vmm_start);
+	if (st->vmm_memlock_from != VJ_MEMLOCK_FROM_NONE) {
+		vj_jb_key(b, "vmm_memlock");
+		vj_jb_open(b, '{');
+		limit_write(b, "soft", st->vmm_memlock_soft);
+		limit_write(b, "hard", st->vmm_memlock_hard);
+		vj_jb_key(b, "from");
+		vj_jb_str(b, vj_memlock_from_name(st->vmm_memlock_from));
+		vj_jb_close(b, '}');
+	}
 	vj_jb_key(b, "owner");
 	vj_jb_i64(b, st->owner);
 	vj_jb_key(b, "owner_start");
@@ -393,6 +432,27 @@ static int json_start(json_object *o, const char *key, uint64_t *out)
 	return 0;
 }
 
+/* "vmm_memlock": {"soft", "hard" (-1: unlimited), "from"}, absent when not recorded. */
+static int read_vmm_memlock(json_object *o, struct vj_state *st)
+{
+	_cleanup_free_ char *from = NULL;
+	int64_t soft, hard;
+
+	if (!json_object_object_get_ex(o, "vmm_memlock", &o) || json_object_is_type(o, json_type_null))
+		return 0;
+	if (!json_object_is_type(o, json_type_object) || vj_jr_int(o, "soft", -1, INT64_MAX, &soft) < 0 ||
+	    vj_jr_int(o, "hard", -1, INT64_MAX, &hard) < 0 || vj_jr_str(o, "from", false, &from) < 0 || !from)
+		return -1;
+	for (size_t i = 1; i < ARRAY_SIZE(memlock_from_names); i++)
+		if (!strcmp(from, memlock_from_names[i]))
+			st->vmm_memlock_from = (enum vj_memlock_from)i;
+	if (st->vmm_memlock_from == VJ_MEMLOCK_FROM_NONE)
+		return -1;
+	st->vmm_memlock_soft = soft < 0 ? UINT64_MAX : (uint64_t)soft;
+	st->vmm_memlock_hard = hard < 0 ? UINT64_MAX : (uint64_t)hard;
+	return 0;
+}
+
 /* "origin": one of the names, or absent or null (an older vfiojail's state:
  * unknown, but a jail of kind "setup" was made by setup).  It must agree with
  * "kind". */
@@ -428,7 +488,7 @@ static int read_extra(json_object *o, struct vj_state *st)
 	else
 		return -1;
 	if (read_origin(o, st) < 0 || json_start(o, "owner_start", &st->owner_start) < 0 ||
-	    json_start(o, "vmm_start", &st->vmm_start) < 0 ||
+	    json_start(o, "vmm_start", &st->vmm_start) < 0 || read_vmm_memlock(o, st) < 0 ||
 	    json_pid(o, "owner", &st->owner) < 0 ||
 	    vj_jr_str(o, "ns", true, &st->ns_path) < 0 || read_plan(o, &st->plan) < 0 ||
 	    vj_jr_str(o, "cgroup_parent", false, &st->cgroup_parent) < 0 ||

@@ -33,6 +33,23 @@ enum vj_state_origin {
 const char *vj_state_origin_name(enum vj_state_origin o);
 
 /*
+ * Where the RLIMIT_MEMLOCK a launched VMM got comes from (launch only; the
+ * launch service decides it and records it, the client sets it).  Never a
+ * launcher's higher limit lowered without the plan saying why.
+ */
+enum vj_memlock_from {
+	VJ_MEMLOCK_FROM_NONE = 0, /* not recorded (run, setup, an older launch)       */
+	VJ_MEMLOCK_FROM_PLAN,     /* "plan": the launcher's was not above it         */
+	VJ_MEMLOCK_FROM_LAUNCHER, /* "launcher": the launcher's, kept: above the plan */
+	VJ_MEMLOCK_FROM_EXACT,    /* "exact": the spec's memlock.hard_limit, exactly,
+				   * even below the launcher's                      */
+};
+/* "plan", "launcher", "exact", or NULL for none. */
+const char *vj_memlock_from_name(enum vj_memlock_from f);
+/* The words status shows for @f. */
+const char *vj_memlock_from_said(enum vj_memlock_from f);
+
+/*
  * The steps of the apply engine (apply.h), as its ledger in the state names them.
  * The first three make the jail's own objects; the next three change a jail made
  * by setup from one plan to the next; the contexts are fds of one process and are
@@ -70,6 +87,9 @@ struct vj_state {
 	pid_t supervisor;  /* supervising vfiojail, 0 with --exec            */
 	pid_t vmm;         /* the VMM, 0 before it started                   */
 	uint64_t vmm_start; /* the VMM's start time (/proc/PID/stat), 0 when not recorded */
+	/* launch: the VMM's RLIMIT_MEMLOCK (UINT64_MAX = unlimited) and its source */
+	uint64_t vmm_memlock_soft, vmm_memlock_hard;
+	enum vj_memlock_from vmm_memlock_from;
 	pid_t owner;       /* setup: its caller (the launcher), 0 when unknown */
 	uint64_t owner_start; /* the owner's start time (/proc/PID/stat), for pid reuse */
 	/* What later commands need (setup; NULL/false in older files): */

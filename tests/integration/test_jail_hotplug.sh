@@ -124,17 +124,7 @@ jail_hotplug_tests() {
 	echo quit >&3
 	wait "$enter_pid" || fail "enter of the opener exited with $?"
 
-	# A VM started by run cannot be changed: refused clearly.
-	"$VFIOJAIL" run "${roots[@]}" --exec --name r1 --user nobody -- "$WORK/probe" --out /dev/null --sleep 30 &
-	run_pid=$!
-	for i in $(seq 100); do grep -qs "populated 1" "$CG/vfiojail-r1/cgroup.events" && break; sleep 0.05; done
-	capture "$VFIOJAIL" attach r1 --device /dev/y
-	assert_eq "$rc" 2 "attach to a VM started by run"
-	assert_contains "$err" "vfiojail run" "says why"
-	kill "$run_pid"; wait "$run_pid" || true
-	"$VFIOJAIL" teardown r1
-	pass "a VM started by run is refused"
-
+	# A VM started by run or launch: test_hotplug_kinds.sh.
 	"$VFIOJAIL" teardown vm1
 	assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
 	no_nsfs

@@ -7,7 +7,9 @@
 # users do ("lv-b+x"):
 #   virsh start -> QEMU runs as libvirt-qemu in its jail (ids, no capabilities, /dev
 #   through /proc/PID/root, its cgroup, EPERM on an unlisted node); libvirt tracks
-#   QEMU's own pid; the monitor answers; a libvirtd restart keeps the VM and its jail;
+#   QEMU's own pid; the monitor answers; virsh attach-device of a block disk works
+#   after vfiojail attach and is refused by the filter without it (and after detach);
+#   a libvirtd restart keeps the VM and its jail;
 #   virsh destroy, and a QMP quit, each end the VM and its jail; nothing is left.
 # The recipe's hook is linked as hooks/qemu.d/vfiojail beside a user's own hooks/qemu,
 # and libvirtd runs both; a domain whose <qemu:env> sets VFIOJAIL_SOCKET is launched
@@ -126,6 +128,49 @@ cpu=$(sed -n 's/.*cpu.time=\([0-9]*\).*/\1/p' <<<"$out")
 [[ -n "$cpu" && "$cpu" -gt 0 ]] || fail "CPU statistics: cpu.time should be above 0 ($out $err)"
 assert_contains "$(cat "$WORK/user-hook.log")" "$name prepare begin -" "the user's hooks/qemu runs beside qemu.d/vfiojail"
 pass "virsh start: QEMU in its jail, the monitor answers"
+
+# Hotplug of a block disk (docs/LIBVIRT.md, "Hotplug"): a loop device, on USB (whose
+# unplug needs no guest: this domain runs none).  libvirt makes the node in QEMU's
+# /dev itself; QEMU's open is refused by the filter until vfiojail attach adds the
+# device to the jail, and again once vfiojail detach has removed it.
+vj() { "$bin/vfiojail" "$@" --state-dir "$state" --bpffs "$WORK/bpffs"; }
+truncate -s 8M "$WORK/disk.img"
+loop=$(losetup -f --show "$WORK/disk.img")
+on_exit "losetup -d '$loop' 2>/dev/null"
+cat >"$WORK/disk.xml" <<XML
+<disk type='block' device='disk'>
+  <driver name='qemu' type='raw'/>
+  <source dev='$loop'/>
+  <target dev='sdb' bus='usb'/>
+</disk>
+XML
+capture lv_virsh attach-device "$name" "$WORK/disk.xml" --live
+[[ "$rc" != 0 ]] || fail "virsh attach-device of $loop before vfiojail attach should fail"
+assert_contains "$err" "Operation not permitted" "QEMU's open of $loop is refused by the filter"
+assert_eq "$(lv_virsh domblklist "$name" | awk '{ print $1 }' | xargs)" "" "no disk after the refused attach"
+capture vj attach "$name" --device "$loop"
+assert_eq "$rc" 0 "vfiojail attach --device $loop ($err)"
+assert_contains "$err" "launcher's mount namespace" "attach says libvirt makes the node"
+capture lv_virsh attach-device "$name" "$WORK/disk.xml" --live
+assert_eq "$rc" 0 "virsh attach-device after vfiojail attach ($err; $(tail -3 "$LV_LOG/qemu/$name.log"))"
+assert_eq "$(lv_virsh domblklist "$name" | awk '{ print $1 " " $2 }' | xargs)" "sdb $loop" "the disk is the domain's"
+capture lv_virsh qemu-monitor-command "$name" --hmp "info block"
+assert_contains "$out" "$loop" "QEMU has the disk open"
+capture vj status "$name"
+assert_eq "$rc" 0 "status after the disk's attach: no drift ($out)"
+assert_contains "$out" "(launch)" "status names the kind"
+capture lv_virsh detach-device "$name" "$WORK/disk.xml" --live
+assert_eq "$rc" 0 "virsh detach-device ($err)"
+for _ in $(seq 100); do [[ -z "$(lv_virsh domblklist "$name" | awk '{ print $1 }' | xargs)" ]] && break; sleep 0.1; done
+assert_eq "$(lv_virsh domblklist "$name" | awk '{ print $1 }' | xargs)" "" "the disk is gone"
+capture vj detach "$name" --device "$loop"
+assert_eq "$rc" 0 "vfiojail detach --device $loop ($err)"
+capture lv_virsh attach-device "$name" "$WORK/disk.xml" --live
+[[ "$rc" != 0 ]] || fail "virsh attach-device after vfiojail detach should fail"
+assert_contains "$err" "Operation not permitted" "refused by the filter again"
+capture vj status "$name"
+assert_eq "$rc" 0 "status after the disk's detach: no drift ($out)"
+pass "hotplug of a block disk: refused by the filter without vfiojail attach, works with it, refused again after detach"
 
 # A libvirtd restart: libvirt reconnects to the same QEMU; the jail stays.
 lv_stop_daemon

@@ -38,6 +38,48 @@ launch_service() {
 	assert_contains "$(cat "$WORK/serve.log")" "VM vm1 ended; jail removed" "the service removed the jail when the VMM exited"
 	pass "launch: the VM user becomes the VMM in its jail; the jail goes with it"
 
+	# RLIMIT_MEMLOCK against the launcher's (docs/MEMLOCK.md): never lowered below what
+	# the launcher set unless the spec asks for an exact limit (memlock.hard_limit),
+	# and the state and status say which.  LIMITS is prlimit's SOFT:HARD for the
+	# launcher; SPEC's VM runs the probe for a moment.
+	launch_limits() { # NAME LIMITS -> $got (soft/hard), $from (the state's), $said (status)
+		prlimit --memlock="$2" -- setpriv --reuid=nobody --regid=nogroup --init-groups -- \
+			"$VFIOJAIL" launch "$1" --socket "$sock" -- "$WORK/probe" --out "$WORK/out/r.json" --sleep 1 &
+		local l=$!
+		for _ in $(seq 100); do [[ -s /run/vfiojail/$1.json ]] && break; sleep 0.05; done
+		from=$(jq -r .vmm_memlock.from "/run/vfiojail/$1.json")
+		capture "$VFIOJAIL" status "$1"
+		assert_eq "$rc" 0 "status of $1 launched with $2: no drift ($out)"
+		said=$(grep "vmm-memlock" <<<"$out" || true)
+		wait $l || fail "launch of $1 with $2 failed: $(cat "$WORK/serve.log")"
+		got="$(rq .memlock.soft)/$(rq .memlock.hard)"
+		gone "$1"
+	}
+	launch_limits vm1 8388608:8388608
+	assert_eq "$got/$from" 4194304/4194304/exact "a launcher's higher limit lowered to the spec's exact memlock.hard_limit"
+	assert_contains "$said" "soft 4194304, hard 4194304 at launch (the plan: 4194304): from the plan: the spec's memlock.hard_limit is exact" "status says why"
+	launch_limits vm1 1048576:4194304
+	assert_eq "$got/$from" 4194304/4194304/plan "a launcher's lower soft limit raised to the plan"
+	assert_contains "$said" "from the plan" "status says so"
+	launch_limits vm1 1048576:8388608
+	assert_eq "$got/$from" 4194304/4194304/exact "soft raised, hard lowered to the exact limit"
+	capeff=$(awk "/^CapEff:/ { print \$2 }" /proc/self/status)
+	if (( (0x$capeff >> 24 & 1) == 1 )); then
+		# An automatic plan (guest RAM + 1 GiB): a launcher above it is kept, one
+		# below it is raised (the service raises the hard limit).
+		printf '{ "name": "vm7", "user": "nobody", "memory": "1GiB", "iommufd": [ { "id": "iommufd0" } ], "hostdevs": [ { "pci": "0009:06:00.0" } ] }\n' >"$specs/vm7.json"
+		launch_limits vm7 68719476736:68719476736
+		assert_eq "$got/$from" 68719476736/68719476736/launcher "a launcher's limit above an automatic plan is kept"
+		assert_contains "$said" "from the launcher, kept: above the plan" "status says so"
+		launch_limits vm7 1048576:8388608
+		assert_eq "$got/$from" 2147483648/2147483648/plan "a launcher's limit below the plan is raised to it"
+		rm "$specs/vm7.json"
+	else
+		echo "note: launcher limits above an automatic plan not tried: root lacks CAP_SYS_RESOURCE here, so no limit above the 8 MiB hard one can be set (the rule is unit-tested in test_memlock)"
+	fi
+	nothing_left
+	pass "launch: RLIMIT_MEMLOCK never below the launcher's unless the spec's limit is exact; the state and status say where it came from"
+
 	# The VM cgroup goes below the launcher cgroup, not below the service cgroup.
 	mkdir "$CG/launcher"
 	capture bash -c "echo \$\$ >\"\$1/cgroup.procs\" && exec setpriv --reuid=nobody --regid=nogroup --init-groups -- \"\$0\" launch vm1 --socket \"\$2\" -- \"\$3\" --out \"\$4\"" \
