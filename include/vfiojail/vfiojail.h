@@ -256,6 +256,7 @@ struct vj_hostdev_plan {
 	int iommu_group;      /* -1 when none */
 	char *node;           /* /dev/vfio/devices/vfioN or /dev/vfio/G */
 	char *iommufd;        /* context id or NULL */
+	char *fd;             /* the id it is handed as (@fd:ID@); NULL: reached by its node */
 	struct vj_bar *bars;
 	size_t n_bars;
 };
@@ -481,6 +482,11 @@ struct vj_hotplug {
 	size_t n_hostdevs;
 	const char *const *devices;
 	size_t n_devices;
+	/* attach --qmp / detach --qmp: the running QEMU's QMP socket (NULL: none) */
+	const char *qmp;
+	const char *qmp_iommufd; /* attach: QEMU's iommufd object id (NULL: the hostdev's context) */
+	const char *qmp_bus;     /* attach: the bus device_add puts it on (NULL: QEMU's choice) */
+	int timeout_s;           /* each QMP reply (0: 10 s); DEVICE_DELETED waits 3 times as long */
 };
 
 /*

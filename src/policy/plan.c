@@ -107,6 +107,7 @@ void vj_plan_free(struct vj_plan *p)
 		free(p->hostdevs[i].driver);
 		free(p->hostdevs[i].node);
 		free(p->hostdevs[i].iommufd);
+		free(p->hostdevs[i].fd);
 		free(p->hostdevs[i].bars);
 	}
 	free(p->hostdevs);
@@ -185,6 +186,7 @@ struct vj_plan *vj_plan_dup(const struct vj_plan *p)
 		d->hostdevs[i].driver = dup_opt(h->driver, &ok);
 		d->hostdevs[i].node = dup_opt(h->node, &ok);
 		d->hostdevs[i].iommufd = dup_opt(h->iommufd, &ok);
+		d->hostdevs[i].fd = dup_opt(h->fd, &ok);
 		d->hostdevs[i].bars = calloc(h->n_bars + 1, sizeof(*h->bars));
 		if (!d->hostdevs[i].bars) {
 			d->hostdevs[i].n_bars = 0;

@@ -151,6 +151,8 @@ static void w_hostdevs(struct vj_jbuf *b, const struct vj_plan *p)
 		vj_jb_str(b, h->node);
 		vj_jb_key(b, "iommufd");
 		vj_jb_str(b, h->iommufd);
+		vj_jb_key(b, "fd");
+		vj_jb_str(b, h->fd);
 		vj_jb_key(b, "bars");
 		vj_jb_open(b, '[');
 		for (size_t j = 0; j < h->n_bars; j++) {
@@ -418,7 +420,7 @@ static int r_hostdevs(json_object *o, struct vj_plan *p)
 		    strlen(json_object_get_string(pci)) >= sizeof(h->pci) ||
 		    vj_jr_str(e, "backend", false, &backend) < 0 || !backend ||
 		    vj_jr_str(e, "driver", false, &h->driver) < 0 || vj_jr_str(e, "node", true, &h->node) < 0 ||
-		    vj_jr_str(e, "iommufd", false, &h->iommufd) < 0 ||
+		    vj_jr_str(e, "iommufd", false, &h->iommufd) < 0 || vj_jr_str(e, "fd", false, &h->fd) < 0 ||
 		    vj_jr_int(e, "iommu_group", -1, INT32_MAX, &group) < 0 || r_bars(e, h) < 0)
 			return -1;
 		if (strcmp(backend, "legacy") != 0 && strcmp(backend, "iommufd") != 0)

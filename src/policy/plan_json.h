@@ -10,6 +10,7 @@
  *    "rules": [{"type", "major", "minor" (a number or "*"), "access", "reason"}],
  *    "iommufd": [{"id", "path", "major", "minor", "accounting", "devices"}],
  *    "hostdevs": [{"pci", "backend", "driver", "iommu_group", "node", "iommufd",
+ *                  "fd" (the id it is handed as, or null),
  *                  "bars": [{"index", "size"}]}],
  *    "memlock": {"bytes": N | -1 (unlimited) | null (unchanged), "terms": [...]},
  *    "cgroup", "warnings": [...]}
