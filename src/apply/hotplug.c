@@ -346,6 +346,8 @@ static int keep_fd_devices(struct vj_plan *next, const struct vj_plan *cur, stru
 		free(h->fd);
 		if (!(h->fd = strdup(c->fd)))
 			return vj_err_sys(err, "plan", cur->name, ENOMEM, NULL, "out of memory");
+		struct vj_node gone = { 0 };
+
 		for (size_t k = 0; k < next->n_nodes; k++) {
 			struct vj_node *n = &next->nodes[k];
 
@@ -353,15 +355,21 @@ static int keep_fd_devices(struct vj_plan *next, const struct vj_plan *cur, stru
 				next->nodes[keep++] = *n;
 				continue;
 			}
-			for (size_t x = 0; x < next->n_rules; x++) {
-				struct vj_rule *r = &next->rules[x];
-				if (r->type == n->type && r->major == n->major && r->minor == n->minor)
-					r->access = 0; /* dropped below */
-			}
+			gone = (struct vj_node){ .type = n->type, .major = n->major, .minor = n->minor };
 			vj_node_clear(n);
 		}
 		next->n_nodes = keep;
 		keep = 0;
+		/* Its rule, unless another node still needs the same number. */
+		for (size_t k = 0; gone.type && k < next->n_nodes; k++)
+			if (next->nodes[k].type == gone.type && next->nodes[k].major == gone.major &&
+			    next->nodes[k].minor == gone.minor)
+				gone.type = 0;
+		for (size_t x = 0; gone.type && x < next->n_rules; x++) {
+			struct vj_rule *r = &next->rules[x];
+			if (r->type == gone.type && r->major == gone.major && r->minor == gone.minor)
+				r->access = 0; /* dropped below */
+		}
 		for (size_t x = 0; x < next->n_rules; x++) {
 			if (next->rules[x].access) {
 				next->rules[keep++] = next->rules[x];
@@ -399,7 +407,8 @@ static int fd_device_leaving(const struct vj_plan *cur, const struct vj_plan *ne
 struct qmp_hot {
 	struct vj_qmp *q;
 	const struct vj_hotplug *hp;
-	const char *dev_root, *sysfs_root;
+	const char *sysfs_root;
+	char *host;                /* the cdev on the host (under the state's dev root) */
 	char pci[13];
 	char node[64];             /* the cdev's path, e.g. /dev/vfio/devices/vfio3 */
 	uint32_t major, minor;     /* its number, read from sysfs by the plan */
@@ -559,14 +568,12 @@ static void qmp_closefd(struct vj_qmp *q, const char *id)
 static int qmp_plug(struct vj_apply *a, void *data, struct vj_error **err)
 {
 	struct qmp_hot *h = data;
-	_cleanup_free_ char *path = vj_path_join(h->dev_root, h->node);
+	const char *path = h->host;
 	_cleanup_close_ int fd = -1;
 	json_object *args;
 	struct stat st;
 	pid_t who;
 
-	if (!path)
-		return vj_err_sys(err, "attach", h->pci, ENOMEM, NULL, "out of memory");
 	fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 	if (fd < 0)
 		return vj_err_sys(err, "attach", path, errno, "is the device bound to vfio-pci?",
@@ -593,8 +600,11 @@ static int qmp_plug(struct vj_apply *a, void *data, struct vj_error **err)
 	json_object_object_add(args, "iommufd", json_object_new_string(h->iommufd));
 	if (h->hp->qmp_bus)
 		json_object_object_add(args, "bus", json_object_new_string(h->hp->qmp_bus));
-	if (vj_qmp_cmd(h->q, "device_add", args, -1, NULL, NULL, err) < 0)
+	if (vj_qmp_cmd(h->q, "device_add", args, -1, NULL, NULL, err) < 0) {
+		vj_err_wrap(err, "attach", h->pci, "device_add driver=vfio-pci,id=%s,fd=%s,iommufd=%s%s%s", h->id,
+			    h->id, h->iommufd, h->hp->qmp_bus ? ",bus=" : "", h->hp->qmp_bus ? h->hp->qmp_bus : "");
 		goto back;
+	}
 	h->added = true;
 	if (qmp_confirm(h, err) == 0)
 		return 0;
@@ -710,12 +720,14 @@ static int attach_qmp(const char *name, const struct vj_hotplug *hp, const struc
 			strcpy(h.node, dev->node);
 			h.major = next->nodes[i].major;
 			h.minor = next->nodes[i].minor;
+			h.host = next->nodes[i].host_path
+					 ? strdup(next->nodes[i].host_path)
+					 : vj_path_join(j.st.dev_root ? j.st.dev_root : "/dev", dev->node + strlen("/dev"));
 		}
-	if (!h.node[0]) {
+	if (!h.node[0] || !h.host) {
 		vj_err(err, VJ_EXIT_SETUP, 0, "plan", dev->pci, NULL, "the plan has no VFIO cdev for %s", dev->pci);
 		goto out;
 	}
-	h.dev_root = j.st.dev_root ? j.st.dev_root : "/";
 	h.sysfs_root = j.st.sysfs_root ? j.st.sysfs_root : "/sys";
 	/* The jail goes to its plan with the new memlock and the device recorded as
 	 * handed by fd: no node, no rule. */
@@ -749,6 +761,7 @@ out:
 	vj_spec_free(spec);
 	vj_jail_close(&j);
 	vj_qmp_close(h.q);
+	free(h.host);
 	return r;
 }
 
@@ -766,6 +779,7 @@ static int detach_qmp(const char *name, const struct vj_hotplug *hp, const struc
 	_cleanup_free_ char *cdev = NULL;
 	uint32_t major = 0, minor = 0;
 	int timeout_ms = qmp_timeout_ms(hp), gone;
+	struct vj_error *e = NULL;
 	char *text;
 	pid_t who;
 	int r = -1;
@@ -786,13 +800,20 @@ static int detach_qmp(const char *name, const struct vj_hotplug *hp, const struc
 	roots = (struct vj_roots){ .sysfs = j.st.sysfs_root, .proc = j.st.proc_root, .dev = j.st.dev_root };
 	if (vj_vfio_cdev(&roots, dev->pci, &cdev, &major, &minor, err) < 0)
 		goto out;
-	gone = qmp_unplug(q, dev->fd, timeout_ms * 3, err);
+	gone = qmp_unplug(q, dev->fd, timeout_ms * 3, &e);
 	if (gone < 0) {
-		if (*err && (*err)->errnum == ETIMEDOUT)
-			vj_err(err, VJ_EXIT_SETUP, ETIMEDOUT, "detach", dev->pci,
+		if (e && e->errnum == ETIMEDOUT) {
+			vj_error_free(e);
+			e = NULL;
+			vj_err(&e, VJ_EXIT_SETUP, ETIMEDOUT, "detach", dev->pci,
 			       "the guest did not release it (no PCIe hotplug in the guest, or the device is busy): "
 			       "run detach --qmp again later (device_del is repeated safely), or stop the VM",
 			       "QEMU sent no DEVICE_DELETED for %s within %d s", dev->fd, timeout_ms * 3 / 1000);
+		}
+		if (err && !*err)
+			*err = e;
+		else
+			vj_error_free(e);
 		vj_err_wrap(err, "detach", name, "the device stays attached and the memlock limit stays");
 		goto out;
 	}
