@@ -540,9 +540,15 @@ static int qmp_unplug(struct vj_qmp *q, const char *id, int wait_ms, struct vj_e
 		return vj_err_sys(err, "qmp", NULL, ENOMEM, NULL, "out of memory");
 	json_object_object_add(args, "id", json_object_new_string(id));
 	if (vj_qmp_cmd(q, "device_del", args, -1, NULL, &cls, &e) < 0) {
-		if (cls && strcmp(cls, "DeviceNotFound") == 0) {
+		if (cls && strncmp(cls, "DeviceNotFound:", 15) == 0) {
 			vj_error_free(e);
 			return 1;
+		}
+		/* An earlier device_del (a detach that timed out) still waits for
+		 * the guest: wait for its DEVICE_DELETED. */
+		if (cls && strstr(cls, "already in the process of unplug")) {
+			vj_error_free(e);
+			return vj_qmp_wait_deleted(q, id, wait_ms, err);
 		}
 		if (err && !*err)
 			*err = e;

@@ -197,7 +197,7 @@ static int keep_event(struct vj_qmp *q, json_object *o, const char *cmd, struct 
 }
 
 int vj_qmp_cmd(struct vj_qmp *q, const char *cmd, json_object *args, int fd, json_object **ret,
-	       char **qemu_class, struct vj_error **err)
+	       char **qemu_error, struct vj_error **err)
 {
 	json_object *m = json_object_new_object(), *reply = NULL, *v;
 	uint64_t id = q->next_id++;
@@ -205,8 +205,8 @@ int vj_qmp_cmd(struct vj_qmp *q, const char *cmd, json_object *args, int fd, jso
 	const char *text;
 	int r = -1;
 
-	if (qemu_class)
-		*qemu_class = NULL;
+	if (qemu_error)
+		*qemu_error = NULL;
 	if (!m) {
 		json_object_put(args);
 		return vj_err_sys(err, "qmp", q->path, ENOMEM, NULL, "out of memory");
@@ -242,8 +242,8 @@ int vj_qmp_cmd(struct vj_qmp *q, const char *cmd, json_object *args, int fd, jso
 
 		shown(cls ? cls : "(no class)", c);
 		shown(json_object_is_type(v, json_type_object) ? str_member(v, "desc") : NULL, d);
-		if (qemu_class && cls)
-			*qemu_class = strdup(cls);
+		if (qemu_error)
+			*qemu_error = vj_strdupf("%s: %s", c, d);
 		vj_err(err, VJ_EXIT_SETUP, 0, "qmp", q->path, NULL, "QEMU refused %s: %s: %s", cmd, c, d);
 		goto out;
 	}

@@ -36,13 +36,12 @@ pid_t vj_qmp_peer(const struct vj_qmp *q);
 /*
  * Execute @cmd with @args (taken; NULL: none), passing @fd along when it is
  * not -1.  *ret (when given) gets the "return" value (a new reference; put
- * it).  -1 with *err when QEMU answers an error (its class in
- * (*err)->... message), says nothing in time, or says something malformed.
- * *qemu_class (when given) gets QEMU's error class (newly allocated) when the
- * failure is an error reply, NULL otherwise.
+ * it).  -1 with *err when QEMU answers an error, says nothing in time, or says
+ * something malformed; for an error answer, *qemu_error (when given) gets
+ * "CLASS: DESC" as shown in the message (newly allocated), NULL otherwise.
  */
 int vj_qmp_cmd(struct vj_qmp *q, const char *cmd, json_object *args, int fd, json_object **ret,
-	       char **qemu_class, struct vj_error **err);
+	       char **qemu_error, struct vj_error **err);
 
 /* Wait until QEMU sends DEVICE_DELETED for the device @id (an event already
  * queued counts), at most @timeout_ms: 0, or -1 with *err (status 125; a

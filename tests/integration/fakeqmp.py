@@ -21,6 +21,7 @@ srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 srv.bind(path)
 srv.listen(4)
 fds = {}      # fdname -> fd (getfd)
+pending = set()  # device_del sent, no DEVICE_DELETED yet
 devices = {}  # qdev id -> fd
 
 def send(c, obj):
@@ -81,11 +82,16 @@ def serve(c):
                 if args["id"] not in devices:
                     send(c, {"error": {"class": "DeviceNotFound", "desc": "Device '%s' not found" % args["id"]}, "id": mid})
                     continue
+                if args["id"] in pending:
+                    send(c, {"error": {"class": "GenericError", "desc": "Device %s is already in the process of unplug" % args["id"]}, "id": mid})
+                    continue
+                pending.add(args["id"])
                 send(c, {"return": {}, "id": mid})
                 for i in range(3):
                     send(c, {"event": "RTC_CHANGE", "data": {"offset": i}, "timestamp": {"seconds": 1, "microseconds": 0}})
                 if mode == "nodelete":
                     continue
+                pending.discard(args["id"])
                 fd = devices.pop(args["id"])
                 if mode != "keepfd":
                     os.close(fd)

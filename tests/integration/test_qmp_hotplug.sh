@@ -143,6 +143,11 @@ qmp_hotplug_tests() {
 	((t >= 2 && t <= 6)) || fail "the wait took ${t}s with --timeout 1 (3 s expected)"
 	cmp -s "$WORK/attached" "$st" || fail "a timed-out detach changed the state"
 	assert_eq "$(soft "$vm")" 4194304 "memlock stays"
+	# Again: QEMU says the unplug is under way already; detach waits for it again.
+	capture "$VFIOJAIL" detach vm1 --hostdev $dev --qmp "$WORK/q/s" --timeout 1
+	assert_eq "$rc" 125 "a second detach without DEVICE_DELETED ($err)"
+	assert_contains "$err" "no DEVICE_DELETED" "waits again (QEMU: already in the process of unplug)"
+	cmp -s "$WORK/attached" "$st" || fail "a second timed-out detach changed the state"
 	stop
 	pass "no DEVICE_DELETED within 3 x --timeout: 125, the device stays recorded and memlock stays"
 
