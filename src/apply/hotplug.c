@@ -499,8 +499,28 @@ static int qmp_confirm(struct qmp_hot *h, struct vj_error **err)
 		if (json_object_object_get_ex(json_object_array_get_idx(buses, i), "devices", &v))
 			dev = pci_find(v, h->id, 0);
 	if (!dev) {
+		/* query-pci lists no device behind a bridge whose secondary bus the
+		 * firmware has not numbered yet (a VM started with -S): QOM must
+		 * then show the device realized. */
+		char qom[64];
+		json_object *args = json_object_new_object(), *realized = NULL;
+		bool ok;
+
+		snprintf(qom, sizeof(qom), "/machine/peripheral/%s", h->id);
+		if (args) {
+			json_object_object_add(args, "path", json_object_new_string(qom));
+			json_object_object_add(args, "property", json_object_new_string("realized"));
+		}
+		ok = args && vj_qmp_cmd(h->q, "qom-get", args, -1, &realized, NULL, NULL) == 0 &&
+		     json_object_is_type(realized, json_type_boolean) && json_object_get_boolean(realized);
+		json_object_put(realized);
+		if (ok) {
+			r = 0;
+			goto out;
+		}
 		vj_err(err, VJ_EXIT_SETUP, 0, "qmp", h->hp->qmp, NULL,
-		       "device_add %s succeeded, but query-pci does not list it", h->id);
+		       "device_add %s succeeded, but query-pci does not list it and QOM does not show it realized",
+		       h->id);
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/vendor", h->sysfs_root, h->pci);

@@ -64,6 +64,36 @@ assert_eq "$pin0" 0 "VmPin before attach"
 soft0=$(soft "$q")
 holds_cdev && fail "QEMU holds the cdev before attach"
 
+# The guest's pciehp: after the attention button, power the slot off (Slot Control:
+# power controller off, power and attention indicators off). Port I/O through HMP.
+hmp() { qmp qh2 human-monitor-command "{\"command-line\": \"$1\"}"; }
+cfg() { printf '0x%x' $((0x80000000 | (5 << 11) | $1)); } # bus 0, device 5 (rp1), function 0
+cfg_read() { hmp "o /w 0xcf8 $(cfg "$1")" >/dev/null; hmp "i /w 0xcfc" | sed -n 's/.*= *\(0x[0-9a-f]*\).*/\1/p'; }
+exp_cap() { # the PCI Express capability of rp1
+	local p v
+	p=$(($(cfg_read 0x34) & 0xfc))
+	while ((p)); do
+		v=$(cfg_read "$p")
+		(((v & 0xff) == 0x10)) && { echo "$p"; return; }
+		p=$(((v >> 8) & 0xfc))
+	done
+	fail "rp1 has no PCI Express capability"
+}
+# What the firmware does at boot: number rp1's secondary bus (query-pci lists no device
+# behind a bridge whose secondary bus is 0, and this VM runs no firmware: -S).
+number_bus() {
+	hmp "o /w 0xcf8 $(cfg 0x18)" >/dev/null
+	hmp "o /w 0xcfc 0x00010100" >/dev/null
+}
+slot_power_off() {
+	local c v
+	c=$(exp_cap)
+	v=$(cfg_read $((c + 0x18)))
+	hmp "o /w 0xcf8 $(cfg $((c + 0x18)))" >/dev/null
+	hmp "o /w 0xcfc $(printf '0x%x' $(((v & 0xffff) | 0x7c0)))" >/dev/null
+}
+
+number_bus
 capture "$VFIOJAIL" attach qh --hostdev "$EDU_A" --qmp "$sock" --qmp-bus rp1
 assert_eq "$rc" 0 "attach --qmp ($err)"
 id=vfiojail-${EDU_A//:/-}
@@ -80,29 +110,6 @@ assert_eq "$(jq -r ".plan.hostdevs[] | select(.pci == \"$EDU_A\") | .fd" "$STATE
 capture "$VFIOJAIL" status qh
 assert_eq "$rc" 0 "status after attach --qmp: no drift ($out$err)"
 pass "attach --qmp on QEMU $QEMU_MAJOR: query-pci lists $id, VmPin 0 -> $pin1 kB, memlock $soft0 -> $soft1, no node in the jail"
-
-# The guest's pciehp: after the attention button, power the slot off (Slot Control:
-# power controller off, power and attention indicators off). Port I/O through HMP.
-hmp() { qmp qh2 human-monitor-command "{\"command-line\": \"$1\"}"; }
-cfg() { printf '0x%x' $((0x80000000 | (5 << 11) | $1)); } # bus 0, device 5 (rp1), function 0
-cfg_read() { hmp "o /w 0xcf8 $(cfg "$1")" >/dev/null; hmp "i /w 0xcfc" | sed -n 's/.*= *\(0x[0-9a-f]*\).*/\1/p'; }
-exp_cap() { # the PCI Express capability of rp1
-	local p v
-	p=$(($(cfg_read 0x34) & 0xfc))
-	while ((p)); do
-		v=$(cfg_read "$p")
-		(((v & 0xff) == 0x10)) && { echo "$p"; return; }
-		p=$(((v >> 8) & 0xfc))
-	done
-	fail "rp1 has no PCI Express capability"
-}
-slot_power_off() {
-	local c v
-	c=$(exp_cap)
-	v=$(cfg_read $((c + 0x18)))
-	hmp "o /w 0xcf8 $(cfg $((c + 0x18)))" >/dev/null
-	hmp "o /w 0xcfc $(printf '0x%x' $(((v & 0xffff) | 0x7c0)))" >/dev/null
-}
 
 # A guest that does not answer: detach gives up after 3 x --timeout, nothing changes.
 cp "$STATE/qh.json" "$T/attached.json"
