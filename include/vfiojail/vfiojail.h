@@ -499,6 +499,9 @@ struct vj_hotplug {
  * provide it (the jail is as before).  Only opts->state_dir, bpffs and warn
  * are used; the roots and cgroup parent are the state's.
  */
+/* With h->qmp (one iommufd hostdev, no device): the whole hotplug into the running
+ * QEMU on that QMP socket, by fd; the device gets no node and no rule, its plan entry
+ * records the fd name (vfiojail(1), attach --qmp). */
 VJ_EXPORT int vj_attach(const char *name, const struct vj_hotplug *h,
 			const struct vj_run_opts *opts, struct vj_error **err);
 
@@ -509,6 +512,8 @@ VJ_EXPORT int vj_attach(const char *name, const struct vj_hotplug *h,
  * only when no process has more memory locked than that (else it is kept, with
  * a warning).  Returns as vj_attach does (2: a device that is not attached).
  */
+/* With h->qmp: device_del, DEVICE_DELETED within 3 x h->timeout_s, no process of the
+ * VM holding the device, then the memlock step and the state (vfiojail(1)). */
 VJ_EXPORT int vj_detach(const char *name, const struct vj_hotplug *h,
 			const struct vj_run_opts *opts, struct vj_error **err);
 

@@ -416,6 +416,7 @@ struct qmp_hot {
 	char id[32];               /* qdev id and fd name */
 	int timeout_ms;
 	bool added;                /* device_add succeeded */
+	bool left;                 /* and its undo was not confirmed */
 };
 
 /* The qdev id and fd name of a device: "vfiojail-" and its address with the
@@ -635,9 +636,11 @@ static int qmp_plug(struct vj_apply *a, void *data, struct vj_error **err)
 	if (qmp_confirm(h, err) == 0)
 		return 0;
 back:
-	if (h->added && qmp_unplug(h->q, h->id, h->timeout_ms * 3, NULL) < 0)
+	if (h->added && qmp_unplug(h->q, h->id, h->timeout_ms * 3, NULL) < 0) {
 		vj_err_wrap(err, "attach", h->pci,
 			    "and QEMU did not confirm the device_del of %s: it may still hold the device", h->id);
+		h->left = true;
+	}
 	qmp_closefd(h->q, h->id);
 	h->added = false;
 	if ((who = qemu_holds(a->st, h->q, h->major, h->minor)))
@@ -780,7 +783,11 @@ static int attach_qmp(const char *name, const struct vj_hotplug *hp, const struc
 	a.last_data = &h;
 	r = vj_apply_change(&a, to, text, steps, ARRAY_SIZE(steps), err); /* takes @to and @text */
 	vj_apply_release(&a);
-	if (r < 0)
+	if (r < 0 && h.left)
+		vj_err_wrap(err, "attach", name,
+			    "undone but for QEMU, which may still hold the device: device_del %s once the guest lets it go",
+			    h.id);
+	else if (r < 0)
 		vj_err_wrap(err, "attach", name, "nothing was changed; the VM runs on");
 out:
 	vj_plan_free(next);
