@@ -68,7 +68,10 @@ fi
 
 mem=64
 $real_guest && mem=128
-s=$(spec qh ${mem}MiB "[]" '"iommufd": [ { "id": "iommufd0" } ]')
+# EDU_B on its own context (iommufd1, reached by its node, unused by QEMU) gives the jail
+# a memlock plan of one RAM budget; EDU_A on iommufd0 (QEMU's iommufd object) adds one.
+s=$(spec qh ${mem}MiB "[ { \"pci\": \"$EDU_B\", \"iommufd\": \"iommufd1\" } ]" \
+	'"iommufd": [ { "id": "iommufd0" }, { "id": "iommufd1" } ]')
 capture "$VFIOJAIL" setup "$s"
 assert_eq "$rc" 0 "setup ($err)"
 sock=$(qmp_sock qh)
@@ -140,7 +143,7 @@ holds_cdev && fail "QEMU holds the cdev before attach"
 # Without firmware (-S), rp1's secondary bus is numbered as firmware would: query-pci
 # lists no device behind a bridge whose secondary bus is 0.
 $real_guest || cfg_write 0x18 0x00010100
-capture "$VFIOJAIL" attach qh --hostdev "$EDU_A" --qmp "$sock" --qmp-bus rp1
+capture "$VFIOJAIL" attach qh --hostdev "$EDU_A,iommufd=iommufd0" --qmp "$sock" --qmp-bus rp1
 assert_eq "$rc" 0 "attach --qmp ($err)"
 if $real_guest; then guest_says INNER-DEVICE-present 300; else slot_power on; fi
 id=vfiojail-${EDU_A//:/-}
@@ -152,8 +155,8 @@ soft1=$(soft "$q")
 ((soft1 > soft0)) || fail "memlock not raised: $soft0 -> $soft1"
 holds_cdev || fail "QEMU does not hold the cdev after attach"
 assert_eq "$(jq -r ".plan.hostdevs[] | select(.pci == \"$EDU_A\") | .fd" "$STATE/qh.json")" "$id" "the state records the fd name"
-[[ -z "$(nsenter --mount="$STATE/ns/qh" ls /dev/vfio/devices 2>/dev/null)" ]] ||
-	fail "the jail has a VFIO cdev node: $(nsenter --mount="$STATE/ns/qh" ls -l /dev/vfio/devices)"
+[[ "$(nsenter --mount="$STATE/ns/qh" ls /dev/vfio/devices 2>/dev/null)" != *"$(basename "$(cdev_of "$EDU_A")")"* ]] ||
+	fail "the jail has $EDU_A's cdev: $(nsenter --mount="$STATE/ns/qh" ls -l /dev/vfio/devices)"
 capture "$VFIOJAIL" status qh
 assert_eq "$rc" 0 "status after attach --qmp: no drift ($out$err)"
 guest=$($real_guest && echo "the guest sees it" || echo "the guest's part played")
@@ -189,15 +192,16 @@ assert_eq "$(qmp qh2 query-pci | jq -c "[.. | objects | select(.qdev_id? == \"$i
 pin2=$(vmpin "$q")
 assert_eq "$pin2" 0 "VmPin after detach"
 holds_cdev && fail "QEMU still holds the cdev after detach"
-assert_eq "$(jq -r '.plan.hostdevs | length' "$STATE/qh.json")" 0 "the state forgets the device"
+assert_eq "$(jq -r '[.plan.hostdevs[].pci] | join(" ")' "$STATE/qh.json")" "$EDU_B" "the state forgets the device"
+assert_eq "$(soft "$q")" "$soft0" "memlock lowered back to the plan without it"
 status=$(qmp qh2 query-status | jq -r .status)
 [[ $status == running || $status == prelaunch ]] || fail "QEMU's status after detach: $status"
-pass "detach --qmp: DEVICE_DELETED, VmPin $pin1 -> $pin2 kB, QEMU holds no fd of the device, memlock $(soft "$q"), QEMU $status"
+pass "detach --qmp: DEVICE_DELETED, VmPin $pin1 -> $pin2 kB, QEMU holds no fd of the device, memlock $soft1 -> $(soft "$q"), QEMU $status"
 
 # A device_add that QEMU refuses (no such bus): all undone, QEMU runs on.
 cp "$STATE/qh.json" "$T/before.json"
 soft2=$(soft "$q")
-capture "$VFIOJAIL" attach qh --hostdev "$EDU_A" --qmp "$sock" --qmp-bus nosuch
+capture "$VFIOJAIL" attach qh --hostdev "$EDU_A,iommufd=iommufd0" --qmp "$sock" --qmp-bus nosuch
 assert_eq "$rc" 125 "device_add on a bus QEMU lacks ($err)"
 assert_contains "$err" "QEMU refused device_add" "QEMU's answer"
 cmp -s "$T/before.json" "$STATE/qh.json" || fail "a failed attach changed the state"
