@@ -42,10 +42,12 @@ while :; do
 done
 EOF
 chmod 0755 "$T/groot/init"
+# pcie_ports=native: the suite's kernel (no ASPM, no MMCONFIG) does not ask the firmware
+# for native PCIe control (_OSC), and so would leave the root port to no hotplug driver.
 inner_kernel() { # MODE: QEMU's arguments (in ik) to boot the suite's kernel with that root
 	ik=(-kernel "$bz" -fsdev "local,id=r,path=$T/groot,security_model=none,readonly=on"
 		-device virtio-9p-pci,fsdev=r,mount_tag=groot -no-reboot
-		-append "console=ttyS0 root=groot rootfstype=9p rootflags=trans=virtio,version=9p2000.L ro panic=-1 init=/init -- $1")
+		-append "console=ttyS0 root=groot rootfstype=9p rootflags=trans=virtio,version=9p2000.L ro panic=-1 pcie_ports=native init=/init -- $1")
 }
 
 if ! $real_guest; then
@@ -93,6 +95,7 @@ guest_says() { # TEXT SECONDS: wait until the inner guest's console has TEXT
 	local i
 	for ((i = 0; i < $2; i++)); do
 		grep -q "$1" "$T/guest.log" 2>/dev/null && return 0
+		((i % 60 == 59)) && echo "waiting for the inner guest to say $1 ($((i + 1)) s)"
 		sleep 1
 	done
 	fail "the inner guest did not say $1 within $2 s: $(tail -c 600 "$T/guest.log" | tr -d '\r')"
@@ -145,7 +148,7 @@ holds_cdev && fail "QEMU holds the cdev before attach"
 $real_guest || cfg_write 0x18 0x00010100
 capture "$VFIOJAIL" attach qh --hostdev "$EDU_A,iommufd=iommufd0" --qmp "$sock" --qmp-bus rp1
 assert_eq "$rc" 0 "attach --qmp ($err)"
-if $real_guest; then guest_says INNER-DEVICE-present 300; else slot_power on; fi
+if $real_guest; then guest_says INNER-DEVICE-present 180; else slot_power on; fi
 id=vfiojail-${EDU_A//:/-}
 assert_eq "$(qmp qh2 query-pci | jq -c "[.. | objects | select(.qdev_id? == \"$id\") | [.id.vendor, .id.device]]")" \
 	"[[4660,4584]]" "query-pci lists $id (1234:11e8)"
