@@ -94,6 +94,17 @@ qmp_hotplug_tests() {
 	capture "$VFIOJAIL" detach vm1 --hostdev $dev
 	assert_eq "$rc" 2 "a plain detach of a device QEMU holds by fd ($err)"
 	assert_contains "$err" "attached with --qmp" "says why"
+	# A plain attach and detach of another device keep the fd device as it is: no node,
+	# no rule for it appears, its fd name stays.
+	capture "$VFIOJAIL" attach vm1 --device /dev/net/tun
+	assert_eq "$rc" 0 "a plain attach beside it ($err)"
+	assert_eq "$(jq -r '[.plan.nodes[].path | select(startswith("/dev/vfio"))] | length' "$st")" 0 "still no VFIO node"
+	assert_eq "$(jq -r ".plan.hostdevs[] | select(.pci == \"$dev\") | .fd" "$st")" "$id" "the fd name stays"
+	capture "$VFIOJAIL" detach vm1 --device /dev/net/tun
+	assert_eq "$rc" 0 "a plain detach beside it ($err)"
+	assert_eq "$(jq -r '[.plan.nodes[].path | select(startswith("/dev/vfio") or . == "/dev/net/tun")] | length' "$st")" 0 \
+		"no VFIO node, tun gone"
+	assert_eq "$(jq -r ".plan.hostdevs[] | select(.pci == \"$dev\") | .fd" "$st")" "$id" "the fd name still stays"
 	pass "attach --qmp: the VM holds the fd, the jail has no node or rule for it, memlock raised"
 
 	capture "$VFIOJAIL" detach vm1 --hostdev $dev --qmp "$WORK/q/s"
