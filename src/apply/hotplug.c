@@ -382,14 +382,25 @@ static int keep_fd_devices(struct vj_plan *next, const struct vj_plan *cur, stru
 	return 0;
 }
 
-/* A plain detach of a device QEMU got by fd (attach --qmp) is refused: the
- * jail would forget it while QEMU keeps it. */
+static void qmp_dev_id(const char *pci, char out[32]);
+
+/* Was @h attached with --qmp: handed under the name attach --qmp derives? */
+static bool qmp_attached(const struct vj_hostdev_plan *h)
+{
+	char id[32];
+
+	qmp_dev_id(h->pci, id);
+	return h->fd && strcmp(h->fd, id) == 0;
+}
+
+/* A plain detach of a device QEMU got by attach --qmp is refused: the jail
+ * would forget it while QEMU keeps it. */
 static int fd_device_leaving(const struct vj_plan *cur, const struct vj_plan *next, struct vj_error **err)
 {
 	for (size_t i = 0; i < cur->n_hostdevs; i++) {
 		size_t k = 0;
 
-		if (!cur->hostdevs[i].fd)
+		if (!qmp_attached(&cur->hostdevs[i]))
 			continue;
 		while (k < next->n_hostdevs && strcmp(next->hostdevs[k].pci, cur->hostdevs[i].pci) != 0)
 			k++;
@@ -825,7 +836,7 @@ static int detach_qmp(const char *name, const struct vj_hotplug *hp, const struc
 		not_attached(err, "--hostdev", hp->hostdevs[0], name);
 		goto out;
 	}
-	if (!dev->fd) {
+	if (!qmp_attached(dev)) {
 		vj_err(err, VJ_EXIT_USAGE, 0, "spec", "--qmp", "detach it without --qmp (device_del it in QEMU first)",
 		       "%s was not attached with --qmp: QEMU did not get it from vfiojail", dev->pci);
 		goto out;
