@@ -46,6 +46,9 @@ enum {
 	OPT_REMOVE,
 	OPT_FROM,
 	OPT_ALLOCATION,
+	OPT_QMP,
+	OPT_QMP_IOMMUFD,
+	OPT_QMP_BUS,
 	OPT_SPEC_FLAG, /* spec flags are told apart by their long name */
 };
 
@@ -85,6 +88,7 @@ struct cli {
 	size_t n_hostdevs;
 	const char **devices;
 	size_t n_devices;
+	const char *qmp, *qmp_iommufd, *qmp_bus; /* attach, detach --qmp */
 };
 
 /* The fixed options; the spec's flags are added from its table (vj_spec_flag). */
@@ -116,6 +120,9 @@ static const struct option fixed_options[] = {
 	{ "remove", no_argument, NULL, OPT_REMOVE },
 	{ "from", required_argument, NULL, OPT_FROM },
 	{ "allocation", required_argument, NULL, OPT_ALLOCATION },
+	{ "qmp", required_argument, NULL, OPT_QMP },
+	{ "qmp-iommufd", required_argument, NULL, OPT_QMP_IOMMUFD },
+	{ "qmp-bus", required_argument, NULL, OPT_QMP_BUS },
 	{ "help", no_argument, NULL, 'h' },
 };
 static struct option *long_options;
@@ -156,6 +163,10 @@ static void usage(FILE *f)
 	      "                          hot-plug devices into a jail (setup, run or launch)\n"
 	      "  detach NAME --hostdev BDF | --device PATH ...\n"
 	      "                          unplug them: access is revoked first, then the nodes go\n"
+	      "  attach NAME --hostdev BDF --qmp SOCKET [--qmp-iommufd ID] [--qmp-bus BUS] [--timeout S]\n"
+	      "                          hot-plug the device into the running QEMU by fd (iommufd)\n"
+	      "  detach NAME --hostdev BDF --qmp SOCKET [--timeout S]\n"
+	      "                          device_del it, wait for DEVICE_DELETED, then revoke\n"
 	      "  teardown [--kill] NAME  remove a jail: cgroup, filter, namespace, state\n"
 	      "  teardown --if-launched NAME\n"
 	      "                          remove it only if the launch service made it and its\n"
@@ -388,6 +399,15 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_ALLOCATION:
 			cli->allocation = optarg;
+			break;
+		case OPT_QMP:
+			cli->qmp = optarg;
+			break;
+		case OPT_QMP_IOMMUFD:
+			cli->qmp_iommufd = optarg;
+			break;
+		case OPT_QMP_BUS:
+			cli->qmp_bus = optarg;
 			break;
 		case OPT_PRESERVE_FDS: {
 			char *end = NULL;
@@ -1075,6 +1095,16 @@ static int cmd_hotplug(struct cli *cli)
 		return usage_error("%s takes one NAME and --hostdev/--device flags", cli->command);
 	if (!cli->n_hostdevs && !cli->n_devices)
 		return usage_error("%s needs at least one --hostdev BDF or --device PATH", cli->command);
+	if (!cli->qmp && (cli->qmp_iommufd || cli->qmp_bus || cli->timeout))
+		return usage_error("%s: --qmp-iommufd, --qmp-bus and --timeout go with --qmp SOCKET", cli->command);
+	if (!attach && (cli->qmp_iommufd || cli->qmp_bus))
+		return usage_error("%s", "detach takes --qmp SOCKET and --timeout, not --qmp-iommufd or --qmp-bus");
+	if (cli->timeout > 3600)
+		return usage_error("--timeout: %ld is more than 3600 seconds", cli->timeout);
+	h.qmp = cli->qmp;
+	h.qmp_iommufd = cli->qmp_iommufd;
+	h.qmp_bus = cli->qmp_bus;
+	h.timeout_s = (int)cli->timeout;
 	run_opts_init(cli, &o);
 	r = attach ? vj_attach(cli->rest[0], &h, &o, &e) : vj_detach(cli->rest[0], &h, &o, &e);
 	return print_error(r, e);

@@ -712,6 +712,9 @@ static void test_hostdev_fd(void **state)
 			  "hostdevs[0].fd", "is not an fd id");
 	expect_json_error("{" WITH_HOSTDEV ", \"hostdevs\": [{\"pci\": \"06:00.0\", \"fd\": 3}]}",
 			  "hostdevs[0].fd", "");
+	/* The names attach --qmp gives are its own. */
+	expect_json_error("{" WITH_HOSTDEV ", \"hostdevs\": [{\"pci\": \"06:00.0\", \"fd\": \"vfiojail-gpu\"}]}",
+			  "hostdevs[0].fd", "are the names attach --qmp gives");
 	expect_flag_error(FLAGS("hostdev", "06:00.0,fd=a:b"), "--hostdev", "\"a:b\" is not an fd id");
 	expect_flag_error(FLAGS("hostdev", "06:00.0,fd=a,fd=b"), "--hostdev", "\"fd=b\": option given twice");
 	expect_flag_error(FLAGS("hostdev", "06:00.0,fd"), "--hostdev", "or fd=ID)");

@@ -556,6 +556,11 @@ struct vj_hotplug {
 	size_t n_hostdevs;
 	const char *const *devices;
 	size_t n_devices;
+	/* attach --qmp / detach --qmp: the running QEMU's QMP socket (NULL: none) */
+	const char *qmp;
+	const char *qmp_iommufd; /* attach: QEMU's iommufd object id (NULL: the hostdev's context) */
+	const char *qmp_bus;     /* attach: the bus device_add puts it on (NULL: QEMU's choice) */
+	int timeout_s;           /* each QMP reply (0: 10 s); DEVICE_DELETED waits 3 times as long */
 };
 
 /*
@@ -571,6 +576,9 @@ struct vj_hotplug {
  * provide it (the jail is as before).  Only opts->state_dir, bpffs and warn
  * are used; the roots and cgroup parent are the state's.
  */
+/* With h->qmp (one iommufd hostdev, no device): the whole hotplug into the running
+ * QEMU on that QMP socket, by fd; the device gets no node and no rule, its plan entry
+ * records the fd name (vfiojail(1), attach --qmp). */
 VJ_EXPORT int vj_attach(const char *name, const struct vj_hotplug *h,
 			const struct vj_run_opts *opts, struct vj_error **err);
 
@@ -581,6 +589,8 @@ VJ_EXPORT int vj_attach(const char *name, const struct vj_hotplug *h,
  * only when no process has more memory locked than that (else it is kept, with
  * a warning).  Returns as vj_attach does (2: a device that is not attached).
  */
+/* With h->qmp: device_del, DEVICE_DELETED within 3 x h->timeout_s, no process of the
+ * VM holding the device, then the memlock step and the state (vfiojail(1)). */
 VJ_EXPORT int vj_detach(const char *name, const struct vj_hotplug *h,
 			const struct vj_run_opts *opts, struct vj_error **err);
 

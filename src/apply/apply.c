@@ -771,6 +771,12 @@ int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const en
 		drop_change(a, NULL); /* if this fails, the next command undoes it again */
 		return -1;
 	}
+	if (a->last && a->last(a, a->last_data, err) < 0) {
+		undo_steps(a, steps, n, a->done, NULL);
+		a->done = 0;
+		drop_change(a, NULL);
+		return -1;
+	}
 	/* Done: the state holds the new plan and spec. */
 	from = a->st->plan;
 	from_spec = a->st->spec;
@@ -787,6 +793,8 @@ int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const en
 	a->st->plan = from;
 	a->st->spec = from_spec;
 	a->st->change = c;
+	if (a->last && a->last_undo)
+		a->last_undo(a, a->last_data);
 	undo_steps(a, steps, n, a->done, NULL);
 	a->done = 0;
 	drop_change(a, NULL);

@@ -37,6 +37,12 @@ struct vj_apply {
 	struct vj_state *st;           /* the jail: names, plan, ledger, change        */
 	const struct vj_run_opts *o;   /* roots, warnings, accounting (NULL: defaults) */
 	struct vj_vmm *vmm;            /* VJ_STEP_CONTEXTS: the contexts go here       */
+	/* change: a last step of the command's own (attach --qmp: the device into
+	 * QEMU), run after @steps and before the state is committed; a failure
+	 * there undoes @steps.  @last_undo takes it back when the commit fails. */
+	int (*last)(struct vj_apply *a, void *data, struct vj_error **err);
+	void (*last_undo)(struct vj_apply *a, void *data);
+	void *last_data;
 	/* Kept by the engine while the command runs */
 	unsigned done;                 /* VJ_STEP_BIT()s this process has run          */
 	bool state_written;            /* create: the state file is this process's     */

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "child.h"
 #include "iommufd.h"
+#include "plan.h"
 #include "privs.h"
 #include "rlimit.h"
 #include "util.h"
@@ -92,14 +93,14 @@ int vj_vmm_collect_ids(struct vj_vmm *v, struct vj_error **err)
 	if (v->ids)
 		return 0;
 	for (size_t i = 0; i < p->n_hostdevs && !v->contexts_only; i++)
-		n += p->hostdevs[i].fd != NULL;
+		n += vj_hostdev_fd_at_start(&p->hostdevs[i]);
 	v->ids = calloc(n + 1, sizeof(*v->ids));
 	if (!v->ids)
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "fds", NULL, NULL, "out of memory");
 	for (size_t i = 0; i < p->n_iommufd; i++)
 		v->ids[k++] = p->iommufd[i].id;
 	for (size_t i = 0; i < p->n_hostdevs && !v->contexts_only; i++)
-		if (p->hostdevs[i].fd)
+		if (vj_hostdev_fd_at_start(&p->hostdevs[i]))
 			v->ids[k++] = p->hostdevs[i].fd;
 	v->n_fds = n;
 	return 0;
@@ -241,7 +242,7 @@ static int open_hostdev_fds(struct vj_vmm *v, const char *dev_root, struct vj_er
 		struct stat st;
 		int fd;
 
-		if (!h->fd)
+		if (!vj_hostdev_fd_at_start(h))
 			continue;
 		if (!h->node || strncmp(h->node, "/dev/", 5) != 0)
 			return vj_err(err, VJ_EXIT_SETUP, EINVAL, "hostdev", h->pci, NULL,

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "vfiojail/vfiojail.h"
 
@@ -23,6 +24,18 @@ struct vj_plan *vj_plan_dup(const struct vj_plan *p);
 struct json_object;
 /* Print @o pretty, as every --json output of vfiojail is, then release it. */
 int vj_json_print_put(struct json_object *o, FILE *f);
+
+/* The fd name attach --qmp gives a device it hot-plugs ("vfiojail-" and the
+ * address, colons as '-'); a spec's fd ids may not take this prefix. */
+#define VJ_QMP_FD_PREFIX "vfiojail-"
+
+/* @h is handed to the VMM as an fd when it starts (run, enter, launch, the
+ * hand-off): its spec asked for it.  A device attach --qmp hot-plugged is
+ * QEMU's already, by the fd it got over QMP, and is not handed again. */
+static inline bool vj_hostdev_fd_at_start(const struct vj_hostdev_plan *h)
+{
+	return h->fd && strncmp(h->fd, VJ_QMP_FD_PREFIX, strlen(VJ_QMP_FD_PREFIX)) != 0;
+}
 
 /* Two rules name the same device (type, major, minor; access aside). */
 static inline bool vj_rule_same_device(const struct vj_rule *a, const struct vj_rule *b)

@@ -18,6 +18,7 @@
 
 #include "error.h"
 #include "hashset.h"
+#include "plan.h"
 #include "spec_internal.h"
 #include "util.h"
 #include "vfiojail/vfiojail.h"
@@ -456,6 +457,10 @@ static int hostdev_set_fd(struct vj_hostdev_spec *h, const char *field, const ch
 {
 	if (check_object_id(field, v, "an fd id (the form of an iommufd id)", err) < 0)
 		return -1;
+	if (strncmp(v, VJ_QMP_FD_PREFIX, strlen(VJ_QMP_FD_PREFIX)) == 0)
+		return vj_err(err, VJ_EXIT_USAGE, 0, "spec", field, "choose another id",
+			      "\"%s\": ids that start with \"" VJ_QMP_FD_PREFIX "\" are the names attach --qmp "
+			      "gives the devices it hot-plugs", v);
 	return set_string(&h->fd, v, err);
 }
 

@@ -23,7 +23,8 @@ _vfiojail_flags() { # COMMAND -> its flags on stdout
 	run) echo "$s $h $l" ;;
 	setup) echo "$s $h" ;;
 	enter) echo "$h $l" ;;
-	attach | detach) echo "--hostdev --device $h" ;;
+	attach) echo "--hostdev --device --qmp --qmp-iommufd --qmp-bus --timeout $h" ;;
+	detach) echo "--hostdev --device --qmp --timeout $h" ;;
 	teardown) echo "--kill --if-launched $h" ;;
 	serve) echo "--socket --spec-dir --derived-dir --require-spec --daemon --pidfile --log $h" ;;
 	launch | contexts) echo "--socket --preserve-fds --timeout" ;;
@@ -81,14 +82,14 @@ _vfiojail() {
 	case $prev in
 	--sysfs-root | --proc-root | --dev-root | --state-dir | --bpffs | --spec-dir | --derived-dir)
 		mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return 0 ;;
-	--socket | --pidfile | --log | --vfiojail | --allocation | --device)
+	--socket | --pidfile | --log | --vfiojail | --allocation | --device | --qmp)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return 0 ;;
 	--from) mapfile -t COMPREPLY < <(compgen -W libvirt -- "$cur"); return 0 ;;
 	--user) mapfile -t COMPREPLY < <(compgen -u -- "$cur"); return 0 ;;
 	--group) mapfile -t COMPREPLY < <(compgen -g -- "$cur"); return 0 ;;
 	--name | --groups | --memory | --arch | --hostdev | --iommufd | --viommu | --nvme | \
 		--vdpa | --pci-host-bridges | --memlock-hard-limit | --memlock-extra | \
-		--cgroup-parent | --preserve-fds | --timeout | --pid)
+		--cgroup-parent | --preserve-fds | --timeout | --pid | --qmp-iommufd | --qmp-bus)
 		return 0 ;;
 	esac
 	# --iommufd-accounting=VALUE: one word, or three where COMP_WORDBREAKS holds "=".
