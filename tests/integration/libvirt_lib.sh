@@ -62,8 +62,10 @@ lv_virsh() { # ARGS... : virsh against the private libvirtd
 # Start libvirtd in the namespaces (LV_NS_PID must be set); waits for virsh to answer.
 lv_start_daemon() {
 	local i
-	# nsenter without --fork execs, so $! is libvirtd's pid.
-	nsenter -t "$LV_NS_PID" -m -n -- "$LIBVIRTD" --pid-file "$LV_WORK/libvirtd.pid" >>"$LV_WORK/libvirtd.out" 2>&1 &
+	# nsenter without --fork execs, so $! is libvirtd's pid.  The pid file is a path in
+	# libvirtd's own mount namespace: LV_WORK for lv_start's (the host's tree is visible
+	# there), the private /run for lvsid_start's (pivoted: LV_WORK is not).
+	nsenter -t "$LV_NS_PID" -m -n -- "$LIBVIRTD" --pid-file "${LV_PIDFILE:-$LV_WORK/libvirtd.pid}" >>"$LV_WORK/libvirtd.out" 2>&1 &
 	LV_PID=$!
 	for i in $(seq 300); do
 		_lv_alive "$LV_PID" || { tail -20 "$LV_WORK/libvirtd.out" >&2; fail "libvirtd exited"; }

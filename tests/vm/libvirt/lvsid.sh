@@ -99,5 +99,5 @@ lvsid_start() { # WORKDIR
 		_lv_alive "$LV_LOGD_PID" || { cat "$LV_WORK/virtlogd.out" >&2; fail "virtlogd (sid) exited"; }
 		sleep 0.05
 	done
-	lv_start_daemon
+	LV_PIDFILE=/run/libvirtd.pid lv_start_daemon
 }
