@@ -11,6 +11,7 @@
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,6 +345,100 @@ static int memlock_undo(struct vj_apply *a, struct vj_error **err)
 }
 
 /* ------------------------------------------------------------------------- */
+/* vmm-memlock: RLIMIT_MEMLOCK of the one process that becomes the VMM        */
+
+static uint64_t rlim_u64(rlim_t r)
+{
+	return r == RLIM_INFINITY ? UINT64_MAX : (uint64_t)r;
+}
+
+static rlim_t u64_rlim(uint64_t v)
+{
+	return v == UINT64_MAX || v >= (uint64_t)RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)v;
+}
+
+void vj_apply_vmm_memlock(struct vj_apply *a, enum vj_vmm_memlock_how how, const struct vj_memlock_plan *m)
+{
+	a->vmm_memlock = (struct vj_apply_memlock){
+		.how = how,
+		.plan = { .unchanged = m->unchanged, .unlimited = m->unlimited, .bytes = m->bytes },
+		.pidfd = -1,
+	};
+}
+
+/* The process of a RAISE or EXACT has exited: the act by its pid was not its. */
+static int vmm_memlock_gone(const struct vj_apply_memlock *m, struct vj_error **err)
+{
+	return vj_err(err, VJ_EXIT_SETUP, ESRCH, m->step ? m->step : "memlock", m->who ? m->who : "pid", NULL,
+		      "%s", m->gone ? m->gone : "the process exited while its RLIMIT_MEMLOCK was set");
+}
+
+static int vmm_memlock_do(struct vj_apply *a, struct vj_error **err)
+{
+	struct vj_apply_memlock *m = &a->vmm_memlock;
+	uint64_t want = vj_memlock_plan_limit(&m->plan);
+	struct rlimit rl;
+	int r = 0;
+
+	m->set = false;
+	if (m->plan.unchanged)
+		return 0;
+	/* What it has, for the undo: read before anything is changed. */
+	if (m->pid) {
+		if (vj_proc_memlock(m->pid, &m->old_soft, &m->old_hard) < 0)
+			return vmm_memlock_gone(m, err);
+	} else {
+		if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+			return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK", NULL, "getrlimit");
+		m->old_soft = rlim_u64(rl.rlim_cur);
+		m->old_hard = rlim_u64(rl.rlim_max);
+	}
+	m->set = true;
+	switch (m->how) {
+	case VJ_VMM_MEMLOCK_PLAN:
+		r = vj_rlimit_memlock_set(&m->plan, err);
+		break;
+	case VJ_VMM_MEMLOCK_SOFT:
+		r = vj_rlimit_memlock_set_soft(&m->plan, err);
+		break;
+	case VJ_VMM_MEMLOCK_LIMITS:
+		rl = (struct rlimit){ .rlim_cur = u64_rlim(m->soft), .rlim_max = u64_rlim(m->hard) };
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+			r = vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK", m->hint,
+				   "cannot set RLIMIT_MEMLOCK to soft %" PRIu64 ", hard %" PRIu64, m->soft, m->hard);
+		break;
+	case VJ_VMM_MEMLOCK_RAISE:
+		r = vj_rlimit_memlock_raise(m->pid, want, err);
+		break;
+	case VJ_VMM_MEMLOCK_EXACT:
+		r = vj_rlimit_memlock_set_pid(m->pid, want, want, m->old_hard, err);
+		break;
+	}
+	/* Set by pid, then checked: the pidfd's process still lives, so the pid was its. */
+	if (r == 0 && m->pid && vj_pidfd_alive(m->pidfd) <= 0)
+		r = vmm_memlock_gone(m, err);
+	return r;
+}
+
+/* Back to what the process had.  A hard limit that was lowered comes back only
+ * with CAP_SYS_RESOURCE (the kernel's rule); a process gone keeps nothing. */
+static int vmm_memlock_undo(struct vj_apply *a, struct vj_error **err)
+{
+	struct vj_apply_memlock *m = &a->vmm_memlock;
+	struct rlimit rl = { .rlim_cur = u64_rlim(m->old_soft), .rlim_max = u64_rlim(m->old_hard) };
+
+	(void)err;
+	if (!m->set)
+		return 0;
+	m->set = false;
+	if (!m->pid)
+		(void)setrlimit(RLIMIT_MEMLOCK, &rl);
+	else if (vj_pidfd_alive(m->pidfd) > 0)
+		vj_rlimit_memlock_set_pid(m->pid, m->old_soft, m->old_hard, m->old_hard, NULL);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------- */
 /* nodes: in the kept namespace's /dev                                        */
 
 struct node_key {
@@ -652,6 +747,7 @@ static const struct step steps_table[VJ_STEP_COUNT] = {
 	[VJ_STEP_NODES] = { true, nodes_do, nodes_undo },
 	[VJ_STEP_RULES] = { true, rules_do, rules_undo },
 	[VJ_STEP_CONTEXTS] = { false, contexts_do, contexts_undo },
+	[VJ_STEP_VMM_MEMLOCK] = { false, vmm_memlock_do, vmm_memlock_undo },
 };
 
 /* Undo the steps of @mask, newest (highest in @order) first; every one is tried. */
@@ -691,9 +787,10 @@ static int run_steps(struct vj_apply *a, const enum vj_step *steps, size_t n, st
 	return 0;
 }
 
-/* The order every jail's own objects are made in; undone the other way. */
+/* The order every jail's own objects are made in, then the VMM's limit; undone
+ * the other way. */
 static const enum vj_step create_order[] = { VJ_STEP_CGROUP, VJ_STEP_FILTER, VJ_STEP_NAMESPACE,
-					     VJ_STEP_CONTEXTS };
+					     VJ_STEP_CONTEXTS, VJ_STEP_VMM_MEMLOCK };
 
 int vj_apply_create(struct vj_apply *a, const enum vj_step *steps, size_t n, struct vj_error **err)
 {
@@ -706,6 +803,19 @@ int vj_apply_create(struct vj_apply *a, const enum vj_step *steps, size_t n, str
 		return 0;
 	vj_state_remove(a->dirfd, a->st->name, NULL);
 	a->state_written = false;
+	return -1;
+}
+
+int vj_apply_step(struct vj_apply *a, enum vj_step step, struct vj_error **err)
+{
+	if (steps_table[step].recorded)
+		return vj_err(err, VJ_EXIT_SETUP, EINVAL, "state", vj_step_name(step), NULL,
+			      "a recorded step runs only in a create or a change");
+	a->done |= VJ_STEP_BIT(step);
+	if (steps_table[step].run(a, err) == 0)
+		return 0;
+	steps_table[step].undo(a, NULL); /* what part of it was done */
+	a->done &= ~VJ_STEP_BIT(step);
 	return -1;
 }
 
@@ -735,6 +845,7 @@ void vj_apply_release(struct vj_apply *a)
 	free(a->left_cgroup);
 	a->left_cgroup = NULL;
 	limits_free(a);
+	a->vmm_memlock.set = false; /* the VMM keeps its limit */
 	a->done = 0;
 	a->state_written = false;
 }

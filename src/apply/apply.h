@@ -9,6 +9,15 @@
  *                                nodes, memlock)
  *   destroy  plan -> nothing     teardown, gc, the end of a supervised VM, a dead
  *                                launch's leftovers
+ *   the VMM  one process         vmm-memlock: the RLIMIT_MEMLOCK of the process
+ *                                that becomes the VMM (run's and enter's child,
+ *                                launch's client as the service raises it and as
+ *                                it sets it itself, the CDI hook's container
+ *                                process), with or without a jail (vj_apply_step)
+ *
+ * Every change vfiojail makes to a process's RLIMIT_MEMLOCK is one of these
+ * steps: the VM's processes for a change (memlock), the VMM's own (vmm-memlock);
+ * a failure after it puts back what the process had.
  *
  * The ledger in the state file is written ahead: before a step that leaves
  * something on the host runs, the state says it may have begun (the jail's own
@@ -22,6 +31,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "state.h"
 #include "vfiojail/vfiojail.h"
@@ -30,6 +41,29 @@ struct vj_vmm;
 struct vj_devfilter;
 struct vj_devfilter_swap;
 struct vj_apply_limit;
+
+/* How VJ_STEP_VMM_MEMLOCK sets the RLIMIT_MEMLOCK of the process that becomes
+ * the VMM: each command's own rule (docs/MEMLOCK.md). */
+enum vj_vmm_memlock_how {
+	VJ_VMM_MEMLOCK_PLAN,   /* this process: soft = hard = the plan (run; enter with CAP_SYS_RESOURCE) */
+	VJ_VMM_MEMLOCK_SOFT,   /* this process: soft = the plan, a higher hard limit kept (enter without) */
+	VJ_VMM_MEMLOCK_LIMITS, /* this process: @soft and @hard (launch: vj_launch_memlock's rule) */
+	VJ_VMM_MEMLOCK_RAISE,  /* @pid: both limits at least the plan (the service, for its client) */
+	VJ_VMM_MEMLOCK_EXACT,  /* @pid: soft = hard = the plan (the CDI createRuntime hook) */
+};
+
+struct vj_apply_memlock {
+	enum vj_vmm_memlock_how how;
+	struct vj_memlock_plan plan;   /* the figure (no terms); unchanged: the step does nothing */
+	uint64_t soft, hard;           /* LIMITS (UINT64_MAX: unlimited) */
+	const char *hint;              /* LIMITS: the hint of a refusal */
+	pid_t pid;                     /* RAISE, EXACT: the process, acted on by pid ... */
+	int pidfd;                     /* ... and checked alive by this pidfd after each act (not owned) */
+	const char *step, *who, *gone; /* the error when that process has exited */
+	/* Kept by the engine: what the process had, for the undo */
+	bool set;
+	uint64_t old_soft, old_hard;
+};
 
 struct vj_apply {
 	/* Set by the command */
@@ -43,6 +77,8 @@ struct vj_apply {
 	int (*last)(struct vj_apply *a, void *data, struct vj_error **err);
 	void (*last_undo)(struct vj_apply *a, void *data);
 	void *last_data;
+	/* VJ_STEP_VMM_MEMLOCK: whose limit, and how (vj_apply_vmm_memlock) */
+	struct vj_apply_memlock vmm_memlock;
 	/* Kept by the engine while the command runs */
 	unsigned done;                 /* VJ_STEP_BIT()s this process has run          */
 	bool state_written;            /* create: the state file is this process's     */
@@ -68,6 +104,18 @@ int vj_apply_create(struct vj_apply *a, const enum vj_step *steps, size_t n, str
  */
 int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const enum vj_step *steps,
 		    size_t n, struct vj_error **err);
+
+/* VJ_STEP_VMM_MEMLOCK will set @m's figure by @how (this process; for RAISE and
+ * EXACT the caller names the process in a->vmm_memlock's pid and pidfd). */
+void vj_apply_vmm_memlock(struct vj_apply *a, enum vj_vmm_memlock_how how, const struct vj_memlock_plan *m);
+
+/*
+ * One more step of this process's, not recorded in the ledger (vmm-memlock,
+ * contexts), after a create or without a jail at all (a->st NULL, a->dirfd -1:
+ * launch's client, the CDI hook, enter): on failure what part of it was done is
+ * undone and -1 returned; vj_apply_undo undoes it with the rest, first.
+ */
+int vj_apply_step(struct vj_apply *a, enum vj_step step, struct vj_error **err);
 
 /* This process has joined the jail's cgroup, leaving @from (--exec): an undo
  * moves it back first.  Takes @from. */

@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apply.h"
 #include "cdi.h"
 #include "child.h"
 #include "daemon.h"
@@ -49,7 +50,6 @@
 #include "memlock.h"
 #include "jread.h"
 #include "name.h"
-#include "rlimit.h"
 #include "state.h"
 #include "sysfs.h"
 #include "serve.h"
@@ -712,6 +712,21 @@ static _Noreturn void daemon_main(const struct daemon_args *a)
 	_exit(0);
 }
 
+/* The hook's own daemon (its child, not reaped: the pid is its own), ended
+ * before it served anyone: SIGTERM, which it answers by removing its socket and
+ * record, then SIGKILL when it does not end in time. */
+static void stop_daemon(pid_t child)
+{
+	_cleanup_close_ int pidfd = vj_pidfd_open(child);
+	int status;
+
+	kill(child, SIGTERM);
+	if (pidfd < 0 || vj_pidfd_wait_exit(pidfd, STOP_WAIT_MS) != 1)
+		kill(child, SIGKILL);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
 int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_opts *o,
 			       unsigned timeout_s, FILE *oci_state_in, struct vj_error **err)
 {
@@ -720,8 +735,9 @@ int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_o
 	_cleanup_close_ int lockfd = -1, cpidfd = -1;
 	struct vj_handoff_opts ho = { .run = *o, .timeout_s = timeout_s };
 	struct daemon_args da = { .spec = spec, .ho = &ho };
+	struct vj_apply a = { .dirfd = -1 }; /* no jail: the container's RLIMIT_MEMLOCK */
 	struct vj_plan *plan = NULL;
-	uint64_t soft, hard, want;
+	char gone[64];
 	int pipefd[2];
 	pid_t pid, child;
 	int r;
@@ -747,23 +763,18 @@ int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_o
 	if (vj_plan_build(spec, &o->plan, &plan, err) < 0)
 		goto fail;
 	/* The container's process, and so the VMM it will exec, gets the plan's
-	 * limit; a hard limit above the current one needs CAP_SYS_RESOURCE.  Set by
-	 * pid, then checked: the pidfd's process still lives, so the pid was its. */
-	want = vj_memlock_plan_limit(&plan->memlock);
-	r = 0;
-	if (!plan->memlock.unchanged) {
-		if (vj_proc_memlock(pid, &soft, &hard) < 0)
-			r = vj_err(err, VJ_EXIT_SETUP, ESRCH, "memlock", "pid", NULL,
-				   "the container's process %d is gone", (int)pid);
-		else
-			r = vj_rlimit_memlock_set_pid(pid, want, want, hard, err);
-		if (r == 0 && vj_pidfd_alive(cpidfd) <= 0)
-			r = vj_err(err, VJ_EXIT_SETUP, ESRCH, "memlock", "pid", NULL,
-				   "the container's process %d exited", (int)pid);
-	}
+	 * limit (soft and hard); a hard limit above the current one needs
+	 * CAP_SYS_RESOURCE.  Set by pid, then checked: the pidfd's process still
+	 * lives, so the pid was its.  The last step (below): a hard limit lowered
+	 * comes back only with CAP_SYS_RESOURCE, so nothing may fail after it. */
+	snprintf(gone, sizeof(gone), "the container's process %d exited", (int)pid);
+	vj_apply_vmm_memlock(&a, VJ_VMM_MEMLOCK_EXACT, &plan->memlock);
+	a.vmm_memlock.pid = pid;
+	a.vmm_memlock.pidfd = cpidfd;
+	a.vmm_memlock.step = "memlock";
+	a.vmm_memlock.who = "pid";
+	a.vmm_memlock.gone = gone;
 	vj_plan_free(plan);
-	if (r < 0)
-		goto fail;
 	ho.socket_path = sock;
 	ho.container_pid = pid;
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -794,6 +805,12 @@ int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_o
 		int status;
 		waitpid(child, &status, 0);
 		vj_err_wrap(err, "hook", spec->name, "the container does not start: its hand-off cannot be served");
+		goto fail;
+	}
+	if (vj_apply_step(&a, VJ_STEP_VMM_MEMLOCK, err) < 0) {
+		/* The container does not start: its hand-off goes with it. */
+		stop_daemon(child);
+		unlink(sock);
 		goto fail;
 	}
 	/* The daemon holds the lock now; this copy goes. */

@@ -710,6 +710,7 @@ int vj_jail_open_ns(const char *path, struct vj_error **err)
 struct enter {
 	struct vj_jail j;
 	struct vj_vmm vmm;
+	struct vj_apply a; /* no jail made: the VMM's RLIMIT_MEMLOCK alone */
 	int ns_fd;
 };
 
@@ -722,7 +723,9 @@ static int enter_join(void *userdata, struct vj_error **err)
 				  "cannot enter the jail's mount namespace");
 	if (chdir("/") < 0)
 		return vj_err_sys(err, "namespace", "/", errno, NULL, "chdir");
-	return vj_cgroup_enter(e->j.st.cgroup, 0, err);
+	if (vj_cgroup_enter(e->j.st.cgroup, 0, err) < 0)
+		return -1;
+	return vj_apply_step(&e->a, VJ_STEP_VMM_MEMLOCK, err);
 }
 
 /* Fail closed: nothing enters a jail whose filter is not pinned and attached to the
@@ -768,7 +771,9 @@ int vj_enter(const char *name, const struct vj_run_opts *o, struct vj_error **er
 	if (vj_vmm_prepare(&e.vmm, e.j.st.plan, o, err) < 0)
 		goto out;
 	/* Without CAP_SYS_RESOURCE no later attach could raise a lowered hard limit. */
-	e.vmm.memlock_keep_hard = !vj_privs_have_cap(CAP_SYS_RESOURCE);
+	e.a = (struct vj_apply){ .dirfd = -1 };
+	vj_apply_vmm_memlock(&e.a, vj_privs_have_cap(CAP_SYS_RESOURCE) ? VJ_VMM_MEMLOCK_PLAN : VJ_VMM_MEMLOCK_SOFT,
+			     &e.j.st.plan->memlock);
 	e.ns_fd = vj_jail_open_ns(e.j.st.ns_path, err);
 	if (e.ns_fd < 0 ||
 	    vj_vmm_open_contexts(&e.vmm, e.j.st.dev_root ? e.j.st.dev_root : "/dev",
@@ -780,6 +785,7 @@ int vj_enter(const char *name, const struct vj_run_opts *o, struct vj_error **er
 		int nofd = -1;
 		if (enter_join(&e, err) == 0 && vj_vmm_child_finish(&e.vmm, &nofd, err) == 0)
 			vj_vmm_exec(&e.vmm, &old, err); /* returns only on failure */
+		vj_apply_undo(&e.a);
 	} else {
 		r = vj_vmm_start_supervised(&e.vmm, enter_join, NULL, enter_started, &e, &old, &set, err);
 	}

@@ -83,11 +83,13 @@ static int launch_create(struct launch *l, struct vj_plan *plan, struct vj_error
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", plan->name, NULL, "out of memory");
 	l->vmm.plan = plan;
 	l->a = (struct vj_apply){ .dirfd = l->j.dirfd, .st = &l->j.st, .o = l->o, .vmm = &l->vmm };
+	/* run's child sets soft = hard = the plan; a hand-off's client is raised by pid. */
+	vj_apply_vmm_memlock(&l->a, l->target ? VJ_VMM_MEMLOCK_RAISE : VJ_VMM_MEMLOCK_PLAN, &plan->memlock);
 	return vj_apply_create(&l->a, launch_steps, ARRAY_SIZE(launch_steps), err);
 }
 
 /* The launch child (or vfiojail itself with --exec): a new mount namespace with
- * its own /dev, then the cgroup.  /dev is populated before joining the cgroup:
+ * its own /dev, then the cgroup, then the plan's RLIMIT_MEMLOCK.  /dev is populated before joining the cgroup:
  * the filter grants no mknod to anything in the VM's cgroup, this child included. */
 static int join_jail(void *userdata, struct vj_error **err)
 {
@@ -95,9 +97,11 @@ static int join_jail(void *userdata, struct vj_error **err)
 	struct vj_mountns_opts mo = { .dev_root = vj_root_dev(&l->o->plan.roots), .target = "/dev" };
 
 	if (vj_mountns_enter(err) < 0 ||
-	    vj_mountns_populate_dev(l->j.st.plan->nodes, l->j.st.plan->n_nodes, &mo, err) < 0)
+	    vj_mountns_populate_dev(l->j.st.plan->nodes, l->j.st.plan->n_nodes, &mo, err) < 0 ||
+	    vj_cgroup_enter(l->j.st.cgroup, 0, err) < 0)
 		return -1;
-	return vj_cgroup_enter(l->j.st.cgroup, 0, err);
+	/* The VMM's RLIMIT_MEMLOCK, an engine step: --exec undoes it on failure. */
+	return vj_apply_step(&l->a, VJ_STEP_VMM_MEMLOCK, err);
 }
 
 /* The VMM's pid goes into the state before the child may exec: a state that
@@ -396,9 +400,14 @@ int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int 
 	if (launch_create(&l, plan, err) < 0)
 		goto out;
 	/* The client sets its limits itself; a hard limit below the plan can only
-	 * be raised from here, which needs CAP_SYS_RESOURCE. */
-	if (!plan->memlock.unchanged && hard < want &&
-	    (vj_rlimit_memlock_raise(pid, want, err) < 0 || still_there(pidfd, who, err) < 0))
+	 * be raised from here, which needs CAP_SYS_RESOURCE: an engine step, undone
+	 * with the rest when a later one fails. */
+	l.a.vmm_memlock.pid = pid;
+	l.a.vmm_memlock.pidfd = pidfd;
+	l.a.vmm_memlock.step = "launch";
+	l.a.vmm_memlock.who = who;
+	l.a.vmm_memlock.gone = "the client exited while its VM was being set up";
+	if (!plan->memlock.unchanged && hard < want && vj_apply_step(&l.a, VJ_STEP_VMM_MEMLOCK, err) < 0)
 		goto undo;
 	if (still_there(pidfd, who, err) < 0 || vj_cgroup_enter(l.j.st.cgroup, pid, err) < 0)
 		goto undo;

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apply.h"
 #include "child.h"
 #include "config.h"
 #include "error.h"
@@ -874,11 +875,12 @@ static void answer_free(struct vj_plan *plan, int *fds, size_t nfds)
 	free(plan->iommufd);
 }
 
-/* The client's last steps: the contexts after the launcher's fds, @v's
- * memlock and privileges, exec opts->argv.  Returns only on failure, with the
- * fds closed and @plan's ids freed. */
-static int become(struct vj_vmm *v, struct vj_plan *plan, const struct vj_run_opts *o, int *fds, size_t nfds,
-		  struct vj_error **err)
+/* The client's last steps: the contexts after the launcher's fds, the
+ * RLIMIT_MEMLOCK of @a's step (undone when a later step fails), @v's
+ * privileges, exec opts->argv.  Returns only on failure, with the fds closed
+ * and @plan's ids freed. */
+static int become(struct vj_vmm *v, struct vj_apply *a, struct vj_plan *plan, const struct vj_run_opts *o,
+		  int *fds, size_t nfds, struct vj_error **err)
 {
 	sigset_t cur;
 	int nofd = -1;
@@ -893,8 +895,9 @@ static int become(struct vj_vmm *v, struct vj_plan *plan, const struct vj_run_op
 	memcpy(v->ctx_fds, fds, nfds * sizeof(int));
 	nfds = 0;
 	sigprocmask(SIG_SETMASK, NULL, &cur);
-	if (vj_vmm_child_finish(v, &nofd, err) == 0)
+	if (vj_apply_step(a, VJ_STEP_VMM_MEMLOCK, err) == 0 && vj_vmm_child_finish(v, &nofd, err) == 0)
 		vj_vmm_exec(v, &cur, err);
+	vj_apply_undo(a);
 fail:
 	v->plan = plan;
 	vj_vmm_free(v);
@@ -914,15 +917,18 @@ static int client_checks(const struct vj_run_opts *o, const char *name, const ch
 	return 0;
 }
 
-/* Set this process's RLIMIT_MEMLOCK by vj_launch_memlock's rule, unless it
- * comes to the plan exactly (then the VMM's last steps set it, as for run):
- * then @m says "unchanged".  Raising the soft limit up to the hard one needs no
- * privilege; nothing is lowered. */
-static int keep_launcher_memlock(struct vj_memlock_plan *m, bool exact, struct vj_error **err)
+/* This process's RLIMIT_MEMLOCK by vj_launch_memlock's rule, as @a's step
+ * will set it: soft = hard = the plan where it comes to that or the spec's
+ * limit is exact (as run's child), else the limits that rule gives.  Raising
+ * the soft limit up to the hard one needs no privilege; nothing is lowered. */
+static int launch_memlock(struct vj_apply *a, const struct vj_memlock_plan *m, bool exact, struct vj_error **err)
 {
 	struct rlimit rl;
 	uint64_t cur_soft, cur_hard, soft, hard;
 
+	vj_apply_vmm_memlock(a, VJ_VMM_MEMLOCK_PLAN, m);
+	if (m->unchanged)
+		return 0;
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK", NULL, "getrlimit");
 	cur_soft = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
@@ -930,13 +936,10 @@ static int keep_launcher_memlock(struct vj_memlock_plan *m, bool exact, struct v
 	if (vj_launch_memlock(m, exact, cur_soft, cur_hard, &soft, &hard) == VJ_MEMLOCK_FROM_EXACT ||
 	    (soft == vj_memlock_plan_limit(m) && hard == soft))
 		return 0;
-	rl.rlim_cur = soft == UINT64_MAX ? RLIM_INFINITY : (rlim_t)soft;
-	rl.rlim_max = hard == UINT64_MAX ? RLIM_INFINITY : (rlim_t)hard;
-	if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
-		return vj_err(err, VJ_EXIT_SETUP, errno, "memlock", "RLIMIT_MEMLOCK",
-			      "the launch service raises a hard limit below the plan: is it older than this vfiojail?",
-			      "cannot set RLIMIT_MEMLOCK to soft %" PRIu64 ", hard %" PRIu64, soft, hard);
-	*m = (struct vj_memlock_plan){ .unchanged = true };
+	a->vmm_memlock.how = VJ_VMM_MEMLOCK_LIMITS;
+	a->vmm_memlock.soft = soft;
+	a->vmm_memlock.hard = hard;
+	a->vmm_memlock.hint = "the launch service raises a hard limit below the plan: is it older than this vfiojail?";
 	return 0;
 }
 
@@ -951,6 +954,7 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 	struct vj_plan plan = { .uid = getuid(), .gid = getgid() };
 	struct vj_run_opts o = *opts;
 	struct vj_vmm v = { 0 };
+	struct vj_apply a = { .dirfd = -1 }; /* no jail here: the VMM's RLIMIT_MEMLOCK alone */
 	size_t nfds = 0;
 	bool exact = false;
 	int fds[FDS_MAX];
@@ -967,13 +971,12 @@ int vj_launch(const char *name, const char *socket_path, const struct vj_run_opt
 	 * (vj_launch_memlock): the plan's where the launcher's is lower (the
 	 * service raised the hard limit to it), the launcher's where it is higher,
 	 * unless the spec's limit is exact: then soft and hard both the plan's. */
-	v.memlock_keep_hard = false;
-	if (!plan.memlock.unchanged && keep_launcher_memlock(&plan.memlock, exact, err) < 0) {
+	if (launch_memlock(&a, &plan.memlock, exact, err) < 0) {
 		answer_free(&plan, fds, nfds);
 		return -1;
 	}
 	v.keep_ids = true;
-	return become(&v, &plan, &o, fds, nfds, err);
+	return become(&v, &a, &plan, &o, fds, nfds, err);
 }
 
 int vj_contexts(const char *name, const char *socket_path, const struct vj_run_opts *opts,
@@ -985,6 +988,7 @@ int vj_contexts(const char *name, const char *socket_path, const struct vj_run_o
 	struct vj_plan plan = { .uid = getuid(), .gid = getgid() };
 	struct vj_run_opts o = *opts;
 	struct vj_vmm v = { 0 };
+	struct vj_apply a = { .dirfd = -1 };
 	size_t nfds = 0;
 	int fds[FDS_MAX];
 
@@ -1003,8 +1007,9 @@ int vj_contexts(const char *name, const char *socket_path, const struct vj_run_o
 	/* Nothing is set up for this process and nobody watches it: the command
 	 * runs as it would without vfiojail, its limits and privileges its own. */
 	plan.memlock = (struct vj_memlock_plan){ .unchanged = true };
+	vj_apply_vmm_memlock(&a, VJ_VMM_MEMLOCK_PLAN, &plan.memlock); /* nothing to set */
 	o.exec = true;
 	v.keep_ids = true;
 	v.keep_privs = true;
-	return become(&v, &plan, &o, fds, nfds, err);
+	return become(&v, &a, &plan, &o, fds, nfds, err);
 }

@@ -119,7 +119,7 @@ void vj_state_unlock(int dirfd, const char *name, int lock_fd)
 static const char *const step_names[VJ_STEP_COUNT] = {
 	[VJ_STEP_CGROUP] = "cgroup",   [VJ_STEP_FILTER] = "filter", [VJ_STEP_NAMESPACE] = "namespace",
 	[VJ_STEP_MEMLOCK] = "memlock", [VJ_STEP_NODES] = "nodes",   [VJ_STEP_RULES] = "rules",
-	[VJ_STEP_CONTEXTS] = "contexts",
+	[VJ_STEP_CONTEXTS] = "contexts", [VJ_STEP_VMM_MEMLOCK] = "vmm-memlock",
 };
 
 const char *vj_step_name(enum vj_step s)

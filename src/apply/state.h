@@ -52,8 +52,8 @@ const char *vj_memlock_from_said(enum vj_memlock_from f);
 /*
  * The steps of the apply engine (apply.h), as its ledger in the state names them.
  * The first three make the jail's own objects; the next three change a jail made
- * by setup from one plan to the next; the contexts are fds of one process and are
- * never recorded.
+ * by setup from one plan to the next; the contexts are fds of one process and the
+ * VMM's own RLIMIT_MEMLOCK goes with its process: neither is recorded.
  */
 enum vj_step {
 	VJ_STEP_CGROUP,    /* "cgroup": the VM's cgroup                             */
@@ -63,6 +63,7 @@ enum vj_step {
 	VJ_STEP_NODES,     /* "nodes": nodes in the kept namespace's /dev            */
 	VJ_STEP_RULES,     /* "rules": the filter's rules                            */
 	VJ_STEP_CONTEXTS,  /* iommufd contexts: this process's fds only              */
+	VJ_STEP_VMM_MEMLOCK, /* RLIMIT_MEMLOCK of the one process that becomes the VMM */
 	VJ_STEP_COUNT,
 };
 #define VJ_STEP_BIT(s) (1u << (s))

@@ -20,7 +20,6 @@
 #include "iommufd.h"
 #include "plan.h"
 #include "privs.h"
-#include "rlimit.h"
 #include "util.h"
 
 #define FD_FIRST VJ_VMM_FD_FIRST
@@ -373,10 +372,7 @@ static int arrange_fds(struct vj_vmm *l, int *keep, struct vj_error **err)
 
 int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err)
 {
-	const struct vj_memlock_plan *m = &v->plan->memlock;
-
-	if ((v->memlock_keep_hard ? vj_rlimit_memlock_set_soft(m, err) : vj_rlimit_memlock_set(m, err)) < 0 ||
-	    arrange_fds(v, errfd, err) < 0)
+	if (arrange_fds(v, errfd, err) < 0)
 		return -1;
 	for (size_t i = 0; v->env[i]; i++)
 		if (putenv(v->env[i]) < 0)

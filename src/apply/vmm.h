@@ -2,7 +2,8 @@
 /*
  * Starting a VMM in a jail, shared by `run` and `enter`: its path and argv
  * (@fd:ID@ replaced), the iommufd contexts handed to it as fds 3.., the last
- * steps of the launch child (memlock, fds, environment, dropped privileges),
+ * steps of the launch child (fds, environment, dropped privileges; its
+ * RLIMIT_MEMLOCK is the apply engine's step before them, apply.h),
  * exec, and the supervisor that forwards signals and waits.
  */
 #pragma once
@@ -16,7 +17,7 @@
 #define VJ_VMM_FD_FIRST 3
 
 struct vj_vmm {
-	struct vj_plan *plan;  /* uid, gid, memlock, iommufd (accounting may be downgraded) */
+	struct vj_plan *plan;  /* uid, gid, iommufd (accounting may be downgraded) */
 	char *path;            /* argv[0] resolved in PATH          */
 	char **argv;           /* with @fd:ID@ replaced             */
 	char **env;            /* VFIOJAIL_FD_<ID>=N                */
@@ -30,7 +31,6 @@ struct vj_vmm {
 	unsigned preserve;     /* launcher fds 3 .. 3+preserve-1, kept as they are */
 	bool listen_pid;       /* set LISTEN_PID to the VMM's pid */
 	bool keep_ids;         /* launch: already the VM's user, only no_new_privs */
-	bool memlock_keep_hard; /* soft = plan; the hard limit is kept when it is higher */
 	bool keep_privs;       /* contexts: the caller's own command, not even no_new_privs */
 };
 
@@ -60,8 +60,9 @@ int vj_vmm_open_contexts(struct vj_vmm *v, const char *dev_root, bool best_effor
 void vj_vmm_close_contexts(struct vj_vmm *v);
 void vj_vmm_free(struct vj_vmm *v);
 
-/* In the launch child, once it is in the jail's namespace and cgroup: memlock,
- * fds 3.. (and *errfd moved right after them), environment, dropped privileges. */
+/* In the launch child, once it is in the jail's namespace and cgroup and has its
+ * RLIMIT_MEMLOCK (VJ_STEP_VMM_MEMLOCK): fds 3.. (and *errfd moved right after
+ * them), environment, dropped privileges. */
 int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err);
 /* Reset signals to their defaults and @mask, execv; returns only on failure. */
 int vj_vmm_exec(struct vj_vmm *v, const sigset_t *mask, struct vj_error **err);
