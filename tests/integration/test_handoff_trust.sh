@@ -17,7 +17,10 @@
 # - one hand-off per VM: a second container's createRuntime hook is refused, naming
 #   the VM and the first container; its poststop leaves the first's daemon and
 #   socket alone; the first container's launcher gets the contexts; the OCI state is
-#   read whole (a 70 KB one with annotations passes, one over 16 MiB is refused).
+#   read whole (a 70 KB one with annotations passes, one over 16 MiB is refused);
+# - a createRuntime hook that fails leaves the container's RLIMIT_MEMLOCK as it was:
+#   when the hand-off daemon cannot be forked, and when the limit itself cannot be set
+#   after the daemon started (the daemon then ends, its socket and record go).
 source "$(dirname "$0")/lib.sh"
 command -v nsenter >/dev/null || skip "nsenter is needed to enter the pod's pid namespace"
 command -v unshare >/dev/null || skip "unshare is needed to make the pod's pid namespace"
@@ -354,6 +357,49 @@ two_containers() {
 	pass "one hand-off per VM: the second container is refused, its poststop leaves the first's alone"
 }
 
-for t in ${VJ_TRUST_CASES:-pid_reuse ids_changed poststop_pid_reuse listen_race two_containers}; do
+# ---- A hook that fails leaves the container's memlock as it was ---------------------------
+memlock_of() { # PID: "soft hard" RLIMIT_MEMLOCK, as /proc/PID/limits says
+	awk '/^Max locked memory/ { print $4, $5 }' "/proc/$1/limits"
+}
+hook_memlock() {
+	setup
+	make_pod pod
+	local hook=("$VFIOJAIL" hook create-runtime --timeout 60 "${roots[@]}" --spec-json "$(jq -c . "$spec")")
+	local before
+	# Soft below hard, both above the spec's 4 MiB: the hook would lower both.
+	prlimit --pid "$cpid" --memlock=6291456:8388608
+	before=$(memlock_of "$cpid")
+	assert_eq "$before" "6291456 8388608" "the container's limits before"
+	inject fork 1 EAGAIN -- "${hook[@]}" <<<"$(oci_state c1 "$cpid")"
+	[[ -s "$WORK/out/hit" ]] || fail "the fault did not fire ($err)"
+	assert_eq "$rc" 125 "the hook fails when its daemon cannot be forked ($err)"
+	assert_contains "$err" "cannot fork the hand-off" "says why"
+	assert_eq "$(memlock_of "$cpid")" "$before" "the container's RLIMIT_MEMLOCK is as it was"
+	[[ ! -e /run/vfiojail/handoff/vm1.pid && ! -e /run/vfiojail/handoff/vm1/handoff.sock ]] ||
+		fail "the failed hook left its record or socket"
+	# The limit itself refused once the daemon listens: the daemon goes too.
+	inject prlimit 1 EIO -- "${hook[@]}" <<<"$(oci_state c1 "$cpid")"
+	[[ -s "$WORK/out/hit" ]] || fail "the fault did not fire ($err)"
+	assert_eq "$rc" 125 "the hook fails when the limit cannot be set ($err)"
+	assert_contains "$err" "RLIMIT_MEMLOCK of pid $cpid" "naming the container's process"
+	assert_eq "$(memlock_of "$cpid")" "$before" "the container's RLIMIT_MEMLOCK is as it was"
+	[[ ! -e /run/vfiojail/handoff/vm1.pid && ! -e /run/vfiojail/handoff/vm1/handoff.sock ]] ||
+		fail "the failed hook left its record or socket ($(cat /run/vfiojail/handoff/vm1.log))"
+	# (this test's own pid namespace: any vfiojail here is the failed hook's)
+	pgrep -x vfiojail >/dev/null && fail "the hand-off daemon outlived its failed hook: $(pgrep -ax vfiojail)" || true
+	# And one that succeeds sets the plan's limit, soft and hard.
+	capture "${hook[@]}" <<<"$(oci_state c1 "$cpid")"
+	assert_eq "$rc" 0 "hook create-runtime ($err)"
+	assert_eq "$(memlock_of "$cpid")" "4194304 4194304" "the plan's RLIMIT_MEMLOCK"
+	capture "$VFIOJAIL" hook poststop -- vm1 <<<"$(oci_state c1 "$cpid")"
+	assert_eq "$rc" 0 "hook poststop ($err)"
+	end_pod pod
+	capture "$VFIOJAIL" teardown vm1
+	assert_eq "$rc" 0 "teardown ($err)"
+	assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
+	pass "a createRuntime hook that fails leaves the container's RLIMIT_MEMLOCK as it was, and no hand-off"
+}
+
+for t in ${VJ_TRUST_CASES:-pid_reuse ids_changed poststop_pid_reuse listen_race two_containers hook_memlock}; do
 	in_container gpu-iommufd "$t"
 done
