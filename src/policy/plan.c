@@ -78,128 +78,30 @@ static struct vj_plan_priv *box_of(struct vj_plan *p)
 	return p->priv; /* set while vj_plan_build makes the plan */
 }
 
+/* Free and copy walk the plan's field table (plan_json.c), as JSON does. */
 void vj_node_clear(struct vj_node *n)
 {
-	free(n->path);
-	free(n->host_path);
-	free(n->reason);
+	vj_node_walk_free(n);
 }
 
 void vj_plan_free(struct vj_plan *p)
 {
-	size_t i;
-
 	if (!p)
 		return;
-	free(p->groups);
-	for (i = 0; i < p->n_nodes; i++)
-		vj_node_clear(&p->nodes[i]);
-	free(p->nodes);
-	for (i = 0; i < p->n_rules; i++)
-		free(p->rules[i].reason);
-	free(p->rules);
-	for (i = 0; i < p->n_iommufd; i++) {
-		free(p->iommufd[i].id);
-		free(p->iommufd[i].path);
-	}
-	free(p->iommufd);
-	for (i = 0; i < p->n_hostdevs; i++) {
-		free(p->hostdevs[i].driver);
-		free(p->hostdevs[i].node);
-		free(p->hostdevs[i].iommufd);
-		free(p->hostdevs[i].fd);
-		free(p->hostdevs[i].bars);
-	}
-	free(p->hostdevs);
-	vj_memlock_plan_clear(&p->memlock);
-	for (i = 0; i < p->n_warnings; i++)
-		free(p->warnings[i]);
-	free(p->warnings);
-	free(p->cgroup);
-	free(p->name);
-	free(p->arch);
+	vj_plan_walk_free(p);
 	free(p);
-}
-
-static char *dup_opt(const char *s, bool *ok)
-{
-	char *d = s ? strdup(s) : NULL;
-
-	if (s && !d)
-		*ok = false;
-	return d;
 }
 
 int vj_node_copy(struct vj_node *dst, const struct vj_node *src)
 {
-	bool ok = true;
-
-	*dst = *src;
-	dst->path = dup_opt(src->path, &ok);
-	dst->host_path = dup_opt(src->host_path, &ok);
-	dst->reason = dup_opt(src->reason, &ok);
-	return ok ? 0 : -1;
+	return vj_node_walk_copy(dst, src);
 }
 
 /* A copy of @p for a change to apply: everything but the warnings and the
  * memlock terms (which only `plan` prints).  NULL without memory. */
 struct vj_plan *vj_plan_dup(const struct vj_plan *p)
 {
-	struct vj_plan *d = calloc(1, sizeof(*d));
-	bool ok = d != NULL;
-
-	if (!d)
-		return NULL;
-	d->uid = p->uid;
-	d->gid = p->gid;
-	d->groups_known = p->groups_known;
-	d->memlock = (struct vj_memlock_plan){ .unchanged = p->memlock.unchanged,
-					       .unlimited = p->memlock.unlimited,
-					       .bytes = p->memlock.bytes };
-	d->name = dup_opt(p->name, &ok);
-	d->arch = dup_opt(p->arch, &ok);
-	d->cgroup = dup_opt(p->cgroup, &ok);
-	d->groups = calloc(p->n_groups + 1, sizeof(*d->groups));
-	d->nodes = calloc(p->n_nodes + 1, sizeof(*d->nodes));
-	d->rules = calloc(p->n_rules + 1, sizeof(*d->rules));
-	d->iommufd = calloc(p->n_iommufd + 1, sizeof(*d->iommufd));
-	d->hostdevs = calloc(p->n_hostdevs + 1, sizeof(*d->hostdevs));
-	if (!ok || !d->groups || !d->nodes || !d->rules || !d->iommufd || !d->hostdevs)
-		goto fail;
-	memcpy(d->groups, p->groups, p->n_groups * sizeof(*d->groups));
-	d->n_groups = p->n_groups;
-	for (size_t i = 0; i < p->n_nodes; i++, d->n_nodes++)
-		if (vj_node_copy(&d->nodes[i], &p->nodes[i]) < 0)
-			ok = false;
-	for (size_t i = 0; i < p->n_rules; i++, d->n_rules++) {
-		d->rules[i] = p->rules[i];
-		d->rules[i].reason = dup_opt(p->rules[i].reason, &ok);
-	}
-	for (size_t i = 0; i < p->n_iommufd; i++, d->n_iommufd++) {
-		d->iommufd[i] = p->iommufd[i];
-		d->iommufd[i].id = dup_opt(p->iommufd[i].id, &ok);
-		d->iommufd[i].path = dup_opt(p->iommufd[i].path, &ok);
-	}
-	for (size_t i = 0; i < p->n_hostdevs; i++, d->n_hostdevs++) {
-		const struct vj_hostdev_plan *h = &p->hostdevs[i];
-		d->hostdevs[i] = *h;
-		d->hostdevs[i].driver = dup_opt(h->driver, &ok);
-		d->hostdevs[i].node = dup_opt(h->node, &ok);
-		d->hostdevs[i].iommufd = dup_opt(h->iommufd, &ok);
-		d->hostdevs[i].fd = dup_opt(h->fd, &ok);
-		d->hostdevs[i].bars = calloc(h->n_bars + 1, sizeof(*h->bars));
-		if (!d->hostdevs[i].bars) {
-			d->hostdevs[i].n_bars = 0;
-			ok = false;
-		} else {
-			memcpy(d->hostdevs[i].bars, h->bars, h->n_bars * sizeof(*h->bars));
-		}
-	}
-	if (ok)
-		return d;
-fail:
-	vj_plan_free(d);
-	return NULL;
+	return vj_plan_walk_copy(p);
 }
 
 static int oom(struct vj_error **err)
