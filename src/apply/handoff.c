@@ -47,6 +47,7 @@
 #include "daemon.h"
 #include "cgroup.h"
 #include "error.h"
+#include "jbuf.h"
 #include "memlock.h"
 #include "jread.h"
 #include "name.h"
@@ -311,7 +312,7 @@ static int record_lock(const char *path, int *fd_out)
 static int record_write(int fd, const char *container)
 {
 	_cleanup_close_ int self = vj_pidfd_open(getpid());
-	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *text = NULL, *json = NULL;
 	uint64_t start;
 	json_object *o;
 
@@ -321,7 +322,8 @@ static int record_write(int fd, const char *container)
 	json_object_object_add(o, "pid", json_object_new_int64(getpid()));
 	json_object_object_add(o, "starttime", json_object_new_uint64(start));
 	json_object_object_add(o, "container", container ? json_object_new_string(container) : NULL);
-	text = vj_strdupf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json = vj_json_text(o, VJ_JSON_SLASH);
+	text = json ? vj_strdupf("%s\n", json) : NULL;
 	json_object_put(o);
 	if (!text) {
 		errno = ENOMEM;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "jbuf.h"
 #include "qmp.h"
 #include "util.h"
 
@@ -202,7 +203,7 @@ int vj_qmp_cmd(struct vj_qmp *q, const char *cmd, json_object *args, int fd, jso
 	json_object *m = json_object_new_object(), *reply = NULL, *v;
 	uint64_t id = q->next_id++;
 	int64_t deadline = vj_now_ms() + q->timeout_ms;
-	const char *text;
+	_cleanup_free_ char *text = NULL;
 	int r = -1;
 
 	if (qemu_error)
@@ -215,7 +216,7 @@ int vj_qmp_cmd(struct vj_qmp *q, const char *cmd, json_object *args, int fd, jso
 	if (args)
 		json_object_object_add(m, "arguments", args);
 	json_object_object_add(m, "id", json_object_new_uint64(id));
-	text = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
+	text = vj_json_text(m, VJ_JSON_SLASH);
 	if (!text || send_all(q, text, strlen(text), fd, deadline, cmd, err) < 0 ||
 	    send_all(q, "\n", 1, -1, deadline, cmd, err) < 0)
 		goto out;

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "error.h"
+#include "jbuf.h"
 #include "name.h"
 #include "spec_internal.h"
 #include "util.h"
@@ -189,7 +190,7 @@ static char *spec_text(const struct vj_spec *spec, const struct vj_plan *plan)
 	if (!(o = json_tokener_parse(text)))
 		return NULL;
 	json_object_object_del(o, "group");
-	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	out = vj_json_text(o, 0);
 	json_object_put(o);
 	return out;
 }

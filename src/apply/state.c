@@ -389,7 +389,7 @@ static int read_object_text(json_object *o, const char *key, char **out)
 		return 0;
 	if (!json_object_is_type(v, json_type_object))
 		return -1;
-	*out = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	*out = vj_json_text(v, 0);
 	return *out ? 0 : -1;
 }
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "jbuf.h"
 
+#include <inttypes.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,4 +121,143 @@ void vj_jb_json(struct vj_jbuf *b, const char *json)
 {
 	value_start(b);
 	vj_jb_raw(b, json);
+}
+
+/* ------------------------------------------------------------------------- */
+/* A json-c tree                                                              */
+
+static void tree_str(struct vj_jbuf *b, const char *s, size_t len, unsigned flags)
+{
+	const char *run = s, *end = s + len;
+
+	jb_mem(b, "\"", 1);
+	for (; s < end; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+
+		switch (c) {
+		case '"': snprintf(esc, sizeof(esc), "\\\""); break;
+		case '\\': snprintf(esc, sizeof(esc), "\\\\"); break;
+		case '\b': snprintf(esc, sizeof(esc), "\\b"); break;
+		case '\f': snprintf(esc, sizeof(esc), "\\f"); break;
+		case '\n': snprintf(esc, sizeof(esc), "\\n"); break;
+		case '\r': snprintf(esc, sizeof(esc), "\\r"); break;
+		case '\t': snprintf(esc, sizeof(esc), "\\t"); break;
+		case '/':
+			if (!(flags & VJ_JSON_SLASH))
+				continue;
+			snprintf(esc, sizeof(esc), "\\/");
+			break;
+		default:
+			if (c >= 0x20)
+				continue;
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+		}
+		jb_mem(b, run, (size_t)(s - run));
+		vj_jb_raw(b, esc);
+		run = s + 1;
+	}
+	jb_mem(b, run, (size_t)(end - run));
+	jb_mem(b, "\"", 1);
+}
+
+static void tree_indent(struct vj_jbuf *b, unsigned level)
+{
+	for (unsigned i = 0; i < level; i++)
+		jb_mem(b, "  ", 2);
+}
+
+/* Before a member or element: a comma after a sibling, then the layout's break. */
+static void tree_sep(struct vj_jbuf *b, bool first, unsigned level, unsigned flags)
+{
+	if (!first)
+		jb_mem(b, ",", 1);
+	if (flags & VJ_JSON_PRETTY) {
+		jb_mem(b, "\n", 1);
+		tree_indent(b, level + 1);
+	} else if (flags & VJ_JSON_SPACED) {
+		jb_mem(b, " ", 1);
+	}
+}
+
+/* After the last member or element (or none): the closing break and @close. */
+static void tree_close(struct vj_jbuf *b, char close, unsigned level, unsigned flags)
+{
+	if (flags & VJ_JSON_PRETTY) {
+		jb_mem(b, "\n", 1);
+		tree_indent(b, level);
+	} else if (flags & VJ_JSON_SPACED) {
+		jb_mem(b, " ", 1);
+	}
+	jb_mem(b, &close, 1);
+}
+
+static void tree_value(struct vj_jbuf *b, json_object *o, unsigned level, unsigned flags)
+{
+	char num[40];
+	bool first = true;
+
+	switch (json_object_get_type(o)) {
+	case json_type_null:
+		vj_jb_raw(b, "null");
+		break;
+	case json_type_boolean:
+		vj_jb_raw(b, json_object_get_boolean(o) ? "true" : "false");
+		break;
+	case json_type_int: {
+		int64_t i = json_object_get_int64(o);
+		if (i == INT64_MAX) /* or above: a uint64 */
+			snprintf(num, sizeof(num), "%" PRIu64, json_object_get_uint64(o));
+		else
+			snprintf(num, sizeof(num), "%" PRId64, i);
+		vj_jb_raw(b, num);
+		break;
+	}
+	case json_type_double: /* only ever parsed: its text as it was written */
+		vj_jb_raw(b, json_object_get_string(o));
+		break;
+	case json_type_string:
+		tree_str(b, json_object_get_string(o), (size_t)json_object_get_string_len(o), flags);
+		break;
+	case json_type_array:
+		jb_mem(b, "[", 1);
+		for (size_t i = 0; i < json_object_array_length(o) && !b->oom; i++, first = false) {
+			tree_sep(b, first, level, flags);
+			tree_value(b, json_object_array_get_idx(o, i), level + 1, flags);
+		}
+		tree_close(b, ']', level, flags);
+		break;
+	case json_type_object:
+		jb_mem(b, "{", 1);
+		json_object_object_foreach(o, key, val)
+		{
+			if (b->oom)
+				break;
+			tree_sep(b, first, level, flags);
+			first = false;
+			tree_str(b, key, strlen(key), flags);
+			vj_jb_raw(b, flags & (VJ_JSON_PRETTY | VJ_JSON_SPACED) ? ": " : ":");
+			tree_value(b, val, level + 1, flags);
+		}
+		tree_close(b, '}', level, flags);
+		break;
+	}
+}
+
+void vj_jb_tree(struct vj_jbuf *b, json_object *o, unsigned flags)
+{
+	value_start(b);
+	tree_value(b, o, 0, flags);
+}
+
+char *vj_json_text(json_object *o, unsigned flags)
+{
+	struct vj_jbuf b = { 0 };
+
+	vj_jb_tree(&b, o, flags);
+	if (b.oom || !b.p) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
 }

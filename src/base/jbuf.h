@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A compact JSON writer into one growing buffer: no object tree, no pretty
- * printing.  The plan and the state are written with it (a plan of a thousand
- * devices costs 0.7 ms this way, 5.8 ms through json-c's objects); json-c reads
- * them back and pretty-prints what users see.
+ * vfiojail's one JSON writer: every JSON text the program writes comes from
+ * here.  Two ways in, one buffer:
+ *
+ *  - streaming, no object tree (vj_jb_open, vj_jb_key, vj_jb_str...): compact
+ *    text; the plan and the state are written so (a plan of a thousand devices
+ *    costs 0.7 ms this way, 5.8 ms through json-c's objects);
+ *  - a json-c tree (vj_jb_tree, vj_json_text), for what is built as objects
+ *    (the spec, status, check, CDI specs, QMP commands): compact, one line
+ *    spaced (values in messages) or pretty, as users see every --json output.
+ *
+ * json-c parses and holds trees; it writes no text.
  *
  * Errors are sticky: after a failed allocation every call does nothing and
  * @oom stays set, so a writer checks once at the end.
@@ -35,3 +42,18 @@ void vj_jb_bool(struct vj_jbuf *b, bool v);
 void vj_jb_null(struct vj_jbuf *b);
 /* A value already encoded as JSON text. */
 void vj_jb_json(struct vj_jbuf *b, const char *json);
+
+struct json_object;
+
+/* The layouts of a tree; none: compact ({"key":value}) */
+#define VJ_JSON_PRETTY 1u /* two-space indent, "key": value: every --json output */
+#define VJ_JSON_SPACED 2u /* one line, { "key": value, ... }: values in messages */
+#define VJ_JSON_SLASH 4u  /* '/' written as "\/" (json-c's default, kept where it was) */
+
+/* The json-c tree @o (NULL: null) as JSON text, laid out by @flags.  Its
+ * strings escape '"', '\\', \b \f \n \r \t and other control bytes
+ * (\u00xx); a double (only ever parsed, never made) as the text it was read
+ * from. */
+void vj_jb_tree(struct vj_jbuf *b, struct json_object *o, unsigned flags);
+/* The same, newly allocated (free); NULL without memory. */
+char *vj_json_text(struct json_object *o, unsigned flags);

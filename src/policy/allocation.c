@@ -23,6 +23,7 @@
 
 #include "cdi.h"
 #include "error.h"
+#include "jbuf.h"
 #include "spec_internal.h"
 #include "util.h"
 
@@ -131,7 +132,7 @@ static int from_text(const char *text, const char *source, struct vj_allocation 
 	_cleanup_free_ char *name = NULL;
 	json_object *claim = NULL, *given = NULL;
 	struct vj_allocation a = { 0 };
-	const char *spec_text;
+	_cleanup_free_ char *spec_text = NULL;
 
 	if (vj_json_parse_text(text, source, &root, err) < 0)
 		return -1;
@@ -152,7 +153,7 @@ static int from_text(const char *text, const char *source, struct vj_allocation 
 		json_object_object_del(root, "claim");
 		json_object_object_add(root, "name", json_object_new_string(name));
 	}
-	spec_text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	spec_text = vj_json_text(root, 0);
 	if (!spec_text) {
 		vj_err(err, VJ_EXIT_SETUP, ENOMEM, "allocation", NULL, NULL, "out of memory");
 		goto fail;

@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "jbuf.h"
 #include "hashset.h"
 #include "spec_internal.h"
 #include "sysfs.h"
@@ -1322,9 +1323,7 @@ int vj_spec_from_libvirt(const char *xml, size_t len, const struct vj_domxml_opt
 		vj_err_wrap(err, STEP, user_from, "the VM's %s comes from this DAC label",
 			    (*err)->object);
 	if (r == 0 && json) {
-		*json = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
-								   JSON_C_TO_STRING_SPACED |
-								   JSON_C_TO_STRING_NOSLASHESCAPE));
+		*json = vj_json_text(obj, VJ_JSON_PRETTY);
 		if (!*json) {
 			vj_spec_free(spec);
 			spec = NULL;

@@ -880,12 +880,11 @@ fail:
 
 int vj_json_print_put(json_object *o, FILE *f)
 {
-	int r = fprintf(f, "%s\n",
-			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-								  JSON_C_TO_STRING_SPACED |
-								  JSON_C_TO_STRING_NOSLASHESCAPE));
+	_cleanup_free_ char *text = vj_json_text(o, VJ_JSON_PRETTY);
+	int r = text ? fprintf(f, "%s\n", text) : -1;
+
 	json_object_put(o);
-	return r < 0 ? -EIO : 0;
+	return !text ? -ENOMEM : r < 0 ? -EIO : 0;
 }
 
 int vj_plan_print_json(const struct vj_plan *p, FILE *f)

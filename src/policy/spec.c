@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "jbuf.h"
 #include "hashset.h"
 #include "plan.h"
 #include "spec_internal.h"
@@ -587,13 +588,13 @@ static int json_type_fail(const char *field, const char *expected, json_object *
 			  struct vj_error **err)
 {
 	enum json_type t = json_object_get_type(o);
+	_cleanup_free_ char *json = NULL;
 	const char *text = "";
 
 	if (t != json_type_object && t != json_type_array && t != json_type_null)
-		text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							     JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (!text)
-		text = "";
+		json = vj_json_text(o, 0);
+	if (json)
+		text = json;
 	return vj_err_spec(err, field, "expected %s, got %s%s%.64s%s", expected, json_kind(o),
 			   *text ? " " : "", text, strlen(text) > 64 ? "..." : "");
 }
@@ -619,6 +620,7 @@ static int json_string(json_object *o, const char *field, const char **out, stru
  */
 static int json_uint(json_object *o, const char *field, uint64_t *out, struct vj_error **err)
 {
+	_cleanup_free_ char *text = NULL;
 	int64_t i;
 	uint64_t u;
 
@@ -627,13 +629,15 @@ static int json_uint(json_object *o, const char *field, uint64_t *out, struct vj
 	errno = 0;
 	i = json_object_get_int64(o);
 	u = json_object_get_uint64(o);
+	if ((i < 0 || u > (uint64_t)INT64_MAX || errno == ERANGE) && !(text = vj_json_text(o, 0)))
+		return oom(err);
 	if (i < 0)
-		return vj_err_spec(err, field, "%s is negative", json_object_to_json_string(o));
+		return vj_err_spec(err, field, "%s is negative", text);
 	if (u > (uint64_t)INT64_MAX || errno == ERANGE)
 		return vj_err_spec(err, field,
 				   "%s is too large for a JSON integer (at most %lld); "
 				   "write sizes as strings with a unit",
-				   json_object_to_json_string(o), (long long)INT64_MAX);
+				   text, (long long)INT64_MAX);
 	*out = (uint64_t)i;
 	return 0;
 }
@@ -895,8 +899,7 @@ char *vj_spec_json(const struct vj_spec *s, const struct vj_plan *p)
 		if (v)
 			json_object_object_add(o, top_fields[i].key, v);
 	}
-	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE));
+	text = vj_json_text(o, 0);
 	json_object_put(o);
 	return text;
 }
@@ -1000,9 +1003,10 @@ static int json_memlock(struct vj_spec *spec, const char *field, json_object *o,
 				return sub ? json_unknown_key(sub, key, err) : oom(err);
 			}
 		}
+		_cleanup_free_ char *text = vj_json_text(o, VJ_JSON_SLASH);
 		return vj_err_spec(err, field,
 				   "%s: needs exactly one of hard_limit, extra, unlimited",
-				   json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+				   text ? text : "{...}");
 	}
 	return json_object_fields(memlock_fields, ARRAY_SIZE(memlock_fields), spec, field, o, err);
 }
