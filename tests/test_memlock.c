@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include "apply.h"
 #include "memlock.h"
+#include "pidfd.h"
 #include "rlimit.h"
 #include "serve.h"
 #include "testlib.h"
@@ -442,6 +444,119 @@ static void test_rlimit_raise_other_process(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The engine's vmm-memlock step: every change has its undo                  */
+
+/* This process, without a jail: soft = the plan; the undo puts back what it had. */
+static void child_step_self(void *arg)
+{
+	struct vj_memlock_plan p = { .bytes = 2 * MIB };
+	struct rlimit rl = { .rlim_cur = MIB, .rlim_max = 4 * MIB };
+	struct vj_apply a = { .dirfd = -1 };
+	struct vj_error *err = NULL;
+
+	CHILD_CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0);
+	vj_apply_vmm_memlock(&a, VJ_VMM_MEMLOCK_SOFT, &p);
+	CHILD_CHECK(vj_apply_step(&a, VJ_STEP_VMM_MEMLOCK, &err) == 0);
+	CHILD_CHECK(limits_are(0, 2 * MIB, 4 * MIB));
+	vj_apply_undo(&a); /* a later step failed */
+	CHILD_CHECK(limits_are(0, MIB, 4 * MIB));
+
+	/* LIMITS (launch's rule), then a release: the process keeps it */
+	vj_apply_vmm_memlock(&a, VJ_VMM_MEMLOCK_LIMITS, &p);
+	a.vmm_memlock.soft = 3 * MIB;
+	a.vmm_memlock.hard = 4 * MIB;
+	CHILD_CHECK(vj_apply_step(&a, VJ_STEP_VMM_MEMLOCK, &err) == 0);
+	CHILD_CHECK(limits_are(0, 3 * MIB, 4 * MIB));
+	vj_apply_release(&a);
+	vj_apply_undo(&a);
+	CHILD_CHECK(limits_are(0, 3 * MIB, 4 * MIB));
+
+	/* unchanged: nothing is set, nothing is undone */
+	p = (struct vj_memlock_plan){ .unchanged = true, .bytes = MIB };
+	vj_apply_vmm_memlock(&a, VJ_VMM_MEMLOCK_PLAN, &p);
+	CHILD_CHECK(vj_apply_step(&a, VJ_STEP_VMM_MEMLOCK, &err) == 0);
+	vj_apply_undo(&a);
+	CHILD_CHECK(limits_are(0, 3 * MIB, 4 * MIB));
+
+	/* a refusal leaves nothing changed: above the hard limit without the capability */
+	if (!has_cap_sys_resource()) {
+		p = (struct vj_memlock_plan){ .bytes = 16 * MIB };
+		vj_apply_vmm_memlock(&a, VJ_VMM_MEMLOCK_PLAN, &p);
+		CHILD_CHECK(vj_apply_step(&a, VJ_STEP_VMM_MEMLOCK, &err) == -1);
+		CHILD_CHECK(err && err->errnum == EPERM);
+		vj_error_free(err);
+		CHILD_CHECK(limits_are(0, 3 * MIB, 4 * MIB));
+	}
+}
+
+static void test_step_self(void **state)
+{
+	run_in_child(child_step_self, NULL);
+}
+
+/* Another process by pid (the service's raise for its client): raised, then a
+ * later step fails and the undo puts back what it had; once it is gone, the
+ * step fails and names it. */
+static void test_step_other_undone(void **state)
+{
+	struct vj_memlock_plan p = { .bytes = 2 * MIB };
+	struct vj_apply a = { .dirfd = -1 };
+	struct vj_error *err = NULL;
+	uint64_t soft, hard;
+	int ready[2], status, pidfd;
+	char c;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl;
+
+		close(ready[0]);
+		if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+			_exit(1);
+		rl.rlim_cur = MIB < rl.rlim_max ? MIB : rl.rlim_max;
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0 || write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	pidfd = vj_pidfd_open(pid);
+	assert_true(pidfd >= 0);
+	assert_int_equal(vj_proc_memlock(pid, &soft, &hard), 0);
+	if (hard >= 2 * MIB || has_cap_sys_resource()) {
+		vj_apply_vmm_memlock(&a, VJ_VMM_MEMLOCK_RAISE, &p);
+		a.vmm_memlock.pid = pid;
+		a.vmm_memlock.pidfd = pidfd;
+		assert_int_equal(vj_apply_step(&a, VJ_STEP_VMM_MEMLOCK, &err), 0);
+		assert_true(limits_are(pid, 2 * MIB, hard > 2 * MIB ? hard : 2 * MIB));
+		vj_apply_undo(&a);
+		assert_true(limits_are(pid, soft, hard));
+	}
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	vj_apply_vmm_memlock(&a, VJ_VMM_MEMLOCK_EXACT, &p);
+	a.vmm_memlock.pid = pid;
+	a.vmm_memlock.pidfd = pidfd;
+	a.vmm_memlock.step = "launch";
+	a.vmm_memlock.who = "pid 1234";
+	a.vmm_memlock.gone = "the client exited";
+	assert_int_equal(vj_apply_step(&a, VJ_STEP_VMM_MEMLOCK, &err), -1);
+	assert_non_null(err);
+	assert_int_equal(err->errnum, ESRCH);
+	assert_string_equal(err->step, "launch");
+	assert_string_equal(err->object, "pid 1234");
+	assert_contains(err->message, "the client exited");
+	vj_error_free(err);
+	vj_apply_undo(&a); /* nothing to put back */
+	close(pidfd);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The limit a launched VMM gets (vj_launch_memlock)                         */
 
 struct launch_case {
@@ -499,6 +614,8 @@ int main(void)
 		cmocka_unit_test(test_rlimit_set),
 		cmocka_unit_test(test_rlimit_raise_self),
 		cmocka_unit_test(test_rlimit_raise_other_process),
+		cmocka_unit_test(test_step_self),
+		cmocka_unit_test(test_step_other_undone),
 		cmocka_unit_test(test_launch_memlock),
 	};
 
