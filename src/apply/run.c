@@ -89,8 +89,9 @@ static int launch_create(struct launch *l, struct vj_plan *plan, struct vj_error
 }
 
 /* The launch child (or vfiojail itself with --exec): a new mount namespace with
- * its own /dev, then the cgroup, then the plan's RLIMIT_MEMLOCK.  /dev is populated before joining the cgroup:
- * the filter grants no mknod to anything in the VM's cgroup, this child included. */
+ * its own /dev, then the cgroup, then the plan's RLIMIT_MEMLOCK.  /dev is
+ * populated before joining the cgroup: the filter grants no mknod to anything
+ * in the VM's cgroup, this child included. */
 static int join_jail(void *userdata, struct vj_error **err)
 {
 	struct launch *l = userdata;
