@@ -8,6 +8,8 @@
 #  - two VMs of that user, 64 MiB of RAM each under a 96 MiB RLIMIT_MEMLOCK, both run
 #    (the per-user accounting of case_two_vms' baseline would fail the second);
 #  - QEMU on the legacy backend (no context: the group node, type1's memlock), launched so;
+#  - a launch that fails after the service raised the client's RLIMIT_MEMLOCK (its hard
+#    limit below the plan) puts the client's limits back as they were;
 #  - another uid asking for the VM is refused (status 3) and nothing is made;
 #  - SIGTERM stops the service and removes its socket. Nothing is left.
 source "$(dirname "$0")/lib.sh"
@@ -58,6 +60,35 @@ capture "${as_nobody[@]}" "$VFIOJAIL" launch l1 --socket "$sock" -- sh -c "echo 
 assert_eq "$out" $'3\nper-process' "VFIOJAIL_FD_IOMMUFD0 is fd 3, per-process ($err)"
 gone l1
 pass "launch: the VMM's context reads back per-process; the jail went with it"
+
+# ---- a launch that fails after the client's limit was raised --------------------------
+# The client's hard limit is below the plan: the service raises both (it has
+# CAP_SYS_RESOURCE); then the client cannot be moved into the VM's cgroup (the service's
+# first write to cgroupfs fails, tests/faultinject.c). The raise is a step of the apply
+# engine: undone with the rest, the client's limits are as they were, nothing is left.
+low=$((2 << 20)) fsock=/run/vjlaunch-fault.sock
+ask_low() { prlimit "--memlock=$low:$low" setpriv --reuid=65534 --regid=65534 --clear-groups -- "$VMTOOL" ask "$1" l1; }
+VJ_FAULT=write:1:EBUSY VJ_FAULT_HIT="$T/hit" LD_PRELOAD="$FAULTINJECT" \
+	"$VFIOJAIL" serve --socket "$fsock" --spec-dir "$specs" 2>"$T/fserve.log" &
+fserve=$!
+on_exit "kill $fserve 2>/dev/null; wait $fserve 2>/dev/null"
+for _ in $(seq 100); do [[ -S "$fsock" ]] && break; sleep 0.05; done
+[[ -S "$fsock" ]] || fail "the second service did not start: $(cat "$T/fserve.log")"
+res=$(ask_low "$fsock")
+kill "$fserve"
+wait "$fserve" 2>/dev/null || true
+[[ -s "$T/hit" ]] || fail "the fault did not fire ($res; $(cat "$T/fserve.log"))"
+assert_contains "$res" "REFUSED" "the launch fails ($(cat "$T/fserve.log"))"
+assert_contains "$res" "cannot move process" "at the client's move into the VM's cgroup"
+assert_contains "$res" "memlock $low $low" "the client's RLIMIT_MEMLOCK is as it was: the raise was undone"
+assert_guest_clean
+# Without the fault: raised to the plan; the jail goes when the client exits.
+res=$(ask_low "$sock")
+assert_contains "$res" "OK" "the launch succeeds ($(log))"
+assert_contains "$res" "memlock $LIMIT $LIMIT" "the service raised the client's limits to the plan"
+gone l1
+assert_guest_clean
+pass "launch: a client's raised RLIMIT_MEMLOCK is put back when a later step fails; nothing left"
 
 # ---- real QEMU, launched by nobody ---------------------------------------------------
 # QEMU opens the device's cdev itself (launch makes no /dev): the launcher gives the VM

@@ -12,6 +12,11 @@
  *   vmtool held PID     every iommufd context process PID holds, taken with
  *                       pidfd_getfd (root): "FD MODE" a line, by its fd number in
  *                       PID (a VMM a launcher such as libvirt started); exit 1 if none
+ *   vmtool ask SOCKET NAME
+ *                       ask the launch service on SOCKET for VM NAME as `vfiojail
+ *                       launch` does, then print "OK ..." or "REFUSED ..." (the
+ *                       answer's fields) and this process's RLIMIT_MEMLOCK after the
+ *                       answer, "memlock SOFT HARD"; the answer's fds are not taken
  *
  * The ioctls are written here from the kernel's uapi, not taken from src/: a second
  * reading of the same interface.
@@ -24,7 +29,10 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -100,8 +108,41 @@ static int print_held(pid_t pid)
 	return n ? 0 : 1;
 }
 
+static int ask(const char *path, const char *name)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char req[300], buf[8192];
+	size_t len = 4 + strlen(name) + 1;
+	struct rlimit rl;
+	ssize_t n;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || strlen(path) >= sizeof(a.sun_path) || len > sizeof(req))
+		return 2;
+	strcpy(a.sun_path, path);
+	memcpy(req, "VJ1", 4);
+	memcpy(req + 4, name, strlen(name) + 1);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || send(fd, req, len, 0) != (ssize_t)len ||
+	    (n = recv(fd, buf, sizeof(buf) - 1, 0)) < 0) {
+		printf("error %s\n", strerrorname_np(errno));
+		return 1;
+	}
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i++)
+		if (!buf[i])
+			buf[i] = ' ';
+	printf("%s %s\n", n >= 3 && !memcmp(buf, "OK ", 3) ? "OK" : "REFUSED", buf);
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		return 1;
+	printf("memlock %llu %llu\n", (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "ask"))
+		return ask(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "held"))
 		return print_held((pid_t)atoi(argv[2]));
 	if (argc == 3 && !strcmp(argv[1], "mode"))
@@ -128,6 +169,6 @@ int main(int argc, char **argv)
 		       err->message, err->hint ? err->hint : "", err->status);
 		return err->errnum == EBUSY ? 0 : 1;
 	}
-	fprintf(stderr, "usage: vmtool mode FD | fresh PATH | busy PATH | held PID\n");
+	fprintf(stderr, "usage: vmtool mode FD | fresh PATH | busy PATH | held PID | ask SOCKET NAME\n");
 	return 2;
 }
