@@ -606,7 +606,8 @@ static void copy_record(void *dst, const struct record *r, bool *ok)
 			*ok = false;
 			continue;
 		}
-		memcpy(*ptr, from, *n * size);
+		if (*n)
+			memcpy(*ptr, from, *n * size);
 		if (f->kind == K_LIST)
 			for (size_t j = 0; j < *n; j++)
 				copy_record((char *)*ptr + j * size, f->sub, ok);
