@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The launch path loads what it uses (issue 23): plan, run --exec and a supervised run
-# load neither libmount nor libxml2 where the cgroup2 mount needs no mount table, on a
+# load neither libmount nor libxml2 (nor libacl, no node here has an ACL to copy) where
+# the cgroup2 mount needs no mount table, on a
 # hybrid host (cgroup2 at /sys/fs/cgroup/unified) and on a pure cgroup2 one (at
 # /sys/fs/cgroup), and put the VM's cgroup where the mount table says (a proc root of
 # /proc/. reads it).  check (hybrid or not is the table's to say), a pod whose cgroup2
@@ -39,7 +40,7 @@ launch_loads_nothing_more() { # SHAPE
 	assert_eq "$rc" 0 "teardown on $shape ($err)"
 	libs_of "$WORK/run.libs" -- "$VFIOJAIL" run "${roots[@]}" "${vm[@]}" -- "$WORK/probe" --out "$WORK/out/r.json"
 	assert_eq "$rc" 0 "run on $shape ($err)"
-	for lib in libmount.so.1 libxml2.so.2 libblkid.so.1 libselinux.so.1 libicuuc.so.72; do
+	for lib in libmount.so.1 libxml2.so.2 libacl.so.1 libblkid.so.1 libselinux.so.1 libicuuc.so.72; do
 		for cmd in plan exec run; do
 			! grep -qxF "$lib" "$WORK/$cmd.libs" || fail "$cmd on $shape loaded $lib"
 		done
