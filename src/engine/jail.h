@@ -1,58 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What run, setup, enter, attach, detach, status and teardown share: a jail's
- * filter, its kept mount namespace (an nsfs binding under <state_dir>/ns, a
- * private mount), and removing all of it.
+ * A jail as the commands hold it: a name claimed for a new jail, or one opened,
+ * with its lock and its state; and the checks a launch passes first.
  */
 #pragma once
 
 #include <stdbool.h>
 
-#include "devfilter.h"
 #include "state.h"
 #include "vfiojail/vfiojail.h"
-
-#define VJ_NS_DIR "ns"
-
-#define VJ_OWN_BPFFS "bpffs"
-
-/*
- * The bpffs the pins go to: opts->bpffs when given; /sys/fs/bpf when it is a
- * bpffs that can be written; otherwise vfiojail's own bpffs instance at
- * STATE_DIR/bpffs (mounted by vj_jail_bpffs_prepare, unmounted when the last pin
- * in it goes).  Newly allocated.
- */
-char *vj_jail_bpffs(const struct vj_run_opts *o);
-
-/* BPFFS/vfiojail/NAME: where the jail @name's filter is pinned.  Newly allocated. */
-char *vj_jail_pin_dir(const struct vj_run_opts *o, const char *name);
 
 /* The state dir run and setup would use is someone else's, or cannot be made:
  * -1 with their error; 0 otherwise (*exists, when given, says whether it exists). */
 int vj_jail_check_state_dir(const struct vj_run_opts *o, bool *exists, struct vj_error **err);
 
-/* Mount vfiojail's own bpffs instance at @root when @root is STATE_DIR/bpffs of the
- * state dir @dirfd and it is not mounted yet; 0 otherwise. */
-int vj_jail_bpffs_prepare(int dirfd, const char *root, struct vj_error **err);
-
-/*
- * Unpin a jail's filter; the shared vfiojail/ directory goes once it is empty,
- * and so does vfiojail's own bpffs instance of the state dir @dirfd (-1: none).
- * A filter whose cgroup still has processes is never unpinned.
- */
-int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err);
-
-/* Unmount and remove a jail's nsfs binding (absent is fine); the ns directory
- * itself is unmounted and removed once it holds no binding. */
-int vj_jail_ns_remove(int dirfd, const char *ns_path, struct vj_error **err);
-
-/* Make the kept mount namespace of a jail made by setup: a short-lived child
- * unshares and populates /dev from @plan (host nodes under @dev_root); its nsfs
- * file is bound on @ns_path (under the state dir @dirfd, a private mount), so the
- * namespace outlives the child.  On failure the binding file may remain
- * (vj_jail_ns_remove removes it). */
-int vj_jail_ns_make(int dirfd, const char *ns_path, const struct vj_plan *plan, const char *dev_root,
-		    struct vj_error **err);
+/* The name's lock in the state dir @dirfd, waiting up to about 5 s (@wait) for a
+ * short command (enter, attach) that holds it: the lock's fd, or -1. */
+int vj_jail_lock_name(int dirfd, const char *name, bool wait, struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
 /* Shared by enter, attach and detach                                         */
@@ -92,20 +56,11 @@ int vj_jail_open(struct vj_jail *j, const char *name, const struct vj_run_opts *
 /* Release the lock and the state; safe on a half-opened jail. */
 void vj_jail_close(struct vj_jail *j);
 
-/* An fd of the kept namespace binding @path, checked to be a mount namespace. */
-int vj_jail_open_ns(const char *path, struct vj_error **err);
+/* The VMM the state @st names still runs: its pid AND start time (a pid alone
+ * when no start time was recorded). */
+bool vj_jail_vmm_runs(const struct vj_state *st);
 
-
-/* RLIMIT_MEMLOCK of any process, from /proc/PID/limits (UINT64_MAX =
- * unlimited): prlimit(2) on another user's process needs CAP_SYS_RESOURCE,
- * reading this file does not.  0, or -1 when the process is gone. */
-/* VmLck of /proc/PID/status in bytes (0 when gone). */
-uint64_t vj_proc_locked(pid_t pid);
-
-/* The VMM @vmm (started at @vmm_start) of the launch service or of a supervising
- * run has exited: remove its jail, killing what is left in its cgroup, but only
- * if the jail of @name is still the one made for that process (origin launch or
- * run, same pid and start time).
- * 0, or -1 with *err. */
-int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
-			  struct vj_error **err);
+/* Whoever owns the jail @st still lives: the supervising run, the launcher of a
+ * jail made by setup (pid and start time), the VMM of a launched jail.  gc
+ * removes a jail with no process whose owner is gone. */
+bool vj_jail_owner_alive(const struct vj_state *st);
