@@ -23,7 +23,6 @@
 #include "util.h"
 #include "vfiojail/vfiojail.h"
 
-#define SPEC_FILE_MAX (1024 * 1024)
 #define COUNT_MAX 4096
 #define PHB_MAX 64
 #define IOMMUFD_ID_MAX 32
@@ -70,17 +69,6 @@ static const char *const known_arches[] = {
 	"x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x", "riscv64", "loongarch64",
 };
 #define ARCH_LIST "x86_64, i686, aarch64, armv7l, ppc64, ppc64le, s390x, riscv64, loongarch64"
-
-static void json_putp(json_object **o)
-{
-	if (*o)
-		json_object_put(*o);
-}
-
-static void spec_freep(struct vj_spec **s)
-{
-	vj_spec_free(*s);
-}
 
 static int oom(struct vj_error **err)
 {
@@ -1456,83 +1444,10 @@ int vj_json_parse_text(const char *text, const char *source, struct json_object 
 	return json_parse_text(text, source, out, err);
 }
 
-int vj_spec_from_json(json_object *root, const char *source, struct vj_spec **out,
-		      struct vj_error **err)
+int vj_spec_read_fields(json_object *root, const char *source, struct vj_spec *spec,
+			struct vj_error **err)
 {
-	_cleanup_(spec_freep) struct vj_spec *spec = NULL;
-
 	if (!json_object_is_type(root, json_type_object))
 		return json_type_fail(source, "a JSON object at the top level", root, err);
-	spec = vj_spec_new();
-	if (!spec)
-		return oom(err);
-	if (json_object_fields(top_fields, ARRAY_SIZE(top_fields), spec, NULL, root, err) < 0)
-		return -1;
-	if (vj_spec_finish(spec, err) < 0)
-		return -1;
-	*out = TAKE_PTR(spec);
-	return 0;
-}
-
-static int spec_from_text(const char *text, const char *source, struct vj_spec **out,
-			  struct vj_error **err)
-{
-	_cleanup_(json_putp) json_object *root = NULL;
-
-	if (json_parse_text(text, source, &root, err) < 0)
-		return -1;
-	return vj_spec_from_json(root, source, out, err);
-}
-
-int vj_spec_parse_string(const char *json, struct vj_spec **out, struct vj_error **err)
-{
-	if (!out)
-		return vj_err_spec(err, "spec", "no place for the result");
-	*out = NULL;
-	if (!json)
-		return vj_err_spec(err, "spec", "no JSON text");
-	if (strlen(json) > SPEC_FILE_MAX)
-		return vj_err(err, VJ_EXIT_USAGE, EFBIG, "spec", "spec", NULL,
-			      "the spec is larger than 1 MiB");
-	return spec_from_text(json, "spec", out, err);
-}
-
-static int read_spec_file(const char *path, char **text, struct vj_error **err)
-{
-	_cleanup_close_ int fd = -1;
-	size_t len = 0;
-	int r;
-
-	if (strcmp(path, "-") == 0) {
-		r = vj_read_fd(STDIN_FILENO, SPEC_FILE_MAX, text, &len);
-	} else {
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		r = fd < 0 ? -errno : vj_read_fd(fd, SPEC_FILE_MAX, text, &len);
-	}
-	if (r == -EFBIG)
-		return vj_err(err, VJ_EXIT_USAGE, EFBIG, "spec", path, NULL,
-			      "the spec file is larger than 1 MiB");
-	if (r < 0)
-		return vj_err(err, VJ_EXIT_USAGE, -r, "spec", path, NULL,
-			      "cannot read the spec file");
-	if (strlen(*text) != len) {
-		free(*text);
-		*text = NULL;
-		return vj_err_spec(err, path, "the spec file contains a NUL byte: not JSON text");
-	}
-	return 0;
-}
-
-int vj_spec_parse_file(const char *path, struct vj_spec **out, struct vj_error **err)
-{
-	_cleanup_free_ char *text = NULL;
-
-	if (!out)
-		return vj_err_spec(err, "spec", "no place for the result");
-	*out = NULL;
-	if (!path)
-		return vj_err_spec(err, "spec", "no spec file given");
-	if (read_spec_file(path, &text, err) < 0)
-		return -1;
-	return spec_from_text(text, path, out, err);
+	return json_object_fields(top_fields, ARRAY_SIZE(top_fields), spec, NULL, root, err);
 }

@@ -7,6 +7,9 @@
 
 #include "quote.h" /* vj_quote */
 
+/* The largest spec text read, from a file, stdin or a string. */
+#define SPEC_FILE_MAX (1024 * 1024)
+
 struct vj_spec;
 struct vj_plan;
 /*
@@ -33,7 +36,7 @@ int vj_spec_from_json(struct json_object *root, const char *source, struct vj_sp
 int vj_json_parse_text(const char *text, const char *source, struct json_object **out,
 		       struct vj_error **err);
 
-/* Shared by spec.c (the fields) and spec_finish.c (vj_spec_finish). */
+/* Shared by spec.c (the fields) and spec_load.c (a whole spec, vj_spec_finish). */
 struct vj_iommufd_spec;
 /* The context @id of @spec, or NULL. */
 const struct vj_iommufd_spec *vj_spec_find_iommufd(struct vj_spec *spec, const char *id);
@@ -43,3 +46,7 @@ int vj_spec_add_iommufd_id(struct vj_spec *spec, const char *field, const char *
 int vj_spec_set_string(char **dst, const char *v, struct vj_error **err);
 /* @s is one or more decimal digits and nothing else. */
 bool vj_all_digits(const char *s);
+/* The fields of the JSON object @root (@source names it in errors) into @spec,
+ * each through its validator; no cross-field check (vj_spec_finish). */
+int vj_spec_read_fields(struct json_object *root, const char *source, struct vj_spec *spec,
+			struct vj_error **err);

@@ -8,8 +8,10 @@ source "$(dirname "$0")/lib.sh"
 cd "$VJ_SOURCE_ROOT"
 doc=docs/ARCHITECTURE.md
 [[ -f $doc ]] || fail "$doc is missing"
-tracked=$(git ls-files --cached --others --exclude-standard 2>/dev/null ||
-	find . -path ./.git -prune -o -type f -print | sed 's|^\./||')
+# The tree as it stands: git's files (tracked and new) that exist, or every file.
+tracked=$( (git ls-files --cached --others --exclude-standard 2>/dev/null ||
+	find . -path ./.git -prune -o -type f -print | sed 's|^\./||') | sort -u |
+	while read -r f; do [[ -f $f ]] && echo "$f"; done)
 
 # 1. Every file the page names: a path is looked up as written, a bare name
 #    anywhere in the tree.  X, NAME and ESC stand for any name; build outputs are

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * vj_spec_finish: what a spec's fields mean together once they are all read,
+ * A whole spec: JSON text, a file or a JSON object read field by field (spec.c),
+ * then vj_spec_finish: what the fields mean together once they are all read,
  * JSON or flags alike: the user and groups resolved through NSS (getpwnam_r,
  * getgrnam_r), each hostdev given its iommufd context, hostdevs handed as fds
  * checked, and the defaults that depend on other fields.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -19,6 +22,17 @@
 #include "spec_internal.h"
 #include "util.h"
 #include "vfiojail/vfiojail.h"
+
+static void json_putp(json_object **o)
+{
+	if (*o)
+		json_object_put(*o);
+}
+
+static void spec_freep(struct vj_spec **s)
+{
+	vj_spec_free(*s);
+}
 
 static int oom(struct vj_error **err)
 {
@@ -333,4 +347,83 @@ int vj_spec_finish(struct vj_spec *spec, struct vj_error **err)
 	spec->uid = pw.uid;
 	spec->gid = gid;
 	return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* A whole spec: its fields read (spec.c), then finished                      */
+
+int vj_spec_from_json(json_object *root, const char *source, struct vj_spec **out,
+		      struct vj_error **err)
+{
+	_cleanup_(spec_freep) struct vj_spec *spec = vj_spec_new();
+
+	if (!spec)
+		return oom(err);
+	if (vj_spec_read_fields(root, source, spec, err) < 0 || vj_spec_finish(spec, err) < 0)
+		return -1;
+	*out = TAKE_PTR(spec);
+	return 0;
+}
+
+static int spec_from_text(const char *text, const char *source, struct vj_spec **out,
+			  struct vj_error **err)
+{
+	_cleanup_(json_putp) json_object *root = NULL;
+
+	if (vj_json_parse_text(text, source, &root, err) < 0)
+		return -1;
+	return vj_spec_from_json(root, source, out, err);
+}
+
+int vj_spec_parse_string(const char *json, struct vj_spec **out, struct vj_error **err)
+{
+	if (!out)
+		return vj_err_spec(err, "spec", "no place for the result");
+	*out = NULL;
+	if (!json)
+		return vj_err_spec(err, "spec", "no JSON text");
+	if (strlen(json) > SPEC_FILE_MAX)
+		return vj_err(err, VJ_EXIT_USAGE, EFBIG, "spec", "spec", NULL,
+			      "the spec is larger than 1 MiB");
+	return spec_from_text(json, "spec", out, err);
+}
+
+static int read_spec_file(const char *path, char **text, struct vj_error **err)
+{
+	_cleanup_close_ int fd = -1;
+	size_t len = 0;
+	int r;
+
+	if (strcmp(path, "-") == 0) {
+		r = vj_read_fd(STDIN_FILENO, SPEC_FILE_MAX, text, &len);
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		r = fd < 0 ? -errno : vj_read_fd(fd, SPEC_FILE_MAX, text, &len);
+	}
+	if (r == -EFBIG)
+		return vj_err(err, VJ_EXIT_USAGE, EFBIG, "spec", path, NULL,
+			      "the spec file is larger than 1 MiB");
+	if (r < 0)
+		return vj_err(err, VJ_EXIT_USAGE, -r, "spec", path, NULL,
+			      "cannot read the spec file");
+	if (strlen(*text) != len) {
+		free(*text);
+		*text = NULL;
+		return vj_err_spec(err, path, "the spec file contains a NUL byte: not JSON text");
+	}
+	return 0;
+}
+
+int vj_spec_parse_file(const char *path, struct vj_spec **out, struct vj_error **err)
+{
+	_cleanup_free_ char *text = NULL;
+
+	if (!out)
+		return vj_err_spec(err, "spec", "no place for the result");
+	*out = NULL;
+	if (!path)
+		return vj_err_spec(err, "spec", "no spec file given");
+	if (read_spec_file(path, &text, err) < 0)
+		return -1;
+	return spec_from_text(text, path, out, err);
 }
