@@ -26,10 +26,6 @@
 #include "state.h"
 #include "util.h"
 
-/* How long poststop and teardown wait for a daemon to end, after SIGTERM and
- * again after SIGKILL. */
-#define STOP_WAIT_MS 5000
-
 struct record {
 	pid_t pid;
 	uint64_t starttime;

@@ -8,6 +8,9 @@
 
 /* The longest container id kept in the record. */
 #define CONTAINER_ID_MAX 1024
+/* How long poststop and teardown wait for a daemon to end, after SIGTERM and
+ * again after SIGKILL. */
+#define STOP_WAIT_MS 5000
 
 /* @fd is still the file at @path (not one removed since). */
 bool vj_handoff_record_still_at(int fd, const char *path);
