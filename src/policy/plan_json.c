@@ -363,6 +363,7 @@ static int r_groups(json_object *a, void *rec, const struct field *f)
 }
 
 static int read_record(json_object *o, void *rec, const struct record *r);
+static void free_record(void *rec, const struct record *r);
 
 static int r_list(json_object *o, void *rec, const struct field *f)
 {
@@ -517,7 +518,8 @@ int vj_plan_json_read(json_object *o, struct vj_plan **out)
 	if (!p)
 		return -1;
 	if (read_record(o, p, &plan_record) < 0) {
-		vj_plan_free(p);
+		free_record(p, &plan_record);
+		free(p);
 		errno = EINVAL;
 		return -1;
 	}
@@ -631,7 +633,8 @@ struct vj_plan *vj_plan_walk_copy(const struct vj_plan *p)
 	copy_record(d, &plan_record, &ok);
 	if (ok)
 		return d;
-	vj_plan_free(d);
+	free_record(d, &plan_record);
+	free(d);
 	return NULL;
 }
 
