@@ -168,7 +168,15 @@ row() { # STEP DOMAIN PID NODE: one figure line
 }
 
 # ---- libvirt 9.0, the recipe ---------------------------------------------------------------
-LV_QEMU_CONF='cgroup_controllers = [ ]'
+# The iommufd half: QEMU opens EDU_A's cdev itself on device_add, by its path in
+# libvirt's /dev (libvirt 9.0 knows no cdevs: cgroup_device_acl puts it there), as
+# libvirt-qemu (the node made libvirt-qemu's, as a udev rule would; restored at the end).
+CDEV=$(cdev_of "$EDU_A")
+on_exit "chown $(stat -c %u:%g "$CDEV") $CDEV; chmod $(stat -c %a "$CDEV") $CDEV"
+chown libvirt-qemu "$CDEV"
+chmod 0600 "$CDEV"
+LV_QEMU_CONF='cgroup_controllers = [ ]
+cgroup_device_acl = [ "/dev/null", "/dev/full", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/ptmx", "/dev/kvm", "/dev/userfaultfd", "'$CDEV'" ]'
 LV_QEMU_HOOK_D="$W/bin/hook"
 lv_start "$W/lv9"
 echo "libvirt 9.0: $(lv_virsh version | tr '\n' ' ')"
@@ -257,17 +265,95 @@ lim3=$(limits "$q")
 row "virsh detach-device --live, guest answered" $D "$q" "$(from_cgroup "$q" "$GROUP")"
 capture "$VFIOJAIL" detach $D --hostdev "$BDF"
 assert_eq "$rc" 0 "vfiojail detach $D --hostdev $BDF ($err)"
+echo "hotplug: vfiojail detach said: $(tr '\n' ' ' <<<"$err")"
 lim4=$(limits "$q")
-assert_eq "$lim4" "$lim0" "memlock back to what the VM started with"
+# The plan without a VFIO device sets no limit, so detach lowers nothing: QEMU keeps
+# what libvirt put back (its value before its own attach: vfiojail's raise).
+assert_eq "$lim4" "$lim3" "memlock after vfiojail detach: as libvirt left it (the plan without a VFIO device sets none)"
 assert_eq "$(from_cgroup "$q" "$GROUP")" EPERM "after vfiojail detach: $GROUP is refused again"
 row "vfiojail detach --hostdev $BDF" $D "$q" EPERM
 capture "$VFIOJAIL" status $D
 assert_eq "$rc" 0 "status after the unplug: no drift ($out$err)"
-pass "libvirt 9.0 hostdev unplug: virsh detach-device (the guest answered), then vfiojail detach: VmLck back to $lck0 kB, memlock $(mib "$lim2") -> $(mib "$lim3") (libvirt) -> $(mib "$lim4"), $GROUP EPERM"
+pass "libvirt 9.0 hostdev unplug: virsh detach-device (the guest answered), then vfiojail detach: VmLck back to $lck0 kB, memlock $(mib "$lim2") -> $(mib "$lim3") (libvirt) -> $(mib "$lim4") (vfiojail; $(mib "$lim0") at start), $GROUP EPERM"
 
 capture lv_virsh destroy $D
 assert_eq "$rc" 0 "virsh destroy ($err)"
 lv_virsh undefine $D >/dev/null
+for _ in $(seq 50); do [[ ! -e "$STATE/$D.json" ]] && break; sleep 0.1; done
+
+# ---- the iommufd backend: libvirt 9.0 has no <hostdev> for it -----------------------------
+# The recipe's iommufd way: root's spec with a context (no device yet), handed to QEMU at
+# launch (-object iommufd,fd=@fd:iommufd0@ in <qemu:commandline>; the plain wrapper, so
+# the hook derives nothing). The hotplug: vfiojail attach --hostdev BDF,iommufd=iommufd0
+# (the filter opens the cdev), then QEMU's device_add through libvirt's monitor
+# (virsh qemu-monitor-command: libvirt 9.0's attach-device cannot name an iommufd object),
+# device_del the same way, the guest answers, vfiojail detach.
+D=hpi
+sed -e "s|@QEMU@|/usr/bin/qemu-system-x86_64|" -e "s|@VFIOJAIL@|$VFIOJAIL|" -e "s|@SOCKET@|$SOCK|" \
+	"$VJ_SOURCE_ROOT/tools/libvirt/qemu-wrapper.in" >"$W/bin/qemu-system-x86_64"
+chmod 0755 "$W/bin/qemu-system-x86_64"
+printf '{ "name": "%s", "user": "libvirt-qemu", "memory": "%sMiB", "iommufd": [ { "id": "iommufd0" } ], "hostdevs": [ ] }\n' \
+	$D $RAM >"$SPECS/$D.json"
+: >"$GUESTLOG"
+dom_xml $D "$W/bin/qemu-system-x86_64" "-object iommufd,id=iommufd0,fd=@fd:iommufd0@" >"$W/$D.xml"
+to_ns "$W/$D.xml"
+capture lv_virsh define "/tmp/$D.xml"
+assert_eq "$rc" 0 "virsh define $D ($err)"
+on_exit "lv_virsh destroy $D >/dev/null 2>&1; lv_virsh undefine $D >/dev/null 2>&1; true"
+t0=$SECONDS
+capture lv_virsh start $D
+assert_eq "$rc" 0 "virsh start $D ($err; $(tail -5 "$LV_LOG/qemu/$D.log" 2>/dev/null); $(tail -3 "$W/serve.log"))"
+q=$(qemu_pid_lv $D)
+assert_contains "$(cat "$W/serve.log")" "VM $D launched for pid $q" "the service launched $D"
+guest_says INNER-GUEST-INIT 900
+guest_says INNER-DEVICE-absent 120
+echo "hotplug: the inner guest ($D) reached its init in $((SECONDS - t0)) s"
+mode0=$({ "$VMTOOL" held "$q" || true; } | awk '/^[0-9]/ { print "fd " $1 " " $2 }' | paste -sd, -)
+[[ "$mode0" == *per-process* && "$mode0" != *per-user* ]] || fail "$D's iommufd contexts: $mode0"
+assert_eq "$(nsenter -t "$q" -m stat -c %U "$CDEV" 2>&1)" libvirt-qemu "$CDEV in QEMU's /dev (libvirt's), libvirt-qemu's"
+row "started (root's spec: a context, no device)" $D "$q" "$(from_cgroup "$q" "$CDEV")"
+lim0=$(limits "$q") pin0=$(vmpin "$q")
+assert_eq "$(from_cgroup "$q" "$CDEV")" EPERM "before vfiojail attach: $CDEV is refused"
+capture "$VFIOJAIL" attach $D --hostdev "$EDU_A,iommufd=iommufd0"
+assert_eq "$rc" 0 "vfiojail attach $D --hostdev $EDU_A,iommufd=iommufd0 ($err)"
+lim1=$(limits "$q")
+((${lim1%/*} > ${lim0%/*})) || fail "memlock not raised by vfiojail attach: $lim0 -> $lim1"
+assert_eq "$(from_cgroup "$q" "$CDEV")" ok "after vfiojail attach: $CDEV opens from QEMU's cgroup"
+row "vfiojail attach --hostdev $EDU_A,iommufd=iommufd0" $D "$q" ok
+from=$(guest_lines)
+capture lv_virsh qemu-monitor-command $D "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vfio-pci\",\"host\":\"$EDU_A\",\"iommufd\":\"iommufd0\",\"bus\":\"pci.1\",\"addr\":\"0\",\"id\":\"hd0\"}}"
+assert_eq "$rc" 0 "device_add through virsh qemu-monitor-command ($out $err; $(tail -3 "$LV_LOG/qemu/$D.log"))"
+[[ "$out" != *'"error"'* ]] || fail "QEMU refused device_add: $out"
+guest_says "INNER-DEVICE-present" 180 "$from"
+assert_eq "$(in_qemu $D)" "1:0 hd0" "query-pci: the edu device at bus 1 slot 0 as hd0"
+pin1=$(vmpin "$q") lim2=$(limits "$q")
+((pin1 - pin0 >= RAM * 1024)) || fail "VmPin $pin0 -> $pin1 kB: not grown by the guest's $RAM MiB"
+mode1=$({ "$VMTOOL" held "$q" || true; } | awk '/^[0-9]/ { print "fd " $1 " " $2 }' | paste -sd, -)
+[[ "$mode1" == *per-process* && "$mode1" != *per-user* ]] || fail "$D's iommufd contexts after device_add: $mode1"
+row "device_add (virsh qemu-monitor-command)" $D "$q" "(held by QEMU)"
+capture "$VFIOJAIL" status $D
+assert_eq "$rc" 0 "status after the hotplug: no drift ($out$err)"
+pass "libvirt 9.0, iommufd: vfiojail attach, then device_add through libvirt's monitor: the guest sees the device, VmPin $pin0 -> $pin1 kB on the per-process context, memlock $(mib "$lim0") -> $(mib "$lim1")"
+from=$(guest_lines)
+t1=$SECONDS
+capture lv_virsh qemu-monitor-command $D '{"execute":"device_del","arguments":{"id":"hd0"}}'
+assert_eq "$rc" 0 "device_del ($out $err)"
+guest_says "INNER-DEVICE-absent" 180 "$from"
+for _ in $(seq 120); do [[ -z "$(in_qemu $D)" ]] && break; sleep 1; done
+assert_eq "$(in_qemu $D)" "" "query-pci no longer lists the device"
+echo "hotplug: the unplug ($D) took $((SECONDS - t1)) s"
+assert_eq "$(vmpin "$q")" "$pin0" "VmPin back after the unplug"
+row "device_del, guest answered" $D "$q" "$(from_cgroup "$q" "$CDEV")"
+capture "$VFIOJAIL" detach $D --hostdev "$EDU_A"
+assert_eq "$rc" 0 "vfiojail detach $D --hostdev $EDU_A ($err)"
+lim3=$(limits "$q")
+assert_eq "$(from_cgroup "$q" "$CDEV")" EPERM "after vfiojail detach: $CDEV is refused again"
+row "vfiojail detach --hostdev $EDU_A" $D "$q" EPERM
+pass "libvirt 9.0, iommufd: device_del (the guest answered), then vfiojail detach: VmPin back to $pin0 kB, memlock $(mib "$lim2") -> $(mib "$lim3") ($(mib "$lim0") at start), $CDEV EPERM"
+capture lv_virsh destroy $D
+assert_eq "$rc" 0 "virsh destroy ($err)"
+lv_virsh undefine $D >/dev/null
+rm -f "$SPECS/$D.json"
 for _ in $(seq 50); do [[ ! -e "$STATE/$D.json" ]] && break; sleep 0.1; done
 lv_stop
 qemu10_unbind
