@@ -187,7 +187,7 @@ dom_xml $D "$W/derive/qemu-system-x86_64" >"$W/$D.xml"
 to_ns "$W/$D.xml"
 capture lv_virsh define "/tmp/$D.xml"
 assert_eq "$rc" 0 "virsh define $D ($err)"
-on_exit "lv_virsh destroy $D >/dev/null 2>&1; lv_virsh undefine $D >/dev/null 2>&1; true"
+on_exit "[[ -z \$LV_NS_PID ]] || { lv_virsh destroy $D; lv_virsh undefine $D; } >/dev/null 2>&1 || true"
 t0=$SECONDS
 capture lv_virsh start $D
 assert_eq "$rc" 0 "virsh start $D ($err; $(tail -5 "$LV_LOG/qemu/$D.log" 2>/dev/null))"
@@ -299,7 +299,7 @@ dom_xml $D "$W/bin/qemu-system-x86_64" "-object iommufd,id=iommufd0,fd=@fd:iommu
 to_ns "$W/$D.xml"
 capture lv_virsh define "/tmp/$D.xml"
 assert_eq "$rc" 0 "virsh define $D ($err)"
-on_exit "lv_virsh destroy $D >/dev/null 2>&1; lv_virsh undefine $D >/dev/null 2>&1; true"
+on_exit "[[ -z \$LV_NS_PID ]] || { lv_virsh destroy $D; lv_virsh undefine $D; } >/dev/null 2>&1 || true"
 t0=$SECONDS
 capture lv_virsh start $D
 assert_eq "$rc" 0 "virsh start $D ($err; $(tail -5 "$LV_LOG/qemu/$D.log" 2>/dev/null); $(tail -3 "$W/serve.log"))"
