@@ -20,7 +20,14 @@
 #                                          and the guest list it, VmLck grows by the RAM
 #   virsh detach-device NAME hostdev.xml --live   the guest lets it go: gone from QEMU
 #                                          and the guest, VmLck back
-#   vfiojail detach NAME --hostdev BDF     memlock back, the group node EPERM again
+#   vfiojail detach NAME --hostdev BDF     the group node EPERM again; the memlock as
+#                                          libvirt left it (the plan without a VFIO
+#                                          device sets none, so nothing is lowered)
+# Then the iommufd backend, which libvirt 9.0's <hostdev> cannot name: root's spec with a
+# context and no device, handed at launch (<qemu:commandline>), the cdev in libvirt's
+# /dev (cgroup_device_acl); vfiojail attach --hostdev BDF,iommufd=iommufd0, device_add
+# and device_del through libvirt's monitor (virsh qemu-monitor-command), the guest
+# answering, vfiojail detach: VmPin grows by the RAM and falls back, the cdev EPERM again.
 # Figures: "hotplug:" lines (also $OUT/libvirt_hotplug.tsv).
 source "$(dirname "$0")/lib.sh"
 source "$VJ_SOURCE_ROOT/tests/integration/libvirt_lib.sh"
