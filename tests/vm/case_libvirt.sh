@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vmtest-timeout: 1200
 # libvirt on the real kernel, side by side (issue 20): libvirt 9.0 (the host root's) and,
 # on the sid stack, libvirt 12.8 (the sid root's, pivot_root'd: tests/vm/libvirt/lvsid.sh).
 # The same work each way: two domains of one user (libvirt-qemu), 64 MiB of guest RAM

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vmtest-timeout: 1800
 # Hostdev hotplug through libvirt 9.0 (the host root's) into a domain started with
 # docs/LIBVIRT.md's recipe: cgroup_controllers = [ ], vfiojail's wrapper as <emulator>,
 # its hook in hooks/qemu.d deriving the spec from the domain XML at prepare (no spec of
