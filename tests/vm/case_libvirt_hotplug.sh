@@ -39,7 +39,7 @@ file -L /bin/busybox | grep -q "statically linked" || skip "no static busybox fo
 
 RAM=128
 TSV=$OUT/libvirt_hotplug.tsv
-printf 'libvirt\tstep\tVmPin kB\tVmLck kB\tmemlock soft/hard\tgroup node from the VM cgroup\tin QEMU (query-pci)\tin the guest\n' >"$TSV"
+printf 'libvirt\tstep\tVmPin kB\tVmLck kB\tmemlock soft/hard\tnode (group, cdev) from the VM cgroup\tin QEMU (query-pci)\tin the guest\n' >"$TSV"
 W=$(mktemp -d /tmp/vjlvh.XXXXXX)
 chmod 0755 "$W"
 mkdir -m 0755 "$W/bin" "$W/derive"
@@ -172,7 +172,7 @@ row() { # STEP DOMAIN PID NODE: one figure line
 	lim=$(limits "$3")
 	gs=$(grep -a INNER-DEVICE "$GUESTLOG" 2>/dev/null | tail -1 | tr -d '\r' | sed 's/INNER-DEVICE-//')
 	printf '9.0\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(vmpin "$3")" "$(vmlck "$3")" "$(mib "$lim")" "$4" "$(in_qemu "$2")" "$gs" >>"$TSV"
-	echo "hotplug: 9.0 | $1 | VmPin $(vmpin "$3") kB | VmLck $(vmlck "$3") kB | memlock $(mib "$lim") | group node: $4 | query-pci: $(in_qemu "$2") | guest: $gs"
+	echo "hotplug: 9.0 | $1 | VmPin $(vmpin "$3") kB | VmLck $(vmlck "$3") kB | memlock $(mib "$lim") | node: $4 | query-pci: $(in_qemu "$2") | guest: $gs"
 }
 
 # ---- libvirt 9.0, the recipe ---------------------------------------------------------------
@@ -287,7 +287,8 @@ pass "libvirt 9.0 hostdev unplug: virsh detach-device (the guest answered), then
 capture lv_virsh destroy $D
 assert_eq "$rc" 0 "virsh destroy ($err)"
 lv_virsh undefine $D >/dev/null
-for _ in $(seq 50); do [[ ! -e "$STATE/$D.json" ]] && break; sleep 0.1; done
+for _ in $(seq 50); do [[ ! -e "$STATE/$D.json" && -z "$(ls /run/vfiojail/libvirt)" ]] && break; sleep 0.1; done
+assert_eq "$(ls /run/vfiojail/libvirt)" "" "the release hook removed the derived spec"
 
 # ---- the iommufd backend: libvirt 9.0 has no <hostdev> for it -----------------------------
 # The recipe's iommufd way: root's spec with a context (no device yet), handed to QEMU at
@@ -364,6 +365,7 @@ lv_virsh undefine $D >/dev/null
 rm -f "$SPECS/$D.json"
 for _ in $(seq 50); do [[ ! -e "$STATE/$D.json" ]] && break; sleep 0.1; done
 lv_stop
+rmdir /run/vfiojail/libvirt # the hook's directory (it stays, empty, as on a host)
 qemu10_unbind
 column -t -s $'\t' "$TSV"
 assert_guest_clean
