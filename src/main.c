@@ -268,13 +268,26 @@ static int usage_error(const char *fmt, ...)
 	return VJ_EXIT_USAGE;
 }
 
-static int report(struct vj_error *e)
+/* The CLI's one place where an error becomes an exit status: print and free @e
+ * when there is one; a library call's -1 becomes its error's status (125 when it
+ * has none: out of memory), any other @r (a VMM's status, a command's verdict)
+ * is returned as it is. */
+static int exit_status(int r, struct vj_error *e)
 {
-	int status = e ? e->status : VJ_EXIT_SETUP;
-
-	vj_error_print(e, stderr);
+	if (r >= 0 && !e)
+		return r;
+	if (r < 0)
+		r = e && e->status ? e->status : VJ_EXIT_SETUP;
+	vj_error_print(e, stderr); /* NULL: "out of memory" */
 	vj_error_free(e);
-	return status ? status : VJ_EXIT_SETUP;
+	return r;
+}
+
+/* Stop a parse with @s as the exit status: -1. */
+static int stop(int *status, int s)
+{
+	*status = s;
+	return -1;
 }
 
 static bool is_hotplug(const char *command)
@@ -283,25 +296,26 @@ static bool is_hotplug(const char *command)
 }
 
 /* attach and detach take --hostdev and --device only, kept as written: the
- * library checks them against the jail's spec.  -1, or an exit status. */
-static int hotplug_flag(struct cli *cli, const char *flag, int argc)
+ * library checks them against the jail's spec.  0, or -1 with *status. */
+static int hotplug_flag(struct cli *cli, const char *flag, int argc, int *status)
 {
 	const char ***list = !strcmp(flag, "hostdev") ? &cli->hostdevs : &cli->devices;
 	size_t *n = !strcmp(flag, "hostdev") ? &cli->n_hostdevs : &cli->n_devices;
 
 	if (strcmp(flag, "hostdev") != 0 && strcmp(flag, "device") != 0)
-		return usage_error("%s takes --hostdev and --device, not --%s", cli->command, flag);
+		return stop(status, usage_error("%s takes --hostdev and --device, not --%s", cli->command, flag));
 	if (!*list && !(*list = calloc((size_t)argc, sizeof(**list))))
-		return report(NULL);
+		return stop(status, exit_status(-1, NULL));
 	(*list)[(*n)++] = optarg;
-	return -1;
+	return 0;
 }
 
-/* Parse options into @cli; returns -1 when done, or an exit status. */
-static int parse_options(struct cli *cli, int argc, char **argv)
+/* Parse options into @cli: 0 to go on with the command, or -1 to end with the
+ * exit status *status (0 after --help; an error is printed). */
+static int parse_options(struct cli *cli, int argc, char **argv, int *status)
 {
 	struct vj_error *e = NULL;
-	int c, idx, r;
+	int c, idx;
 
 	optind = 1;
 	opterr = 0;
@@ -334,7 +348,7 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			else if (!strcmp(optarg, "strict"))
 				cli->best_effort = false;
 			else
-				return usage_error("--iommufd-accounting: \"%s\" is not strict or best-effort", optarg);
+				return stop(status, usage_error("--iommufd-accounting: \"%s\" is not strict or best-effort", optarg));
 			break;
 		case OPT_EXEC:
 			cli->exec = true;
@@ -361,8 +375,8 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno || !*optarg || *end || v <= 0 || v > (c == OPT_PID ? 0x3fffffffL : 86400L))
-				return usage_error("--%s: \"%s\" is not a %s", c == OPT_PID ? "pid" : "timeout", optarg,
-						   c == OPT_PID ? "process id" : "number of seconds from 1 to 86400");
+				return stop(status, usage_error("--%s: \"%s\" is not a %s", c == OPT_PID ? "pid" : "timeout", optarg,
+						   c == OPT_PID ? "process id" : "number of seconds from 1 to 86400"));
 			*(c == OPT_PID ? &cli->pid : &cli->timeout) = v;
 			break;
 		}
@@ -378,7 +392,7 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 		case OPT_PIDFILE:
 		case OPT_LOG:
 			if (!*optarg)
-				return usage_error("--%s: an empty path", c == OPT_PIDFILE ? "pidfile" : "log");
+				return stop(status, usage_error("--%s: an empty path", c == OPT_PIDFILE ? "pidfile" : "log"));
 			*(c == OPT_PIDFILE ? &cli->pidfile : &cli->log) = optarg;
 			break;
 		case OPT_DERIVED_DIR:
@@ -390,8 +404,8 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 		case OPT_INSTALL:
 		case OPT_REMOVE:
 			if (strcmp(cli->command, "derive") != 0)
-				return usage_error("--%s is for derive, not %s", c == OPT_INSTALL ? "install" : "remove",
-						   cli->command);
+				return stop(status, usage_error("--%s is for derive, not %s", c == OPT_INSTALL ? "install" : "remove",
+						   cli->command));
 			*(c == OPT_INSTALL ? &cli->install : &cli->remove) = true;
 			break;
 		case OPT_FROM:
@@ -414,83 +428,69 @@ static int parse_options(struct cli *cli, int argc, char **argv)
 			errno = 0;
 			cli->preserve_fds = strtol(optarg, &end, 10);
 			if (errno || !*optarg || *end || cli->preserve_fds < 0 || cli->preserve_fds > 4096)
-				return usage_error("--preserve-fds: \"%s\" is not a number of fds from 0 to 4096",
-						   optarg);
+				return stop(status, usage_error("--preserve-fds: \"%s\" is not a number of fds from 0 to 4096",
+						   optarg));
 			break;
 		}
 		case OPT_SPEC_FLAG:
 			if (!strcmp(cli->command, "derive")) {
 				const char *flag = long_options[idx].name;
 				if (strcmp(flag, "user") != 0 && strcmp(flag, "group") != 0)
-					return usage_error("derive takes --user and --group, not --%s: the "
-							   "domain XML gives the rest", flag);
+					return stop(status, usage_error("derive takes --user and --group, not --%s: the "
+							   "domain XML gives the rest", flag));
 				*(!strcmp(flag, "user") ? &cli->derive_user : &cli->derive_group) = optarg;
 				break;
 			}
 			if (is_hotplug(cli->command)) {
-				r = hotplug_flag(cli, long_options[idx].name, argc);
-				if (r >= 0)
-					return r;
+				if (hotplug_flag(cli, long_options[idx].name, argc, status) < 0)
+					return -1;
 				break;
 			}
 			if (!cli->spec_flags && !(cli->spec_flags = vj_spec_new()))
-				return report(NULL);
+				return stop(status, exit_status(-1, NULL));
 			if (vj_spec_set_flag(cli->spec_flags, long_options[idx].name, optarg, &e) < 0)
-				return report(e);
+				return stop(status, exit_status(-1, e));
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return stop(status, 0);
 		case '?':
 			if (optopt)
-				return usage_error("option '-%c' is not known or lacks its value", optopt);
-			return usage_error("option '%s' is not known or lacks its value",
-					   argv[optind - 1]);
+				return stop(status, usage_error("option '-%c' is not known or lacks its value", optopt));
+			return stop(status, usage_error("option '%s' is not known or lacks its value",
+					   argv[optind - 1]));
 		default:
-			return usage_error("cannot parse option '%s'", argv[optind - 1]);
+			return stop(status, usage_error("cannot parse option '%s'", argv[optind - 1]));
 		}
 	}
 	cli->rest = argv + optind;
 	cli->n_rest = argc - optind;
-	return -1;
+	return 0;
 }
 
-/* The spec from SPEC or from the flags, never both. */
-static int load_spec(struct cli *cli, struct vj_spec **out)
+/* The spec from SPEC or from the flags, never both: 0 and *out, or -1 with
+ * the exit status in *status (the error printed). */
+static int load_spec(struct cli *cli, struct vj_spec **out, int *status)
 {
 	struct vj_error *e = NULL;
 
 	if (cli->spec_path && cli->spec_flags)
-		return usage_error("%s", "give a spec file or spec flags (--name, --user, ...), not both");
+		return stop(status, usage_error("%s", "give a spec file or spec flags (--name, --user, ...), not both"));
 	if (cli->spec_path) {
 		if (vj_spec_parse_file(cli->spec_path, out, &e) < 0)
-			return report(e);
-		return -1;
+			return stop(status, exit_status(-1, e));
+		return 0;
 	}
 	if (!cli->spec_flags)
-		return usage_error("%s", "no spec: give a SPEC file or --name, --user and the other spec flags");
+		return stop(status, usage_error("%s", "no spec: give a SPEC file or --name, --user and the other spec flags"));
 	if (vj_spec_finish(cli->spec_flags, &e) < 0)
-		return report(e);
+		return stop(status, exit_status(-1, e));
 	*out = cli->spec_flags;
 	cli->spec_flags = NULL;
-	return -1;
+	return 0;
 }
 
 static void run_opts_init(struct cli *cli, struct vj_run_opts *o);
-
-/* The CLI's one place where an error becomes an exit status: print and free @e
- * when there is one; a library call's -1 becomes its error's status, any other
- * @r (a VMM's status, a command's verdict) is returned as it is. */
-static int print_error(int r, struct vj_error *e)
-{
-	if (r < 0)
-		r = e && e->status ? e->status : VJ_EXIT_SETUP;
-	if (e) {
-		vj_error_print(e, stderr);
-		vj_error_free(e);
-	}
-	return r;
-}
 
 static int cmd_plan(struct cli *cli)
 {
@@ -502,12 +502,11 @@ static int cmd_plan(struct cli *cli)
 	if (cli->n_rest > 1)
 		return usage_error("plan takes one SPEC, got extra argument '%s'", cli->rest[1]);
 	cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
-	r = load_spec(cli, &spec);
-	if (r >= 0)
+	if (load_spec(cli, &spec, &r) < 0)
 		return r;
 	if (vj_plan_build(spec, &cli->plan_opts, &plan, &e) < 0) {
 		vj_spec_free(spec);
-		return report(e);
+		return exit_status(-1, e);
 	}
 	/* What run would stop at is an error here too (125), with run's message. */
 	{
@@ -516,7 +515,7 @@ static int cmd_plan(struct cli *cli)
 		if (vj_preflight(&o, plan, &e) < 0) {
 			vj_plan_free(plan);
 			vj_spec_free(spec);
-			return report(e);
+			return exit_status(-1, e);
 		}
 	}
 	r = cli->json ? vj_plan_print_json(plan, stdout) : vj_plan_print_table(plan, stdout);
@@ -536,7 +535,7 @@ static int cmd_check(struct cli *cli)
 	if (cli->spec_flags)
 		return usage_error("%s", "check takes no spec flags");
 	if (vj_check_host(&cli->plan_opts.roots, &rep, &e) < 0)
-		return report(e);
+		return exit_status(-1, e);
 	r = cli->json ? vj_check_print_json(rep, stdout) : vj_check_print_table(rep, stdout);
 	if (r == 0)
 		r = vj_check_worst(rep) == VJ_CHECK_FAIL ? VJ_EXIT_FAIL : 0;
@@ -602,14 +601,13 @@ static int cmd_run(struct cli *cli)
 	if (!cli->vmm_argv || !cli->vmm_argv[0])
 		return usage_error("%s", "run needs the VMM after \"--\": vfiojail run SPEC -- VMM [ARGS...]");
 	cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
-	r = load_spec(cli, &spec);
-	if (r >= 0)
+	if (load_spec(cli, &spec, &r) < 0)
 		return r;
 	run_opts_init(cli, &o);
 	fflush(NULL);
 	r = vj_run(spec, &o, &e);
 	vj_spec_free(spec);
-	return print_error(r, e);
+	return exit_status(r, e);
 }
 
 /* "CMD [OPTIONS] -- NAME ...": after "--" comes the name, as getopt's convention
@@ -641,7 +639,7 @@ static int cmd_teardown(struct cli *cli)
 		r = vj_teardown_if_launched(cli->rest[0], &o, &e) < 0 ? -1 : 0;
 	else
 		r = vj_teardown(cli->rest[0], &o, cli->kill, &e);
-	return print_error(r, e);
+	return exit_status(r, e);
 }
 
 
@@ -658,15 +656,14 @@ static int cmd_setup(struct cli *cli)
 	if (cli->vmm_argv)
 		return usage_error("%s", "setup starts nothing: use vfiojail enter NAME -- CMD afterwards");
 	cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
-	r = load_spec(cli, &spec);
-	if (r >= 0)
+	if (load_spec(cli, &spec, &r) < 0)
 		return r;
 	run_opts_init(cli, &o);
 	r = vj_setup(spec, &o, &e);
 	if (r == 0)
 		printf("%s\n", vj_name_shown(spec->name, shown));
 	vj_spec_free(spec);
-	return print_error(r, e);
+	return exit_status(r, e);
 }
 
 static int cmd_enter(struct cli *cli)
@@ -693,7 +690,7 @@ static int cmd_enter(struct cli *cli)
 	run_opts_init(cli, &o);
 	fflush(NULL);
 	r = vj_enter(cli->rest[0], &o, &e);
-	return print_error(r, e);
+	return exit_status(r, e);
 }
 
 static void print_log(const char *msg, void *userdata)
@@ -768,7 +765,7 @@ static int cmd_serve(struct cli *cli)
 	/* Locked before anything listens: a second service with the same pid
 	 * file stops here, and the lock goes with the daemon. */
 	if (sp.pidfile && (sp.pidfd = vj_pidfile_lock(sp.pidfile, &e)) < 0)
-		return report(e);
+		return exit_status(-1, e);
 	if (cli->daemon) {
 		r = vj_daemon_detach(log, &sp.ready_fd, &e);
 		if (r > 0) {
@@ -779,7 +776,7 @@ static int cmd_serve(struct cli *cli)
 			/* Nobody's: a daemon that failed removed it already (the
 			 * check of vj_pidfile_remove spares a newer file). */
 			vj_pidfile_remove(sp.pidfd, sp.pidfile);
-			return report(e);
+			return exit_status(-1, e);
 		}
 	} else if (log) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0640);
@@ -788,7 +785,7 @@ static int cmd_serve(struct cli *cli)
 			if (fd >= 0)
 				close(fd);
 			vj_pidfile_remove(sp.pidfd, sp.pidfile);
-			return report(e);
+			return exit_status(-1, e);
 		}
 		close(fd);
 	}
@@ -800,7 +797,7 @@ static int cmd_serve(struct cli *cli)
 		vj_daemon_failed(&sp.ready_fd, e);
 		if (cli->daemon)
 			print_log(e && e->message ? e->message : "the service failed", NULL);
-		return report(e);
+		return exit_status(-1, e);
 	}
 	return 0;
 }
@@ -834,7 +831,7 @@ static int cmd_unprivileged(struct cli *cli, const char *verb, const char *what,
 	o.timeout_s = (unsigned)cli->timeout;
 	fflush(NULL);
 	r = call(cli->rest[0], cli->socket, &o, &e);
-	return print_error(r, e);
+	return exit_status(r, e);
 }
 
 static int cmd_launch(struct cli *cli)
@@ -870,12 +867,12 @@ static int cmd_cdi(struct cli *cli)
 		return usage_error("%s", "cdi takes --allocation FILE, a SPEC or spec flags: one of them");
 	if (cli->allocation) {
 		if (vj_allocation_parse_file(cli->allocation, &alloc, &e) < 0)
-			return report(e);
+			return exit_status(-1, e);
 		spec = alloc.spec;
 		alloc.spec = NULL;
 	} else {
 		cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
-		if ((r = load_spec(cli, &spec)) >= 0)
+		if (load_spec(cli, &spec, &r) < 0)
 			return r;
 	}
 	run_opts_init(cli, &o);
@@ -917,7 +914,7 @@ static int cmd_cdi(struct cli *cli)
 	free(text);
 	vj_plan_free(plan);
 	vj_spec_free(spec);
-	return print_error(r, e);
+	return exit_status(r, e);
 }
 
 static void print_handoff_log(const char *msg, void *userdata)
@@ -939,7 +936,7 @@ static int cmd_handoff(struct cli *cli)
 	if (!cli->pid)
 		return usage_error("%s", "handoff needs --pid PID: the process whose pid namespace and cgroup the client must share");
 	cli->spec_path = cli->n_rest == 1 ? cli->rest[0] : NULL;
-	if ((r = load_spec(cli, &spec)) >= 0)
+	if (load_spec(cli, &spec, &r) < 0)
 		return r;
 	run_opts_init(cli, &ho.run);
 	ho.container_pid = (pid_t)cli->pid;
@@ -949,7 +946,7 @@ static int cmd_handoff(struct cli *cli)
 	ho.socket_path = cli->socket;
 	r = vj_handoff_serve(spec, &ho, &e);
 	vj_spec_free(spec);
-	return print_error(r, e);
+	return exit_status(r, e);
 }
 
 /* The CDI hooks: hook create-runtime (the OCI state on stdin), hook poststop NAME. */
@@ -970,17 +967,17 @@ static int cmd_hook(struct cli *cli)
 		if (cli->n_rest != 1)
 			return usage_error("%s", "hook poststop takes one NAME");
 		r = vj_cdi_hook_poststop(cli->rest[0], &o, stdin, &e);
-		return print_error(r, e);
+		return exit_status(r, e);
 	}
 	if (strcmp(cli->rest[0], "create-runtime") != 0 || cli->n_rest != 1)
 		return usage_error("%s", "hook takes create-runtime (the spec in --spec-json) or poststop NAME");
 	if (!cli->spec_json)
 		return usage_error("%s", "hook create-runtime needs --spec-json");
 	if (vj_spec_parse_string(cli->spec_json, &spec, &e) < 0)
-		return print_error(-1, e);
+		return exit_status(-1, e);
 	r = vj_cdi_hook_create_runtime(spec, &o, (unsigned)cli->timeout, stdin, &e);
 	vj_spec_free(spec);
-	return print_error(r, e);
+	return exit_status(r, e);
 }
 
 static int cmd_status(struct cli *cli)
@@ -995,7 +992,7 @@ static int cmd_status(struct cli *cli)
 		return usage_error("%s", "status takes one NAME");
 	run_opts_init(cli, &o);
 	if (vj_status_get(cli->rest[0], &o, &st, &e) < 0)
-		return report(e);
+		return exit_status(-1, e);
 	r = cli->json ? vj_status_print_json(st, stdout) : vj_status_print_table(st, stdout);
 	r = r < 0 ? VJ_EXIT_SETUP : st->drift ? VJ_EXIT_FAIL : 0;
 	vj_status_free(st);
@@ -1026,7 +1023,7 @@ static int cmd_list(struct cli *cli)
 		return usage_error("%s", "list takes no arguments");
 	run_opts_init(cli, &o);
 	if (vj_list(&o, &names, &n, &e) < 0)
-		return report(e);
+		return exit_status(-1, e);
 	/* The NAME column as wide as the longest name, so long names keep the columns. */
 	for (i = 0; i < n; i++)
 		width = shown_width(names[i]) > width ? shown_width(names[i]) : width;
@@ -1037,7 +1034,7 @@ static int cmd_list(struct cli *cli)
 	for (i = 0; i < n; i++) {
 		struct vj_status *st = NULL;
 		if (vj_status_get(names[i], &o, &st, &e) < 0) {
-			r = print_error(VJ_EXIT_FAIL, e);
+			r = exit_status(VJ_EXIT_FAIL, e);
 			e = NULL;
 		} else if (cli->json) {
 			fputs(printed++ ? "," : "", stdout);
@@ -1076,7 +1073,7 @@ static int cmd_gc(struct cli *cli)
 		free(names[i]);
 	}
 	free(names);
-	return r < 0 ? report(e) : 0;
+	return r < 0 ? exit_status(-1, e) : 0;
 }
 
 static int cmd_hotplug(struct cli *cli)
@@ -1107,7 +1104,7 @@ static int cmd_hotplug(struct cli *cli)
 	h.timeout_s = (int)cli->timeout;
 	run_opts_init(cli, &o);
 	r = attach ? vj_attach(cli->rest[0], &h, &o, &e) : vj_detach(cli->rest[0], &h, &o, &e);
-	return print_error(r, e);
+	return exit_status(r, e);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -1173,7 +1170,7 @@ static int derive_install(struct cli *cli)
 	if (cli->remove) {
 		if (cli->from || cli->derive_user || cli->derive_group || cli->require_spec || cli->spec_dir)
 			return usage_error("%s", "derive --remove NAME takes --derived-dir only");
-		return print_error(vj_derived_remove(cli->rest[0], &o, &e), e);
+		return exit_status(vj_derived_remove(cli->rest[0], &o, &e), e);
 	}
 	if (!cli->from || strcmp(cli->from, "libvirt") != 0)
 		return usage_error("%s", "derive --install needs --from libvirt");
@@ -1185,7 +1182,7 @@ static int derive_install(struct cli *cli)
 	}
 	r = vj_derived_install(cli->rest[0], xml, len, &o, &e);
 	free(xml);
-	return print_error(r, e);
+	return exit_status(r, e);
 }
 
 static int cmd_derive(struct cli *cli)
@@ -1235,7 +1232,7 @@ static int cmd_derive(struct cli *cli)
 		r = VJ_EXIT_SETUP;
 	free(json);
 	vj_spec_free(spec);
-	return print_error(r, e);
+	return exit_status(r, e);
 }
 
 static const struct command {
@@ -1266,7 +1263,7 @@ int main(int argc, char **argv)
 {
 	struct cli cli = { .preserve_fds = -1 };
 	size_t i;
-	int r;
+	int r, status;
 
 	if (argc < 2)
 		return usage(stderr), VJ_EXIT_USAGE;
@@ -1279,7 +1276,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (options_build() < 0)
-		return report(NULL);
+		return exit_status(-1, NULL);
 	cli.command = argv[1];
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, cli.command) != 0)
@@ -1292,7 +1289,7 @@ int main(int argc, char **argv)
 				cli.vmm_argv = argv + k + 1;
 				break;
 			}
-		r = parse_options(&cli, n - 1, argv + 1);
+		r = parse_options(&cli, n - 1, argv + 1, &status) < 0 ? status : -1;
 		if (r < 0 && cli.preserve_fds >= 0 && strcmp(cli.command, "run") && strcmp(cli.command, "enter") &&
 		    strcmp(cli.command, "launch") && strcmp(cli.command, "contexts"))
 			r = usage_error("--preserve-fds is for run, enter, launch and contexts, not %s", cli.command);

@@ -7,7 +7,7 @@
 
 #include "memlock.h"
 #include "rlimit.h"
-#include "serve.h"
+#include "run.h"
 #include "testlib.h"
 
 #define MIB (UINT64_C(1) << 20)

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libvfiojail: give a VM exactly the device access it needs before its VMM starts.
+ * vfiojail's core: give a VM exactly the device access it needs before its VMM
+ * starts.  This is the interface between the CLI (src/main.c) and the core, which
+ * is a static library linked into the binary and never installed: no ABI is
+ * promised (docs/ARCHITECTURE.md, section 7).
  *
- * The library is a planning core (spec -> plan: it reads the host under
+ * The core is a planning core (spec -> plan: it reads the host under
  * overridable roots and changes nothing) and an apply engine (every change to the
  * host is a step from one plan to the next, with its undo; docs/ARCHITECTURE.md).
  *
@@ -32,7 +35,6 @@
 extern "C" {
 #endif
 
-#define VJ_EXPORT __attribute__((visibility("default")))
 
 /* ------------------------------------------------------------------------- */
 /* Exit statuses shared by the CLI and the library's error values.           */
@@ -60,16 +62,16 @@ struct vj_error {
 	struct vj_error *cause; /* an earlier error this one wraps, or NULL      */
 };
 
-VJ_EXPORT void vj_error_free(struct vj_error *err);
+void vj_error_free(struct vj_error *err);
 /* "step: object: message: strerror(errnum)\n  hint: ..." on @f, with causes. */
-VJ_EXPORT void vj_error_print(const struct vj_error *err, FILE *f);
+void vj_error_print(const struct vj_error *err, FILE *f);
 
 /* ------------------------------------------------------------------------- */
 /* Sizes, PCI addresses, names                                               */
 
 /* "32GiB", "512M", "1073741824", "4 KiB": binary units only; overflow fails. */
-VJ_EXPORT int vj_parse_size(const char *s, uint64_t *out, const char *field,
-			    struct vj_error **err);
+int vj_parse_size(const char *s, uint64_t *out, const char *field,
+		  struct vj_error **err);
 
 struct vj_pci_addr {
 	uint16_t domain;
@@ -78,20 +80,20 @@ struct vj_pci_addr {
 	uint8_t function; /* 0..7 */
 };
 /* "0009:06:00.0" or "06:00.0" (domain 0000). */
-VJ_EXPORT int vj_parse_pci_addr(const char *s, struct vj_pci_addr *out,
-				const char *field, struct vj_error **err);
+int vj_parse_pci_addr(const char *s, struct vj_pci_addr *out,
+		      const char *field, struct vj_error **err);
 /* Canonical "dddd:bb:ss.f" into @buf (at least 13 bytes). */
-VJ_EXPORT void vj_pci_addr_format(const struct vj_pci_addr *a, char buf[static 13]);
+void vj_pci_addr_format(const struct vj_pci_addr *a, char buf[static 13]);
 
 /* A VM name: valid UTF-8 (no overlong form, surrogate or code point past U+10FFFF),
  * 1 to VJ_NAME_MAX_BYTES bytes, no "/", and an escape (the form cgroup, pin and
  * state file names use, vfiojail-spec(5)) of at most 240 bytes. */
 #define VJ_NAME_MAX_BYTES 200
-VJ_EXPORT int vj_validate_name(const char *name, const char *field, struct vj_error **err);
+int vj_validate_name(const char *name, const char *field, struct vj_error **err);
 /* @name for a terminal: itself, or when it holds a control character (C0, DEL, C1)
  * double-quoted with \xHH escapes into @buf.  NULL shows as (null). */
 #define VJ_NAME_SHOWN_MAX (4 * VJ_NAME_MAX_BYTES + 6)
-VJ_EXPORT const char *vj_name_shown(const char *name, char buf[static VJ_NAME_SHOWN_MAX]);
+const char *vj_name_shown(const char *name, char buf[static VJ_NAME_SHOWN_MAX]);
 
 /* ------------------------------------------------------------------------- */
 /* The VM spec                                                                */
@@ -177,25 +179,25 @@ struct vj_roots {
  * library's (vj_spec_new, then vj_spec_free, which clears and frees it).  The
  * parsers and flags fill either; clear releases what they allocated and leaves an
  * initialised spec. */
-VJ_EXPORT void vj_spec_init(struct vj_spec *spec);
-VJ_EXPORT void vj_spec_clear(struct vj_spec *spec);
-VJ_EXPORT struct vj_spec *vj_spec_new(void);
-VJ_EXPORT void vj_spec_free(struct vj_spec *spec);
+void vj_spec_init(struct vj_spec *spec);
+void vj_spec_clear(struct vj_spec *spec);
+struct vj_spec *vj_spec_new(void);
+void vj_spec_free(struct vj_spec *spec);
 /* Parse a JSON spec file; "-" reads standard input.  User and group names are
  * resolved through the passwd and group databases. */
-VJ_EXPORT int vj_spec_parse_file(const char *path, struct vj_spec **out, struct vj_error **err);
-VJ_EXPORT int vj_spec_parse_string(const char *json, struct vj_spec **out, struct vj_error **err);
+int vj_spec_parse_file(const char *path, struct vj_spec **out, struct vj_error **err);
+int vj_spec_parse_string(const char *json, struct vj_spec **out, struct vj_error **err);
 /* Flags that mirror the spec's fields: @flag is the name without "--", one of
  * vj_spec_flag's.  Repeated list flags append.  Call vj_spec_finish() once all
  * flags are in. */
 /* The spec's flags, from the one table the JSON keys use too: the @i-th flag name
  * (without "--"), and in *@has_value whether it takes a value; NULL past the last.
  * The CLI builds its options from this, so a new spec field is declared once. */
-VJ_EXPORT const char *vj_spec_flag(size_t i, bool *has_value);
-VJ_EXPORT int vj_spec_set_flag(struct vj_spec *spec, const char *flag, const char *value,
-			       struct vj_error **err);
+const char *vj_spec_flag(size_t i, bool *has_value);
+int vj_spec_set_flag(struct vj_spec *spec, const char *flag, const char *value,
+		     struct vj_error **err);
 /* Check required fields, resolve ids and defaults; JSON parsing calls it. */
-VJ_EXPORT int vj_spec_finish(struct vj_spec *spec, struct vj_error **err);
+int vj_spec_finish(struct vj_spec *spec, struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
 /* A spec derived from a libvirt domain XML                                   */
@@ -224,8 +226,8 @@ struct vj_domxml_opts {
  * ("devices/hostdev[2]/source/address") or the spec's field; 125 out of memory.
  * The mapping is vfiojail-spec(5)'s "Derived from a libvirt domain".
  */
-VJ_EXPORT int vj_spec_from_libvirt(const char *xml, size_t len, const struct vj_domxml_opts *o,
-				   struct vj_spec **out, char **json, struct vj_error **err);
+int vj_spec_from_libvirt(const char *xml, size_t len, const struct vj_domxml_opts *o,
+			 struct vj_spec **out, char **json, struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
 /* The memlock policy                                                         */
@@ -329,13 +331,13 @@ struct vj_plan_opts {
  * cgroup): *out (vj_plan_free), or -1 with *err (status 125: the host cannot
  * provide what the spec asks for, e.g. a device in no IOMMU group, or cannot be
  * read).  Nothing is changed.  Warnings are in (*out)->warnings. */
-VJ_EXPORT int vj_plan_build(const struct vj_spec *spec, const struct vj_plan_opts *opts,
-			    struct vj_plan **out, struct vj_error **err);
-VJ_EXPORT void vj_plan_free(struct vj_plan *plan);
+int vj_plan_build(const struct vj_spec *spec, const struct vj_plan_opts *opts,
+		  struct vj_plan **out, struct vj_error **err);
+void vj_plan_free(struct vj_plan *plan);
 /* The plan as JSON (pretty), in the schema the state file keeps it in too
  * (vfiojail(1), plan --json). */
-VJ_EXPORT int vj_plan_print_json(const struct vj_plan *plan, FILE *f);
-VJ_EXPORT int vj_plan_print_table(const struct vj_plan *plan, FILE *f);
+int vj_plan_print_json(const struct vj_plan *plan, FILE *f);
+int vj_plan_print_table(const struct vj_plan *plan, FILE *f);
 
 /* ------------------------------------------------------------------------- */
 /* Host checks                                                                */
@@ -354,15 +356,15 @@ struct vj_check_report {
 	size_t n_checks;
 };
 
-VJ_EXPORT int vj_check_host(const struct vj_roots *roots, struct vj_check_report **out,
-			    struct vj_error **err);
-VJ_EXPORT void vj_check_report_free(struct vj_check_report *r);
+int vj_check_host(const struct vj_roots *roots, struct vj_check_report **out,
+		  struct vj_error **err);
+void vj_check_report_free(struct vj_check_report *r);
 /* Worst status in the report. */
-VJ_EXPORT enum vj_check_status vj_check_worst(const struct vj_check_report *r);
+enum vj_check_status vj_check_worst(const struct vj_check_report *r);
 /* "PASS  name: detail" lines with "hint:" lines under the others. */
-VJ_EXPORT int vj_check_print_table(const struct vj_check_report *r, FILE *f);
+int vj_check_print_table(const struct vj_check_report *r, FILE *f);
 /* {"checks": [{"name", "status": "PASS"|"WARN"|"FAIL", "detail", "hint"}]} */
-VJ_EXPORT int vj_check_print_json(const struct vj_check_report *r, FILE *f);
+int vj_check_print_json(const struct vj_check_report *r, FILE *f);
 
 /* ------------------------------------------------------------------------- */
 /* Running a VMM in its jail                                                  */
@@ -399,8 +401,8 @@ struct vj_run_opts {
  * executed, 127 it was not found.  With opts->exec it does not return when the
  * VMM starts.
  */
-VJ_EXPORT int vj_run(const struct vj_spec *spec, const struct vj_run_opts *opts,
-		     struct vj_error **err);
+int vj_run(const struct vj_spec *spec, const struct vj_run_opts *opts,
+	   struct vj_error **err);
 
 /*
  * What vj_run and vj_setup would stop at before they change anything, checked
@@ -409,8 +411,8 @@ VJ_EXPORT int vj_run(const struct vj_spec *spec, const struct vj_run_opts *opts,
  * directory someone else made.  Returns 0, or -1 with the error (status 125) the
  * launch would give; `vfiojail plan` calls it, so a dry run and a launch agree.
  */
-VJ_EXPORT int vj_preflight(const struct vj_run_opts *opts, const struct vj_plan *plan,
-			   struct vj_error **err);
+int vj_preflight(const struct vj_run_opts *opts, const struct vj_plan *plan,
+		 struct vj_error **err);
 
 /*
  * Remove what a jail left: its cgroup (after its processes are gone; with
@@ -419,8 +421,8 @@ VJ_EXPORT int vj_preflight(const struct vj_run_opts *opts, const struct vj_plan 
  * @kill is false; 2 bad name or its lock is held; 125).  Only opts->state_dir and
  * opts->bpffs are used.
  */
-VJ_EXPORT int vj_teardown(const char *name, const struct vj_run_opts *opts, bool kill,
-			  struct vj_error **err);
+int vj_teardown(const char *name, const struct vj_run_opts *opts, bool kill,
+		struct vj_error **err);
 
 /*
  * The libvirt release hook's teardown: remove NAME's jail only when the launch
@@ -433,8 +435,8 @@ VJ_EXPORT int vj_teardown(const char *name, const struct vj_run_opts *opts, bool
  * process of its cgroup still runs, 2 bad name or its lock is held, 125 a damaged
  * or unreadable state file (left alone) or a removal that failed.
  */
-VJ_EXPORT int vj_teardown_if_launched(const char *name, const struct vj_run_opts *opts,
-				      struct vj_error **err);
+int vj_teardown_if_launched(const char *name, const struct vj_run_opts *opts,
+			    struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
 /* The launch service: unprivileged launchers                                 */
@@ -469,7 +471,7 @@ struct vj_serve_opts {
  * When that process exits the jail is torn down.  Returns 0 on a signal, or -1
  * with *err (status 125) when it cannot serve at all.
  */
-VJ_EXPORT int vj_serve(const struct vj_serve_opts *opts, struct vj_error **err);
+int vj_serve(const struct vj_serve_opts *opts, struct vj_error **err);
 
 /* Where the libvirt hook installs derived specs and the service finds them. */
 struct vj_derived_opts {
@@ -493,10 +495,10 @@ struct vj_derived_opts {
  * for a refusal (nothing written, an older derived spec of the name removed),
  * 125 when the host cannot give the plan or the file cannot be written.
  */
-VJ_EXPORT int vj_derived_install(const char *name, const char *xml, size_t len, const struct vj_derived_opts *o,
-				 struct vj_error **err);
+int vj_derived_install(const char *name, const char *xml, size_t len, const struct vj_derived_opts *o,
+		       struct vj_error **err);
 /* The hook at "release": <derived_dir>/NAME.json goes (0 also when there is none). */
-VJ_EXPORT int vj_derived_remove(const char *name, const struct vj_derived_opts *o, struct vj_error **err);
+int vj_derived_remove(const char *name, const struct vj_derived_opts *o, struct vj_error **err);
 
 /*
  * The client: ask the service at @socket_path (NULL: the default) for VM @name,
@@ -505,8 +507,8 @@ VJ_EXPORT int vj_derived_remove(const char *name, const struct vj_derived_opts *
  * memlock limit of the plan and no_new_privs.  Returns only on failure: -1 with
  * *err (status VJ_EXIT_DENIED when the service refused, else as vj_run).
  */
-VJ_EXPORT int vj_launch(const char *name, const char *socket_path, const struct vj_run_opts *opts,
-			struct vj_error **err);
+int vj_launch(const char *name, const char *socket_path, const struct vj_run_opts *opts,
+	      struct vj_error **err);
 
 /*
  * The contexts alone, for a launcher that starts the VMM itself and takes an
@@ -520,8 +522,8 @@ VJ_EXPORT int vj_launch(const char *name, const char *socket_path, const struct 
  * no_new_privs).  Returns only on failure: -1 with *err (status
  * VJ_EXIT_DENIED when the service refused, else as vj_run).
  */
-VJ_EXPORT int vj_contexts(const char *name, const char *socket_path, const struct vj_run_opts *opts,
-			  struct vj_error **err);
+int vj_contexts(const char *name, const char *socket_path, const struct vj_run_opts *opts,
+		struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
 /* Standalone jails: setup, enter, teardown                                   */
@@ -535,8 +537,8 @@ VJ_EXPORT int vj_contexts(const char *name, const char *socket_path, const struc
  * cannot provide it (nothing is left behind).  Only opts->plan, state_dir,
  * bpffs, iommufd_best_effort and warn are used.
  */
-VJ_EXPORT int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *opts,
-		       struct vj_error **err);
+int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *opts,
+	     struct vj_error **err);
 
 /*
  * Run opts->argv in the jail NAME made by vj_setup, as vj_run runs the VMM (its
@@ -544,7 +546,7 @@ VJ_EXPORT int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *opt
  * privileges), supervised or with opts->exec.  The jail stays when it exits.
  * Returns as vj_run does.
  */
-VJ_EXPORT int vj_enter(const char *name, const struct vj_run_opts *opts, struct vj_error **err);
+int vj_enter(const char *name, const struct vj_run_opts *opts, struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
 /* Hotplug into a jail of any kind (setup, run, launch)                       */
@@ -579,8 +581,8 @@ struct vj_hotplug {
 /* With h->qmp (one iommufd hostdev, no device): the whole hotplug into the running
  * QEMU on that QMP socket, by fd; the device gets no node and no rule, its plan entry
  * records the fd name (vfiojail(1), attach --qmp). */
-VJ_EXPORT int vj_attach(const char *name, const struct vj_hotplug *h,
-			const struct vj_run_opts *opts, struct vj_error **err);
+int vj_attach(const char *name, const struct vj_hotplug *h,
+	      const struct vj_run_opts *opts, struct vj_error **err);
 
 /*
  * Remove devices from the running jail NAME: their rules leave the filter's map
@@ -591,8 +593,8 @@ VJ_EXPORT int vj_attach(const char *name, const struct vj_hotplug *h,
  */
 /* With h->qmp: device_del, DEVICE_DELETED within 3 x h->timeout_s, no process of the
  * VM holding the device, then the memlock step and the state (vfiojail(1)). */
-VJ_EXPORT int vj_detach(const char *name, const struct vj_hotplug *h,
-			const struct vj_run_opts *opts, struct vj_error **err);
+int vj_detach(const char *name, const struct vj_hotplug *h,
+	      const struct vj_run_opts *opts, struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
 /* What a jail's state says, verified against the live system                 */
@@ -633,24 +635,24 @@ struct vj_status {
 };
 
 /* Read NAME's state and check it: 0, or -1 with *err (2: no such jail). */
-VJ_EXPORT int vj_status_get(const char *name, const struct vj_run_opts *opts,
-			    struct vj_status **out, struct vj_error **err);
-VJ_EXPORT void vj_status_free(struct vj_status *s);
+int vj_status_get(const char *name, const struct vj_run_opts *opts,
+		  struct vj_status **out, struct vj_error **err);
+void vj_status_free(struct vj_status *s);
 /* "OK    item: detail" / "DRIFT item: detail" lines, then the processes. */
-VJ_EXPORT int vj_status_print_table(const struct vj_status *s, FILE *f);
+int vj_status_print_table(const struct vj_status *s, FILE *f);
 /* {"name", "kind", "cgroup", "drift", "abandoned", "items": [{"name", "ok",
  * "detail"}], "processes": [{"pid", "memlock_soft", "memlock_hard", "locked"}],
  * "hostdevs": [{"pci", "node", "fd"}]} (fd: the id, or null) */
-VJ_EXPORT int vj_status_print_json(const struct vj_status *s, FILE *f);
+int vj_status_print_json(const struct vj_status *s, FILE *f);
 /* The names of every jail in the state directory, sorted. */
-VJ_EXPORT int vj_list(const struct vj_run_opts *opts, char ***names, size_t *n,
-		      struct vj_error **err);
+int vj_list(const struct vj_run_opts *opts, char ***names, size_t *n,
+	    struct vj_error **err);
 
 /* Tear down every abandoned jail (see struct vj_status); the names removed are
  * returned in *removed (caller frees each and the array).  0, or -1 with *err
  * for the first jail that could not be removed (the others are still tried). */
-VJ_EXPORT int vj_gc(const struct vj_run_opts *opts, char ***removed, size_t *n,
-		    struct vj_error **err);
+int vj_gc(const struct vj_run_opts *opts, char ***removed, size_t *n,
+	  struct vj_error **err);
 
 /* ------------------------------------------------------------------------- */
 /* Kubernetes: a CDI spec and the hand-off of the iommufd contexts            */
@@ -674,8 +676,8 @@ struct vj_cdi_opts {
  * user and group as ids) and poststop (`vfiojail hook poststop`).  0, or -1 with
  * *err (status 2: a VM name CDI cannot carry).
  */
-VJ_EXPORT int vj_cdi_print(const struct vj_plan *plan, const struct vj_spec *spec,
-			   const struct vj_cdi_opts *opts, FILE *f, struct vj_error **err);
+int vj_cdi_print(const struct vj_plan *plan, const struct vj_spec *spec,
+		 const struct vj_cdi_opts *opts, FILE *f, struct vj_error **err);
 
 /*
  * An allocation (docs/KUBERNETES.md, "From a DRA driver or device plugin"): a
@@ -692,16 +694,16 @@ struct vj_allocation {
 	char *claim;             /* "NAMESPACE/NAME" of the claim; NULL when "name" was given */
 	char *cdi_device;        /* the CDI device id: "vfiojail.dev/vm=NAME" */
 };
-VJ_EXPORT int vj_allocation_parse_file(const char *path, struct vj_allocation *out,
-				       struct vj_error **err);
-VJ_EXPORT int vj_allocation_parse_string(const char *json, struct vj_allocation *out,
-					 struct vj_error **err);
-VJ_EXPORT void vj_allocation_clear(struct vj_allocation *a);
+int vj_allocation_parse_file(const char *path, struct vj_allocation *out,
+			     struct vj_error **err);
+int vj_allocation_parse_string(const char *json, struct vj_allocation *out,
+			       struct vj_error **err);
+void vj_allocation_clear(struct vj_allocation *a);
 /* vj_plan_build for an allocation's spec: an error about one of its PCI devices
  * (one this node lacks, in no IOMMU group, ...) is wrapped to name its field,
  * hostdevs[N].pci, its status kept (125). */
-VJ_EXPORT int vj_allocation_plan(const struct vj_spec *spec, const struct vj_plan_opts *opts,
-				 struct vj_plan **out, struct vj_error **err);
+int vj_allocation_plan(const struct vj_spec *spec, const struct vj_plan_opts *opts,
+		       struct vj_plan **out, struct vj_error **err);
 
 struct vj_handoff_opts {
 	struct vj_run_opts run;  /* plan roots, iommufd_best_effort, warn */
@@ -726,14 +728,14 @@ struct vj_handoff_opts {
  * with *err otherwise (status 1: no client in time; 125: cannot serve).  The pod's
  * half is vj_launch with the socket.
  */
-VJ_EXPORT int vj_handoff_serve(const struct vj_spec *spec, const struct vj_handoff_opts *opts,
-			       struct vj_error **err);
+int vj_handoff_serve(const struct vj_spec *spec, const struct vj_handoff_opts *opts,
+		     struct vj_error **err);
 
 /* STATE_DIR/handoff/NAME (NAME escaped): the VM's hand-off directory, which its
  * CDI spec mounts into the container; made (root's, mode 0755) when missing, as
  * the bind mount needs it before the hooks run.  teardown NAME removes it. */
-VJ_EXPORT int vj_handoff_prepare(const char *name, const struct vj_run_opts *opts,
-				 struct vj_error **err);
+int vj_handoff_prepare(const char *name, const struct vj_run_opts *opts,
+		       struct vj_error **err);
 
 /*
  * The CDI createRuntime hook: @oci_state is the OCI state the runtime writes on
@@ -749,15 +751,15 @@ VJ_EXPORT int vj_handoff_prepare(const char *name, const struct vj_run_opts *opt
  * once the socket listens: 0, or -1 with *err (the runtime then does not start
  * the container).
  */
-VJ_EXPORT int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_opts *opts,
-					 unsigned timeout_s, FILE *oci_state, struct vj_error **err);
+int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_opts *opts,
+			       unsigned timeout_s, FILE *oci_state, struct vj_error **err);
 /* The CDI poststop hook, @oci_state as for create-runtime (its "id": the
  * container): the VM's hand-off ends (its daemon is stopped, the socket
  * removed) when it is that container's; another container's is left alone.
  * The daemon is signalled only through a pidfd matching its recorded pid and
  * start time while it holds its lock. */
-VJ_EXPORT int vj_cdi_hook_poststop(const char *name, const struct vj_run_opts *opts,
-				   FILE *oci_state, struct vj_error **err);
+int vj_cdi_hook_poststop(const char *name, const struct vj_run_opts *opts,
+			 FILE *oci_state, struct vj_error **err);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "name.h"
+#include "quote.h"
 #include "util.h"
 
 static char *xstrdup_or_null(const char *s)

@@ -10,7 +10,7 @@
 
 #include "error.h"
 #include "sysfs.h"
-#include "spec_internal.h"
+#include "quote.h"
 #include "util.h"
 
 #define RESOURCE_MAX_BYTES (64 * 1024)

@@ -120,19 +120,11 @@ int vj_pidfd_ids(int pidfd, struct vj_proc_ids *ids)
 {
 	_cleanup_close_ int dfd = vj_pidfd_procdir(pidfd);
 	_cleanup_free_ char *buf = NULL;
-	unsigned long u[4], g[4];
-	char *p;
+	struct vj_proc_status st;
 
-	if (dfd < 0 || read_at(dfd, "status", &buf) < 0)
+	if (dfd < 0 || read_at(dfd, "status", &buf) < 0 || vj_proc_status_parse(buf, &st) < 0)
 		return -1;
-	if (!(p = strstr(buf, "\nUid:")) || sscanf(p + 5, "%lu %lu %lu %lu", &u[0], &u[1], &u[2], &u[3]) != 4 ||
-	    !(p = strstr(buf, "\nGid:")) || sscanf(p + 5, "%lu %lu %lu %lu", &g[0], &g[1], &g[2], &g[3]) != 4) {
-		errno = EPROTO;
-		return -1;
-	}
-	*ids = (struct vj_proc_ids){ .ruid = (uid_t)u[0], .euid = (uid_t)u[1], .suid = (uid_t)u[2],
-				     .fsuid = (uid_t)u[3], .rgid = (gid_t)g[0], .egid = (gid_t)g[1],
-				     .sgid = (gid_t)g[2], .fsgid = (gid_t)g[3] };
+	*ids = st.ids;
 	return 0;
 }
 

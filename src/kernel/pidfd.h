@@ -18,13 +18,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "proc.h" /* struct vj_proc_ids */
 #include "vfiojail/vfiojail.h"
-
-/* The ids of a process, as /proc/PID/status gives them. */
-struct vj_proc_ids {
-	uid_t ruid, euid, suid, fsuid;
-	gid_t rgid, egid, sgid, fsgid;
-};
 
 /* pidfd_open(@pid): the fd, or -1 with errno. */
 int vj_pidfd_open(pid_t pid);

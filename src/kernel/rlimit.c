@@ -13,7 +13,7 @@
 #include <grp.h>
 
 #include "error.h"
-#include "memlock.h"
+#include "proc.h"
 #include "util.h"
 
 static uint64_t rlim_to_u64(rlim_t r)
@@ -75,7 +75,7 @@ static int raise_error(struct vj_error **err, int errnum, const char *object, pi
 
 int vj_rlimit_memlock_set(const struct vj_memlock_plan *p, struct vj_error **err)
 {
-	uint64_t want = vj_memlock_plan_limit(p);
+	uint64_t want = p->unlimited ? UINT64_MAX : p->bytes;
 	struct rlimit rl = { .rlim_cur = u64_to_rlim(want), .rlim_max = u64_to_rlim(want) };
 	struct rlimit cur;
 	int errnum;
@@ -131,27 +131,6 @@ int vj_rlimit_memlock_set_soft(const struct vj_memlock_plan *p, struct vj_error 
 	return 0;
 }
 
-static uint64_t limit_value(const char *s)
-{
-	return strncmp(s, "unlimited", 9) == 0 ? UINT64_MAX : strtoull(s, NULL, 10);
-}
-
-/* RLIMIT_MEMLOCK of any process from /proc/PID/limits: prlimit(2) on another
- * user's process needs CAP_SYS_RESOURCE, reading this file does not. */
-int vj_proc_memlock(pid_t pid, uint64_t *soft, uint64_t *hard)
-{
-	_cleanup_free_ char *path = vj_strdupf("/proc/%d/limits", (int)pid), *buf = NULL;
-	char a[32], b[32], *p;
-
-	if (!path || vj_read_file(path, 8192, &buf) < 0 || !(p = strstr(buf, "Max locked memory")))
-		return -1;
-	if (sscanf(p + strlen("Max locked memory"), " %31s %31s", a, b) != 2)
-		return -1;
-	*soft = limit_value(a);
-	*hard = limit_value(b);
-	return 0;
-}
-
 static const char *limit_num(uint64_t v, char buf[static 24])
 {
 	if (v == UINT64_MAX)
@@ -164,18 +143,15 @@ static const char *limit_num(uint64_t v, char buf[static 24])
  * the kernel's prlimit check compares); -1 otherwise. */
 static int proc_ids(pid_t pid, uid_t *uid, gid_t *gid)
 {
-	_cleanup_free_ char *path = vj_strdupf("/proc/%d/status", (int)pid), *buf = NULL;
-	unsigned u[3], g[3];
-	char *pu, *pg;
+	struct vj_proc_status st;
+	const struct vj_proc_ids *i = &st.ids;
 
-	if (!path || vj_read_file(path, 65536, &buf) < 0 || !(pu = strstr(buf, "\nUid:")) ||
-	    !(pg = strstr(buf, "\nGid:")) || sscanf(pu + 5, "%u %u %u", &u[0], &u[1], &u[2]) != 3 ||
-	    sscanf(pg + 5, "%u %u %u", &g[0], &g[1], &g[2]) != 3)
+	if (vj_proc_status(pid, &st) < 0)
 		return -1;
-	if (u[0] != u[1] || u[0] != u[2] || g[0] != g[1] || g[0] != g[2])
+	if (i->ruid != i->euid || i->ruid != i->suid || i->rgid != i->egid || i->rgid != i->sgid)
 		return -1;
-	*uid = u[0];
-	*gid = g[0];
+	*uid = i->ruid;
+	*gid = i->rgid;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "proc.h" /* vj_proc_memlock */
 #include "vfiojail/vfiojail.h"
 
 /*
@@ -24,11 +25,6 @@ int vj_rlimit_memlock_raise(pid_t pid, uint64_t bytes, struct vj_error **err);
  * is higher (so that a hotplug can raise the soft one later without
  * CAP_SYS_RESOURCE), else both are set as vj_rlimit_memlock_set does. */
 int vj_rlimit_memlock_set_soft(const struct vj_memlock_plan *p, struct vj_error **err);
-
-/* RLIMIT_MEMLOCK of any process, read from /proc/PID/limits (prlimit(2) on
- * another user's process needs CAP_SYS_RESOURCE, reading that file does not);
- * unlimited reads as UINT64_MAX.  0, or -1 when the process is gone. */
-int vj_proc_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);
 
 /* Set @pid's soft and hard RLIMIT_MEMLOCK (UINT64_MAX = unlimited).  Without
  * CAP_SYS_RESOURCE it is done from a child that takes @pid's uid and gid, as the

@@ -25,7 +25,7 @@
 
 #include "error.h"
 #include "sysfs.h"
-#include "spec_internal.h"
+#include "quote.h"
 #include "util.h"
 
 bool vj_vfio_driver_is_vfio(const char *driver)

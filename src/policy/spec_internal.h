@@ -2,18 +2,13 @@
 /* Helpers shared by the spec parsers (size.c, pciaddr.c, name.c, spec.c). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
-/* Room for a quoted value: 64 input bytes, each at most 4 output bytes, plus
- * the quotes, an ellipsis and the NUL. */
-#define VJ_QUOTE_MAX 300
+#include "quote.h" /* vj_quote */
 
-/*
- * Write @s into @buf as a double-quoted string safe to print: '"' and '\\' are
- * escaped, control characters and bytes >= 0x80 become \xNN, and input past 64
- * bytes is cut and marked with "...".  NULL prints as (null).  Returns @buf.
- */
-const char *vj_quote(const char *s, char buf[static VJ_QUOTE_MAX]);
+/* The largest spec text read, from a file, stdin or a string. */
+#define SPEC_FILE_MAX (1024 * 1024)
 
 struct vj_spec;
 struct vj_plan;
@@ -40,3 +35,18 @@ int vj_spec_from_json(struct json_object *root, const char *source, struct vj_sp
  * spec parser reads it: a syntax error names @source and the line (status 2). */
 int vj_json_parse_text(const char *text, const char *source, struct json_object **out,
 		       struct vj_error **err);
+
+/* Shared by spec.c (the fields) and spec_load.c (a whole spec, vj_spec_finish). */
+struct vj_iommufd_spec;
+/* The context @id of @spec, or NULL. */
+const struct vj_iommufd_spec *vj_spec_find_iommufd(struct vj_spec *spec, const char *id);
+/* A new context @id (checked, not a duplicate), from the field @field. */
+int vj_spec_add_iommufd_id(struct vj_spec *spec, const char *field, const char *id, struct vj_error **err);
+/* *dst = a copy of @v (the old one freed): 0, or -1 out of memory. */
+int vj_spec_set_string(char **dst, const char *v, struct vj_error **err);
+/* @s is one or more decimal digits and nothing else. */
+bool vj_all_digits(const char *s);
+/* The fields of the JSON object @root (@source names it in errors) into @spec,
+ * each through its validator; no cross-field check (vj_spec_finish). */
+int vj_spec_read_fields(struct json_object *root, const char *source, struct vj_spec *spec,
+			struct vj_error **err);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The launch service: root runs `vfiojail serve`; a launcher's unprivileged
- * process runs `vfiojail launch NAME -- VMM ...`, which asks the service over a
- * unix socket for the jail of VM NAME and then becomes the VMM itself.
+ * run's steps for the services (service/): the launch service runs them for a
+ * client's process (vj_run_handoff, vj_run_contexts), and what it hands the
+ * client back is a struct vj_handoff.  A launcher's unprivileged process runs
+ * `vfiojail launch NAME -- VMM ...`, which asks the service over a unix socket
+ * for the jail of VM NAME and then becomes the VMM itself.
  */
 #pragma once
 
@@ -76,32 +78,3 @@ int vj_run_contexts(const struct vj_spec *spec, const struct vj_run_opts *o, int
  * processes stays, for gc). */
 int vj_run_handoff_cancel(const char *name, const struct vj_run_opts *o, int pidfd,
 			  const struct vj_handoff *h, struct vj_error **err);
-
-/* The service's socket machinery, shared with the hand-off (handoff.c). */
-/* Listen on @path (bound under a temporary name, then renamed): mode @mode, and
- * owner @uid:@gid unless @uid is -1.  The fd, or -1 with *err. */
-int vj_serve_listen(const char *path, mode_t mode, uid_t uid, gid_t gid, struct vj_error **err);
-/* The client of @fd: SO_PEERCRED into *cred and the pidfd the kernel took
- * when it connected (5 s socket timeouts set).  0, or -1 with *err. */
-int vj_serve_peer(int fd, struct ucred *cred, int *pidfd, struct vj_error **err);
-/* The same without the timeouts: SO_PEERCRED and the pidfd of SO_PEERPIDFD
- * (Linux 6.5; an older kernel is refused, never served by pid). */
-int vj_serve_peer_identify(int fd, struct ucred *cred, int *pidfd, struct vj_error **err);
-/* What a client asks for: "VJ1\0NAME\0" the VM's jail (launch), "VJC1\0NAME\0"
- * its iommufd contexts alone (contexts).  An older service refuses "VJC1" as
- * it refuses any unknown request. */
-enum vj_request { VJ_REQUEST_LAUNCH, VJ_REQUEST_CONTEXTS };
-/* "VJ1\0NAME\0" into @buf: *name, a valid VM name; 0, or -1 with *err.  A
- * contexts request is refused (the hand-off serves launch only). */
-int vj_serve_read_request(int fd, char *buf, size_t size, const char **name, struct vj_error **err);
-/* Either request into @buf: *name and *kind; 0, or -1 with *err. */
-int vj_serve_read_request_kind(int fd, char *buf, size_t size, const char **name, enum vj_request *kind,
-			       struct vj_error **err);
-/* "OK\0MEMLOCK\0ID..." with the fds; 0, or -1. */
-int vj_serve_send_ok(int fd, const struct vj_handoff *h);
-void vj_serve_send_error(int fd, const struct vj_error *e);
-
-/* teardown's part of the Kubernetes path (handoff.c): @name's hand-off
- * directory, socket, pid file and log go; a hand-off daemon still running is
- * stopped. */
-int vj_handoff_remove(const char *state_dir, const char *name, struct vj_error **err);

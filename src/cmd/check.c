@@ -20,6 +20,7 @@
 #include "devfilter.h"
 #include "error.h"
 #include "jail.h"
+#include "pins.h"
 #include "iommufd.h"
 #include "plan.h"
 #include "privs.h"

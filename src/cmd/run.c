@@ -36,7 +36,8 @@
 #include "vmm.h"
 #include "apply.h"
 #include "jail.h"
-#include "serve.h"
+#include "run.h"
+#include "teardown.h"
 
 struct launch {
 	const struct vj_spec *spec;
@@ -208,6 +209,21 @@ out:
 
 /* The contexts and the hostdev fds (moved out of @vmm), their ids, the memlock
  * figure and the cgroup (NULL: none, for contexts alone), for the client. */
+void vj_handoff_clear(struct vj_handoff *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		if (h->fds && h->fds[i] >= 0)
+			close(h->fds[i]);
+		if (h->ids)
+			free(h->ids[i]);
+	}
+	free(h->fds);
+	free(h->ids);
+	free(h->cgroup);
+	free(h->client_cgroup);
+	memset(h, 0, sizeof(*h));
+}
+
 static int handoff_fill(struct vj_handoff *out, const struct vj_plan *plan, struct vj_vmm *vmm,
 			const char *cgroup, struct vj_error **err)
 {

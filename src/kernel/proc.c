@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "proc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+int vj_proc_status_parse(const char *text, struct vj_proc_status *out)
+{
+	unsigned long u[4], g[4];
+	unsigned long long kb = 0;
+	const char *p;
+
+	if (!(p = strstr(text, "\nUid:")) || sscanf(p + 5, "%lu %lu %lu %lu", &u[0], &u[1], &u[2], &u[3]) != 4 ||
+	    !(p = strstr(text, "\nGid:")) || sscanf(p + 5, "%lu %lu %lu %lu", &g[0], &g[1], &g[2], &g[3]) != 4) {
+		errno = EPROTO;
+		return -1;
+	}
+	if ((p = strstr(text, "\nVmLck:")) && sscanf(p + 7, " %llu", &kb) != 1)
+		kb = 0;
+	*out = (struct vj_proc_status){
+		.ids = { .ruid = (uid_t)u[0], .euid = (uid_t)u[1], .suid = (uid_t)u[2], .fsuid = (uid_t)u[3],
+			 .rgid = (gid_t)g[0], .egid = (gid_t)g[1], .sgid = (gid_t)g[2], .fsgid = (gid_t)g[3] },
+		.locked = (uint64_t)kb * 1024,
+	};
+	return 0;
+}
+
+int vj_proc_status(pid_t pid, struct vj_proc_status *out)
+{
+	_cleanup_free_ char *path = vj_strdupf("/proc/%d/status", (int)pid), *buf = NULL;
+
+	if (!path)
+		return -1;
+	if (vj_read_file(path, 65536, &buf) < 0)
+		return -1;
+	return vj_proc_status_parse(buf, out);
+}
+
+uint64_t vj_proc_locked(pid_t pid)
+{
+	struct vj_proc_status st;
+
+	return vj_proc_status(pid, &st) == 0 ? st.locked : 0;
+}
+
+static uint64_t limit_value(const char *s)
+{
+	return strncmp(s, "unlimited", 9) == 0 ? UINT64_MAX : strtoull(s, NULL, 10);
+}
+
+int vj_proc_memlock(pid_t pid, uint64_t *soft, uint64_t *hard)
+{
+	_cleanup_free_ char *path = vj_strdupf("/proc/%d/limits", (int)pid), *buf = NULL;
+	char a[32], b[32], *p;
+
+	if (!path || vj_read_file(path, 8192, &buf) < 0 || !(p = strstr(buf, "Max locked memory")))
+		return -1;
+	if (sscanf(p + strlen("Max locked memory"), " %31s %31s", a, b) != 2)
+		return -1;
+	*soft = limit_value(a);
+	*hard = limit_value(b);
+	return 0;
+}
