@@ -6,6 +6,7 @@
 #include <sys/statfs.h>
 
 #include "cgroup.h"
+#include "dlib.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -413,6 +414,74 @@ static void test_kill_each_fallback(void **state)
 	assert_int_equal(vj_cgroup_remove(fx->path, &err), 0);
 }
 
+/* On the real /proc the mount may be known without the table (no libmount): the
+ * answer is the table's (a proc root of /proc/. reads it). */
+static void test_root_known_agrees_with_table(void **state)
+{
+	struct vj_error *err = NULL;
+	_cleanup_free_ char *known = NULL, *table = NULL, *kdir = NULL, *tdir = NULL;
+
+	assert_int_equal(vj_cgroup2_root(NULL, &known, &err), 0);
+	assert_int_equal(vj_cgroup2_root("/proc/.", &table, &err), 0);
+	assert_string_equal(known, table);
+	assert_int_equal(vj_cgroup_self_dir(NULL, &kdir, &err), 0);
+	assert_int_equal(vj_cgroup_self_dir("/proc/.", &tdir, &err), 0);
+	assert_string_equal(kdir, tdir);
+	assert_null(err);
+}
+
+/* Libraries loaded on first use: a missing one, or one without a symbol, is an error
+ * naming it and the package to install, the same at each call. */
+static struct {
+	typeof(getpid) *getpid;
+	typeof(getppid) *nothing;
+} fns;
+static const struct vj_dlib_sym fn_syms[] = { VJ_DLIB_SYM(fns, getpid, getpid) };
+static const struct vj_dlib_sym bad_syms[] = {
+	VJ_DLIB_SYM(fns, getpid, getpid),
+	{ "vj_no_such_symbol", (void **)&fns.nothing },
+};
+
+static void test_dlib_missing_library(void **state)
+{
+	struct vj_dlib lib = VJ_DLIB("libvfiojail-test-none.so.9", "vfiojail-test-none", fn_syms);
+	struct vj_error *err = NULL;
+
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(vj_dlib_load(&lib, "to test", &err), -1);
+		assert_error_of(err, VJ_EXIT_SETUP, "library", "libvfiojail-test-none.so.9");
+		assert_contains(err->message, "cannot load libvfiojail-test-none.so.9 to test: ");
+		assert_contains(err->hint, "vfiojail-test-none");
+		vj_error_free(err);
+		err = NULL;
+	}
+	free(lib.why);
+}
+
+static void test_dlib_missing_symbol(void **state)
+{
+	struct vj_dlib lib = VJ_DLIB("libc.so.6", "libc6", bad_syms);
+	struct vj_error *err = NULL;
+
+	assert_int_equal(vj_dlib_load(&lib, NULL, &err), -1);
+	assert_error_of(err, VJ_EXIT_SETUP, "library", "libc.so.6");
+	assert_contains(err->message, "vj_no_such_symbol");
+	vj_error_free(err);
+	free(lib.why);
+}
+
+static void test_dlib_loads_once(void **state)
+{
+	struct vj_dlib lib = VJ_DLIB("libc.so.6", "libc6", fn_syms);
+
+	fns.getpid = NULL;
+	assert_int_equal(vj_dlib_load(&lib, NULL, NULL), 0);
+	assert_non_null(fns.getpid);
+	assert_int_equal(fns.getpid(), getpid());
+	assert_int_equal(vj_dlib_load(&lib, NULL, NULL), 0);
+	assert_null(lib.why);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +492,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_root_must_cover_the_caller, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_none_covers_is_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hybrid_means_v1_mounted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_known_agrees_with_table, setup, teardown),
+		cmocka_unit_test(test_dlib_missing_library),
+		cmocka_unit_test(test_dlib_missing_symbol),
+		cmocka_unit_test(test_dlib_loads_once),
 		cmocka_unit_test_setup_teardown(test_self_parses_unified_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_self_is_a_cgroup_of_the_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_twice_reports_leftover, setup, teardown),

@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <libmount.h>
 
+#include "dlib.h"
 #include "error.h"
 #include "pidfd.h"
 #include "util.h"
@@ -67,6 +68,41 @@ static void backoff_sleep(long *step)
 /* mountinfo                                                                */
 
 /*
+ * libmount reads the mount table; it is loaded when a table is read, not at every
+ * start: with libblkid, libselinux and libpcre2 it costs each process about as much
+ * as the rest of a launch, and a launch on a usual host reads no table (see
+ * cg2_mount_known below).
+ */
+static struct {
+	typeof(mnt_new_table) *new_table;
+	typeof(mnt_unref_table) *unref_table;
+	typeof(mnt_table_parse_file) *table_parse_file;
+	typeof(mnt_table_next_fs) *table_next_fs;
+	typeof(mnt_new_iter) *new_iter;
+	typeof(mnt_free_iter) *free_iter;
+	typeof(mnt_fs_get_fstype) *fs_get_fstype;
+	typeof(mnt_fs_get_target) *fs_get_target;
+	typeof(mnt_fs_get_root) *fs_get_root;
+} mnt;
+
+static const struct vj_dlib_sym mnt_syms[] = {
+	VJ_DLIB_SYM(mnt, new_table, mnt_new_table),
+	VJ_DLIB_SYM(mnt, unref_table, mnt_unref_table),
+	VJ_DLIB_SYM(mnt, table_parse_file, mnt_table_parse_file),
+	VJ_DLIB_SYM(mnt, table_next_fs, mnt_table_next_fs),
+	VJ_DLIB_SYM(mnt, new_iter, mnt_new_iter),
+	VJ_DLIB_SYM(mnt, free_iter, mnt_free_iter),
+	VJ_DLIB_SYM(mnt, fs_get_fstype, mnt_fs_get_fstype),
+	VJ_DLIB_SYM(mnt, fs_get_target, mnt_fs_get_target),
+	VJ_DLIB_SYM(mnt, fs_get_root, mnt_fs_get_root),
+};
+
+/* The ABI of <libmount.h>: libmount has been libmount.so.1 since it began. */
+#define LIBMOUNT_SONAME "libmount.so.1"
+
+static struct vj_dlib libmount = VJ_DLIB(LIBMOUNT_SONAME, "libmount1", mnt_syms);
+
+/*
  * Which cgroup2 mount, and where the caller's cgroup is in it.
  *
  * /proc/self/mountinfo is read with libmount.  A cgroup2 mount counts when it is
@@ -82,6 +118,7 @@ struct cg2_mount {
 	char *target; /* the mount point, unescaped */
 	char *root;   /* its root field */
 	bool v1;      /* cgroup v1 hierarchies are mounted too (hybrid) */
+	bool table;   /* found in the mount table (v1 is known) */
 };
 
 static void cg2_mount_clear(struct cg2_mount *m)
@@ -124,61 +161,66 @@ static bool root_covers(const char *root, const char *self)
 /* Hidden by a mount listed after it, on its mount point or above it. */
 static bool fs_hidden(struct libmnt_table *tb, struct libmnt_fs *fs)
 {
-	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_iter *it = mnt.new_iter(MNT_ITER_FORWARD);
 	struct libmnt_fs *other;
-	const char *target = mnt_fs_get_target(fs);
+	const char *target = mnt.fs_get_target(fs);
 	bool after = false, hidden = false;
 
 	if (!it || !target)
 		return true;
-	while (!hidden && mnt_table_next_fs(tb, it, &other) == 0) {
-		const char *t = mnt_fs_get_target(other);
+	while (!hidden && mnt.table_next_fs(tb, it, &other) == 0) {
+		const char *t = mnt.fs_get_target(other);
 		if (other == fs) {
 			after = true;
 			continue;
 		}
 		hidden = after && t && path_under(target, t);
 	}
-	mnt_free_iter(it);
+	mnt.free_iter(it);
 	return hidden;
 }
 
 static int cg2_mount_find(const char *mountinfo, const char *self, struct cg2_mount *m,
 			  struct vj_error **err)
 {
-	struct libmnt_table *tb = mnt_new_table();
-	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_table *tb;
+	struct libmnt_iter *it;
 	struct libmnt_fs *fs;
 	size_t n_cg2 = 0;
 	int r = 0;
 
 	*m = (struct cg2_mount){ 0 };
+	if (vj_dlib_load(&libmount, "to read the mount table", err) < 0)
+		return -1;
+	tb = mnt.new_table();
+	it = mnt.new_iter(MNT_ITER_FORWARD);
 	if (!tb || !it) {
 		r = err_oom(err, mountinfo);
 		goto out;
 	}
-	if (mnt_table_parse_file(tb, mountinfo) != 0) {
+	if (mnt.table_parse_file(tb, mountinfo) != 0) {
 		r = vj_err_sys(err, STEP, mountinfo, errno, "is procfs mounted?",
 			       "cannot read %s to find the cgroup2 mount", mountinfo);
 		goto out;
 	}
-	while (mnt_table_next_fs(tb, it, &fs) == 0) {
-		const char *type = mnt_fs_get_fstype(fs);
+	while (mnt.table_next_fs(tb, it, &fs) == 0) {
+		const char *type = mnt.fs_get_fstype(fs);
 		if (type && strcmp(type, "cgroup") == 0 && !fs_hidden(tb, fs))
 			m->v1 = true; /* a v1 hierarchy this process can see */
 		if (!type || strcmp(type, "cgroup2") != 0)
 			continue;
 		n_cg2++;
-		if (m->target || fs_hidden(tb, fs) || !mnt_fs_get_target(fs) ||
-		    !root_covers(mnt_fs_get_root(fs) ? mnt_fs_get_root(fs) : "/", self))
+		if (m->target || fs_hidden(tb, fs) || !mnt.fs_get_target(fs) ||
+		    !root_covers(mnt.fs_get_root(fs) ? mnt.fs_get_root(fs) : "/", self))
 			continue;
-		m->target = strdup(mnt_fs_get_target(fs));
-		m->root = strdup(mnt_fs_get_root(fs) ? mnt_fs_get_root(fs) : "/");
+		m->target = strdup(mnt.fs_get_target(fs));
+		m->root = strdup(mnt.fs_get_root(fs) ? mnt.fs_get_root(fs) : "/");
 		if (!m->target || !m->root) {
 			r = err_oom(err, mountinfo);
 			goto out;
 		}
 	}
+	m->table = true;
 	if (!m->target)
 		r = n_cg2 == 0
 			    ? vj_err_sys(err, STEP, mountinfo, 0,
@@ -191,11 +233,80 @@ static int cg2_mount_find(const char *mountinfo, const char *self, struct cg2_mo
 					 "none of the %zu cgroup2 mounts in %s is visible and shows this process's cgroup %s",
 					 n_cg2, mountinfo, self);
 out:
-	mnt_free_iter(it);
-	mnt_unref_table(tb);
+	mnt.free_iter(it);
+	mnt.unref_table(tb);
 	if (r < 0)
 		cg2_mount_clear(m);
 	return r;
+}
+
+/* Whether @dir's cgroup.procs lists this process. */
+static bool procs_has_self(const char *dir)
+{
+	_cleanup_free_ char *path = vj_path_join(dir, "cgroup.procs");
+	_cleanup_fclose_ FILE *f = path ? fopen(path, "re") : NULL;
+	long pid;
+
+	while (f && fscanf(f, "%ld", &pid) == 1)
+		if (pid == (long)getpid())
+			return true;
+	return false;
+}
+
+/*
+ * The cgroup2 mount without reading the mount table, where no decision needs it: on
+ * the real /proc (a fixture's mountinfo is read as given), when the mount a path
+ * lookup reaches at /sys/fs/cgroup (unified host) or, below a tmpfs there, at
+ * /sys/fs/cgroup/unified (systemd's hybrid layout) is a cgroup2 that shows the
+ * caller's cgroup at <mount><self>:
+ *  - in the host's cgroup namespace: the mount's root is the hierarchy's root (it has
+ *    no cgroup.type, which "exists on non-root cgroups", cgroup-v2.rst);
+ *  - in another one: <mount><self>/cgroup.procs lists this process, so <mount> is the
+ *    directory of the namespace's root.
+ * Either way its root field reads "/" and it is visible (statfs resolved the path to
+ * it), the answer the table would give unless another visible cgroup2 mount covering
+ * the caller came earlier in it.  1 found, 0 not (read the table).
+ */
+#define PROC_CGROUP_INIT_INO 0xEFFFFFFBU /* the host's cgroup namespace (include/linux/proc_ns.h) */
+
+static int cg2_mount_known(const char *proc_root, const char *self, struct cg2_mount *m)
+{
+	static const char *const where[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+	struct statfs sf;
+	struct stat st;
+	const char *dir = NULL;
+	bool host_ns;
+
+	*m = (struct cg2_mount){ 0 };
+	if (strcmp(proc_root, "/proc") != 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]) && !dir; i++) {
+		if (statfs(where[i], &sf) < 0)
+			return 0;
+		if (sf.f_type == CGROUP2_SUPER_MAGIC)
+			dir = where[i];
+		else if (sf.f_type != TMPFS_MAGIC)
+			return 0;
+	}
+	if (!dir)
+		return 0;
+	host_ns = stat("/proc/self/ns/cgroup", &st) == 0 && st.st_ino == PROC_CGROUP_INIT_INO;
+	if (host_ns) {
+		_cleanup_free_ char *type = vj_path_join(dir, "cgroup.type");
+		if (!type || access(type, F_OK) == 0 || errno != ENOENT)
+			return 0;
+	} else {
+		_cleanup_free_ char *mine = vj_path_join(dir, self);
+		if (!mine || !procs_has_self(mine))
+			return 0;
+	}
+	m->target = strdup(dir);
+	m->root = strdup("/");
+	if (!m->target || !m->root) {
+		cg2_mount_clear(m);
+		return 0;
+	}
+	return 1;
 }
 
 /*
@@ -226,40 +337,31 @@ static void cg2_cache_reset(void)
 	cg2_cache.proc_root = cg2_cache.ns_base = NULL;
 }
 
-/* The mount for @self, found again or remembered. */
-static int cg2_lookup(const char *proc_root, const char *self, struct vj_error **err)
+/* The mount for @self, found again or remembered; from the mount table when
+ * @table (to know whether v1 hierarchies are mounted too). */
+static int cg2_lookup(const char *proc_root, const char *self, bool table, struct vj_error **err)
 {
 	_cleanup_free_ char *path = NULL;
 	struct cg2_mount m;
 
-	if (cg2_cache_valid(proc_root) && root_covers(cg2_cache.m.root, self))
+	if (cg2_cache_valid(proc_root) && root_covers(cg2_cache.m.root, self) &&
+	    (cg2_cache.m.table || !table))
 		return 0;
-	path = vj_path_join(proc_root, "self/mountinfo");
-	if (!path)
-		return err_oom(err, "mountinfo");
-	if (cg2_mount_find(path, self, &m, err) < 0)
-		return -1;
+	if (table || cg2_mount_known(proc_root, self, &m) == 0) {
+		path = vj_path_join(proc_root, "self/mountinfo");
+		if (!path)
+			return err_oom(err, "mountinfo");
+		if (cg2_mount_find(path, self, &m, err) < 0)
+			return -1;
+	}
 	cg2_cache_reset();
 	cg2_cache.proc_root = strdup(proc_root);
 	if (!cg2_cache.proc_root) {
 		cg2_mount_clear(&m);
-		return err_oom(err, path);
+		return err_oom(err, "cgroup2");
 	}
 	cg2_cache.m = m;
 	return 0;
-}
-
-/* Whether @dir's cgroup.procs lists this process. */
-static bool procs_has_self(const char *dir)
-{
-	_cleanup_free_ char *path = vj_path_join(dir, "cgroup.procs");
-	_cleanup_fclose_ FILE *f = path ? fopen(path, "re") : NULL;
-	long pid;
-
-	while (f && fscanf(f, "%ld", &pid) == 1)
-		if (pid == (long)getpid())
-			return true;
-	return false;
 }
 
 /*
@@ -304,7 +406,7 @@ int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **e
 	 * read the caller's again (a launch asks several times). */
 	if (!(cg2_cache_valid(proc_root) &&
 	      (strcmp(cg2_cache.m.root, "/") == 0 || root_ups(cg2_cache.m.root) > 0)) &&
-	    (vj_cgroup_self(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, err) < 0))
+	    (vj_cgroup_self(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, false, err) < 0))
 		return -1;
 	*mount_out = strdup(cg2_cache.m.target);
 	return *mount_out ? 0 : err_oom(err, "cgroup2");
@@ -312,9 +414,12 @@ int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **e
 
 bool vj_cgroup2_hybrid(const char *proc_root)
 {
-	_cleanup_free_ char *mount = NULL;
+	_cleanup_free_ char *self = NULL;
 
-	return vj_cgroup2_root(proc_root, &mount, NULL) == 0 && cg2_cache.m.v1;
+	/* Only the mount table says which v1 hierarchies are mounted. */
+	proc_root = proc_root ? proc_root : "/proc";
+	return vj_cgroup_self(proc_root, &self, NULL) == 0 &&
+	       cg2_lookup(proc_root, self, true, NULL) == 0 && cg2_cache.m.v1;
 }
 
 int vj_cgroup_self_dir(const char *proc_root, char **dir_out, struct vj_error **err)
@@ -324,7 +429,7 @@ int vj_cgroup_self_dir(const char *proc_root, char **dir_out, struct vj_error **
 	int ups;
 
 	proc_root = proc_root ? proc_root : "/proc";
-	if (vj_cgroup_self(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, err) < 0)
+	if (vj_cgroup_self(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, false, err) < 0)
 		return -1;
 	m = &cg2_cache.m;
 	ups = root_ups(m->root);

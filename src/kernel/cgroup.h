@@ -19,11 +19,14 @@
 /*
  * The cgroup2 mount point vfiojail uses, from <proc_root>/self/mountinfo (NULL =
  * /proc): the first cgroup2 mount that is visible (no later mount on it or above
- * it) and whose root covers the caller's cgroup.
+ * it) and whose root covers the caller's cgroup.  On the real /proc the table is not
+ * read (nor libmount loaded) when /sys/fs/cgroup, or /sys/fs/cgroup/unified below a
+ * tmpfs, is a cgroup2 mount showing the caller's cgroup at <mount><cgroup>.
  */
 int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **err);
 
-/* Whether cgroup v1 hierarchies are mounted beside that cgroup2 mount. */
+/* Whether cgroup v1 hierarchies are mounted beside that cgroup2 mount (always from
+ * the mount table). */
 bool vj_cgroup2_hybrid(const char *proc_root);
 
 /*

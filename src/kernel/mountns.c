@@ -29,6 +29,7 @@
 
 #include <acl/libacl.h>
 
+#include "dlib.h"
 #include "error.h"
 #include "util.h"
 
@@ -56,6 +57,27 @@ static void kept_fds_close(struct kept_fds *k)
 		closep(&k->fd[i]);
 }
 
+/*
+ * libacl is loaded when a host node has an ACL to copy (a plan marks it), not at
+ * every start: most launches copy none.
+ */
+static struct {
+	typeof(acl_get_file) *get_file;
+	typeof(acl_set_file) *set_file;
+	typeof(acl_equiv_mode) *equiv_mode;
+	typeof(acl_free) *free;
+} xacl;
+
+static const struct vj_dlib_sym xacl_syms[] = {
+	VJ_DLIB_SYM(xacl, get_file, acl_get_file),
+	VJ_DLIB_SYM(xacl, set_file, acl_set_file),
+	VJ_DLIB_SYM(xacl, equiv_mode, acl_equiv_mode),
+	VJ_DLIB_SYM(xacl, free, acl_free),
+};
+
+/* The ABI of <sys/acl.h>: libacl.so.1 since libacl 2.2. */
+static struct vj_dlib libacl = VJ_DLIB("libacl.so.1", "libacl1", xacl_syms);
+
 struct acl_list {
 	acl_t *acl;
 	size_t n;
@@ -65,7 +87,7 @@ static void acl_list_free(struct acl_list *l)
 {
 	for (size_t i = 0; l->acl && i < l->n; i++)
 		if (l->acl[i])
-			acl_free(l->acl[i]);
+			xacl.free(l->acl[i]);
 	free(l->acl);
 }
 
@@ -203,16 +225,18 @@ static int load_host_acl(const struct vj_node *node, acl_t *out, struct vj_error
 				  "host node is not %s device %u:%u, refusing to copy its ACL to %s",
 				  node->type == 'c' ? "character" : "block", node->major,
 				  node->minor, node->path);
+	if (vj_dlib_load(&libacl, "to copy the ACL of a host node", err) < 0)
+		return -1;
 	fd_path(p, fd);
-	acl = acl_get_file(p, ACL_TYPE_ACCESS);
+	acl = xacl.get_file(p, ACL_TYPE_ACCESS);
 	if (!acl) {
 		if (errno == ENOTSUP)
 			return 0; /* the host file system keeps no ACLs */
 		return vj_err_sys(err, STEP, node->host_path, errno, NULL,
 				  "cannot read the ACL of the host node");
 	}
-	if (acl_equiv_mode(acl, NULL) == 0) {
-		acl_free(acl);
+	if (xacl.equiv_mode(acl, NULL) == 0) {
+		xacl.free(acl);
 		return 0;
 	}
 	*out = acl;
@@ -345,7 +369,7 @@ static int set_node_acl(int dir, const char *leaf, acl_t acl, const char *obj,
 	if (fd < 0)
 		return vj_err_sys(err, STEP, obj, errno, NULL, "cannot open the new node");
 	fd_path(p, fd);
-	if (acl_set_file(p, ACL_TYPE_ACCESS, acl) < 0)
+	if (xacl.set_file(p, ACL_TYPE_ACCESS, acl) < 0)
 		return vj_err_sys(err, STEP, obj, errno, NULL,
 				  "cannot copy the host node's ACL to the new node");
 	return 0;

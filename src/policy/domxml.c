@@ -25,6 +25,7 @@
 #include <libxml/tree.h>
 
 #include "config.h"
+#include "dlib.h"
 #include "error.h"
 #include "hashset.h"
 #include "spec_internal.h"
@@ -87,6 +88,57 @@ static void derive_clear(struct derive *d)
 		json_object_put(d->spec);
 }
 
+/*
+ * libxml2 is loaded when a domain XML is first read, not at every start: with ICU
+ * and libstdc++ it costs each process more than a whole launch, and only derive and
+ * the derived specs read XML.
+ */
+static struct {
+	typeof(xmlInitParser) *xmlInitParser;
+	typeof(xmlNewParserCtxt) *xmlNewParserCtxt;
+	typeof(xmlFreeParserCtxt) *xmlFreeParserCtxt;
+	typeof(xmlCtxtReadMemory) *xmlCtxtReadMemory;
+	typeof(xmlCtxtGetLastError) *xmlCtxtGetLastError;
+	typeof(xmlFreeDoc) *xmlFreeDoc;
+	typeof(xmlDocGetRootElement) *xmlDocGetRootElement;
+	typeof(xmlGetNoNsProp) *xmlGetNoNsProp;
+	typeof(xmlHasProp) *xmlHasProp;
+	typeof(xmlNodeGetContent) *xmlNodeGetContent;
+	typeof(xmlStrcmp) *xmlStrcmp;
+	typeof(xmlGetExternalEntityLoader) *xmlGetExternalEntityLoader;
+	typeof(xmlSetExternalEntityLoader) *xmlSetExternalEntityLoader;
+	typeof(xmlMemGet) *xmlMemGet; /* for xmlFree, a variable or a macro by build */
+} xml2;
+
+static const struct vj_dlib_sym xml2_syms[] = {
+	VJ_DLIB_SYM(xml2, xmlInitParser, xmlInitParser),
+	VJ_DLIB_SYM(xml2, xmlNewParserCtxt, xmlNewParserCtxt),
+	VJ_DLIB_SYM(xml2, xmlFreeParserCtxt, xmlFreeParserCtxt),
+	VJ_DLIB_SYM(xml2, xmlCtxtReadMemory, xmlCtxtReadMemory),
+	VJ_DLIB_SYM(xml2, xmlCtxtGetLastError, xmlCtxtGetLastError),
+	VJ_DLIB_SYM(xml2, xmlFreeDoc, xmlFreeDoc),
+	VJ_DLIB_SYM(xml2, xmlDocGetRootElement, xmlDocGetRootElement),
+	VJ_DLIB_SYM(xml2, xmlGetNoNsProp, xmlGetNoNsProp),
+	VJ_DLIB_SYM(xml2, xmlHasProp, xmlHasProp),
+	VJ_DLIB_SYM(xml2, xmlNodeGetContent, xmlNodeGetContent),
+	VJ_DLIB_SYM(xml2, xmlStrcmp, xmlStrcmp),
+	VJ_DLIB_SYM(xml2, xmlGetExternalEntityLoader, xmlGetExternalEntityLoader),
+	VJ_DLIB_SYM(xml2, xmlSetExternalEntityLoader, xmlSetExternalEntityLoader),
+	VJ_DLIB_SYM(xml2, xmlMemGet, xmlMemGet),
+};
+
+/* The ABI of the libxml2 headers: libxml2.so.2 since libxml2 2.0. */
+static struct vj_dlib libxml2 = VJ_DLIB("libxml2.so.2", "libxml2", xml2_syms);
+
+/* What frees the strings libxml2 returns (xmlFree). */
+static void xml2_free(void *p)
+{
+	xmlFreeFunc f = NULL;
+
+	if (xml2.xmlMemGet(&f, NULL, NULL, NULL) == 0 && f)
+		f(p);
+}
+
 static int oom(struct vj_error **err)
 {
 	return vj_err(err, VJ_EXIT_SETUP, ENOMEM, STEP, NULL, NULL, "out of memory");
@@ -95,7 +147,7 @@ static int oom(struct vj_error **err)
 static void xfreep(xmlChar **p)
 {
 	if (*p)
-		xmlFree(*p);
+		xml2_free(*p);
 }
 #define _cleanup_xfree_ _cleanup_(xfreep)
 
@@ -105,7 +157,7 @@ static void xfreep(xmlChar **p)
 static bool is_elem(xmlNodePtr n, const char *name)
 {
 	return n && n->type == XML_ELEMENT_NODE && !n->ns &&
-	       (!name || xmlStrcmp(n->name, (const xmlChar *)name) == 0);
+	       (!name || xml2.xmlStrcmp(n->name, (const xmlChar *)name) == 0);
 }
 
 /* The first child element @name (libvirt's own: no namespace), or NULL. */
@@ -135,10 +187,10 @@ static char *segment(xmlNodePtr n)
 {
 	size_t pos = 1;
 	bool indexed = n->parent && n->parent->type == XML_ELEMENT_NODE &&
-		       xmlStrcmp(n->parent->name, (const xmlChar *)"devices") == 0;
+		       xml2.xmlStrcmp(n->parent->name, (const xmlChar *)"devices") == 0;
 
 	for (xmlNodePtr c = n->prev; c; c = c->prev)
-		if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, n->name) == 0)
+		if (c->type == XML_ELEMENT_NODE && xml2.xmlStrcmp(c->name, n->name) == 0)
 			pos++;
 	if (pos > 1 || (n->next && next_same(n)))
 		indexed = true;
@@ -189,7 +241,7 @@ static int xml_err(struct derive *d, xmlNodePtr n, const char *fmt, ...)
 /* An attribute's value (xmlFree), or NULL when absent. */
 static xmlChar *attr(xmlNodePtr n, const char *name)
 {
-	return n ? xmlGetNoNsProp(n, (const xmlChar *)name) : NULL;
+	return n ? xml2.xmlGetNoNsProp(n, (const xmlChar *)name) : NULL;
 }
 
 static bool attr_is(xmlNodePtr n, const char *name, const char *value)
@@ -203,7 +255,7 @@ static bool attr_is(xmlNodePtr n, const char *name, const char *value)
  * error) when it is longer than TEXT_MAX.  *out is NULL-free: "" when empty. */
 static int text_of(struct derive *d, xmlNodePtr n, char **out)
 {
-	_cleanup_xfree_ xmlChar *raw = xmlNodeGetContent(n);
+	_cleanup_xfree_ xmlChar *raw = xml2.xmlNodeGetContent(n);
 	const char *s = raw ? (const char *)raw : "";
 	size_t len;
 
@@ -871,7 +923,7 @@ static int chardev(struct derive *d, xmlNodePtr n)
 	src = child(n, "source");
 	if (!src)
 		return xml_err(d, n, "type='dev' needs <source path='/dev/...'/>");
-	if (!xmlHasProp(src, (const xmlChar *)"path"))
+	if (!xml2.xmlHasProp(src, (const xmlChar *)"path"))
 		return xml_err(d, src, "type='dev' needs a path attribute");
 	return add_device_attr(d, src, "path", NULL, RW);
 }
@@ -1198,13 +1250,13 @@ static xmlParserInputPtr no_loader(const char *url, const char *id, xmlParserCtx
 static void docfreep(xmlDocPtr *doc)
 {
 	if (*doc)
-		xmlFreeDoc(*doc);
+		xml2.xmlFreeDoc(*doc);
 }
 
 static void ctxtfreep(xmlParserCtxtPtr *c)
 {
 	if (*c)
-		xmlFreeParserCtxt(*c);
+		xml2.xmlFreeParserCtxt(*c);
 }
 
 static int parse_xml(const char *xml, size_t len, xmlDocPtr *out, struct vj_error **err)
@@ -1223,26 +1275,28 @@ static int parse_xml(const char *xml, size_t len, xmlDocPtr *out, struct vj_erro
 	if (memchr(xml, '\0', len))
 		return vj_err(err, VJ_EXIT_USAGE, 0, STEP, "domain XML", NULL,
 			      "the domain XML contains a NUL byte");
-	xmlInitParser();
-	ctxt = xmlNewParserCtxt();
+	if (vj_dlib_load(&libxml2, "to read a libvirt domain XML", err) < 0)
+		return -1;
+	xml2.xmlInitParser();
+	ctxt = xml2.xmlNewParserCtxt();
 	if (!ctxt)
 		return oom(err);
-	saved = xmlGetExternalEntityLoader();
-	xmlSetExternalEntityLoader(no_loader);
+	saved = xml2.xmlGetExternalEntityLoader();
+	xml2.xmlSetExternalEntityLoader(no_loader);
 	/* No XML_PARSE_NOENT (entities stay unexpanded), no DTD loading or
 	 * validation, no network, and libxml2's limits (no XML_PARSE_HUGE). */
-	doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "domain.xml", NULL,
+	doc = xml2.xmlCtxtReadMemory(ctxt, xml, (int)len, "domain.xml", NULL,
 				XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
 					XML_PARSE_NOCDATA);
-	xmlSetExternalEntityLoader(saved);
+	xml2.xmlSetExternalEntityLoader(saved);
 	if (!doc || !ctxt->wellFormed) {
-		e = xmlCtxtGetLastError(ctxt);
+		e = xml2.xmlCtxtGetLastError(ctxt);
 		if (e && e->message) {
 			snprintf(msg, sizeof(msg), "%s", e->message);
 			msg[strcspn(msg, "\n")] = '\0';
 		}
 		if (doc)
-			xmlFreeDoc(doc);
+			xml2.xmlFreeDoc(doc);
 		return vj_err(err, VJ_EXIT_USAGE, 0, STEP, "domain XML", NULL,
 			      "line %d: not well-formed XML: %s", e ? e->line : 0,
 			      *msg ? msg : "cannot parse");
@@ -1263,7 +1317,7 @@ static int derive(const char *xml, size_t len, const struct vj_domxml_opts *o, j
 	*out = NULL;
 	if (parse_xml(xml, len, &doc, err) < 0 || check_no_dtd(&d, doc) < 0)
 		return -1;
-	d.root = xmlDocGetRootElement(doc);
+	d.root = xml2.xmlDocGetRootElement(doc);
 	if (!is_elem(d.root, "domain"))
 		return vj_err(err, VJ_EXIT_USAGE, 0, STEP, "domain XML", NULL,
 			      "the root element is <%s>, not <domain>",

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vmtest-timeout: 1200
 # libvirt on the real kernel, side by side (issue 20): libvirt 9.0 (the host root's) and,
 # on the sid stack, libvirt 12.8 (the sid root's, pivot_root'd: tests/vm/libvirt/lvsid.sh).
 # The same work each way: two domains of one user (libvirt-qemu), 64 MiB of guest RAM
@@ -17,6 +18,9 @@
 #                      (hooks/qemu.d) derives each domain's spec from its XML at prepare
 #   12.8 alone         <driver name='vfio' iommufd='yes'/>, cgroups on
 #   12.8 + vfiojail    the docs recipe: cgroup_controllers = [ ], the wrapper, `launch`
+#   12.8 + vfiojail derived  <driver iommufd='yes'/> <hostdev>s and <memtune>, no spec of
+#                      root's: the hook (hooks/qemu.d in the sid namespace) derives each
+#                      domain's spec from its XML at prepare
 # and the placements of vfiojail's filter with libvirt's cgroups on (part 3):
 #   VER launch in cgroup   the wrapper and `launch` with libvirt's cgroups on: vfiojail's
 #                      cgroup would be below libvirt's (its device program, flags 0)
@@ -351,6 +355,43 @@ define d2 "$W/bin/wrap12" iommufd12 "$EDU_B"
 pair 12.8 "+ vfiojail (recipe)" 1
 stop_all d1 d2
 lv_stop
+
+# The spec from the domain XML alone on 12.8: no spec of root's; the hook, linked as
+# hooks/qemu.d/vfiojail in the sid namespace, derives it at prepare (the hostdev on
+# iommufd, <memtune>'s memlock) into /run/vfiojail/libvirt, which the namespace shares
+# with the host's service (bound in, as is root's spec directory the hook reads).
+mkdir -m 0755 "$W/derive12"
+wrapper "$W/derive12/qemu-system-x86_64" /usr/bin/qemu-system-x86_64 "$W/bin/vfiojail-host"
+sed -e "s|@VFIOJAIL@|$W/bin/vfiojail-host|" -e "s|@WRAPPERDIR@|$W/derive12|" -e "s|@DERIVEDDIR@|/run/vfiojail/libvirt|" \
+	-e "s|derive --from libvirt --install|derive --from libvirt --install --spec-dir $SPECS|" \
+	"$VJ_SOURCE_ROOT/tools/libvirt/libvirt-hook.in" >"$W/bin/hook12"
+chmod 0755 "$W/bin/hook12"
+mkdir -p -m 0700 /run/vfiojail/libvirt
+on_exit "rm -rf /run/vfiojail/libvirt"
+rm -f "$SPECS/d1.json" "$SPECS/d2.json"
+LVSID_BINDS="$W/bin $SOCKDIR $W/derive12 $SPECS /run/vfiojail/libvirt"
+LV_QEMU_CONF='cgroup_controllers = [ ]'
+LV_QEMU_HOOK_D="$W/bin/hook12"
+lvsid_start "$W/lv12c"
+define d1 "$W/derive12/qemu-system-x86_64" iommufd12 "$EDU_A" "$TUNE"
+define d2 "$W/derive12/qemu-system-x86_64" iommufd12 "$EDU_B" "$TUNE"
+for d in d1 d2; do
+	measure 12.8 "+ vfiojail (derived from the XML, iommufd hostdev)" $d
+	assert_eq "$m_started" yes "12.8 derived: $d starts ($(tail -3 "$LV_LOG/qemu/$d.log" 2>/dev/null); $(tail -3 "$W/serve.log"))"
+	assert_contains "$(cat "$W/serve.log")" "VM $d launched for pid $(qemu_pid_lv $d) (uid $(id -u libvirt-qemu)), cgroup" "12.8 derived: the service launched $d"
+	assert_contains "$(cat "$W/serve.log")" "spec /run/vfiojail/libvirt/$d.json" "12.8 derived: $d from its derived spec"
+	assert_eq "$(jq -c '[.hostdevs[] | [.pci, .backend]]' "/run/vfiojail/libvirt/$d.json")" \
+		"[[\"$(if [[ $d == d1 ]]; then echo "$EDU_A"; else echo "$EDU_B"; fi)\",\"iommufd\"]]" "12.8 derived: $d's hostdev from the XML"
+	[[ "$m_mode" == *per-process* && "$m_mode" != *per-user* ]] || fail "12.8 derived: $d's contexts: $m_mode"
+	assert_eq "$m_soft" "$LIMIT" "12.8 derived: $d's soft RLIMIT_MEMLOCK is <memtune>'s"
+	[[ $((m_pin * 1024)) -le $LIMIT ]] || fail "12.8 derived: $d pins $m_pin kB, above the plan"
+	assert_eq "$m_open" EPERM "12.8 derived: $d: a node outside the plan"
+done
+stop_all d1 d2
+for _ in $(seq 50); do [[ -z "$(ls /run/vfiojail/libvirt 2>/dev/null)" ]] && break; sleep 0.1; done
+assert_eq "$(ls /run/vfiojail/libvirt)" "" "12.8 derived: the release hook removed the derived specs"
+lv_stop
+rmdir /run/vfiojail/libvirt
 assert_guest_clean
 column -t -s $'\t' "$TSV"
 pass "libvirt matrix recorded ($(($(wc -l <"$TSV") - 1)) rows)"

@@ -7,7 +7,9 @@
  *      PLAN: one command a line, "NAME<TAB>COMMAND<TAB>AFTER" (words split on
  *      spaces; AFTER is "-" or a command run untimed after each launch, e.g. a
  *      teardown).  Runs the commands interleaved, A B C A B C ..., WARMUP rounds
- *      unrecorded then RUNS rounds; prints "ROUND NAME MICROSECONDS STATUS" a line.
+ *      unrecorded then RUNS rounds; prints "ROUND NAME MICROSECONDS STATUS CPU_US" a
+ *      line: wall time, exit status, and the CPU time (user + system) of the command
+ *      and of what it waited for, which other work on the machine moves far less.
  *
  *      With BENCH_GAP_MS=G in the environment, each timed launch comes G ms after
  *      the previous command ended (launches spaced as in a fleet, not back to back).
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,21 +79,27 @@ static pid_t spawn(char **argv)
 	return pid;
 }
 
-static int wait_status(pid_t pid)
+/* The exit status; in *@cpu_us (when not NULL) the CPU time of @pid and of the
+ * children it waited for. */
+static int wait_status(pid_t pid, double *cpu_us)
 {
+	struct rusage ru;
 	int st;
 
-	while (waitpid(pid, &st, 0) < 0)
+	while (wait4(pid, &st, 0, &ru) < 0)
 		if (errno != EINTR)
 			return -1;
+	if (cpu_us)
+		*cpu_us = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+			  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static int run_once(char **argv, double *us)
+static int run_once(char **argv, double *us, double *cpu_us)
 {
 	double t0 = now_us();
 	pid_t pid = spawn(argv);
-	int st = pid < 0 ? 127 : wait_status(pid);
+	int st = pid < 0 ? 127 : wait_status(pid, cpu_us);
 
 	*us = now_us() - t0;
 	return st;
@@ -142,17 +151,17 @@ static int rounds(const char *plan, int runs, int warmup)
 		return 2;
 	for (r = 0; r < warmup + runs; r++) {
 		for (i = 0; i < n; i++) {
-			double us, ignored;
+			double us, cpu_us = 0, ignored;
 			int st;
 
 			if (gap_ms > 0)
 				nanosleep(&gap, NULL);
-			st = run_once(cmds[i].run, &us);
+			st = run_once(cmds[i].run, &us, &cpu_us);
 
 			if (cmds[i].after)
-				run_once(cmds[i].after, &ignored);
+				run_once(cmds[i].after, &ignored, NULL);
 			if (r >= warmup)
-				printf("%d %s %.1f %d\n", r - warmup, cmds[i].name, us, st);
+				printf("%d %s %.1f %d %.0f\n", r - warmup, cmds[i].name, us, st, cpu_us);
 		}
 		fflush(stdout);
 	}
@@ -192,7 +201,7 @@ static int parallel(int n, char **argv, int argc)
 	for (i = 0; i < n; i++)
 		pids[i] = spawn(argvs[i]);
 	for (i = 0; i < n; i++) {
-		int st = pids[i] < 0 ? 127 : wait_status(pids[i]);
+		int st = pids[i] < 0 ? 127 : wait_status(pids[i], NULL);
 		if (st != 0) {
 			failed++;
 			printf("fail %d %d\n", i, st);

@@ -9,7 +9,8 @@
 # namespace:
 #   - binds the sid root on WORK/root and makes the bind read-only;
 #   - mounts private tmpfs copies of /etc/libvirt (LV_QEMU_CONF, LV_LIBVIRTD_CONF appended,
-#     LV_QEMU_HOOK as hooks/qemu), /var/lib/libvirt, /var/cache/libvirt (without the
+#     LV_QEMU_HOOK as hooks/qemu, LV_QEMU_HOOK_D linked as hooks/qemu.d/vfiojail: its
+#     path must be in a directory of LVSID_BINDS), /var/lib/libvirt, /var/cache/libvirt (without the
 #     capability cache: one probed on another kernel makes QEMU fail on -sandbox), /run,
 #     /tmp; /var/log/libvirt is WORK/log;
 #   - gives it a private /dev (tmpfs): the pseudo-devices, a devpts of its own, and copies
@@ -28,7 +29,7 @@ lvsid_start() { # WORKDIR
 	_lv_cg_before=$(_lv_machine_cgroups)
 	on_exit _lv_cleanup
 	LV_QEMU_CONF=${LV_QEMU_CONF:-} LV_LIBVIRTD_CONF=${LV_LIBVIRTD_CONF:-} LV_QEMU_HOOK=${LV_QEMU_HOOK:-} \
-		LVSID_BINDS=${LVSID_BINDS:-} unshare --mount --net --propagation private -- bash -euc '
+		LV_QEMU_HOOK_D=${LV_QEMU_HOOK_D:-} LVSID_BINDS=${LVSID_BINDS:-} unshare --mount --net --propagation private -- bash -euc '
 		R=$1 W=$2 N=$2/root
 		mount --bind "$R" "$N"
 		mount -o remount,bind,ro "$N"
@@ -38,6 +39,7 @@ lvsid_start() { # WORKDIR
 		[[ -z "$LV_QEMU_CONF" ]] || printf "%s\n" "$LV_QEMU_CONF" >>"$W/etc/qemu.conf"
 		[[ -z "$LV_LIBVIRTD_CONF" ]] || printf "%s\n" "$LV_LIBVIRTD_CONF" >>"$W/etc/libvirtd.conf"
 		[[ -z "$LV_QEMU_HOOK" ]] || { mkdir -p "$W/etc/hooks"; install -m 0755 "$LV_QEMU_HOOK" "$W/etc/hooks/qemu"; }
+		[[ -z "$LV_QEMU_HOOK_D" ]] || { mkdir -p "$W/etc/hooks/qemu.d"; ln -s "$LV_QEMU_HOOK_D" "$W/etc/hooks/qemu.d/vfiojail"; }
 		tmp /etc/libvirt 0755
 		cp -a "$W/etc/." "$N/etc/libvirt/"
 		rm -rf "$W/etc"
