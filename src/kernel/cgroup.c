@@ -26,6 +26,10 @@
 #define STEP "cgroup"
 
 #define REMOVE_TIMEOUT_NS (1000LL * 1000 * 1000)
+/* A SIGKILLed VMM exits only once the kernel has unpinned its memory and released its
+ * devices: seconds for a large guest, and over a second for a 64 MiB one on the VM
+ * suite's arm64 stack (teardown --kill found it still there after 1 s). */
+#define KILL_WAIT_TIMEOUT_NS (30LL * 1000 * 1000 * 1000)
 #define KILL_EACH_TIMEOUT_NS (5000LL * 1000 * 1000)
 #define POLL_INTERVAL_NS (10L * 1000 * 1000)
 
@@ -794,7 +798,7 @@ static void wait_unpopulated(const char *abs_path, int64_t deadline)
 
 void vj_cgroup_wait_empty(const char *abs_path)
 {
-	wait_unpopulated(abs_path, now_ns() + REMOVE_TIMEOUT_NS);
+	wait_unpopulated(abs_path, now_ns() + KILL_WAIT_TIMEOUT_NS);
 }
 
 int vj_cgroup_remove(const char *abs_path, struct vj_error **err)

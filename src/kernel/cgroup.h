@@ -78,8 +78,8 @@ int vj_cgroup_pids(const char *abs_path, pid_t **pids, size_t *n, struct vj_erro
  * has it (5.14+), else vj_cgroup_kill_each().  Does not wait for them to exit.
  */
 int vj_cgroup_kill(const char *abs_path, struct vj_error **err);
-/* Wait (a few seconds at most, as vj_cgroup_remove does) until no process is left
- * in the cgroup, e.g. after vj_cgroup_kill. */
+/* Wait (30 s at most: a killed VMM exits once its pinned memory is released) until
+ * no process is left in the cgroup, e.g. after vj_cgroup_kill. */
 void vj_cgroup_wait_empty(const char *abs_path);
 
 /*

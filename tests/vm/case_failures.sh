@@ -83,6 +83,8 @@ for c in mkdir:EPERM write:ENOSPC bpf:EPERM mount:ENOMEM mknod:EPERM chown:EPERM
 		esac
 		assert_guest_clean
 	done
+	# Progress for tools/vmtest's stall watch (the matrix takes minutes on arm64).
+	echo "fault matrix: $name ($errno) done, $cases cases so far"
 done
 [[ $refused -gt 10 ]] || fail "only $refused injected failures refused a launch"
 pass "fault matrix on the real kernel: $cases cases, $refused refused with a named step, $started started unharmed, nothing left"

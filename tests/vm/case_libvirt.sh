@@ -32,6 +32,10 @@
 # Asserted: with vfiojail both domains start, per-process, memlock as planned, the node
 # outside the plan is EPERM. Without vfiojail the outcome is recorded, not asserted.
 source "$(dirname "$0")/lib.sh"
+if [[ $VJ_ARCH == aarch64 ]]; then
+	not_here "libvirt 9.0 and 12.8" "both run from x86_64 roots (this machine's, the sid stack's); the arm64 root has no libvirt, and libvirt's arm64 side is not what this case compares"
+	exit 0
+fi
 source "$VJ_SOURCE_ROOT/tests/integration/libvirt_lib.sh"
 source "$VJ_SOURCE_ROOT/tests/vm/libvirt/lvsid.sh"
 id libvirt-qemu >/dev/null 2>&1 || skip "libvirt is not installed on the host root (no libvirt-qemu)"

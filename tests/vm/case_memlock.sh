@@ -34,6 +34,27 @@ shape() {
 	pass "$name: charged $lck kB (VmPin $pin kB), planned $bytes bytes"
 }
 dev() { echo "-object iommufd,id=$1,fd=@fd:$1@ -device vfio-pci,host=$2,iommufd=$1"; }
+# qemu_alone NAME ARGS...: does this QEMU, as root and without vfiojail, start a VM with
+# ARGS? 0 if it does (and quits it); else 1, with its first line of complaint in $why.
+qemu_alone() {
+	local name=$1 pid
+	shift
+	"${QEMU_VM[@]}" -m 128M $(qmp_args "ml-$name-alone") "$@" >"$T/$name-alone.log" 2>&1 &
+	pid=$!
+	if vm_wait_qmp "ml-$name-alone" "$pid"; then
+		"$QMP" "$(qmp_sock "ml-$name-alone")" quit >/dev/null 2>&1 || true
+		wait "$pid" || true
+		return 0
+	fi
+	wait "$pid" || true
+	why=$(grep -m1 -v "warning:" "$T/$name-alone.log" || true)
+	return 1
+}
+# not_measured NAME WHY: the shape's row says why it has no figures.
+not_measured() {
+	not_here "$1" "$2"
+	printf '%s\t%s MiB\t%s\t%s\t%s\t%s\t%s\n' "$1" 128 - - - - "not measured: $2" >>"$tsv"
+}
 
 for ram in 64 128 256; do
 	shape "iommufd-1dev-$ram" "$ram" "[ { \"pci\": \"$EDU_A\" } ]" "" -- $(dev iommufd0 "$EDU_A")
@@ -47,23 +68,43 @@ shape legacy-1dev 128 "[ { \"pci\": \"$EDU_L\", \"backend\": \"legacy\" } ]" "" 
 # container code): shown here by starting that QEMU as root without vfiojail; the shape
 # is then said not to apply, and it is measured wherever QEMU runs it.
 mixed=(-object iommufd,id=iommufd0 -device vfio-pci,host="$EDU_A",iommufd=iommufd0 -device vfio-pci,host="$EDU_L")
-"${QEMU_VM[@]}" -m 128M $(qmp_args ml-mixed-alone) "${mixed[@]}" >"$T/mixed-alone.log" 2>&1 &
-alone=$!
-if vm_wait_qmp ml-mixed-alone "$alone"; then
-	"$QMP" "$(qmp_sock ml-mixed-alone)" quit >/dev/null 2>&1 || true
-	wait "$alone" || true
+if qemu_alone mixed "${mixed[@]}"; then
 	shape iommufd-and-legacy 128 "[ { \"pci\": \"$EDU_A\" }, { \"pci\": \"$EDU_L\", \"backend\": \"legacy\" } ]" "" -- \
 		$(dev iommufd0 "$EDU_A") -device vfio-pci,host="$EDU_L"
 else
-	wait "$alone" || true
-	why=$(grep -m1 -v "warning:" "$T/mixed-alone.log" || true)
-	echo "not applicable on this stack: iommufd-and-legacy: QEMU $QEMU_MAJOR without vfiojail, as root, does not start one VM on both backends: $why"
-	printf '%s\t%s MiB\t%s\t%s\t%s\t%s\t%s\n' iommufd-and-legacy 128 - - - - "QEMU $QEMU_MAJOR itself refuses this shape" >>"$tsv"
+	not_measured iommufd-and-legacy "QEMU $QEMU_MAJOR without vfiojail, as root, does not start one VM on both backends: $why"
 fi
 # A vIOMMU in the VM: before the guest enables it, QEMU maps all of RAM (the "no DMA
-# remapping" address space), so the charge is the same as without one.
-shape viommu-iommufd 128 "[ { \"pci\": \"$EDU_A\" } ]" '"viommu": 1' -- \
-	-device intel-iommu,caching-mode=on $(dev iommufd0 "$EDU_A")
-shape viommu-legacy 128 "[ { \"pci\": \"$EDU_L\", \"backend\": \"legacy\" } ]" '"viommu": 1' -- \
-	-device intel-iommu,caching-mode=on -device vfio-pci,host="$EDU_L"
+# remapping" address space), so the charge is the same as without one. On arm64 the
+# vIOMMU is an SMMUv3 on the virt machine's pcie.0; QEMU's emulated one (accel=off)
+# takes no VFIO device, and the accelerated one (accel=on, nested on the host's
+# SMMUv3) needs KVM, which a TCG guest on an x86_64 host does not have.
+if [[ $VJ_ARCH == aarch64 ]]; then
+	viommu=(-device arm-smmuv3,primary-bus=pcie.0,id=vsmmu0)
+else
+	viommu=(-device intel-iommu,caching-mode=on)
+fi
+for b in iommufd legacy; do
+	if [[ $b == iommufd ]]; then
+		hd="[ { \"pci\": \"$EDU_A\" } ]" args=($(dev iommufd0 "$EDU_A"))
+		alone=(-object iommufd,id=iommufd0 -device vfio-pci,host="$EDU_A",iommufd=iommufd0)
+	else
+		hd="[ { \"pci\": \"$EDU_L\", \"backend\": \"legacy\" } ]" args=(-device vfio-pci,host="$EDU_L")
+		alone=("${args[@]}")
+	fi
+	if [[ $VJ_ARCH != aarch64 ]] || qemu_alone "viommu-$b" "${viommu[@]}" "${alone[@]}"; then
+		shape "viommu-$b" 128 "$hd" '"viommu": 1' -- "${viommu[@]}" "${args[@]}"
+	else
+		not_measured "viommu-$b" "QEMU $QEMU_MAJOR's emulated SMMUv3 with a VFIO device: $why (the accelerated SMMUv3 needs KVM)"
+	fi
+done
+# arm64: two devices behind the guest's two SMMUv3 instances ($EDU_A on pcie.0, $EDU_C
+# on the pxb-pcie), one iommufd context: one IOAS, a hardware page table per SMMU.
+# The spec's vIOMMU count (one vSMMU per host SMMU, the multi-vSMMU shape) plans RAM per
+# device; the inner VM itself has no vSMMU here (see above).
+if [[ -n $EDU_C ]]; then
+	two="[ { \"pci\": \"$EDU_A\" }, { \"pci\": \"$EDU_C\" } ]"
+	shape 2smmu-1ctx 128 "$two" "" -- $(dev iommufd0 "$EDU_A") -device vfio-pci,host="$EDU_C",iommufd=iommufd0
+	shape 2smmu-1ctx-viommu2 128 "$two" '"viommu": 2' -- $(dev iommufd0 "$EDU_A") -device vfio-pci,host="$EDU_C",iommufd=iommufd0
+fi
 cat "$tsv"

@@ -57,4 +57,43 @@ capture setpriv --inh-caps=-sys_resource --bounding-set=-sys_resource "$VFIOJAIL
 assert_eq "$rc" 0 "plan without CAP_SYS_RESOURCE ($err)"
 assert_contains "$(jq -r '.warnings[]' <<<"$out")" "run needs CAP_SYS_RESOURCE" "the warning without the capability"
 pass "the warning stays where it is true"
+
+# The architecture: plan's default is the machine's (uname -m); the spec's arch field and
+# plan --arch say the same; on this kernel the plan's nodes do not depend on it.
+arch=$(uname -m)
+assert_eq "$(jq -r .arch <<<"$j")" "$arch" "plan's arch, by default the machine's"
+sa=$(spec plan-arch 256MiB "[ { \"pci\": \"$EDU_A\" } ]" "\"arch\": \"$arch\"")
+capture "$VFIOJAIL" plan "$sa" --json
+assert_eq "$rc" 0 "plan of a spec with arch $arch ($err)"
+assert_eq "$(jq -r .arch <<<"$out")" "$arch" "the spec's arch"
+fromspec=$(jq -c '[.nodes, .memlock.bytes]' <<<"$out")
+capture "$VFIOJAIL" plan --name plan-flags --user nobody --memory 256MiB --arch "$arch" --hostdev "$EDU_A" --json
+assert_eq "$rc" 0 "plan --arch $arch ($err)"
+assert_eq "$(jq -r .arch <<<"$out")" "$arch" "plan --arch"
+assert_eq "$(jq -c '[.nodes, .memlock.bytes]' <<<"$out")" "$fromspec" "plan --arch and the spec's arch plan the same"
+capture "$VFIOJAIL" plan "$sa"
+assert_contains "$out" "arch $arch" "the text plan names the arch"
+pass "arch $arch: the default, the spec's field and --arch agree"
+
+# arm64: every device sits behind an SMMUv3, each in a group of its own but the
+# multifunction edu + e1000; the fifth edu is behind the second SMMUv3.
+if [[ $VJ_ARCH == aarch64 ]]; then
+	assert_eq "$arch" aarch64 "the arm64 guest's uname -m"
+	smmu_of() { basename "$(readlink "/sys/bus/pci/devices/$1/iommu")"; }
+	for bdf in "$EDU_A" "$EDU_B" "$EDU_L" "$EDU_S" "$EDU_C"; do
+		[[ $(smmu_of "$bdf") == smmu3.* ]] || fail "$bdf is not behind an SMMUv3: $(smmu_of "$bdf")"
+	done
+	assert_eq "$(ls /sys/class/iommu | grep -c '^smmu3\.')" 2 "two SMMUv3 instances"
+	[[ $(smmu_of "$EDU_A") != "$(smmu_of "$EDU_C")" ]] || fail "$EDU_A and $EDU_C are behind the same SMMUv3"
+	assert_eq "$(group_of "$EDU_S")" "$(group_of "$NIC")" "the multifunction edu and e1000 share a group"
+	sc=$(spec plan-2smmu 256MiB "[ { \"pci\": \"$EDU_A\" }, { \"pci\": \"$EDU_C\" } ]")
+	capture "$VFIOJAIL" plan "$sc" --json
+	assert_eq "$rc" 0 "plan of $EDU_A and $EDU_C ($err)"
+	for bdf in "$EDU_A" "$EDU_C"; do
+		assert_eq "$(jq -r --arg b "$bdf" '.hostdevs[] | select(.pci == $b) | "\(.iommu_group) \(.node)"' <<<"$out")" \
+			"$(group_of "$bdf") $(cdev_of "$bdf")" "hostdev $bdf behind $(smmu_of "$bdf")"
+	done
+	assert_eq "$(jq -r '.iommufd | length' <<<"$out")" 1 "one context for both SMMUs"
+	pass "SMMUv3: $EDU_A behind $(smmu_of "$EDU_A") (group $(group_of "$EDU_A")), $EDU_C behind $(smmu_of "$EDU_C") (group $(group_of "$EDU_C")), one context"
+fi
 assert_guest_clean

@@ -19,7 +19,7 @@ assert_eq "$(edus_in_vm qi)" '["hd0"]' "query-pci lists the edu device"
 fds=$(ls -l "/proc/$q/fd" | awk '{ print $NF }')
 assert_contains "$fds" "/dev/iommu" "QEMU holds the /dev/iommu context"
 assert_contains "$fds" "$(cdev_of "$EDU_A")" "QEMU opened the VFIO cdev"
-[[ $(vmpin "$q") -gt 65536 ]] || fail "QEMU pins $(vmpin "$q") kB, not its 64 MiB of RAM"
+[[ $(vmpin "$q") -ge 65536 ]] || fail "QEMU pins $(vmpin "$q") kB, not its 64 MiB of RAM"
 pass "QEMU $QEMU_MAJOR attached $EDU_A through the handed iommufd context (VmPin $(vmpin "$q") kB)"
 vm_quit qi "$vm_pid"
 assert_eq "$rc" 0 "run's exit status after quit ($(cat "$T/qi.log"))"

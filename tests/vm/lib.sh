@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared by the VM suite's cases (tests/vm/case_*.sh), run as root inside the guest that
-# tools/vmtest boots: a real 6.12 kernel with iommufd, VFIO cdevs and groups, an emulated
-# intel-iommu, and edu devices bound to vfio-pci. The assertions and cleanups are the
-# integration suite's (tests/integration/lib.sh).
+# tools/vmtest boots: a real kernel (6.12 or 7.2) with iommufd, VFIO cdevs and groups, an
+# emulated intel-iommu (x86_64) or two SMMUv3 instances (the arm64 stack), and edu
+# devices bound to vfio-pci. The assertions and cleanups are the integration suite's
+# (tests/integration/lib.sh).
 : "${VJ_SOURCE_ROOT:?}" "${VJ_BUILD_ROOT:?}" "${VJ_QEMU_DIR:?}" "${OUT:?}"
 export VFIOJAIL=$VJ_BUILD_ROOT/src/vfiojail
 export PROBE=$VJ_BUILD_ROOT/tests/probe OPENER=$VJ_BUILD_ROOT/tests/opener
@@ -12,7 +13,10 @@ export VJ_FIXTURES=$VJ_SOURCE_ROOT/tests/fixtures
 # shellcheck source=../integration/lib.sh
 source "$VJ_SOURCE_ROOT/tests/integration/lib.sh"
 
-QEMU=$VJ_QEMU_DIR/usr/bin/qemu-system-x86_64
+# The guest's architecture (tools/vmtest: x86_64, or aarch64 on the arm64 stack) and its
+# QEMU: qemu-system-x86_64 in VJ_QEMU_DIR, or the one VJ_QEMU_BIN names.
+VJ_ARCH=${VJ_ARCH:-x86_64}
+QEMU=${VJ_QEMU_BIN:-$VJ_QEMU_DIR/usr/bin/qemu-system-x86_64}
 # What a running QEMU looks like: its /proc/PID/exe, and a string of its command line
 # (the stack's QEMU may be started through a loader: tools/vmtest sets both).
 QEMU_EXE=${VJ_QEMU_EXE:-$(readlink -f "$QEMU")}
@@ -22,8 +26,17 @@ VJ_STACK=${VJ_STACK:-bookworm}
 QEMU_MAJOR=$("$QEMU" --version | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p')
 # The inner VM: TCG inside the guest, paused (-S): its devices are realized and its RAM
 # is mapped for DMA, which is all that pins memory; no firmware needs to run.
-QEMU_VM=("$QEMU" -L "$VJ_QEMU_DIR/usr/share/qemu" -machine q35,accel=tcg -nodefaults
+# On arm64, QEMU's virt machine (no firmware: -S never runs it).
+if [[ $VJ_ARCH == aarch64 ]]; then
+	QEMU_MACHINE=(-machine virt,accel=tcg -cpu max)
+else
+	QEMU_MACHINE=(-machine q35,accel=tcg)
+fi
+QEMU_VM=("$QEMU" -L "$VJ_QEMU_DIR/usr/share/qemu" "${QEMU_MACHINE[@]}" -nodefaults
 	-display none -S)
+# not_here WHAT WHY: a line that tools/vmtest shows under the case's verdict: part of the
+# case does not apply to this stack, and why.
+not_here() { echo "not applicable on this stack: $1: $2"; }
 STATE=/run/vfiojail BPFFS=/sys/fs/bpf/vfiojail
 T=$(mktemp -d /tmp/vmcase.XXXXXX)
 chmod 1777 "$T"
@@ -35,8 +48,11 @@ edus=()
 for d in /sys/bus/pci/devices/*; do
 	[[ "$(cat "$d/vendor"):$(cat "$d/device")" == 0x1234:0x11e8 ]] && edus+=("${d##*/}")
 done
-[[ ${#edus[@]} -eq 4 ]] || fail "expected 4 edu devices, found ${#edus[@]}: ${edus[*]}"
-EDU_A=${edus[0]} EDU_B=${edus[1]} EDU_L=${edus[2]} EDU_S=${edus[3]}
+# The arm64 guest has a fifth, behind its second SMMUv3 (EDU_C).
+want_edus=4
+[[ $VJ_ARCH == aarch64 ]] && want_edus=5
+[[ ${#edus[@]} -eq $want_edus ]] || fail "expected $want_edus edu devices, found ${#edus[@]}: ${edus[*]}"
+EDU_A=${edus[0]} EDU_B=${edus[1]} EDU_L=${edus[2]} EDU_S=${edus[3]} EDU_C=${edus[4]:-}
 NIC=$(basename "$(dirname "$(grep -l 0x100e /sys/bus/pci/devices/*/device)")")
 
 sysfs_dev() { cat "/sys/bus/pci/devices/$1/$2"; }
