@@ -31,6 +31,10 @@
 # answering, vfiojail detach: VmPin grows by the RAM and falls back, the cdev EPERM again.
 # Figures: "hotplug:" lines (also $OUT/libvirt_hotplug.tsv).
 source "$(dirname "$0")/lib.sh"
+if [[ $VJ_ARCH == aarch64 ]]; then
+	not_here "hostdev hotplug through libvirt" "libvirt runs from x86_64 roots (this machine's, the sid stack's) and the inner guest is the suite's q35 bzImage with pciehp; the arm64 root has no libvirt and the arm64 kernel no pciehp"
+	exit 0
+fi
 source "$VJ_SOURCE_ROOT/tests/integration/libvirt_lib.sh"
 id libvirt-qemu >/dev/null 2>&1 || skip "libvirt is not installed on the host root (no libvirt-qemu)"
 bz=$(ls /var/cache/vfiojail-vmtest/kernel-"$(uname -r | cut -d. -f1,2)".*/bzImage 2>/dev/null | head -1 || true)
