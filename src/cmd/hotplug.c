@@ -252,21 +252,58 @@ out:
 /* ------------------------------------------------------------------------- */
 /* attach and detach                                                          */
 
-/* A launched VMM's /dev is its launcher's: said after each change. */
-static void launch_note(const struct vj_run_opts *o, const char *name, const char *verb)
+/* A launched VMM's /dev is its launcher's: said after each change, with what
+ * the change did (RLIMIT_MEMLOCK only when @memlock: a process's limit was set). */
+static void launch_note(const struct vj_run_opts *o, const char *name, const char *verb, bool memlock)
 {
 	char shown[VJ_NAME_SHOWN_MAX];
 	_cleanup_free_ char *msg = NULL;
 
 	if (!o->warn)
 		return;
-	msg = vj_strdupf("%s: %s changed the device filter and RLIMIT_MEMLOCK only: the launch service's VMM "
+	msg = vj_strdupf("%s: %s changed the device filter%s only: the launch service's VMM "
 			 "lives in its launcher's mount namespace, whose /dev nodes the launcher %s (libvirt "
 			 "does on virsh %s-device)",
-			 vj_name_shown(name, shown), verb, strcmp(verb, "attach") == 0 ? "makes" : "removes",
+			 vj_name_shown(name, shown), verb, memlock ? " and RLIMIT_MEMLOCK" : "",
+			 strcmp(verb, "attach") == 0 ? "makes" : "removes",
 			 strcmp(verb, "attach") == 0 ? "attach" : "detach");
 	if (msg)
 		o->warn(msg, o->userdata);
+}
+
+/* The state names what a change needs: the cgroup, the filter, and the kept
+ * namespace of a setup jail (--qmp: of the jail it needs, with its plan). */
+static int jail_check(const struct vj_state *st, const char *name, bool qmp, struct vj_error **err)
+{
+	if (st->cgroup && st->bpf_pin && (st->kind != VJ_STATE_SETUP || st->ns_path) &&
+	    (!qmp || (st->ns_path && st->plan)))
+		return 0;
+	return vj_err(err, VJ_EXIT_SETUP, 0, "state", name, "vfiojail teardown NAME, then setup again",
+		      "the state names no cgroup, filter or namespace");
+}
+
+/*
+ * The jail @j goes to @to (taken), whose spec is @spec: the engine @a runs
+ * @steps (then @a's last step, when the caller set one) and lets go of what it
+ * held.  *@memlock: whether it set a process's RLIMIT_MEMLOCK.
+ */
+static int change_to(struct vj_jail *j, struct vj_apply *a, const struct vj_spec *spec, struct vj_plan *to,
+		     const enum vj_step *steps, size_t n_steps, bool *memlock, struct vj_error **err)
+{
+	char *text = vj_spec_json(spec, to);
+	int r;
+
+	if (!text) {
+		vj_plan_free(to);
+		return vj_err_sys(err, "state", j->st.name, ENOMEM, NULL, "out of memory");
+	}
+	a->dirfd = j->dirfd;
+	a->st = &j->st;
+	r = vj_apply_change(a, to, text, steps, n_steps, err); /* takes @to and @text */
+	if (memlock)
+		*memlock = a->memlock_changed;
+	vj_apply_release(a);
+	return r;
 }
 
 /*
@@ -285,7 +322,7 @@ static int hotplug(const char *name, const struct vj_hotplug *hp, const struct v
 	struct vj_plan *next = NULL, *to = NULL;
 	struct vj_plan_opts po;
 	struct vj_apply a = { .o = o };
-	char *text;
+	bool memlock = false;
 	int r = -1;
 
 	if (!hp || hp->n_hostdevs + hp->n_devices == 0)
@@ -303,26 +340,13 @@ static int hotplug(const char *name, const struct vj_hotplug *hp, const struct v
 		o->warn(next->warnings[i], o->userdata);
 	if (j.st.plan && (keep_fd_devices(next, j.st.plan, err) < 0 || fd_device_leaving(j.st.plan, next, err) < 0))
 		goto out;
-	if (!j.st.cgroup || !j.st.bpf_pin || (j.st.kind == VJ_STATE_SETUP && !j.st.ns_path)) {
-		vj_err(err, VJ_EXIT_SETUP, 0, "state", name, "vfiojail teardown NAME, then setup again",
-		       "the state names no cgroup, filter or namespace");
+	if (jail_check(&j.st, name, false, err) < 0 || target(j.st.plan, next, &to, err) < 0)
 		goto out;
-	}
-	if (target(j.st.plan, next, &to, err) < 0)
-		goto out;
-	if (!(text = vj_spec_json(spec, to))) {
-		vj_plan_free(to);
-		vj_err_sys(err, "state", name, ENOMEM, NULL, "out of memory");
-		goto out;
-	}
-	a.dirfd = j.dirfd;
-	a.st = &j.st;
-	r = vj_apply_change(&a, to, text, steps, n_steps, err); /* takes @to and @text */
-	vj_apply_release(&a);
+	r = change_to(&j, &a, spec, to, steps, n_steps, &memlock, err);
 	if (r < 0)
 		vj_err_wrap(err, verb, name, strcmp(verb, "attach") == 0 ? "nothing was changed" : "the devices stay attached");
 	else if (j.st.origin == VJ_ORIGIN_LAUNCH)
-		launch_note(o, name, verb);
+		launch_note(o, name, verb, memlock);
 out:
 	vj_plan_free(next);
 	vj_spec_free(spec);
@@ -726,11 +750,9 @@ static int qmp_plan(struct vj_jail *j, const char *name, const struct vj_hotplug
 {
 	struct vj_plan_opts po;
 
-	if (vj_jail_open(j, name, o, false, err) < 0 || spec_load(&j->st, spec, err) < 0 || edit(*spec, hp, err) < 0)
+	if (vj_jail_open(j, name, o, false, err) < 0 || spec_load(&j->st, spec, err) < 0 ||
+	    edit(*spec, hp, err) < 0 || jail_check(&j->st, name, true, err) < 0)
 		return -1;
-	if (!j->st.cgroup || !j->st.bpf_pin || !j->st.ns_path || !j->st.plan)
-		return vj_err(err, VJ_EXIT_SETUP, 0, "state", name, "vfiojail teardown NAME, then setup again",
-			      "the state names no cgroup, filter or namespace");
 	po = (struct vj_plan_opts){
 		.roots = { .sysfs = j->st.sysfs_root, .proc = j->st.proc_root, .dev = j->st.dev_root },
 		.cgroup_parent = j->st.cgroup_parent,
@@ -757,7 +779,6 @@ static int attach_qmp(const char *name, const struct vj_hotplug *hp, const struc
 	struct vj_apply a = { .o = o };
 	struct qmp_hot h = { .hp = hp, .timeout_ms = qmp_timeout_ms(hp) };
 	const struct vj_hostdev_plan *dev;
-	char *text;
 	int r = -1;
 
 	if (qmp_one_hostdev(hp, "attach", err) < 0 || vj_qmp_open(hp->qmp, h.timeout_ms, &h.q, err) < 0)
@@ -810,18 +831,10 @@ static int attach_qmp(const char *name, const struct vj_hotplug *hp, const struc
 			vj_err_sys(err, "plan", name, ENOMEM, NULL, "out of memory");
 			goto out;
 		}
-	if (!(text = vj_spec_json(spec, to))) {
-		vj_plan_free(to);
-		vj_err_sys(err, "state", name, ENOMEM, NULL, "out of memory");
-		goto out;
-	}
-	a.dirfd = j.dirfd;
-	a.st = &j.st;
 	a.last = qmp_plug;
 	a.last_undo = qmp_unplug_back;
 	a.last_data = &h;
-	r = vj_apply_change(&a, to, text, steps, ARRAY_SIZE(steps), err); /* takes @to and @text */
-	vj_apply_release(&a);
+	r = change_to(&j, &a, spec, to, steps, ARRAY_SIZE(steps), NULL, err);
 	if (r < 0 && h.left)
 		vj_err_wrap(err, "attach", name,
 			    "undone but for QEMU, which may still hold the device: device_del %s once the guest lets it go",
@@ -852,7 +865,6 @@ static int detach_qmp(const char *name, const struct vj_hotplug *hp, const struc
 	uint32_t major = 0, minor = 0;
 	int timeout_ms = qmp_timeout_ms(hp), gone;
 	struct vj_error *e = NULL;
-	char *text;
 	pid_t who;
 	int r = -1;
 
@@ -899,15 +911,7 @@ static int detach_qmp(const char *name, const struct vj_hotplug *hp, const struc
 	}
 	if (detach_target(j.st.plan, next, &to, err) < 0)
 		goto out;
-	if (!(text = vj_spec_json(spec, to))) {
-		vj_plan_free(to);
-		vj_err_sys(err, "state", name, ENOMEM, NULL, "out of memory");
-		goto out;
-	}
-	a.dirfd = j.dirfd;
-	a.st = &j.st;
-	r = vj_apply_change(&a, to, text, steps, ARRAY_SIZE(steps), err);
-	vj_apply_release(&a);
+	r = change_to(&j, &a, spec, to, steps, ARRAY_SIZE(steps), NULL, err);
 	if (r < 0)
 		vj_err_wrap(err, "detach", name,
 			    "QEMU let the device go, but the state still records it: run detach --qmp again");

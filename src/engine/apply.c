@@ -208,10 +208,38 @@ static uint64_t limit_of(const struct vj_apply *a, const struct vj_memlock_plan 
 	return v;
 }
 
+/* The state's record of what the VMM had before vfiojail raised it is about to
+ * change: keep the old one for the undo (once a change). */
+static void before_changing(struct vj_apply *a)
+{
+	if (a->before_changed)
+		return;
+	a->before_was = a->st->vmm_memlock_before;
+	a->before_changed = true;
+}
+
+/*
+ * The first raise of a run or launch jail's VMM (its plan set no limit): what it
+ * has is recorded in the state, written before the raise, so that the detach that
+ * leaves a plan without a limit again (or the undo of a crashed attach) can put
+ * it back.  A record kept from before stays: it is the older value.
+ */
+static int memlock_save(struct vj_apply *a, uint64_t soft, uint64_t hard, struct vj_error **err)
+{
+	struct vj_state *st = a->st;
+
+	if (st->kind == VJ_STATE_SETUP || st->vmm_memlock_before.set)
+		return 0;
+	before_changing(a);
+	st->vmm_memlock_before = (struct vj_memlock_before){ .set = true, .soft = soft, .hard = hard };
+	return vj_state_write(a->dirfd, st, err);
+}
+
 /* Raise each process below @want to it (never lower one), recording what it had
- * when @record.  Processes forked meanwhile are caught by reading cgroup.procs
- * again until no new one shows up. */
-static int memlock_raise(struct vj_apply *a, uint64_t want, bool record, struct vj_error **err)
+ * when @record, and what the VMM had in the state when @save (memlock_save).
+ * Processes forked meanwhile are caught by reading cgroup.procs again until no
+ * new one shows up. */
+static int memlock_raise(struct vj_apply *a, uint64_t want, bool record, bool save, struct vj_error **err)
 {
 	_cleanup_free_ pid_t *seen = NULL;
 	size_t n_seen = 0;
@@ -238,9 +266,12 @@ static int memlock_raise(struct vj_apply *a, uint64_t want, bool record, struct 
 			if ((pidfd = proc_pidfd(a, pids[i])) < 0 || vj_proc_memlock(pids[i], &soft, &hard) < 0 ||
 			    soft >= want)
 				continue; /* gone, or high enough: never lowered */
+			if (save && pids[i] == a->st->vmm && memlock_save(a, soft, hard, err) < 0)
+				return -1;
 			if (vj_rlimit_memlock_set_pid(pids[i], want, hard > want ? hard : want, hard, err) < 0 ||
 			    act_checked(a, pids[i], pidfd, err) < 0)
 				return -1;
+			a->memlock_changed = true;
 			if (record && limit_record(a, pids[i], TAKE_FD(pidfd), soft, hard) < 0)
 				return oom(err, a->st->cgroup);
 		}
@@ -277,6 +308,7 @@ static int memlock_lower(struct vj_apply *a, uint64_t old, uint64_t want, bool r
 		if (vj_rlimit_memlock_set_pid(pids[i], want, hard, hard, err) < 0 ||
 		    act_checked(a, pids[i], pidfd, err) < 0)
 			return -1;
+		a->memlock_changed = true;
 		if (record && limit_record(a, pids[i], TAKE_FD(pidfd), soft, hard) < 0)
 			return oom(err, a->st->cgroup);
 	}
@@ -290,6 +322,65 @@ static void memlock_restore(struct vj_apply *a)
 			vj_rlimit_memlock_set_pid(a->limits[i].pid, a->limits[i].soft, a->limits[i].hard,
 						  a->limits[i].hard, NULL);
 	limits_free(a);
+}
+
+/*
+ * To a plan that sets no limit (the last device that needed one went): the VMM
+ * back to what it had before vfiojail first raised it (memlock_save), but only
+ * while its soft limit is still vfiojail's (@raised: the plan's it leaves) and it
+ * has no more locked than that.  A limit someone else set since (libvirt's own)
+ * wins: it is left, said, and the record dropped; one with more locked is kept,
+ * said, and the record with it.  Never fails the step but for memory.
+ */
+static int memlock_put_back(struct vj_apply *a, uint64_t raised, bool record, struct vj_error **err)
+{
+	struct vj_state *st = a->st;
+	const struct vj_memlock_before was = st->vmm_memlock_before;
+	_cleanup_close_ int pidfd = -1;
+	_cleanup_free_ char *msg = NULL;
+	char shown[VJ_NAME_SHOWN_MAX];
+	struct vj_error *e = NULL;
+	uint64_t soft, hard, locked;
+
+	if (!was.set || st->kind == VJ_STATE_SETUP)
+		return 0;
+	before_changing(a);
+	st->vmm_memlock_before.set = false;
+	if ((pidfd = proc_pidfd(a, st->vmm)) < 0 || vj_proc_memlock(st->vmm, &soft, &hard) < 0)
+		return 0; /* the VMM is gone: nothing to put back */
+	if (soft == was.soft && hard == was.hard)
+		return 0; /* as it was (a crash before the raise) */
+	vj_name_shown(st->name, shown);
+	if (soft != raised) {
+		msg = vj_strdupf("RLIMIT_MEMLOCK of %s's VMM (pid %d) is left at soft %" PRIu64 ", hard %" PRIu64
+				 ": someone else set it after vfiojail raised it to %" PRIu64
+				 ", so the soft %" PRIu64 ", hard %" PRIu64 " it had before is not put back",
+				 shown, (int)st->vmm, soft, hard, raised, was.soft, was.hard);
+		goto said;
+	}
+	if ((locked = vj_proc_locked(st->vmm)) > was.soft) {
+		st->vmm_memlock_before = was;
+		msg = vj_strdupf("RLIMIT_MEMLOCK of %s's VMM (pid %d) is kept at %" PRIu64 ": it has %" PRIu64
+				 " bytes locked, more than the soft %" PRIu64 " it had before the attach",
+				 shown, (int)st->vmm, soft, locked, was.soft);
+		goto said;
+	}
+	if (vj_rlimit_memlock_set_pid(st->vmm, was.soft, was.hard, hard, &e) < 0 ||
+	    act_checked(a, st->vmm, pidfd, &e) < 0) {
+		st->vmm_memlock_before = was;
+		msg = vj_strdupf("RLIMIT_MEMLOCK of %s's VMM (pid %d) is kept at %" PRIu64 ": %s", shown,
+				 (int)st->vmm, soft, e && e->message ? e->message : "cannot put it back");
+		vj_error_free(e);
+		goto said;
+	}
+	a->memlock_changed = true;
+	if (record && limit_record(a, st->vmm, TAKE_FD(pidfd), soft, hard) < 0)
+		return oom(err, st->cgroup);
+	return 0;
+said:
+	if (msg)
+		warn(a, msg);
+	return 0;
 }
 
 /*
@@ -307,9 +398,9 @@ static int memlock_move(struct vj_apply *a, const struct vj_memlock_plan *from,
 	int r;
 
 	if (to->unchanged)
-		return 0;
+		return from->unchanged ? 0 : memlock_put_back(a, limit_of(a, from), record, err);
 	if (from->unchanged || limit_of(a, to) >= limit_of(a, from))
-		return memlock_raise(a, limit_of(a, to), record, err);
+		return memlock_raise(a, limit_of(a, to), record, from->unchanged && record, err);
 	r = memlock_lower(a, limit_of(a, from), limit_of(a, to), record, &why, &e);
 	if (r == 0)
 		return 0;
@@ -338,6 +429,9 @@ static int memlock_undo(struct vj_apply *a, struct vj_error **err)
 
 	if (a->done & VJ_STEP_BIT(VJ_STEP_MEMLOCK)) { /* this process's: what each process had */
 		memlock_restore(a);
+		if (a->before_changed)
+			a->st->vmm_memlock_before = a->before_was;
+		a->before_changed = false;
 		return 0;
 	}
 	back.terms = NULL;
@@ -846,6 +940,8 @@ void vj_apply_release(struct vj_apply *a)
 	free(a->left_cgroup);
 	a->left_cgroup = NULL;
 	limits_free(a);
+	a->before_changed = false;
+	a->memlock_changed = false;
 	a->vmm_memlock.set = false; /* the VMM keeps its limit */
 	a->done = 0;
 	a->state_written = false;

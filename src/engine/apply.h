@@ -87,6 +87,11 @@ struct vj_apply {
 	struct vj_devfilter_swap *swap; /* change: a grown filter swapped in            */
 	struct vj_apply_limit *limits; /* change: RLIMIT_MEMLOCK before the memlock step */
 	size_t n_limits;
+	/* change: the state's vmm_memlock_before as it was before the memlock step
+	 * changed it (put back by its undo), and whether it did */
+	struct vj_memlock_before before_was;
+	bool before_changed;
+	bool memlock_changed;          /* change: the memlock step set a process's limit */
 };
 
 /*

@@ -229,6 +229,13 @@ static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 		vj_jb_str(b, vj_memlock_from_name(st->vmm_memlock_from));
 		vj_jb_close(b, '}');
 	}
+	if (st->vmm_memlock_before.set) {
+		vj_jb_key(b, "vmm_memlock_before");
+		vj_jb_open(b, '{');
+		limit_write(b, "soft", st->vmm_memlock_before.soft);
+		limit_write(b, "hard", st->vmm_memlock_before.hard);
+		vj_jb_close(b, '}');
+	}
 	vj_jb_key(b, "owner");
 	vj_jb_i64(b, st->owner);
 	vj_jb_key(b, "owner_start");
@@ -453,6 +460,25 @@ static int read_vmm_memlock(json_object *o, struct vj_state *st)
 	return 0;
 }
 
+/* "vmm_memlock_before": {"soft", "hard" (-1: unlimited)}, absent when nothing is
+ * recorded (and in an older vfiojail's state). */
+static int read_vmm_memlock_before(json_object *o, struct vj_state *st)
+{
+	int64_t soft, hard;
+
+	if (!json_object_object_get_ex(o, "vmm_memlock_before", &o) || json_object_is_type(o, json_type_null))
+		return 0;
+	if (!json_object_is_type(o, json_type_object) || vj_jr_int(o, "soft", -1, INT64_MAX, &soft) < 0 ||
+	    vj_jr_int(o, "hard", -1, INT64_MAX, &hard) < 0)
+		return -1;
+	st->vmm_memlock_before = (struct vj_memlock_before){
+		.set = true,
+		.soft = soft < 0 ? UINT64_MAX : (uint64_t)soft,
+		.hard = hard < 0 ? UINT64_MAX : (uint64_t)hard,
+	};
+	return 0;
+}
+
 /* "origin": one of the names, or absent or null (an older vfiojail's state:
  * unknown, but a jail of kind "setup" was made by setup).  It must agree with
  * "kind". */
@@ -489,6 +515,7 @@ static int read_extra(json_object *o, struct vj_state *st)
 		return -1;
 	if (read_origin(o, st) < 0 || json_start(o, "owner_start", &st->owner_start) < 0 ||
 	    json_start(o, "vmm_start", &st->vmm_start) < 0 || read_vmm_memlock(o, st) < 0 ||
+	    read_vmm_memlock_before(o, st) < 0 ||
 	    json_pid(o, "owner", &st->owner) < 0 ||
 	    vj_jr_str(o, "ns", true, &st->ns_path) < 0 || read_plan(o, &st->plan) < 0 ||
 	    vj_jr_str(o, "cgroup_parent", false, &st->cgroup_parent) < 0 ||

@@ -70,6 +70,14 @@ enum vj_step {
 /* The ledger's word for @s. */
 const char *vj_step_name(enum vj_step s);
 
+/* The VMM's RLIMIT_MEMLOCK as it was before an attach first raised it (the
+ * jail's plan set no limit until then), for the detach that leaves a plan
+ * setting none again to put back (docs/MEMLOCK.md). */
+struct vj_memlock_before {
+	bool set;           /* recorded: the raise is vfiojail's          */
+	uint64_t soft, hard; /* UINT64_MAX = unlimited                     */
+};
+
 /* A change of plan under way (attach, detach): written before its first step,
  * dropped when it is done or undone; a command that finds one (a crash) undoes it. */
 struct vj_state_change {
@@ -91,6 +99,9 @@ struct vj_state {
 	/* launch: the VMM's RLIMIT_MEMLOCK (UINT64_MAX = unlimited) and its source */
 	uint64_t vmm_memlock_soft, vmm_memlock_hard;
 	enum vj_memlock_from vmm_memlock_from;
+	/* run, launch: what the VMM had before attach raised it ("vmm_memlock_before";
+	 * absent in older files and when nothing was raised) */
+	struct vj_memlock_before vmm_memlock_before;
 	pid_t owner;       /* setup: its caller (the launcher), 0 when unknown */
 	uint64_t owner_start; /* the owner's start time (/proc/PID/stat), for pid reuse */
 	/* What later commands need (setup; NULL/false in older files): */
