@@ -3,14 +3,17 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 
 #include "apply.h"
+#include "cgroup.h"
 #include "memlock.h"
 #include "pidfd.h"
 #include "rlimit.h"
 #include "run.h"
 #include "testlib.h"
+#include "util.h"
 
 #define MIB (UINT64_C(1) << 20)
 #define GIB (UINT64_C(1) << 30)
@@ -396,12 +399,11 @@ static void test_rlimit_raise_self(void **state)
 	run_in_child(child_raise, NULL);
 }
 
-/* prlimit on another process: a child lowers its soft limit and waits. */
-static void test_rlimit_raise_other_process(void **state)
+/* A child that joins @cgroup (when given), lowers its soft limit to 1 MiB (or
+ * its hard limit, when lower) and waits to be killed. */
+static pid_t spawn_waiter(const char *cgroup)
 {
-	struct vj_error *err = NULL;
-	uint64_t soft, hard;
-	int ready[2], status;
+	int ready[2];
 	char c;
 	pid_t pid;
 
@@ -412,7 +414,7 @@ static void test_rlimit_raise_other_process(void **state)
 		struct rlimit rl;
 
 		close(ready[0]);
-		if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		if ((cgroup && vj_cgroup_enter(cgroup, 0, NULL) < 0) || getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
 			_exit(1);
 		rl.rlim_cur = MIB < rl.rlim_max ? MIB : rl.rlim_max;
 		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0 || write(ready[1], "x", 1) != 1)
@@ -423,6 +425,18 @@ static void test_rlimit_raise_other_process(void **state)
 	close(ready[1]);
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	close(ready[0]);
+	return pid;
+}
+
+/* prlimit on another process: a child lowers its soft limit and waits. */
+static void test_rlimit_raise_other_process(void **state)
+{
+	struct vj_error *err = NULL;
+	uint64_t soft, hard;
+	int status;
+	pid_t pid;
+
+	pid = spawn_waiter(NULL);
 
 	assert_int_equal(vj_proc_memlock(pid, &soft, &hard), 0);
 	assert_true(soft <= MIB);
@@ -503,28 +517,10 @@ static void test_step_other_undone(void **state)
 	struct vj_apply a = { .dirfd = -1 };
 	struct vj_error *err = NULL;
 	uint64_t soft, hard;
-	int ready[2], status, pidfd;
-	char c;
+	int status, pidfd;
 	pid_t pid;
 
-	assert_int_equal(pipe(ready), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct rlimit rl;
-
-		close(ready[0]);
-		if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
-			_exit(1);
-		rl.rlim_cur = MIB < rl.rlim_max ? MIB : rl.rlim_max;
-		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0 || write(ready[1], "x", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	close(ready[1]);
-	assert_int_equal(read(ready[0], &c, 1), 1);
-	close(ready[0]);
+	pid = spawn_waiter(NULL);
 	pidfd = vj_pidfd_open(pid);
 	assert_true(pidfd >= 0);
 	assert_int_equal(vj_proc_memlock(pid, &soft, &hard), 0);
@@ -554,6 +550,226 @@ static void test_step_other_undone(void **state)
 	vj_error_free(err);
 	vj_apply_undo(&a); /* nothing to put back */
 	close(pidfd);
+}
+
+/* ------------------------------------------------------------------------ */
+/* attach and detach on a running jail: the memlock step and the VMM's limit  */
+
+struct jail_fx {
+	char *dir;          /* the state directory */
+	int dirfd;
+	char *cgroup;       /* the jail's cgroup, below this process's */
+	pid_t vmm;          /* a waiter in it, soft limit 1 MiB */
+	uint64_t hard;      /* its hard limit */
+	struct vj_state st; /* a run jail whose plan sets no limit */
+	char warned[1024];  /* the last warning */
+	struct vj_run_opts o;
+};
+
+static void fx_warn(const char *msg, void *userdata)
+{
+	struct jail_fx *fx = userdata;
+
+	snprintf(fx->warned, sizeof(fx->warned), "%s", msg);
+}
+
+static struct vj_plan *plan_with(uint64_t bytes)
+{
+	struct vj_plan *p = calloc(1, sizeof(*p));
+
+	assert_non_null(p);
+	p->name = strdup("memvm");
+	p->memlock = bytes ? (struct vj_memlock_plan){ .bytes = bytes } : (struct vj_memlock_plan){ .unchanged = true };
+	return p;
+}
+
+static int jail_setup(void **state)
+{
+	struct jail_fx *fx = calloc(1, sizeof(*fx));
+	_cleanup_free_ char *root = NULL, *self = NULL;
+	struct vj_error *err = NULL;
+	uint64_t soft;
+
+	*state = fx;
+	if (!fx || geteuid() != 0 || vj_cgroup2_root(NULL, &root, &err) < 0 ||
+	    vj_cgroup_self(NULL, &self, &err) < 0) {
+		vj_error_free(err);
+		return 0; /* the test skips */
+	}
+	fx->cgroup = vj_strdupf("%s%s/vfiojail-test-memlock-%ld", root, self, (long)getpid());
+	if (!fx->cgroup || vj_cgroup_create(fx->cgroup, &err) < 0) {
+		vj_error_print(err, stderr);
+		vj_error_free(err);
+		return -1;
+	}
+	fx->dir = temp_dir("vfiojail-test-state");
+	fx->dirfd = open(fx->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fx->vmm = spawn_waiter(fx->cgroup);
+	if (fx->dirfd < 0 || vj_proc_memlock(fx->vmm, &soft, &fx->hard) < 0 || soft != MIB)
+		return -1;
+	fx->st = (struct vj_state){
+		.name = strdup("memvm"),
+		.kind = VJ_STATE_RUN,
+		.origin = VJ_ORIGIN_RUN,
+		.cgroup = strdup(fx->cgroup),
+		.bpf_pin = strdup("/nonexistent/pin"), /* only recover looks: the memlock step needs none */
+		.vmm = fx->vmm,
+		.plan = plan_with(0),
+		.spec = strdup("{}"),
+	};
+	fx->o = (struct vj_run_opts){ .warn = fx_warn, .userdata = fx };
+	if (vj_pid_starttime(fx->vmm, &fx->st.vmm_start) < 0 || vj_state_write(fx->dirfd, &fx->st, &err) < 0) {
+		vj_error_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int jail_teardown(void **state)
+{
+	struct jail_fx *fx = *state;
+
+	if (!fx)
+		return 0;
+	if (fx->vmm > 0) {
+		kill(fx->vmm, SIGKILL);
+		waitpid(fx->vmm, NULL, 0);
+	}
+	if (fx->cgroup)
+		vj_cgroup_remove(fx->cgroup, NULL);
+	if (fx->dirfd > 0)
+		close(fx->dirfd);
+	rm_tree(fx->dir);
+	free(fx->dir);
+	free(fx->cgroup);
+	vj_state_clear(&fx->st);
+	free(fx);
+	return 0;
+}
+
+static int fail_last(struct vj_apply *a, void *data, struct vj_error **err)
+{
+	(void)a;
+	(void)data;
+	return vj_err(err, VJ_EXIT_SETUP, 0, "attach", "test", NULL, "a later step failed");
+}
+
+/* attach or detach's memlock step: the jail from its plan to one with @bytes
+ * (0: no limit); the engine's last step fails when @fail. */
+static int change(struct jail_fx *fx, uint64_t bytes, bool fail, bool *memlock)
+{
+	static const enum vj_step steps[] = { VJ_STEP_MEMLOCK };
+	struct vj_apply a = { .dirfd = fx->dirfd, .st = &fx->st, .o = &fx->o };
+	struct vj_error *err = NULL;
+	int r;
+
+	if (fail)
+		a.last = fail_last;
+	fx->warned[0] = 0;
+	r = vj_apply_change(&a, plan_with(bytes), strdup("{}"), steps, ARRAY_SIZE(steps), &err);
+	if (memlock)
+		*memlock = a.memlock_changed;
+	vj_apply_release(&a);
+	assert_true((r == 0) == !err);
+	vj_error_free(err);
+	return r;
+}
+
+/* What the state file says the VMM had before the raise. */
+static struct vj_memlock_before recorded(struct jail_fx *fx)
+{
+	struct vj_state back = { 0 };
+	struct vj_memlock_before b;
+
+	assert_int_equal(vj_state_read(fx->dirfd, "memvm", &back, NULL), 0);
+	assert_null(back.change);
+	b = back.vmm_memlock_before;
+	vj_state_clear(&back);
+	return b;
+}
+
+/* The libvirt hotplug's memlock: attach raises the VMM from a plan without a
+ * limit and records what it had; the detach of the last device puts it back. */
+static void test_detach_puts_back(void **state)
+{
+	struct jail_fx *fx = fixture_or_skip(state);
+	struct vj_memlock_before b;
+	bool memlock = false;
+
+	if (fx->hard < 2 * MIB && !has_cap_sys_resource())
+		skip();
+	assert_int_equal(change(fx, 2 * MIB, false, &memlock), 0);
+	assert_true(memlock);
+	assert_true(limits_are(fx->vmm, 2 * MIB, fx->hard > 2 * MIB ? fx->hard : 2 * MIB));
+	b = recorded(fx);
+	assert_true(b.set);
+	assert_int_equal(b.soft, MIB);
+	assert_int_equal(b.hard, fx->hard);
+
+	assert_int_equal(change(fx, 0, false, &memlock), 0);
+	assert_true(memlock);
+	assert_true(limits_are(fx->vmm, MIB, fx->hard));
+	assert_false(recorded(fx).set);
+	assert_string_equal(fx->warned, "");
+
+	/* A detach with no raise of vfiojail's to undo sets nothing. */
+	assert_int_equal(change(fx, 0, false, &memlock), 0);
+	assert_false(memlock);
+	assert_true(limits_are(fx->vmm, MIB, fx->hard));
+}
+
+/* Someone else (libvirt) set the limit after the raise: theirs wins, said. */
+static void test_detach_leaves_anothers_limit(void **state)
+{
+	struct jail_fx *fx = fixture_or_skip(state);
+	uint64_t other = 3 * MIB;
+
+	if (fx->hard < other && !has_cap_sys_resource())
+		skip();
+	assert_int_equal(change(fx, 2 * MIB, false, NULL), 0);
+	assert_int_equal(vj_rlimit_memlock_set_pid(fx->vmm, other, fx->hard > other ? fx->hard : other, fx->hard, NULL), 0);
+	assert_int_equal(change(fx, 0, false, NULL), 0);
+	assert_true(limits_are(fx->vmm, other, fx->hard > other ? fx->hard : other));
+	assert_contains(fx->warned, "someone else set it after vfiojail raised it to 2097152");
+	assert_contains(fx->warned, "soft 1048576");
+	assert_false(recorded(fx).set);
+}
+
+/* A failure after the step undoes it, the record with it; a crashed attach is
+ * undone by the next command (vj_apply_recover) down to the recorded limit. */
+static void test_undo_and_recover(void **state)
+{
+	struct jail_fx *fx = fixture_or_skip(state);
+	struct vj_error *err = NULL;
+	struct vj_state_change *c;
+
+	if (fx->hard < 2 * MIB && !has_cap_sys_resource())
+		skip();
+	assert_int_equal(change(fx, 2 * MIB, true, NULL), -1);
+	assert_true(limits_are(fx->vmm, MIB, fx->hard));
+	assert_false(fx->st.vmm_memlock_before.set);
+	assert_false(recorded(fx).set);
+
+	assert_int_equal(change(fx, 2 * MIB, false, NULL), 0);
+	assert_int_equal(change(fx, 0, true, NULL), -1); /* the detach undone: raised again, recorded */
+	assert_true(limits_are(fx->vmm, 2 * MIB, fx->hard > 2 * MIB ? fx->hard : 2 * MIB));
+	assert_true(fx->st.vmm_memlock_before.set);
+	assert_true(recorded(fx).set);
+	assert_int_equal(change(fx, 0, false, NULL), 0);
+	assert_true(limits_are(fx->vmm, MIB, fx->hard));
+
+	/* An attach that crashed after its raise: the state has the change and the record. */
+	assert_non_null(c = calloc(1, sizeof(*c)));
+	*c = (struct vj_state_change){ .plan = plan_with(2 * MIB), .spec = strdup("{}"),
+				       .steps = VJ_STEP_BIT(VJ_STEP_MEMLOCK) };
+	fx->st.change = c;
+	fx->st.vmm_memlock_before = (struct vj_memlock_before){ .set = true, .soft = MIB, .hard = fx->hard };
+	assert_int_equal(vj_state_write(fx->dirfd, &fx->st, NULL), 0);
+	assert_int_equal(vj_rlimit_memlock_set_pid(fx->vmm, 2 * MIB, fx->hard, fx->hard, NULL), 0);
+	assert_int_equal(vj_apply_recover(fx->dirfd, &fx->st, &fx->o, &err), 0);
+	assert_null(err);
+	assert_true(limits_are(fx->vmm, MIB, fx->hard));
+	assert_false(recorded(fx).set);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -617,6 +833,9 @@ int main(void)
 		cmocka_unit_test(test_step_self),
 		cmocka_unit_test(test_step_other_undone),
 		cmocka_unit_test(test_launch_memlock),
+		cmocka_unit_test_setup_teardown(test_detach_puts_back, jail_setup, jail_teardown),
+		cmocka_unit_test_setup_teardown(test_detach_leaves_anothers_limit, jail_setup, jail_teardown),
+		cmocka_unit_test_setup_teardown(test_undo_and_recover, jail_setup, jail_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
