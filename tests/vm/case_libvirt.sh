@@ -38,6 +38,7 @@ if [[ $VJ_ARCH == aarch64 ]]; then
 fi
 source "$VJ_SOURCE_ROOT/tests/integration/libvirt_lib.sh"
 source "$VJ_SOURCE_ROOT/tests/vm/libvirt/lvsid.sh"
+source "$VJ_SOURCE_ROOT/tests/vm/libvirt/recipe.sh"
 id libvirt-qemu >/dev/null 2>&1 || skip "libvirt is not installed on the host root (no libvirt-qemu)"
 
 RAM=64 LIMIT_MIB=112
@@ -52,42 +53,18 @@ SOCKDIR=/run/vjlv
 mkdir -m 0755 -p "$SOCKDIR" /run/vjlv-specs
 SOCK=$SOCKDIR/launch.sock SPECS=/run/vjlv-specs
 on_exit "rm -rf '$SOCKDIR' '$SPECS'"
-# The guest's /var/lib, /var/log and /run are empty tmpfs: the mount points libvirt_lib uses.
-mkdir -p /var/lib/libvirt /var/log/libvirt /run/libvirt /var/cache/libvirt
 OUTSIDE=$(cdev_of "$EDU_L") # no domain uses it: a node outside every plan
-QEMU10=$VJ_QEMU_DIR
-[[ "$QEMU_MAJOR" == 10 ]] || QEMU10=$(ls -d "$(dirname "${VJ_SID_ROOT:-/nonexistent}")"/qemu-10.* 2>/dev/null | tail -1)
-[[ -x "$QEMU10/usr/bin/qemu-system-x86_64" ]] || fail "no QEMU 10 for libvirt 9.0 ($QEMU10)"
-# libvirt 9.0's QEMU: QEMU 10, bound over the host root's QEMU 7.2 (binary, firmware,
-# modules) in the guest while the case runs.  Run from its own directory it still loads
-# the 7.2 modules of /usr/lib/x86_64-linux-gnu/qemu (QEMU_MODULE_DIR only adds one) and
-# aborts on libvirt's qom-list-types probe, and libvirtd probes /usr/bin's QEMU anyway.
-Q10_BINDS="usr/bin/qemu-system-x86_64 usr/share/qemu usr/lib/x86_64-linux-gnu/qemu"
-for p in $Q10_BINDS; do mount --bind "$QEMU10/$p" "/$p"; done
-qemu10_unbind() { local p; for p in $Q10_BINDS; do ! mountpoint -q "/$p" || umount "/$p"; done; }
-on_exit qemu10_unbind
+qemu10_bind
 
 # ---- the launch service and the wrapper ------------------------------------------
-"$VFIOJAIL" serve --socket "$SOCK" --spec-dir "$SPECS" 2>"$W/serve.log" &
-serve=$!
-on_exit "kill $serve 2>/dev/null; wait $serve 2>/dev/null"
-for _ in $(seq 100); do [[ -S "$SOCK" ]] && break; sleep 0.05; done
-[[ -S "$SOCK" ]] || fail "serve did not start: $(cat "$W/serve.log")"
-wrapper() { # OUT QEMU VFIOJAIL: the shipped wrapper, as meson installs it
-	sed -e "s|@QEMU@|$2|" -e "s|@VFIOJAIL@|$3|" -e "s|@SOCKET@|$SOCK|" \
-		"$VJ_SOURCE_ROOT/tools/libvirt/qemu-wrapper.in" >"$1"
-	chmod 0755 "$1"
-}
+serve_start "$SOCK" "$SPECS" "$W/serve.log"
 wrapper "$W/bin/wrap9" /usr/bin/qemu-system-x86_64 "$VFIOJAIL"
 # The hook, as meson installs it, for the derived way: its domains' <emulator> is the
 # wrapper in $W/derive (the hook derives only for a wrapper in its WRAPPERDIR), and its
 # derive line reads root's specs where this case's service does.
 mkdir -m 0755 "$W/derive"
 wrapper "$W/derive/qemu-system-x86_64" /usr/bin/qemu-system-x86_64 "$VFIOJAIL"
-sed -e "s|@VFIOJAIL@|$VFIOJAIL|" -e "s|@WRAPPERDIR@|$W/derive|" -e "s|@DERIVEDDIR@|/run/vfiojail/libvirt|" \
-	-e "s|derive --from libvirt --install|derive --from libvirt --install --spec-dir $SPECS|" \
-	"$VJ_SOURCE_ROOT/tools/libvirt/libvirt-hook.in" >"$W/bin/hook"
-chmod 0755 "$W/bin/hook"
+hook "$W/bin/hook" "$VFIOJAIL" "$W/derive" "$SPECS"
 on_exit "rm -rf /run/vfiojail/libvirt" # the hook's directory (it stays, empty, as on a host)
 # In the sid namespace vfiojail (built on Debian 12) runs with the host root's loader and
 # libraries, seen at /mnt/host.
@@ -362,10 +339,7 @@ lv_stop
 # with the host's service (bound in, as is root's spec directory the hook reads).
 mkdir -m 0755 "$W/derive12"
 wrapper "$W/derive12/qemu-system-x86_64" /usr/bin/qemu-system-x86_64 "$W/bin/vfiojail-host"
-sed -e "s|@VFIOJAIL@|$W/bin/vfiojail-host|" -e "s|@WRAPPERDIR@|$W/derive12|" -e "s|@DERIVEDDIR@|/run/vfiojail/libvirt|" \
-	-e "s|derive --from libvirt --install|derive --from libvirt --install --spec-dir $SPECS|" \
-	"$VJ_SOURCE_ROOT/tools/libvirt/libvirt-hook.in" >"$W/bin/hook12"
-chmod 0755 "$W/bin/hook12"
+hook "$W/bin/hook12" "$W/bin/vfiojail-host" "$W/derive12" "$SPECS"
 mkdir -p -m 0700 /run/vfiojail/libvirt
 on_exit "rm -rf /run/vfiojail/libvirt"
 rm -f "$SPECS/d1.json" "$SPECS/d2.json"

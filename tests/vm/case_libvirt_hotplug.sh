@@ -21,14 +21,16 @@
 #                                          and the guest list it, VmLck grows by the RAM
 #   virsh detach-device NAME hostdev.xml --live   the guest lets it go: gone from QEMU
 #                                          and the guest, VmLck back
-#   vfiojail detach NAME --hostdev BDF     the group node EPERM again; the memlock as
-#                                          libvirt left it (the plan without a VFIO
-#                                          device sets none, so nothing is lowered)
+#   vfiojail detach NAME --hostdev BDF     the group node EPERM again; the memlock put
+#                                          back to what QEMU had before vfiojail's raise
+#                                          (libvirt left vfiojail's raise in place), and
+#                                          the warning says RLIMIT_MEMLOCK changed
 # Then the iommufd backend, which libvirt 9.0's <hostdev> cannot name: root's spec with a
 # context and no device, handed at launch (<qemu:commandline>), the cdev in libvirt's
 # /dev (cgroup_device_acl); vfiojail attach --hostdev BDF,iommufd=iommufd0, device_add
 # and device_del through libvirt's monitor (virsh qemu-monitor-command), the guest
-# answering, vfiojail detach: VmPin grows by the RAM and falls back, the cdev EPERM again.
+# answering, vfiojail detach: VmPin grows by the RAM and falls back, the cdev EPERM again,
+# the memlock back to what QEMU started with.
 # Figures: "hotplug:" lines (also $OUT/libvirt_hotplug.tsv).
 source "$(dirname "$0")/lib.sh"
 if [[ $VJ_ARCH == aarch64 ]]; then
@@ -36,6 +38,7 @@ if [[ $VJ_ARCH == aarch64 ]]; then
 	exit 0
 fi
 source "$VJ_SOURCE_ROOT/tests/integration/libvirt_lib.sh"
+source "$VJ_SOURCE_ROOT/tests/vm/libvirt/recipe.sh"
 id libvirt-qemu >/dev/null 2>&1 || skip "libvirt is not installed on the host root (no libvirt-qemu)"
 bz=$(ls /var/cache/vfiojail-vmtest/kernel-"$(uname -r | cut -d. -f1,2)".*/bzImage 2>/dev/null | head -1 || true)
 [[ -d /sys/bus/pci_express/drivers/pciehp && -n "$bz" ]] || skip "the suite's kernel has no pciehp, or no bzImage of it ($bz): no inner guest to answer the unplug"
@@ -51,29 +54,12 @@ on_exit "rm -rf '$W'"
 SOCK=/run/vjlvh.sock SPECS=/run/vjlvh-specs
 mkdir -m 0755 -p "$SPECS"
 on_exit "rm -rf '$SOCK' '$SPECS'"
-mkdir -p /var/lib/libvirt /var/log/libvirt /run/libvirt /var/cache/libvirt
-QEMU10=$VJ_QEMU_DIR
-[[ "$QEMU_MAJOR" == 10 ]] || QEMU10=$(ls -d "$(dirname "${VJ_SID_ROOT:-/nonexistent}")"/qemu-10.* 2>/dev/null | tail -1)
-[[ -x "$QEMU10/usr/bin/qemu-system-x86_64" ]] || fail "no QEMU 10 for libvirt 9.0 ($QEMU10)"
-# libvirt 9.0's QEMU: QEMU 10 bound over the host root's 7.2, as in case_libvirt.
-Q10_BINDS="usr/bin/qemu-system-x86_64 usr/share/qemu usr/lib/x86_64-linux-gnu/qemu"
-for p in $Q10_BINDS; do mount --bind "$QEMU10/$p" "/$p"; done
-qemu10_unbind() { local p; for p in $Q10_BINDS; do ! mountpoint -q "/$p" || umount "/$p"; done; }
-on_exit qemu10_unbind
+qemu10_bind
 
 # ---- the service, the wrapper and the hook, as meson installs them ---------------------
-"$VFIOJAIL" serve --socket "$SOCK" --spec-dir "$SPECS" 2>"$W/serve.log" &
-serve=$!
-on_exit "kill $serve 2>/dev/null; wait $serve 2>/dev/null"
-for _ in $(seq 100); do [[ -S "$SOCK" ]] && break; sleep 0.05; done
-[[ -S "$SOCK" ]] || fail "serve did not start: $(cat "$W/serve.log")"
-sed -e "s|@QEMU@|/usr/bin/qemu-system-x86_64|" -e "s|@VFIOJAIL@|$VFIOJAIL|" -e "s|@SOCKET@|$SOCK|" \
-	"$VJ_SOURCE_ROOT/tools/libvirt/qemu-wrapper.in" >"$W/derive/qemu-system-x86_64"
-chmod 0755 "$W/derive/qemu-system-x86_64"
-sed -e "s|@VFIOJAIL@|$VFIOJAIL|" -e "s|@WRAPPERDIR@|$W/derive|" -e "s|@DERIVEDDIR@|/run/vfiojail/libvirt|" \
-	-e "s|derive --from libvirt --install|derive --from libvirt --install --spec-dir $SPECS|" \
-	"$VJ_SOURCE_ROOT/tools/libvirt/libvirt-hook.in" >"$W/bin/hook"
-chmod 0755 "$W/bin/hook"
+serve_start "$SOCK" "$SPECS" "$W/serve.log"
+wrapper "$W/derive/qemu-system-x86_64" /usr/bin/qemu-system-x86_64 "$VFIOJAIL"
+hook "$W/bin/hook" "$VFIOJAIL" "$W/derive" "$SPECS"
 on_exit "rm -rf /run/vfiojail/libvirt"
 
 # ---- the inner guest ---------------------------------------------------------------------
@@ -279,9 +265,11 @@ capture "$VFIOJAIL" detach $D --hostdev "$BDF"
 assert_eq "$rc" 0 "vfiojail detach $D --hostdev $BDF ($err)"
 echo "hotplug: vfiojail detach said: $(tr '\n' ' ' <<<"$err")"
 lim4=$(limits "$q")
-# The plan without a VFIO device sets no limit, so detach lowers nothing: QEMU keeps
-# what libvirt put back (its value before its own attach: vfiojail's raise).
-assert_eq "$lim4" "$lim3" "memlock after vfiojail detach: as libvirt left it (the plan without a VFIO device sets none)"
+# libvirt put back what it found at its attach (vfiojail's raise); vfiojail's detach,
+# the last device that needed the raise gone, puts back what QEMU had before it.
+assert_eq "$lim3" "$lim1" "memlock after virsh detach-device: vfiojail's raise, as libvirt found it"
+assert_eq "$lim4" "$lim0" "memlock after vfiojail detach: back to what QEMU started with"
+assert_contains "$err" "changed the device filter and RLIMIT_MEMLOCK only" "detach says it changed the memlock"
 assert_eq "$(from_cgroup "$q" "$GROUP")" EPERM "after vfiojail detach: $GROUP is refused again"
 row "vfiojail detach --hostdev $BDF" $D "$q" EPERM
 capture "$VFIOJAIL" status $D
@@ -302,9 +290,7 @@ assert_eq "$(ls /run/vfiojail/libvirt)" "" "the release hook removed the derived
 # (virsh qemu-monitor-command: libvirt 9.0's attach-device cannot name an iommufd object),
 # device_del the same way, the guest answers, vfiojail detach.
 D=hpi
-sed -e "s|@QEMU@|/usr/bin/qemu-system-x86_64|" -e "s|@VFIOJAIL@|$VFIOJAIL|" -e "s|@SOCKET@|$SOCK|" \
-	"$VJ_SOURCE_ROOT/tools/libvirt/qemu-wrapper.in" >"$W/bin/qemu-system-x86_64"
-chmod 0755 "$W/bin/qemu-system-x86_64"
+wrapper "$W/bin/qemu-system-x86_64" /usr/bin/qemu-system-x86_64 "$VFIOJAIL"
 printf '{ "name": "%s", "user": "libvirt-qemu", "memory": "%sMiB", "iommufd": [ { "id": "iommufd0" } ], "hostdevs": [ ] }\n' \
 	$D $RAM >"$SPECS/$D.json"
 : >"$GUESTLOG"
@@ -360,6 +346,7 @@ row "device_del, guest answered" $D "$q" "$(from_cgroup "$q" "$CDEV")"
 capture "$VFIOJAIL" detach $D --hostdev "$EDU_A"
 assert_eq "$rc" 0 "vfiojail detach $D --hostdev $EDU_A ($err)"
 lim3=$(limits "$q")
+assert_eq "$lim3" "$lim0" "memlock after vfiojail detach: back to what QEMU started with"
 assert_eq "$(from_cgroup "$q" "$CDEV")" EPERM "after vfiojail detach: $CDEV is refused again"
 row "vfiojail detach --hostdev $EDU_A" $D "$q" EPERM
 pass "libvirt 9.0, iommufd: device_del (the guest answered), then vfiojail detach: VmPin back to $pin0 kB, memlock $(mib "$lim2") -> $(mib "$lim3") ($(mib "$lim0") at start), $CDEV EPERM"
