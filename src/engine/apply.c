@@ -208,6 +208,22 @@ static uint64_t limit_of(const struct vj_apply *a, const struct vj_memlock_plan 
 	return v;
 }
 
+/* Set @pid's limits to @soft and @hard (it had @was_soft and @was_hard), then
+ * check by @pidfd (taken) that the act was its; recorded for the undo when
+ * @record. */
+static int limit_set(struct vj_apply *a, pid_t pid, int pidfd, uint64_t soft, uint64_t hard, uint64_t was_soft,
+		     uint64_t was_hard, bool record, struct vj_error **err)
+{
+	_cleanup_close_ int fd = pidfd;
+
+	if (vj_rlimit_memlock_set_pid(pid, soft, hard, was_hard, err) < 0 || act_checked(a, pid, fd, err) < 0)
+		return -1;
+	a->memlock_changed = true;
+	if (record && limit_record(a, pid, TAKE_FD(fd), was_soft, was_hard) < 0)
+		return oom(err, a->st->cgroup);
+	return 0;
+}
+
 /* The state's record of what the VMM had before vfiojail raised it is about to
  * change: keep the old one for the undo (once a change). */
 static void before_changing(struct vj_apply *a)
@@ -268,12 +284,9 @@ static int memlock_raise(struct vj_apply *a, uint64_t want, bool record, bool sa
 				continue; /* gone, or high enough: never lowered */
 			if (save && pids[i] == a->st->vmm && memlock_save(a, soft, hard, err) < 0)
 				return -1;
-			if (vj_rlimit_memlock_set_pid(pids[i], want, hard > want ? hard : want, hard, err) < 0 ||
-			    act_checked(a, pids[i], pidfd, err) < 0)
+			if (limit_set(a, pids[i], TAKE_FD(pidfd), want, hard > want ? hard : want, soft, hard, record,
+				      err) < 0)
 				return -1;
-			a->memlock_changed = true;
-			if (record && limit_record(a, pids[i], TAKE_FD(pidfd), soft, hard) < 0)
-				return oom(err, a->st->cgroup);
 		}
 	}
 	return 0;
@@ -305,12 +318,8 @@ static int memlock_lower(struct vj_apply *a, uint64_t old, uint64_t want, bool r
 		if ((pidfd = proc_pidfd(a, pids[i])) < 0 || vj_proc_memlock(pids[i], &soft, &hard) < 0 ||
 		    soft != old)
 			continue; /* gone, or set by someone else */
-		if (vj_rlimit_memlock_set_pid(pids[i], want, hard, hard, err) < 0 ||
-		    act_checked(a, pids[i], pidfd, err) < 0)
+		if (limit_set(a, pids[i], TAKE_FD(pidfd), want, hard, soft, hard, record, err) < 0)
 			return -1;
-		a->memlock_changed = true;
-		if (record && limit_record(a, pids[i], TAKE_FD(pidfd), soft, hard) < 0)
-			return oom(err, a->st->cgroup);
 	}
 	return 0;
 }
