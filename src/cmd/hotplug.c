@@ -7,7 +7,7 @@
  *           against the state's pid and start time) by a forked helper;
  *   launch  the VMM lives in its launcher's namespace: the launcher makes the
  *           nodes (libvirt does on virsh attach-device), vfiojail changes the
- *           filter and RLIMIT_MEMLOCK only, and says so.
+ *           filter and RLIMIT_MEMLOCK only, and says which it changed.
  *
  * Both re-plan from the spec kept in the state (with the devices added or
  * removed), under the roots the setup used, and work out the plan the jail goes
@@ -20,7 +20,9 @@
  *           filter's map (or a bigger filter swapped in on the same link);
  *   detach: rules first (access is revoked at once), then the nodes, then
  *           memlock (lowered only when no process has more locked than the new
- *           limit; otherwise kept, with a warning).
+ *           limit; otherwise kept, with a warning; a new plan with no limit puts
+ *           back what a run or launch VMM had before attach first raised it,
+ *           while its limit is still vfiojail's: docs/MEMLOCK.md).
  *
  * A failure undoes the steps done, so the jail is as it was; a crash is undone
  * by the next command that opens the jail.
