@@ -2,7 +2,8 @@
 # vfiojail attach and detach on the jails of run (supervised and --exec) and of the
 # launch service, each watched by ONE VMM that lives through it all (tests/opener):
 # open() of the device reaches its driver after attach and is refused after detach;
-# the VMM's RLIMIT_MEMLOCK (/proc/PID/limits) is raised back to the plan by attach; a
+# the VMM's RLIMIT_MEMLOCK (/proc/PID/limits) is raised back to the plan by attach, and
+# a launch jail's warning says whether the memlock was changed; a
 # run VMM's node appears in its own /dev and goes (its mount namespace entered through
 # its pidfd), a launched VMM's /dev is its launcher's and is left alone (and attach
 # says so); a state whose VMM start time is not the process's (a reused pid) is
@@ -161,6 +162,7 @@ hotplug_kinds_tests() {
 	capture "$VFIOJAIL" attach l1 --device /dev/x
 	assert_eq "$rc" 0 "attach to a launch jail ($err)"
 	assert_contains "$err" "launcher's mount namespace" "says the nodes are the launcher's"
+	assert_contains "$err" "changed the device filter and RLIMIT_MEMLOCK only" "says it raised the memlock"
 	expect "open $HOST/dev/x" ENXIO
 	assert_eq "$(limits "$vmm")" "4194304 4194304" "attach raised the VMM's soft limit to the plan"
 	[[ ! -e /dev/x ]] || fail "attach made a node in the launcher's /dev"
@@ -175,6 +177,9 @@ hotplug_kinds_tests() {
 	capture "$VFIOJAIL" detach l1 --device /dev/x
 	assert_eq "$rc" 0 "detach from a launch jail ($err)"
 	assert_contains "$err" "launcher's mount namespace" "says the nodes are the launcher's"
+	# The plan's limit did not change (memlock.hard_limit): the warning does not claim it did.
+	assert_contains "$err" "changed the device filter only" "says the memlock was not touched"
+	assert_eq "$(limits "$vmm")" "4194304 4194304" "detach kept the plan's limit"
 	expect "open $HOST/dev/x" EPERM
 	capture "$VFIOJAIL" status l1
 	assert_eq "$rc" 0 "status after detach: no drift ($out)"
