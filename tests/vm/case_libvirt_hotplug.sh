@@ -143,6 +143,20 @@ hostdev_xml() { # BDF [GUEST-BUS]: a legacy <hostdev>, at slot 0 of GUEST-BUS wh
 to_ns() { cp "$1" "/proc/$LV_NS_PID/root/tmp/$(basename "$1")"; } # into libvirtd's /tmp
 
 qemu_pid_lv() { lv_ns_run cat "/run/libvirt/qemu/$1.pid" 2>/dev/null; }
+# dom_start NAME: define $W/NAME.xml in libvirtd, start it (gone at exit), and check
+# that the service launched it; sets q (QEMU's pid) and t0 (when it started).
+dom_start() {
+	to_ns "$W/$1.xml"
+	capture lv_virsh define "/tmp/$1.xml"
+	assert_eq "$rc" 0 "virsh define $1 ($err)"
+	on_exit "[[ -z \$LV_NS_PID ]] || { lv_virsh destroy $1; lv_virsh undefine $1; } >/dev/null 2>&1 || true"
+	t0=$SECONDS
+	capture lv_virsh start "$1"
+	assert_eq "$rc" 0 "virsh start $1 ($err; $(tail -5 "$LV_LOG/qemu/$1.log" 2>/dev/null); $(tail -3 "$W/serve.log"))"
+	q=$(qemu_pid_lv "$1")
+	[[ -n "$q" ]] || fail "no pid file of $1"
+	assert_contains "$(cat "$W/serve.log")" "VM $1 launched for pid $q" "the service launched $1"
+}
 limits() { awk '/^Max locked memory/ { print $4 "/" $5 }' "/proc/$1/limits"; }
 mib() { awk -F/ '{ printf "%d/%d MiB", $1 / 1048576, $2 / 1048576 }' <<<"$1"; }
 # A root process in QEMU's cgroup opens NODE: "ok", or the errno's name.
@@ -182,16 +196,7 @@ D=hp
 BDF=$EDU_A
 GROUP=/dev/vfio/$(group_of "$BDF")
 dom_xml $D "$W/derive/qemu-system-x86_64" >"$W/$D.xml"
-to_ns "$W/$D.xml"
-capture lv_virsh define "/tmp/$D.xml"
-assert_eq "$rc" 0 "virsh define $D ($err)"
-on_exit "[[ -z \$LV_NS_PID ]] || { lv_virsh destroy $D; lv_virsh undefine $D; } >/dev/null 2>&1 || true"
-t0=$SECONDS
-capture lv_virsh start $D
-assert_eq "$rc" 0 "virsh start $D ($err; $(tail -5 "$LV_LOG/qemu/$D.log" 2>/dev/null))"
-q=$(qemu_pid_lv $D)
-[[ -n "$q" ]] || fail "no pid file of $D"
-assert_contains "$(cat "$W/serve.log")" "VM $D launched for pid $q" "the service launched $D"
+dom_start $D
 assert_contains "$(cat "$W/serve.log")" "spec /run/vfiojail/libvirt/$D.json" "$D from its derived spec"
 assert_eq "$(jq -c '.hostdevs // []' "/run/vfiojail/libvirt/$D.json")" "[]" "the derived spec has no hostdev"
 capture "$VFIOJAIL" status $D
@@ -295,15 +300,7 @@ printf '{ "name": "%s", "user": "libvirt-qemu", "memory": "%sMiB", "iommufd": [ 
 	$D $RAM >"$SPECS/$D.json"
 : >"$GUESTLOG"
 dom_xml $D "$W/bin/qemu-system-x86_64" "-object iommufd,id=iommufd0,fd=@fd:iommufd0@" >"$W/$D.xml"
-to_ns "$W/$D.xml"
-capture lv_virsh define "/tmp/$D.xml"
-assert_eq "$rc" 0 "virsh define $D ($err)"
-on_exit "[[ -z \$LV_NS_PID ]] || { lv_virsh destroy $D; lv_virsh undefine $D; } >/dev/null 2>&1 || true"
-t0=$SECONDS
-capture lv_virsh start $D
-assert_eq "$rc" 0 "virsh start $D ($err; $(tail -5 "$LV_LOG/qemu/$D.log" 2>/dev/null); $(tail -3 "$W/serve.log"))"
-q=$(qemu_pid_lv $D)
-assert_contains "$(cat "$W/serve.log")" "VM $D launched for pid $q" "the service launched $D"
+dom_start $D
 guest_says INNER-GUEST-INIT 900
 guest_says INNER-DEVICE-absent 120
 echo "hotplug: the inner guest ($D) reached its init in $((SECONDS - t0)) s"
