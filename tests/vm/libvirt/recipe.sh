@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
 # What tests/vm/case_libvirt.sh and case_libvirt_hotplug.sh share to run libvirt 9.0 with
 # docs/LIBVIRT.md's recipe.  Source it after tests/vm/lib.sh and
 # tests/integration/libvirt_lib.sh; each function registers its own cleanup (on_exit).
