@@ -22,6 +22,7 @@
 #include "devfilter.h"
 #include "error.h"
 #include "hashset.h"
+#include "jbuf.h"
 #include "pins.h"
 #include "proc.h"
 #include "memlock.h"
@@ -29,6 +30,7 @@
 #include "name.h"
 #include "pidfd.h"
 #include "plan.h"
+#include "plan_json.h"
 #include "rlimit.h"
 #include "sysfs.h"
 #include "util.h"
@@ -851,6 +853,19 @@ void vj_apply_release(struct vj_apply *a)
 	a->state_written = false;
 }
 
+/* @p in the state file's form, or NULL when out of memory. */
+static char *plan_text(const struct vj_plan *p)
+{
+	struct vj_jbuf b = { 0 };
+
+	vj_plan_json_write(&b, p, VJ_PLAN_JSON_BRIEF);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
 /* Write the state without its change (the change is over, done or undone). */
 static int drop_change(struct vj_apply *a, struct vj_error **err)
 {
@@ -865,6 +880,7 @@ int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const en
 	struct vj_state_change *c = calloc(1, sizeof(*c));
 	struct vj_plan *from;
 	char *from_spec;
+	int r;
 
 	if (!c) {
 		vj_plan_free(to);
@@ -872,6 +888,7 @@ int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const en
 		return oom(err, a->st->name);
 	}
 	*c = (struct vj_state_change){ .plan = to, .spec = spec, .steps = recorded_bits(steps, n) };
+	c->plan_json = plan_text(to); /* for both writes; NULL (no memory): each writes it */
 	vj_state_change_free(a->st->change);
 	a->st->change = c;
 	if (vj_state_write(a->dirfd, a->st, err) < 0) {
@@ -895,9 +912,13 @@ int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const en
 	a->st->plan = c->plan;
 	a->st->spec = c->spec;
 	a->st->change = NULL;
-	if (vj_state_write(a->dirfd, a->st, err) == 0) {
+	a->st->plan_json = c->plan_json;
+	r = vj_state_write(a->dirfd, a->st, err);
+	a->st->plan_json = NULL;
+	if (r == 0) {
 		vj_plan_free(from);
 		free(from_spec);
+		free(c->plan_json);
 		free(c);
 		return 0;
 	}

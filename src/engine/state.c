@@ -207,6 +207,15 @@ static void key_i64(struct vj_jbuf *b, const char *key, int64_t v)
 	vj_jb_i64(b, v);
 }
 
+/* The plan in the state's form: @text when the caller serialised it already. */
+static void plan_write(struct vj_jbuf *b, const struct vj_plan *plan, const char *text)
+{
+	if (text)
+		vj_jb_json(b, text);
+	else
+		vj_plan_json_write(b, plan, VJ_PLAN_JSON_BRIEF);
+}
+
 static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 {
 	vj_jb_open(b, '{');
@@ -234,7 +243,7 @@ static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 	key_i64(b, "owner_start", (int64_t)st->owner_start);
 	if (st->plan) {
 		vj_jb_key(b, "plan");
-		vj_plan_json_write(b, st->plan, VJ_PLAN_JSON_BRIEF);
+		plan_write(b, st->plan, st->plan_json);
 	}
 	if (st->spec) {
 		vj_jb_key(b, "spec");
@@ -246,7 +255,7 @@ static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 		vj_jb_key(b, "steps");
 		write_steps(b, st->change->steps);
 		vj_jb_key(b, "plan");
-		vj_plan_json_write(b, st->change->plan, VJ_PLAN_JSON_BRIEF);
+		plan_write(b, st->change->plan, st->change->plan_json);
 		vj_jb_key(b, "spec");
 		write_spec(b, st->change->spec);
 		vj_jb_close(b, '}');
@@ -675,5 +684,6 @@ void vj_state_change_free(struct vj_state_change *c)
 		return;
 	vj_plan_free(c->plan);
 	free(c->spec);
+	free(c->plan_json);
 	free(c);
 }

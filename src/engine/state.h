@@ -77,6 +77,8 @@ struct vj_state_change {
 	struct vj_plan *plan; /* the plan the jail goes to          */
 	char *spec;           /* the spec that goes with it (JSON)  */
 	unsigned steps;       /* VJ_STEP_BIT()s that may have begun */
+	char *plan_json;      /* plan in the state's form (brief), serialised once
+			       * for both writes of a change; NULL: from plan */
 };
 
 struct vj_state {
@@ -105,6 +107,9 @@ struct vj_state {
 	 * every object it names counts as begun. */
 	unsigned ledger;
 	struct vj_state_change *change; /* NULL when no change is under way */
+	/* plan as the state file has it, when the writer has that text at hand (a
+	 * change's, written ahead); NULL: written from plan.  Not owned, not read. */
+	const char *plan_json;
 };
 
 const char *vj_state_dir(const char *state_dir);
