@@ -135,8 +135,7 @@ static void vmm_started(pid_t pid, void *userdata)
 	(void)pid;
 	/* The state file has the plan now; the supervisor needs only the names
 	 * in l->j.st to clean up, so a big plan's memory goes while the VM runs. */
-	vj_plan_free(l->j.st.plan);
-	l->j.st.plan = NULL;
+	vj_apply_drop_plan(&l->a);
 	l->vmm.plan = NULL;
 	/* The VMM runs: the name's lock is free for attach and detach (as enter's
 	 * is).  A second run of the name is refused all the same: its cgroup has a

@@ -207,6 +207,18 @@ static void key_i64(struct vj_jbuf *b, const char *key, int64_t v)
 	vj_jb_i64(b, v);
 }
 
+char *vj_state_plan_json(const struct vj_plan *plan)
+{
+	struct vj_jbuf b = { 0 };
+
+	vj_plan_json_write(&b, plan, VJ_PLAN_JSON_BRIEF);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
 /* The plan in the state's form: @text when the caller serialised it already. */
 static void plan_write(struct vj_jbuf *b, const struct vj_plan *plan, const char *text)
 {

@@ -107,8 +107,9 @@ struct vj_state {
 	 * every object it names counts as begun. */
 	unsigned ledger;
 	struct vj_state_change *change; /* NULL when no change is under way */
-	/* plan as the state file has it, when the writer has that text at hand (a
-	 * change's, written ahead); NULL: written from plan.  Not owned, not read. */
+	/* plan as the state file has it, when the writer has that text at hand
+	 * (vj_state_plan_json: the apply engine's, while the plan stands); NULL:
+	 * written from plan.  Not owned; never read from a file. */
 	const char *plan_json;
 };
 
@@ -127,6 +128,10 @@ int vj_state_dir_find(const char *state_dir, int *fd_out, struct vj_error **err)
 int vj_state_lock(int dirfd, const char *name, struct vj_error **err);
 /* Remove the lock file (while still holding it) and close it. */
 void vj_state_unlock(int dirfd, const char *name, int lock_fd);
+
+/* @plan in the state file's form (brief), for vj_state.plan_json and
+ * vj_state_change.plan_json; NULL when out of memory. */
+char *vj_state_plan_json(const struct vj_plan *plan);
 
 /* Write NAME.json atomically (temporary file, then rename). */
 int vj_state_write(int dirfd, const struct vj_state *st, struct vj_error **err);
