@@ -283,7 +283,7 @@ static void test_drop_with_holes_in_bounding_set(void **state)
 /* The parser of /proc/PID/status: capability sets, signal masks, NoNewPrivs. */
 static void test_proc_status_caps(void **state)
 {
-	const char *text = "Name:\tx\nUid:\t0\t0\t0\t0\nGid:\t5\t5\t5\t5\n"
+	const char *text = "Name:\tx\nPPid:\t1\nUid:\t0\t0\t0\t0\nGid:\t5\t5\t5\t5\n"
 			   "SigIgn:\t0000000000001000\nSigCgt:\t0000000180000002\n"
 			   "CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n"
 			   "CapBnd:\t000001fffffffffe\nCapAmb:\t0000000000001000\nNoNewPrivs:\t1\n";
