@@ -25,7 +25,7 @@ case_out() { # NAME -- command...
 	o=$(mktemp) e=$(mktemp)
 	set +e
 	(
-		ulimit -l 8192
+		ulimit -l 8192 2>/dev/null || true
 		exec setpriv --bounding-set -sys_resource --inh-caps -sys_resource -- "$@"
 	) >"$o" 2>"$e"
 	rc=$?
