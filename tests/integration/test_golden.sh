@@ -83,7 +83,9 @@ flags_a=(--name flags-a --user nobody --group nogroup --groups nogroup --memory 
 	--migration --memlock-extra 1GiB --device /dev/kvm --device /dev/net/tun:rw)
 flags_b=(--name flags-b --user nobody --memory 1G --hostdev 0009:06:00.0 --memlock-hard-limit 1MiB)
 flags_c=(--name flags-c --user nobody --memory 1G --hostdev 0009:07:00.0 --memlock-unlimited)
-for f in a b c; do
+flags_d=(--name flags-d --user nobody --memory 2G --iommufd ctx --hostdev 0009:06:00.0,iommufd=ctx,fd=gpu
+	--hostdev 0009:06:00.1,iommufd=ctx,fd=audio)
+for f in a b c d; do
 	eval "args=(\"\${flags_$f[@]}\")"
 	case_out "plan-flags-$f.txt" -- "$VFIOJAIL" plan "${args[@]}" "${roots[@]}"
 	case_out "plan-flags-$f.json" -- "$VFIOJAIL" plan --json "${args[@]}" "${roots[@]}"
