@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jread.h"
 #include "size.h"
 #include "util.h"
 
@@ -158,6 +159,19 @@ int vj_plan_cell_text(FILE *m, const void *rec, const struct vj_field *f)
 }
 
 /* ------------------------------------------------------------------------- */
+/* What the JSON reader checks of a record beyond its fields                  */
+
+/* An fd needs the device number to check, and only iommufd devices have one. */
+static int hostdev_check(void *rec, struct json_object *o)
+{
+	const struct vj_hostdev_plan *h = rec;
+
+	if (h->fd && (!vj_jr_member(o, "major") || !vj_jr_member(o, "minor")))
+		return -1;
+	return h->fd && h->backend != VJ_BACKEND_IOMMUFD ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------- */
 /* The rows                                                                   */
 
 static const struct vj_field node_fields[] = {
@@ -210,14 +224,14 @@ static const struct vj_field hostdev_fields[] = {
 	STR(struct vj_hostdev_plan, node, F_ABS, NOTAB), /* shown with the fd */
 	STR(struct vj_hostdev_plan, iommufd, 0, TAB(5, ", context %s", .flags = C_IF_SET)),
 	/* "fd", "major", "minor": absent in an older state (no hostdev was handed
-	 * as an fd then); an fd needs the device number to check (vj_plan_hostdev_check). */
+	 * as an fd then); an fd needs the device number to check (hostdev_check). */
 	STR(struct vj_hostdev_plan, fd, 0, TAB(6, ", %s", .fmt = cell_reach)),
 	OF(struct vj_hostdev_plan, "major", major, K_U32, F_OPT, 0, UINT32_MAX, NOTAB),
 	OF(struct vj_hostdev_plan, "minor", minor, K_U32, F_OPT, 0, UINT32_MAX, NOTAB),
 	LIST(struct vj_hostdev_plan, "bars", bars, n_bars, F_OPT, &bar_record, TAB(7, "")),
 };
 static const struct vj_record hostdev_record = { .size = sizeof(struct vj_hostdev_plan), ROWS(hostdev_fields),
-						 .check = vj_plan_hostdev_check, .first = "  ", .sep = "  ", .end = "\n" };
+						 .check = hostdev_check, .first = "  ", .sep = "  ", .end = "\n" };
 
 static const struct vj_field term_fields[] = {
 	OF(struct vj_memlock_term, "bytes", bytes, K_U64, F_REQ, 0, INT64_MAX, TAB(1, "%-10s ", .fmt = cell_size)),

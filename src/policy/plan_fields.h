@@ -109,9 +109,6 @@ struct vj_plan *vj_plan_walk_copy(const struct vj_plan *p);
 void vj_node_walk_free(struct vj_node *n);
 int vj_node_walk_copy(struct vj_node *dst, const struct vj_node *src);
 
-/* read (plan_json.c): a hostdev handed as an fd has a device number, and is on iommufd. */
-int vj_plan_hostdev_check(void *rec, struct json_object *o);
-
 /* The names of the enums, as the JSON and the table write them. */
 static inline const char *vj_accounting_name(enum vj_accounting a)
 {

@@ -341,16 +341,6 @@ static int read_record(json_object *o, void *rec, const struct vj_record *r)
 	return r->check ? r->check(rec, o) : 0;
 }
 
-/* An fd needs the device number to check, and only iommufd devices have one. */
-int vj_plan_hostdev_check(void *rec, json_object *o)
-{
-	const struct vj_hostdev_plan *h = rec;
-
-	if (h->fd && (!vj_jr_member(o, "major") || !vj_jr_member(o, "minor")))
-		return -1;
-	return h->fd && h->backend != VJ_BACKEND_IOMMUFD ? -1 : 0;
-}
-
 int vj_plan_json_read(json_object *o, struct vj_plan **out)
 {
 	struct vj_plan *p;
