@@ -24,7 +24,8 @@
 #define OF(S, key_, m, k, fl, lo, hi, c) \
 	{ .key = key_, .kind = k, .flags = fl, .off = offsetof(S, m), .min = lo, .max = hi, .cell = c }
 #define LIST(S, key_, m, n_, fl, sub_, c) \
-	{ .key = key_, .kind = K_LIST, .flags = fl, .off = offsetof(S, m), .n_off = offsetof(S, n_), .sub = sub_, .cell = c }
+	{ .key = key_, .kind = K_LIST, .flags = fl, .off = offsetof(S, m), .n_off = offsetof(S, n_), \
+	  .sub = sub_, .cell = c }
 /* A cell: its place in the line, its template, then .label, .fmt, .flags, .item */
 #define TAB(p, t, ...) { .pos = p, .tmpl = t, __VA_ARGS__ }
 #define NOTAB { .pos = 0 }
@@ -214,13 +215,15 @@ static const struct vj_field bar_fields[] = {
 	OF(struct vj_bar, "index", index, K_UINT, F_REQ, 0, 16, TAB(1, "BAR%s ")),
 	OF(struct vj_bar, "size", size, K_U64, F_REQ, 0, INT64_MAX, TAB(2, "%s", .fmt = cell_size)),
 };
-static const struct vj_record bar_record = { .size = sizeof(struct vj_bar), ROWS(bar_fields), .first = "; ", .sep = ", " };
+static const struct vj_record bar_record = { .size = sizeof(struct vj_bar), ROWS(bar_fields), .first = "; ",
+					     .sep = ", " };
 
 static const struct vj_field hostdev_fields[] = {
 	OF(struct vj_hostdev_plan, "pci", pci, K_PCI, F_REQ, 0, 0, TAB(1, "%s  ")),
 	OF(struct vj_hostdev_plan, "backend", backend, K_BACKEND, F_REQ, 0, 0, TAB(4, "%s backend")),
 	STR(struct vj_hostdev_plan, driver, 0, TAB(2, "driver %s, ")),
-	OF(struct vj_hostdev_plan, "iommu_group", iommu_group, K_INT, F_REQ, -1, INT32_MAX, TAB(3, "IOMMU group %s, ")),
+	OF(struct vj_hostdev_plan, "iommu_group", iommu_group, K_INT, F_REQ, -1, INT32_MAX,
+	   TAB(3, "IOMMU group %s, ")),
 	STR(struct vj_hostdev_plan, node, F_ABS, NOTAB), /* shown with the fd */
 	STR(struct vj_hostdev_plan, iommufd, 0, TAB(5, ", context %s", .flags = C_IF_SET)),
 	/* "fd", "major", "minor": absent in an older state (no hostdev was handed
@@ -237,8 +240,8 @@ static const struct vj_field term_fields[] = {
 	OF(struct vj_memlock_term, "bytes", bytes, K_U64, F_REQ, 0, INT64_MAX, TAB(1, "%-10s ", .fmt = cell_size)),
 	STR(struct vj_memlock_term, reason, 0, TAB(2, "%s")),
 };
-static const struct vj_record term_record = { .size = sizeof(struct vj_memlock_term), ROWS(term_fields), .first = "  + ",
-					      .sep = "  + ", .end = "\n" };
+static const struct vj_record term_record = { .size = sizeof(struct vj_memlock_term), ROWS(term_fields),
+					      .first = "  + ", .sep = "  + ", .end = "\n" };
 
 static const struct vj_field memlock_fields[] = {
 	{ .key = "bytes", .kind = K_LIMIT, .flags = F_REQ, .cell = TAB(1, "%s\n") },
@@ -265,7 +268,8 @@ static const struct vj_field plan_fields[] = {
 	  .sub = &memlock_record, .cell = TAB(11, "\nRLIMIT_MEMLOCK: ") },
 	STR(struct vj_plan, cgroup, F_ABS, TAB(6, "cgroup: %s\n", .fmt = cell_cgroup)),
 	{ .key = "warnings", .kind = K_STRS, .flags = F_PLAN | F_REASON, .off = offsetof(struct vj_plan, warnings),
-	  .n_off = offsetof(struct vj_plan, n_warnings), .cell = TAB(12, "\nWARNINGS\n", .flags = C_IF_ANY, .item = "  %s\n") },
+	  .n_off = offsetof(struct vj_plan, n_warnings),
+	  .cell = TAB(12, "\nWARNINGS\n", .flags = C_IF_ANY, .item = "  %s\n") },
 };
 const struct vj_record vj_plan_record = { .size = sizeof(struct vj_plan), ROWS(plan_fields) };
 
