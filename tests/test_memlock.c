@@ -9,7 +9,6 @@
 #include "memlock.h"
 #include "pidfd.h"
 #include "rlimit.h"
-#include "run.h"
 #include "testlib.h"
 
 #define MIB (UINT64_C(1) << 20)
