@@ -3,7 +3,7 @@
  * The vfiojail command's parts (main.c is the dispatcher): what the command
  * line says (struct cli, cli_options.c), the help (cli_usage.c), and one entry
  * point per command (cli_jail.c: the commands; cli_service.c: the services).
- * Every error becomes an exit status in one function, exit_status (main.c).
+ * Every error becomes an exit status in one function, exit_status (cli_exit.c).
  */
 #pragma once
 
@@ -87,7 +87,7 @@ struct cli {
 	const char *qmp, *qmp_iommufd, *qmp_bus; /* attach, detach --qmp */
 };
 
-/* main.c: the CLI's one place where an error becomes an exit status. */
+/* cli_exit.c: the CLI's one place where an error becomes an exit status. */
 int exit_status(int r, struct vj_error *e);
 
 /* cli_usage.c: `vfiojail --help`, to @f. */

@@ -2,7 +2,7 @@
 /*
  * The vfiojail command: finds the command, parses its options (cli_options.c)
  * and calls its entry point (cli_jail.c, cli_service.c); every error becomes
- * an exit status here (exit_status).
+ * an exit status in one function (exit_status, cli_exit.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,21 +11,6 @@
 #include "cli.h"
 #include "config.h"
 #include "error.h"
-
-/* The CLI's one place where an error becomes an exit status: print and free @e
- * when there is one; a library call's -1 becomes its error's status (125 when it
- * has none: out of memory), any other @r (a VMM's status, a command's verdict)
- * is returned as it is. */
-int exit_status(int r, struct vj_error *e)
-{
-	if (r >= 0 && !e)
-		return r;
-	if (r < 0)
-		r = e && e->status ? e->status : VJ_EXIT_SETUP;
-	vj_error_print(e, stderr); /* NULL: "out of memory" */
-	vj_error_free(e);
-	return r;
-}
 
 static const struct command {
 	const char *name;
