@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "plan.h"
+#include "plan_fields.h"
 #include "plan_json.h"
 #include "state.h"
 #include "testlib.h"
@@ -423,6 +424,52 @@ static void test_hostdev_fd_state(void **state)
 	vj_plan_free(p);
 }
 
+/* The field table's cells (plan_fields.c) as the table walker needs them: in
+ * each record the shown members numbered 1, 2, ... once each, every one with a
+ * template, a list's label row complete, and every list and embedded record
+ * shown has its record.  A row added with a place taken would hide a member. */
+static void check_cells(const struct vj_record *r, const char *where)
+{
+	size_t shown = 0, labelled = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct vj_field *f = &r->fields[i];
+		size_t same = 0;
+
+		if (!f->cell.pos)
+			continue;
+		shown++;
+		labelled += f->cell.label != NULL;
+		if (!f->cell.tmpl)
+			fail_msg("%s.%s: shown without a template", where, f->key);
+		if ((f->kind == K_LIST || f->kind == K_REC) && !f->sub)
+			fail_msg("%s.%s: a list without its record", where, f->key);
+		if (f->kind == K_STRS && !f->cell.item)
+			fail_msg("%s.%s: strings without an item template", where, f->key);
+		for (size_t j = 0; j < r->n; j++)
+			same += r->fields[j].cell.pos == f->cell.pos;
+		if (same != 1)
+			fail_msg("%s.%s: place %u is taken %zu times", where, f->key, f->cell.pos, same);
+		if (f->cell.pos > r->n)
+			fail_msg("%s.%s: place %u, past the record's %zu members", where, f->key, f->cell.pos, r->n);
+		if (f->sub)
+			check_cells(f->sub, f->key);
+	}
+	for (size_t i = 0; i < r->n; i++)
+		if (r->fields[i].cell.pos > shown)
+			fail_msg("%s.%s: place %u leaves a gap (%zu shown)", where, r->fields[i].key,
+				 r->fields[i].cell.pos, shown);
+	if (labelled && labelled != shown)
+		fail_msg("%s: %zu of %zu shown members have a column label", where, labelled, shown);
+}
+
+static void test_table_cells(void **state)
+{
+	(void)state;
+	check_cells(&vj_plan_record, "plan");
+	assert_int_equal(vj_node_record.fields[0].cell.pos, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +478,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostdev_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostdev_fd_state, setup, teardown),
+		cmocka_unit_test(test_table_cells),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,13 +116,21 @@ static int read_at(int dfd, const char *file, char **out)
 	return 0;
 }
 
-int vj_pidfd_ids(int pidfd, struct vj_proc_ids *ids)
+int vj_pidfd_status(int pidfd, struct vj_proc_status *st)
 {
 	_cleanup_close_ int dfd = vj_pidfd_procdir(pidfd);
 	_cleanup_free_ char *buf = NULL;
+
+	if (dfd < 0 || read_at(dfd, "status", &buf) < 0)
+		return -1;
+	return vj_proc_status_parse(buf, st);
+}
+
+int vj_pidfd_ids(int pidfd, struct vj_proc_ids *ids)
+{
 	struct vj_proc_status st;
 
-	if (dfd < 0 || read_at(dfd, "status", &buf) < 0 || vj_proc_status_parse(buf, &st) < 0)
+	if (vj_pidfd_status(pidfd, &st) < 0)
 		return -1;
 	*ids = st.ids;
 	return 0;

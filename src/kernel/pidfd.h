@@ -40,7 +40,9 @@ int vj_pidfd_alive(int pidfd);
  * says), or -1 with errno (ESRCH: it has exited). */
 int vj_pidfd_procdir(int pidfd);
 
-/* Its ids, read through vj_pidfd_procdir: 0, or -1 with errno. */
+/* Its /proc/PID/status (ids, parent, VmLck), or only its ids, read through
+ * vj_pidfd_procdir: 0, or -1 with errno. */
+int vj_pidfd_status(int pidfd, struct vj_proc_status *st);
 int vj_pidfd_ids(int pidfd, struct vj_proc_ids *ids);
 
 /* Its start time (clock ticks after boot, /proc/PID/stat field 22): together

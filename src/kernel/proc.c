@@ -11,11 +11,13 @@
 int vj_proc_status_parse(const char *text, struct vj_proc_status *out)
 {
 	unsigned long u[4], g[4];
+	long ppid;
 	unsigned long long kb = 0;
 	const char *p;
 
 	if (!(p = strstr(text, "\nUid:")) || sscanf(p + 5, "%lu %lu %lu %lu", &u[0], &u[1], &u[2], &u[3]) != 4 ||
-	    !(p = strstr(text, "\nGid:")) || sscanf(p + 5, "%lu %lu %lu %lu", &g[0], &g[1], &g[2], &g[3]) != 4) {
+	    !(p = strstr(text, "\nGid:")) || sscanf(p + 5, "%lu %lu %lu %lu", &g[0], &g[1], &g[2], &g[3]) != 4 ||
+	    !(p = strstr(text, "\nPPid:")) || sscanf(p + 6, " %ld", &ppid) != 1 || ppid < 0) {
 		errno = EPROTO;
 		return -1;
 	}
@@ -24,6 +26,7 @@ int vj_proc_status_parse(const char *text, struct vj_proc_status *out)
 	*out = (struct vj_proc_status){
 		.ids = { .ruid = (uid_t)u[0], .euid = (uid_t)u[1], .suid = (uid_t)u[2], .fsuid = (uid_t)u[3],
 			 .rgid = (gid_t)g[0], .egid = (gid_t)g[1], .sgid = (gid_t)g[2], .fsgid = (gid_t)g[3] },
+		.ppid = (pid_t)ppid,
 		.locked = (uint64_t)kb * 1024,
 	};
 	return 0;

@@ -19,11 +19,12 @@ struct vj_proc_ids {
 /* What vfiojail reads of /proc/PID/status. */
 struct vj_proc_status {
 	struct vj_proc_ids ids;
+	pid_t ppid;      /* PPid: 0 when the parent is outside this pid namespace */
 	uint64_t locked; /* VmLck in bytes; 0 where the line is absent (a kernel thread) */
 };
 
 /* Parse the text of a /proc/PID/status file: 0, or -1 with errno EPROTO when
- * its Uid: or Gid: line is missing or short. */
+ * its Uid:, Gid: or PPid: line is missing or short. */
 int vj_proc_status_parse(const char *text, struct vj_proc_status *out);
 
 /* /proc/PID/status of @pid: 0, or -1 with errno. */

@@ -4,6 +4,7 @@
  * under the roots in vj_plan_opts.  Building it changes nothing on the host.
  */
 #include "plan.h"
+#include "plan_fields.h"
 #include "plan_json.h"
 #include "plan_build.h"
 
@@ -370,89 +371,4 @@ int vj_plan_print_json(const struct vj_plan *p, FILE *f)
 	if (!o)
 		return -ENOMEM;
 	return vj_json_print_put(o, f);
-}
-
-int vj_plan_print_table(const struct vj_plan *p, FILE *f)
-{
-	char acc[4], sz[32], maj[12], min[12], shown[VJ_NAME_SHOWN_MAX];
-	size_t i;
-
-	fprintf(f, "VM %s: uid %u, gid %u, groups ", vj_name_shown(p->name, shown),
-		(unsigned)p->uid, (unsigned)p->gid);
-	for (i = 0; i < p->n_groups; i++)
-		fprintf(f, "%s%u", i ? "," : "", (unsigned)p->groups[i]);
-	fprintf(f, "%s, arch %s\n", p->n_groups ? "" : "(none)", p->arch);
-	fprintf(f, "cgroup: %s\n\n", p->cgroup ? p->cgroup : "(none: no cgroup2 mount)");
-
-	fprintf(f, "%-28s %-4s %-11s %-6s %-13s %-4s %s\n", "NODE", "TYPE", "MAJ:MIN", "ACCESS",
-		"OWNER", "MODE", "REASON");
-	for (i = 0; i < p->n_nodes; i++) {
-		const struct vj_node *n = &p->nodes[i];
-		char devnum[24], owner[24];
-		vj_access_format(n->access, acc);
-		snprintf(devnum, sizeof(devnum), "%u:%u", n->major, n->minor);
-		snprintf(owner, sizeof(owner), "%u:%u", (unsigned)n->uid, (unsigned)n->gid);
-		fprintf(f, "%-28s %-4c %-11s %-6s %-13s %04o %s\n", n->path, n->type, devnum, acc,
-			owner, (unsigned)n->mode, n->reason);
-	}
-
-	fprintf(f, "\nDEVICE FILTER (BPF, cgroup2): %zu allow rules, everything else denied\n",
-		p->n_rules);
-	for (i = 0; i < p->n_rules; i++) {
-		const struct vj_rule *r = &p->rules[i];
-		vj_access_format(r->access, acc);
-		char devnum[24];
-		vj_devnum_format(r->major, maj);
-		vj_devnum_format(r->minor, min);
-		snprintf(devnum, sizeof(devnum), "%s:%s", maj, min);
-		fprintf(f, "  allow %c %-11s %-3s  %s\n", r->type, devnum, acc, r->reason);
-	}
-
-	if (p->n_hostdevs)
-		fprintf(f, "\nHOSTDEVS\n");
-	for (i = 0; i < p->n_hostdevs; i++) {
-		const struct vj_hostdev_plan *h = &p->hostdevs[i];
-		fprintf(f, "  %s  driver %s, IOMMU group %d, %s backend%s%s, ", h->pci,
-			h->driver, h->iommu_group,
-			h->backend == VJ_BACKEND_LEGACY ? "legacy" : "iommufd",
-			h->iommufd ? ", context " : "", h->iommufd ? h->iommufd : "");
-		if (h->fd)
-			fprintf(f, "fd %s (%s %u:%u opened by vfiojail, no node in the jail)", h->fd,
-				h->node, h->major, h->minor);
-		else
-			fprintf(f, "node %s", h->node);
-		for (size_t j = 0; j < h->n_bars; j++) {
-			vj_size_format(h->bars[j].size, sz);
-			fprintf(f, "%s BAR%u %s", j ? "," : ";", h->bars[j].index, sz);
-		}
-		fputc('\n', f);
-	}
-
-	if (p->n_iommufd)
-		fprintf(f, "\nIOMMUFD CONTEXTS (opened by vfiojail, handed to the VMM)\n");
-	for (i = 0; i < p->n_iommufd; i++) {
-		const struct vj_iommufd_plan *c = &p->iommufd[i];
-		fprintf(f, "  %-12s %s (%u:%u)  accounting %s, %zu hostdev(s)\n", c->id, c->path,
-			c->major, c->minor, c->accounting == VJ_ACCOUNTING_PER_PROCESS ? "per-process" : "per-user", c->n_devices);
-	}
-
-	fprintf(f, "\nRLIMIT_MEMLOCK: ");
-	if (p->memlock.unchanged) {
-		fprintf(f, "left unchanged\n");
-	} else if (p->memlock.unlimited) {
-		fprintf(f, "unlimited\n");
-	} else {
-		vj_size_format(p->memlock.bytes, sz);
-		fprintf(f, "%s (%llu bytes)\n", sz, (unsigned long long)p->memlock.bytes);
-	}
-	for (i = 0; i < p->memlock.n_terms; i++) {
-		vj_size_format(p->memlock.terms[i].bytes, sz);
-		fprintf(f, "  + %-10s %s\n", sz, p->memlock.terms[i].reason);
-	}
-
-	if (p->n_warnings)
-		fprintf(f, "\nWARNINGS\n");
-	for (i = 0; i < p->n_warnings; i++)
-		fprintf(f, "  %s\n", p->warnings[i]);
-	return ferror(f) ? -EIO : 0;
 }

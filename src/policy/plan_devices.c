@@ -173,6 +173,25 @@ static int plan_add_node(struct vj_plan *p, const struct node_req *rq, struct vj
 	return 0;
 }
 
+/* A VFIO or iommufd node the kernel numbers (/dev/iommu, a cdev, a group, the
+ * container): char, read-write, the VM user's alone. */
+static int plan_add_vfio_node(struct vj_plan *p, const struct vj_plan_opts *o, const char *path,
+			      uint32_t major, uint32_t minor, const char *reason, struct vj_error **err)
+{
+	const struct node_req rq = {
+		.path = path,
+		.roots = &o->roots,
+		.type = 'c',
+		.major = major,
+		.minor = minor,
+		.access = VJ_ACC_READ | VJ_ACC_WRITE,
+		.mode = 0600,
+		.reason = reason,
+	};
+
+	return plan_add_node(p, &rq, err);
+}
+
 struct rule_key {
 	const struct vj_plan *p;
 	char type;
@@ -320,7 +339,6 @@ int vj_plan_iommufd(struct vj_plan *p, const struct vj_spec *s, const struct vj_
 		    struct vj_error **err)
 {
 	uint32_t major, minor;
-	struct node_req rq;
 	size_t i;
 	int r;
 
@@ -344,17 +362,8 @@ int vj_plan_iommufd(struct vj_plan *p, const struct vj_spec *s, const struct vj_
 		c->minor = minor;
 		c->accounting = VJ_ACCOUNTING_PER_PROCESS;
 	}
-	rq = (struct node_req){
-		.path = "/dev/iommu",
-		.roots = &o->roots,
-		.type = 'c',
-		.major = major,
-		.minor = minor,
-		.access = VJ_ACC_READ | VJ_ACC_WRITE,
-		.mode = 0600,
-		.reason = "iommufd (the VMM is handed opened contexts)",
-	};
-	return plan_add_node(p, &rq, err);
+	return plan_add_vfio_node(p, o, "/dev/iommu", major, minor,
+				  "iommufd (the VMM is handed opened contexts)", err);
 }
 
 /* Devices of one IOMMU group must share a backend and an iommufd context: the kernel
@@ -388,7 +397,6 @@ static int plan_hostdev_node(struct vj_plan *p, const struct vj_plan_opts *o,
 {
 	_cleanup_free_ char *name = NULL, *reason = NULL;
 	uint32_t major, minor;
-	struct node_req rq;
 	int r;
 
 	if (h->backend == VJ_BACKEND_IOMMUFD) {
@@ -414,17 +422,7 @@ static int plan_hostdev_node(struct vj_plan *p, const struct vj_plan_opts *o,
 	 * filter has no rule for it. */
 	if (h->fd)
 		return 0;
-	rq = (struct node_req){
-		.path = h->node,
-		.roots = &o->roots,
-		.type = 'c',
-		.major = major,
-		.minor = minor,
-		.access = VJ_ACC_READ | VJ_ACC_WRITE,
-		.mode = 0600,
-		.reason = reason,
-	};
-	r = plan_add_node(p, &rq, err);
+	r = plan_add_vfio_node(p, o, h->node, major, minor, reason, err);
 	if (r < 0 || h->backend != VJ_BACKEND_LEGACY)
 		return r;
 
@@ -434,17 +432,7 @@ static int plan_hostdev_node(struct vj_plan *p, const struct vj_plan_opts *o,
 			      "load the vfio module, or use backend \"iommufd\"",
 			      "this kernel has no VFIO container device (%s/class/misc/vfio/dev)",
 			      vj_root_sysfs(&o->roots));
-	rq = (struct node_req){
-		.path = "/dev/vfio/vfio",
-		.roots = &o->roots,
-		.type = 'c',
-		.major = major,
-		.minor = minor,
-		.access = VJ_ACC_READ | VJ_ACC_WRITE,
-		.mode = 0600,
-		.reason = "legacy VFIO container",
-	};
-	return plan_add_node(p, &rq, err);
+	return plan_add_vfio_node(p, o, "/dev/vfio/vfio", major, minor, "legacy VFIO container", err);
 }
 
 int vj_plan_hostdev(struct vj_plan *p, const struct vj_hostdev_spec *hs,

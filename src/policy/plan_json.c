@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The plan's field table (plan_json.h): one row per member of each record of a
- * plan, in the order the JSON has them.  Four walkers read it: JSON write, JSON
- * read, free and copy; a new member of the plan is one row here.
+ * The plan's JSON (plan_json.h), written and read by walking the plan's field
+ * table (plan_fields.c).
  */
 #include "plan_json.h"
 
@@ -14,171 +13,19 @@
 #include <string.h>
 
 #include "jread.h"
+#include "plan_fields.h"
 #include "memlock.h"
 #include "util.h"
 
-enum kind {
-	K_STR,        /* char *; F_ABS: absolute on read, F_REQ: present and not null   */
-	K_U32,        /* uint32_t (and uid_t, gid_t)                                    */
-	K_INT,        /* int in [min, max]                                              */
-	K_UINT,       /* unsigned in [min, max]                                         */
-	K_U64,        /* uint64_t in [min, max]                                         */
-	K_SIZE,       /* size_t in [min, max]; F_OPT: absent reads as 0                 */
-	K_BOOL,       /* bool; absent reads as false                                    */
-	K_DEVTYPE,    /* char: "c" or "b"                                               */
-	K_DEVNUM,     /* uint32_t: a number, or "*" for VJ_RULE_ANY                     */
-	K_ACCESS,     /* unsigned: "rwm" (older states: the bits as a number)           */
-	K_MODE,       /* mode_t: "0660" (older states: a number)                        */
-	K_ACCOUNTING, /* enum vj_accounting: "per-process" | "per-user" (absent: the first) */
-	K_BACKEND,    /* enum vj_backend: "iommufd" | "legacy"                          */
-	K_PCI,        /* char[13]                                                       */
-	K_GROUPS,     /* gid_t * and its count; aux: groups_known                       */
-	K_LIMIT,      /* a memlock plan's figure: "bytes": N | -1 | null                */
-	K_STRS,       /* char ** and its count                                          */
-	K_LIST,       /* an array of @sub records and its count; F_OPT: absent in older states */
-	K_REC,        /* an embedded @sub record                                        */
-};
-
-/* Flags of a field */
-#define F_REQ 1u      /* read: present, not null */
-#define F_ABS 2u      /* read: an absolute path */
-#define F_OPT 4u      /* read: absent in older states */
-#define F_REASON 8u   /* brief (the state) leaves it out; kept, copied and read */
-#define F_PLAN 16u    /* only `plan` shows it: not in the state, not copied, not read */
-
-struct field {
-	const char *key;
-	enum kind kind;
-	unsigned flags;
-	size_t off;                /* the value */
-	size_t n_off;              /* K_GROUPS, K_STRS, K_LIST: the count (size_t) */
-	size_t aux_off;            /* K_GROUPS: the bool that says they are known */
-	int64_t min, max;          /* K_INT, K_UINT, K_U64, K_SIZE */
-	const struct record *sub;  /* K_LIST, K_REC */
-};
-
-struct record {
-	size_t size;
-	const struct field *fields;
-	size_t n;
-	/* read: what no field says alone (0, or -1 for a malformed record) */
-	int (*check)(void *rec, json_object *o);
-};
-
-#define AT(rec, off, T) ((T *)((char *)(rec) + (off)))
-#define CAT(rec, off, T) ((const T *)((const char *)(rec) + (off)))
-#define ROWS(a) (a), ARRAY_SIZE(a)
-
-#define STR(S, m, fl) { #m, K_STR, fl, offsetof(S, m), 0, 0, 0, 0, NULL }
-#define U32(S, m) { #m, K_U32, F_REQ, offsetof(S, m), 0, 0, 0, UINT32_MAX, NULL }
-#define OF(S, key, m, k, fl, lo, hi) { key, k, fl, offsetof(S, m), 0, 0, lo, hi, NULL }
-#define LIST(S, key, m, n, fl, sub) { key, K_LIST, fl, offsetof(S, m), offsetof(S, n), 0, 0, 0, sub }
-
-static int hostdev_check(void *rec, json_object *o);
-
-static const struct field node_fields[] = {
-	STR(struct vj_node, path, F_REQ | F_ABS),
-	OF(struct vj_node, "type", type, K_DEVTYPE, F_REQ, 0, 0),
-	U32(struct vj_node, major),
-	U32(struct vj_node, minor),
-	OF(struct vj_node, "access", access, K_ACCESS, F_REQ, 0, 0),
-	U32(struct vj_node, uid),
-	U32(struct vj_node, gid),
-	OF(struct vj_node, "mode", mode, K_MODE, F_REQ, 0, 0),
-	STR(struct vj_node, reason, F_REASON),
-	STR(struct vj_node, host_path, 0),
-	OF(struct vj_node, "copy_acl", copy_acl, K_BOOL, 0, 0, 0),
-};
-static const struct record node_record = { sizeof(struct vj_node), ROWS(node_fields), NULL };
-
-static const struct field rule_fields[] = {
-	OF(struct vj_rule, "type", type, K_DEVTYPE, F_REQ, 0, 0),
-	OF(struct vj_rule, "major", major, K_DEVNUM, F_REQ, 0, 0),
-	OF(struct vj_rule, "minor", minor, K_DEVNUM, F_REQ, 0, 0),
-	OF(struct vj_rule, "access", access, K_ACCESS, F_REQ, 0, 0),
-	STR(struct vj_rule, reason, F_REASON),
-};
-static const struct record rule_record = { sizeof(struct vj_rule), ROWS(rule_fields), NULL };
-
-static const struct field iommufd_fields[] = {
-	STR(struct vj_iommufd_plan, id, F_REQ),
-	STR(struct vj_iommufd_plan, path, F_REQ | F_ABS),
-	U32(struct vj_iommufd_plan, major),
-	U32(struct vj_iommufd_plan, minor),
-	OF(struct vj_iommufd_plan, "accounting", accounting, K_ACCOUNTING, 0, 0, 0),
-	OF(struct vj_iommufd_plan, "devices", n_devices, K_SIZE, F_OPT, 0, INT32_MAX),
-};
-static const struct record iommufd_record = { sizeof(struct vj_iommufd_plan), ROWS(iommufd_fields), NULL };
-
-static const struct field bar_fields[] = {
-	OF(struct vj_bar, "index", index, K_UINT, F_REQ, 0, 16),
-	OF(struct vj_bar, "size", size, K_U64, F_REQ, 0, INT64_MAX),
-};
-static const struct record bar_record = { sizeof(struct vj_bar), ROWS(bar_fields), NULL };
-
-static const struct field hostdev_fields[] = {
-	OF(struct vj_hostdev_plan, "pci", pci, K_PCI, F_REQ, 0, 0),
-	OF(struct vj_hostdev_plan, "backend", backend, K_BACKEND, F_REQ, 0, 0),
-	STR(struct vj_hostdev_plan, driver, 0),
-	OF(struct vj_hostdev_plan, "iommu_group", iommu_group, K_INT, F_REQ, -1, INT32_MAX),
-	STR(struct vj_hostdev_plan, node, F_ABS),
-	STR(struct vj_hostdev_plan, iommufd, 0),
-	/* "fd", "major", "minor": absent in an older state (no hostdev was handed
-	 * as an fd then); an fd needs the device number to check (hostdev_check). */
-	STR(struct vj_hostdev_plan, fd, 0),
-	OF(struct vj_hostdev_plan, "major", major, K_U32, F_OPT, 0, UINT32_MAX),
-	OF(struct vj_hostdev_plan, "minor", minor, K_U32, F_OPT, 0, UINT32_MAX),
-	LIST(struct vj_hostdev_plan, "bars", bars, n_bars, F_OPT, &bar_record),
-};
-static const struct record hostdev_record = { sizeof(struct vj_hostdev_plan), ROWS(hostdev_fields),
-					      hostdev_check };
-
-static const struct field term_fields[] = {
-	OF(struct vj_memlock_term, "bytes", bytes, K_U64, F_REQ, 0, INT64_MAX),
-	STR(struct vj_memlock_term, reason, 0),
-};
-static const struct record term_record = { sizeof(struct vj_memlock_term), ROWS(term_fields), NULL };
-
-static const struct field memlock_fields[] = {
-	{ "bytes", K_LIMIT, F_REQ, 0, 0, 0, 0, 0, NULL },
-	LIST(struct vj_memlock_plan, "terms", terms, n_terms, F_PLAN | F_REASON, &term_record),
-};
-static const struct record memlock_record = { sizeof(struct vj_memlock_plan), ROWS(memlock_fields), NULL };
-
-static const struct field plan_fields[] = {
-	STR(struct vj_plan, name, 0),
-	U32(struct vj_plan, uid),
-	U32(struct vj_plan, gid),
-	{ "groups", K_GROUPS, F_OPT, offsetof(struct vj_plan, groups), offsetof(struct vj_plan, n_groups),
-	  offsetof(struct vj_plan, groups_known), 0, 0, NULL },
-	STR(struct vj_plan, arch, 0),
-	LIST(struct vj_plan, "nodes", nodes, n_nodes, 0, &node_record),
-	LIST(struct vj_plan, "rules", rules, n_rules, 0, &rule_record),
-	LIST(struct vj_plan, "iommufd", iommufd, n_iommufd, 0, &iommufd_record),
-	LIST(struct vj_plan, "hostdevs", hostdevs, n_hostdevs, F_OPT, &hostdev_record),
-	{ "memlock", K_REC, F_REQ, offsetof(struct vj_plan, memlock), 0, 0, 0, 0, &memlock_record },
-	STR(struct vj_plan, cgroup, F_ABS),
-	{ "warnings", K_STRS, F_PLAN | F_REASON, offsetof(struct vj_plan, warnings),
-	  offsetof(struct vj_plan, n_warnings), 0, 0, 0, NULL },
-};
-static const struct record plan_record = { sizeof(struct vj_plan), ROWS(plan_fields), NULL };
-
-_Static_assert(sizeof(uid_t) == sizeof(uint32_t) && sizeof(gid_t) == sizeof(uint32_t),
-	       "uid_t and gid_t are read and written as uint32_t");
-_Static_assert(sizeof(enum vj_accounting) == sizeof(int) && sizeof(enum vj_backend) == sizeof(int),
-	       "the enums are stored as int");
+#define AT VJ_AT
+#define CAT VJ_CAT
 
 /* ------------------------------------------------------------------------- */
 /* Writing                                                                    */
 
-static const char *accounting_name(enum vj_accounting a)
-{
-	return a == VJ_ACCOUNTING_PER_PROCESS ? "per-process" : "per-user";
-}
+static void write_record(struct vj_jbuf *b, const void *rec, const struct vj_record *r, bool brief);
 
-static void write_record(struct vj_jbuf *b, const void *rec, const struct record *r, bool brief);
-
-static void write_field(struct vj_jbuf *b, const void *rec, const struct field *f, bool brief)
+static void write_field(struct vj_jbuf *b, const void *rec, const struct vj_field *f, bool brief)
 {
 	char s[8];
 
@@ -224,10 +71,10 @@ static void write_field(struct vj_jbuf *b, const void *rec, const struct field *
 		vj_jb_str(b, s);
 		break;
 	case K_ACCOUNTING:
-		vj_jb_str(b, accounting_name(*CAT(rec, f->off, enum vj_accounting)));
+		vj_jb_str(b, vj_accounting_name(*CAT(rec, f->off, enum vj_accounting)));
 		break;
 	case K_BACKEND:
-		vj_jb_str(b, *CAT(rec, f->off, enum vj_backend) == VJ_BACKEND_LEGACY ? "legacy" : "iommufd");
+		vj_jb_str(b, vj_backend_name(*CAT(rec, f->off, enum vj_backend)));
 		break;
 	case K_PCI:
 		vj_jb_str(b, CAT(rec, f->off, char));
@@ -266,11 +113,11 @@ static void write_field(struct vj_jbuf *b, const void *rec, const struct field *
 	}
 }
 
-static void write_record(struct vj_jbuf *b, const void *rec, const struct record *r, bool brief)
+static void write_record(struct vj_jbuf *b, const void *rec, const struct vj_record *r, bool brief)
 {
 	vj_jb_open(b, '{');
 	for (size_t i = 0; i < r->n; i++) {
-		const struct field *f = &r->fields[i];
+		const struct vj_field *f = &r->fields[i];
 		/* The groups of a plan from an older state are not known: not written. */
 		if ((brief && (f->flags & F_REASON)) || (brief && f->kind == K_GROUPS && !*CAT(rec, f->aux_off, bool)))
 			continue;
@@ -282,7 +129,7 @@ static void write_record(struct vj_jbuf *b, const void *rec, const struct record
 
 void vj_plan_json_write(struct vj_jbuf *b, const struct vj_plan *p, unsigned flags)
 {
-	write_record(b, p, &plan_record, flags & VJ_PLAN_JSON_BRIEF);
+	write_record(b, p, &vj_plan_record, flags & VJ_PLAN_JSON_BRIEF);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -339,7 +186,7 @@ static int r_limit(json_object *ml, struct vj_memlock_plan *m)
 }
 
 /* "groups": absent in a plan of an older vfiojail (looked up again at launch). */
-static int r_groups(json_object *a, void *rec, const struct field *f)
+static int r_groups(json_object *a, void *rec, const struct vj_field *f)
 {
 	size_t n;
 	gid_t *g;
@@ -362,10 +209,9 @@ static int r_groups(json_object *a, void *rec, const struct field *f)
 	return 0;
 }
 
-static int read_record(json_object *o, void *rec, const struct record *r);
-static void free_record(void *rec, const struct record *r);
+static int read_record(json_object *o, void *rec, const struct vj_record *r);
 
-static int r_list(json_object *o, void *rec, const struct field *f)
+static int r_list(json_object *o, void *rec, const struct vj_field *f)
 {
 	json_object *a;
 	size_t n, *count = AT(rec, f->n_off, size_t);
@@ -380,7 +226,7 @@ static int r_list(json_object *o, void *rec, const struct field *f)
 	return 0;
 }
 
-static int read_field(json_object *o, void *rec, const struct field *f)
+static int read_field(json_object *o, void *rec, const struct vj_field *f)
 {
 	json_object *v = vj_jr_member(o, f->key);
 	const char *s;
@@ -485,7 +331,7 @@ static int read_field(json_object *o, void *rec, const struct field *f)
 	return -1;
 }
 
-static int read_record(json_object *o, void *rec, const struct record *r)
+static int read_record(json_object *o, void *rec, const struct vj_record *r)
 {
 	if (!o || !json_object_is_type(o, json_type_object))
 		return -1;
@@ -493,16 +339,6 @@ static int read_record(json_object *o, void *rec, const struct record *r)
 		if (!(r->fields[i].flags & F_PLAN) && read_field(o, rec, &r->fields[i]) < 0)
 			return -1;
 	return r->check ? r->check(rec, o) : 0;
-}
-
-/* An fd needs the device number to check, and only iommufd devices have one. */
-static int hostdev_check(void *rec, json_object *o)
-{
-	const struct vj_hostdev_plan *h = rec;
-
-	if (h->fd && (!vj_jr_member(o, "major") || !vj_jr_member(o, "minor")))
-		return -1;
-	return h->fd && h->backend != VJ_BACKEND_IOMMUFD ? -1 : 0;
 }
 
 int vj_plan_json_read(json_object *o, struct vj_plan **out)
@@ -517,137 +353,12 @@ int vj_plan_json_read(json_object *o, struct vj_plan **out)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -1;
-	if (read_record(o, p, &plan_record) < 0) {
-		free_record(p, &plan_record);
+	if (read_record(o, p, &vj_plan_record) < 0) {
+		vj_plan_walk_free(p);
 		free(p);
 		errno = EINVAL;
 		return -1;
 	}
 	*out = p;
 	return 0;
-}
-
-/* ------------------------------------------------------------------------- */
-/* Free and copy                                                              */
-
-static void free_record(void *rec, const struct record *r)
-{
-	for (size_t i = 0; i < r->n; i++) {
-		const struct field *f = &r->fields[i];
-		size_t *n = f->n_off ? AT(rec, f->n_off, size_t) : NULL;
-
-		switch (f->kind) {
-		case K_STR:
-		case K_GROUPS:
-			free(*AT(rec, f->off, void *));
-			*AT(rec, f->off, void *) = NULL;
-			break;
-		case K_STRS:
-			for (size_t j = 0; j < *n; j++)
-				free((*AT(rec, f->off, char **))[j]);
-			free(*AT(rec, f->off, void *));
-			*AT(rec, f->off, void *) = NULL;
-			break;
-		case K_LIST:
-			for (size_t j = 0; j < *n; j++)
-				free_record(*AT(rec, f->off, char *) + j * f->sub->size, f->sub);
-			free(*AT(rec, f->off, void *));
-			*AT(rec, f->off, void *) = NULL;
-			break;
-		case K_REC:
-			free_record(AT(rec, f->off, char), f->sub);
-			break;
-		default:
-			break;
-		}
-		if (n && f->kind != K_REC)
-			*n = 0;
-	}
-}
-
-/* @dst, a shallow copy of its source, gets its own copy of every pointer
- * member: NULL (and a count of 0) for those not copied (F_PLAN) or without
- * memory (then *ok is false).  Always safe to free. */
-static void copy_record(void *dst, const struct record *r, bool *ok)
-{
-	for (size_t i = 0; i < r->n; i++) {
-		const struct field *f = &r->fields[i];
-		void **ptr = AT(dst, f->off, void *);
-		size_t *n = f->n_off ? AT(dst, f->n_off, size_t) : NULL;
-		const void *from = f->kind == K_REC ? NULL : *ptr;
-		size_t size = 0;
-
-		switch (f->kind) {
-		case K_STR:
-			*ptr = from ? strdup(from) : NULL;
-			if (from && !*ptr)
-				*ok = false;
-			continue;
-		case K_GROUPS:
-			size = sizeof(gid_t);
-			break;
-		case K_LIST:
-			size = f->sub->size;
-			break;
-		case K_STRS:
-			break;
-		case K_REC:
-			copy_record(AT(dst, f->off, char), f->sub, ok);
-			continue;
-		default:
-			continue;
-		}
-		if (f->flags & F_PLAN || f->kind == K_STRS) { /* only `plan` shows it */
-			*ptr = NULL;
-			*n = 0;
-			continue;
-		}
-		*ptr = calloc(*n + 1, size);
-		if (!*ptr) {
-			*n = 0;
-			*ok = false;
-			continue;
-		}
-		if (*n)
-			memcpy(*ptr, from, *n * size);
-		if (f->kind == K_LIST)
-			for (size_t j = 0; j < *n; j++)
-				copy_record((char *)*ptr + j * size, f->sub, ok);
-	}
-}
-
-void vj_plan_walk_free(struct vj_plan *p)
-{
-	free_record(p, &plan_record);
-}
-
-struct vj_plan *vj_plan_walk_copy(const struct vj_plan *p)
-{
-	struct vj_plan *d = malloc(sizeof(*d));
-	bool ok = true;
-
-	if (!d)
-		return NULL;
-	*d = *p;
-	d->priv = NULL;
-	copy_record(d, &plan_record, &ok);
-	if (ok)
-		return d;
-	free_record(d, &plan_record);
-	free(d);
-	return NULL;
-}
-
-void vj_node_walk_free(struct vj_node *n)
-{
-	free_record(n, &node_record);
-}
-
-int vj_node_walk_copy(struct vj_node *dst, const struct vj_node *src)
-{
-	bool ok = true;
-
-	*dst = *src;
-	copy_record(dst, &node_record, &ok);
-	return ok ? 0 : -1;
 }

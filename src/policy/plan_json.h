@@ -3,8 +3,8 @@
  * The plan's one JSON codec: `plan --json` prints what vj_plan_json_write
  * writes, and the state file keeps the plan in the same schema, read back by
  * vj_plan_json_read.  docs/vfiojail.1 (plan --json) documents the schema.
- * One field table (plan_json.c) drives the writer, the reader, and the plan's
- * free and copy (vj_plan_free, vj_plan_dup, vj_node_clear, vj_node_copy).
+ * The plan's one field table (plan_fields.h) drives the writer and the reader,
+ * as it drives the plan's free and copy and the table `plan` prints.
  *
  *   {"name", "uid", "gid", "groups": [gid...], "arch",
  *    "nodes": [{"path", "type": "c"|"b", "major", "minor", "access": "rwm",
@@ -34,11 +34,3 @@ struct json_object;
  * with numeric access and mode and memlock as {unchanged, unlimited, bytes}).
  * 0 and *out, or -1 (errno EINVAL for a malformed plan, ENOMEM). */
 int vj_plan_json_read(struct json_object *o, struct vj_plan **out);
-
-/* The walks of the field table behind vj_plan_free (the members only),
- * vj_plan_dup (everything but what only `plan` shows: warnings, memlock
- * terms), vj_node_clear and vj_node_copy. */
-void vj_plan_walk_free(struct vj_plan *p);
-struct vj_plan *vj_plan_walk_copy(const struct vj_plan *p);
-void vj_node_walk_free(struct vj_node *n);
-int vj_node_walk_copy(struct vj_node *dst, const struct vj_node *src);

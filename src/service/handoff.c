@@ -546,6 +546,57 @@ static void stop_daemon(pid_t child)
 		;
 }
 
+/*
+ * The OCI state's pid is acted on only when the runtime that runs this hook
+ * started that process: the process's parent, or an ancestor at most
+ * RUNTIME_DEPTH_MAX steps up, is this hook's parent (runc and crun run the hook
+ * from the process that created the container's, which is its child).  So a pid
+ * that is some other process's, because the container's process died and its
+ * pid was reused before the hook opened its pidfd, or because whoever wrote the
+ * state named another, is refused before anything is done to it.  The first step
+ * is read through @cpidfd (the process it names); the runtime waits for this
+ * hook, so its own pid stays its.  A hook whose parent is outside this pid
+ * namespace is refused, and so is one whose parent is the host's init (its
+ * runtime died and it was reparented): every process descends from init.  A
+ * container's init may be a runtime (`unshare --pid --fork runc ...`); there the
+ * namespace bounds what it started.
+ */
+#define RUNTIME_DEPTH_MAX 16
+#define PID_NS_INITIAL_INO 0xEFFFFFFCu /* the host's pid namespace, as nsfs numbers it */
+static bool host_pid_ns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) < 0 || st.st_ino == PID_NS_INITIAL_INO;
+}
+
+static int started_by_runtime(int cpidfd, pid_t pid, struct vj_error **err)
+{
+	pid_t runtime = getppid(), cur;
+	struct vj_proc_status st;
+
+	if (runtime == 1 && host_pid_ns())
+		runtime = 0;
+
+	if (vj_pidfd_status(cpidfd, &st) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, errno, "hook", "pid", NULL, "the container's process %d is gone",
+			      (int)pid);
+	cur = st.ppid;
+	for (int i = 0; runtime > 0 && cur > 0 && i < RUNTIME_DEPTH_MAX; i++) {
+		if (cur == runtime)
+			return 0;
+		if (cur == 1)
+			break;
+		if (vj_proc_status(cur, &st) < 0)
+			break;
+		cur = st.ppid;
+	}
+	return vj_err(err, VJ_EXIT_SETUP, EPERM, "hook", "pid",
+		      "the OCI state's pid must be the container's process, which the runtime running the hook started",
+		      "process %d was not started by this hook's runtime (pid %d): it is not the container's, "
+		      "and is left alone", (int)pid, (int)runtime);
+}
+
 int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_opts *o,
 			       unsigned timeout_s, FILE *oci_state_in, struct vj_error **err)
 {
@@ -579,6 +630,8 @@ int vj_cdi_hook_create_runtime(const struct vj_spec *spec, const struct vj_run_o
 			   (int)pid);
 		goto fail;
 	}
+	if (started_by_runtime(cpidfd, pid, err) < 0)
+		goto fail;
 	if (vj_plan_build(spec, &o->plan, &plan, err) < 0)
 		goto fail;
 	/* The container's process, and so the VMM it will exec, gets the plan's

@@ -20,7 +20,10 @@
 #   read whole (a 70 KB one with annotations passes, one over 16 MiB is refused);
 # - a createRuntime hook that fails leaves the container's RLIMIT_MEMLOCK as it was:
 #   when the hand-off daemon cannot be forked, and when the limit itself cannot be set
-#   after the daemon started (the daemon then ends, its socket and record go).
+#   after the daemon started (the daemon then ends, its socket and record go);
+# - a createRuntime hook acts only on a process its runtime started: an OCI state
+#   whose pid is another user's daemon (what a reused pid would be) is refused, and
+#   that process's RLIMIT_MEMLOCK is left as it was.
 source "$(dirname "$0")/lib.sh"
 command -v nsenter >/dev/null || skip "nsenter is needed to enter the pod's pid namespace"
 command -v unshare >/dev/null || skip "unshare is needed to make the pod's pid namespace"
@@ -400,6 +403,48 @@ hook_memlock() {
 	pass "a createRuntime hook that fails leaves the container's RLIMIT_MEMLOCK as it was, and no hand-off"
 }
 
-for t in ${VJ_TRUST_CASES:-pid_reuse ids_changed poststop_pid_reuse listen_race two_containers hook_memlock}; do
+# ---- The OCI state's pid must be the runtime's -----------------------------------------------
+hook_foreign_pid() {
+	setup
+	make_pod pod
+	local hook=("$VFIOJAIL" hook create-runtime --timeout 60 "${roots[@]}" --spec-json "$(jq -c . "$spec")")
+	# The runtime: a shell that runs the hook as its child (not pid 1: this test's
+	# shell is its namespace's init, so everything here descends from it).
+	local runtime=(bash -c '"$@"; exit $?' _)
+	local victim before
+	# Another user's daemon, which the runtime did not start: what the container's
+	# pid names once the container's process died and the pid went to someone else.
+	setsid -f bash -c 'echo $$ >"$1"; exec setpriv --reuid=nobody --regid=nogroup --clear-groups -- sleep 600' \
+		_ "$WORK/victim.pid"
+	for _ in $(seq 100); do [[ -s "$WORK/victim.pid" ]] && break; sleep 0.05; done
+	victim=$(cat "$WORK/victim.pid")
+	on_exit "kill $victim 2>/dev/null"
+	before=$(memlock_of "$victim")
+	capture "${runtime[@]}" "${hook[@]}" <<<"$(oci_state c1 "$victim")"
+	assert_eq "$rc" 125 "the hook refuses a pid its runtime did not start ($err)"
+	assert_contains "$err" "process $victim was not started by this hook's runtime" "naming the process"
+	assert_eq "$(memlock_of "$victim")" "$before" "the other process's RLIMIT_MEMLOCK is as it was"
+	[[ ! -e /run/vfiojail/handoff/vm1.pid && ! -e /run/vfiojail/handoff/vm1/handoff.sock ]] ||
+		fail "the refused hook left its record or socket"
+	# The pod's process, which this runtime did not start either: refused.
+	before=$(memlock_of "$cpid")
+	capture "${runtime[@]}" "${hook[@]}" <<<"$(oci_state c1 "$cpid")"
+	assert_eq "$rc" 125 "a hook whose runtime did not start the pod's process is refused ($err)"
+	assert_contains "$err" "process $cpid was not started by this hook's runtime" "naming the pod's process"
+	assert_eq "$(memlock_of "$cpid")" "$before" "the pod's RLIMIT_MEMLOCK is as it was"
+	# The pod's own runtime (this shell started it): accepted.
+	capture "${hook[@]}" <<<"$(oci_state c1 "$cpid")"
+	assert_eq "$rc" 0 "hook create-runtime from the pod's runtime ($err)"
+	capture "$VFIOJAIL" hook poststop -- vm1 <<<"$(oci_state c1 "$cpid")"
+	assert_eq "$rc" 0 "hook poststop ($err)"
+	kill "$victim"
+	end_pod pod
+	capture "$VFIOJAIL" teardown vm1
+	assert_eq "$rc" 0 "teardown ($err)"
+	assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
+	pass "a createRuntime hook acts only on a process its runtime started; another's is left alone"
+}
+
+for t in ${VJ_TRUST_CASES:-pid_reuse ids_changed poststop_pid_reuse listen_race two_containers hook_memlock hook_foreign_pid}; do
 	in_container gpu-iommufd "$t"
 done
