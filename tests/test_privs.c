@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 
 #include "privs.h"
+#include "proc.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -253,6 +254,78 @@ static void test_caps_effective(void **state)
 	run_in_child(child_caps_without_sys_admin, NULL);
 }
 
+/* A bounding set with holes (some capabilities dropped before): the drop, which
+ * drops only those the set still has, leaves it empty all the same. */
+static void child_drop_with_holes(void *arg)
+{
+	struct passwd *pw = getpwnam("nobody");
+	_cleanup_free_ char *bnd = NULL;
+
+	(void)arg;
+	CHILD_CHECK(pw != NULL);
+	CHILD_CHECK(prctl(PR_CAPBSET_DROP, CAP_CHOWN, 0, 0, 0) == 0);
+	CHILD_CHECK(prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0) == 0);
+	bnd = status_field("CapBnd");
+	CHILD_CHECK(bnd && strcmp(bnd, ZERO_CAPS) != 0);
+	give_extra_privileges();
+	drop_or_die(pw->pw_uid, pw->pw_gid, "nobody");
+	check_dropped_to(pw->pw_uid, pw->pw_gid);
+}
+
+static void test_drop_with_holes_in_bounding_set(void **state)
+{
+	require_root();
+	if (!getpwnam("nobody"))
+		skip();
+	run_in_child(child_drop_with_holes, NULL);
+}
+
+/* The parser of /proc/PID/status: capability sets, signal masks, NoNewPrivs. */
+static void test_proc_status_caps(void **state)
+{
+	const char *text = "Name:\tx\nPPid:\t1\nUid:\t0\t0\t0\t0\nGid:\t5\t5\t5\t5\n"
+			   "SigIgn:\t0000000000001000\nSigCgt:\t0000000180000002\n"
+			   "CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n"
+			   "CapBnd:\t000001fffffffffe\nCapAmb:\t0000000000001000\nNoNewPrivs:\t1\n";
+	struct vj_proc_status ps;
+	_cleanup_free_ char *no_amb = NULL, *short_mask = NULL;
+	char *p;
+
+	assert_int_equal(vj_proc_status_parse(text, &ps), 0);
+	assert_true(ps.has_caps);
+	assert_true(ps.sig_ign == 0x1000 && ps.sig_cgt == 0x180000002ull);
+	assert_true(ps.cap_inh == 0 && ps.cap_prm == 0x1ffffffffffull && ps.cap_eff == 0x1ffffffffffull);
+	assert_true(ps.cap_bnd == 0x1fffffffffeull && ps.cap_amb == 0x1000);
+	assert_true(ps.no_new_privs);
+	assert_int_equal(ps.ids.egid, 5);
+	/* A kernel without CapAmb (before 4.3), or a mask cut short: not known. */
+	no_amb = strdup(text);
+	p = strstr(no_amb, "CapAmb");
+	memcpy(p, "CapXyz", 6);
+	assert_int_equal(vj_proc_status_parse(no_amb, &ps), 0);
+	assert_false(ps.has_caps);
+	short_mask = strdup(text);
+	p = strstr(short_mask, "CapBnd:\t") + 8;
+	p[15] = '\n';
+	assert_int_equal(vj_proc_status_parse(short_mask, &ps), 0);
+	assert_false(ps.has_caps);
+}
+
+/* /proc/self/status as the kernel says it, the same as the fields read here. */
+static void test_proc_status_self(void **state)
+{
+	_cleanup_free_ char *bnd = status_field("CapBnd"), *amb = status_field("CapAmb"),
+			    *nnp = status_field("NoNewPrivs");
+	struct vj_proc_status ps;
+
+	assert_non_null(bnd);
+	assert_int_equal(vj_proc_status_self(&ps), 0);
+	assert_true(ps.has_caps);
+	assert_true(ps.cap_bnd == strtoull(bnd, NULL, 16));
+	assert_true(ps.cap_amb == strtoull(amb, NULL, 16));
+	assert_int_equal(ps.no_new_privs, strcmp(nnp, "1") == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +334,9 @@ int main(void)
 		cmocka_unit_test(test_drop_numeric_uid_gets_only_gid),
 		cmocka_unit_test(test_refuses_uid_0),
 		cmocka_unit_test(test_caps_effective),
+		cmocka_unit_test(test_drop_with_holes_in_bounding_set),
+		cmocka_unit_test(test_proc_status_caps),
+		cmocka_unit_test(test_proc_status_self),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

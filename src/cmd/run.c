@@ -74,7 +74,10 @@ static int vmm_forked(pid_t pid, void *userdata, struct vj_error **err)
 	 * and detach tell the VMM from a process that took its pid later. */
 	if (vj_pid_starttime(pid, &l->j.st.vmm_start) < 0)
 		l->j.st.vmm_start = 0;
-	return vj_state_write(l->j.dirfd, &l->j.st, err);
+	if (vj_state_write_stamped(l->j.dirfd, &l->j.st, &l->stamp, err) < 0)
+		return -1;
+	l->stamped = true;
+	return 0;
 }
 
 static void vmm_started(pid_t pid, void *userdata)
@@ -84,8 +87,7 @@ static void vmm_started(pid_t pid, void *userdata)
 	(void)pid;
 	/* The state file has the plan now; the supervisor needs only the names
 	 * in l->j.st to clean up, so a big plan's memory goes while the VM runs. */
-	vj_plan_free(l->j.st.plan);
-	l->j.st.plan = NULL;
+	vj_apply_drop_plan(&l->a);
 	l->vmm.plan = NULL;
 	/* The VMM runs: the name's lock is free for attach and detach (as enter's
 	 * is).  A second run of the name is refused all the same: its cgroup has a
@@ -116,8 +118,9 @@ static void launch_end(struct vj_vmjail *l)
 
 	/* Under the name's lock again, and only while the state is still this
 	 * VMM's (an attach may have changed it; a later run may have replaced a
-	 * jail whose VMM was gone). */
-	if (l->j.lock_fd < 0 ? vj_teardown_ended_vmm(l->j.name, l->o, l->j.st.vmm, l->j.st.vmm_start, &e) == 0
+	 * jail whose VMM was gone): the state this process wrote while the file is
+	 * the one it wrote, else the file read back. */
+	if (l->j.lock_fd < 0 ? vj_teardown_ended_run(&l->j.st, l->stamped ? &l->stamp : NULL, l->o, &e) == 0
 			     : vj_apply_destroy(l->j.dirfd, &l->j.st, true, &e) == 0)
 		return;
 	snprintf(msg, sizeof(msg), "cleanup after the VMM exited: %s: %s%s%s",

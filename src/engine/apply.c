@@ -22,6 +22,7 @@
 #include "devfilter.h"
 #include "error.h"
 #include "hashset.h"
+#include "jbuf.h"
 #include "pins.h"
 #include "proc.h"
 #include "memlock.h"
@@ -29,6 +30,7 @@
 #include "name.h"
 #include "pidfd.h"
 #include "plan.h"
+#include "plan_json.h"
 #include "rlimit.h"
 #include "sysfs.h"
 #include "util.h"
@@ -796,6 +798,11 @@ static const enum vj_step create_order[] = { VJ_STEP_CGROUP, VJ_STEP_FILTER, VJ_
 int vj_apply_create(struct vj_apply *a, const enum vj_step *steps, size_t n, struct vj_error **err)
 {
 	a->st->ledger = recorded_bits(steps, n);
+	/* The plan does not change while the jail stands: serialised once for this
+	 * write and the next (run's, with the VMM's pid).  NULL: each writes it. */
+	free(a->plan_json);
+	a->plan_json = a->st->plan ? vj_state_plan_json(a->st->plan) : NULL;
+	a->st->plan_json = a->plan_json;
 	/* Written before anything else exists, so teardown can always find it all. */
 	if (vj_state_write(a->dirfd, a->st, err) < 0)
 		return -1;
@@ -837,6 +844,21 @@ void vj_apply_undo(struct vj_apply *a)
 	a->state_written = false;
 }
 
+static void plan_json_free(struct vj_apply *a)
+{
+	if (a->st && a->st->plan_json == a->plan_json)
+		a->st->plan_json = NULL;
+	free(a->plan_json);
+	a->plan_json = NULL;
+}
+
+void vj_apply_drop_plan(struct vj_apply *a)
+{
+	plan_json_free(a);
+	vj_plan_free(a->st->plan);
+	a->st->plan = NULL;
+}
+
 void vj_apply_release(struct vj_apply *a)
 {
 	vj_devfilter_free(a->filter); /* a pinned link stays attached */
@@ -846,6 +868,7 @@ void vj_apply_release(struct vj_apply *a)
 	free(a->left_cgroup);
 	a->left_cgroup = NULL;
 	limits_free(a);
+	plan_json_free(a);
 	a->vmm_memlock.set = false; /* the VMM keeps its limit */
 	a->done = 0;
 	a->state_written = false;
@@ -865,6 +888,7 @@ int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const en
 	struct vj_state_change *c = calloc(1, sizeof(*c));
 	struct vj_plan *from;
 	char *from_spec;
+	int r;
 
 	if (!c) {
 		vj_plan_free(to);
@@ -872,6 +896,7 @@ int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const en
 		return oom(err, a->st->name);
 	}
 	*c = (struct vj_state_change){ .plan = to, .spec = spec, .steps = recorded_bits(steps, n) };
+	c->plan_json = vj_state_plan_json(to); /* for both writes; NULL (no memory): each writes it */
 	vj_state_change_free(a->st->change);
 	a->st->change = c;
 	if (vj_state_write(a->dirfd, a->st, err) < 0) {
@@ -895,9 +920,13 @@ int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const en
 	a->st->plan = c->plan;
 	a->st->spec = c->spec;
 	a->st->change = NULL;
-	if (vj_state_write(a->dirfd, a->st, err) == 0) {
+	a->st->plan_json = c->plan_json;
+	r = vj_state_write(a->dirfd, a->st, err);
+	a->st->plan_json = NULL;
+	if (r == 0) {
 		vj_plan_free(from);
 		free(from_spec);
+		free(c->plan_json);
 		free(c);
 		return 0;
 	}

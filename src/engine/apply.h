@@ -87,6 +87,8 @@ struct vj_apply {
 	struct vj_devfilter_swap *swap; /* change: a grown filter swapped in            */
 	struct vj_apply_limit *limits; /* change: RLIMIT_MEMLOCK before the memlock step */
 	size_t n_limits;
+	char *plan_json;               /* create: st->plan serialised once for every
+					* write of the state while it stands (st->plan_json) */
 };
 
 /*
@@ -128,6 +130,10 @@ void vj_apply_undo(struct vj_apply *a);
 /* The jail stays as it is: release what the engine holds (the filter's link
  * stays attached through its pin). */
 void vj_apply_release(struct vj_apply *a);
+
+/* The plan is no longer needed in memory (the state file has it): free
+ * st->plan and its serialised form; later writes of the state have no plan. */
+void vj_apply_drop_plan(struct vj_apply *a);
 
 /*
  * Remove a jail: its processes SIGKILLed and waited for when @kill; then the

@@ -245,11 +245,14 @@ int vj_jail_remove(const char *name, const struct vj_run_opts *o, bool kill, str
 	return r;
 }
 
-int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
-			  struct vj_error **err)
+/* The body of vj_teardown_ended_vmm and vj_teardown_ended_run: @kept (may be
+ * NULL) is the state the caller wrote, stamped @stamp, used as it is while the
+ * file is unchanged since (nothing was attached or detached, nobody replaced it). */
+static int ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
+		     struct vj_state *kept, const struct vj_state_stamp *stamp, struct vj_error **err)
 {
 	_cleanup_close_ int dirfd = -1;
-	struct vj_state st;
+	struct vj_state read = { 0 }, *st = &read;
 	int lock_fd, r;
 
 	r = vj_state_dir_find(o->state_dir, &dirfd, err);
@@ -258,21 +261,39 @@ int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t v
 	lock_fd = vj_jail_lock_name(dirfd, name, true, err);
 	if (lock_fd < 0)
 		return -1;
-	r = vj_state_read(dirfd, name, &st, err);
+	r = kept && stamp ? vj_state_unchanged(dirfd, name, stamp) : 0;
+	if (r == 1)
+		st = kept, r = 0; /* under the lock: nothing changes it now */
+	else if (r < 0 && errno == ENOENT)
+		r = 1;
+	else
+		r = vj_state_read(dirfd, name, &read, err);
 	if (r == 1) {
 		r = 0; /* removed meanwhile */
-	} else if (r == 0 && ((st.origin != VJ_ORIGIN_LAUNCH && st.origin != VJ_ORIGIN_RUN) || st.vmm != vmm ||
-			      st.vmm_start != vmm_start)) {
+	} else if (r == 0 && ((st->origin != VJ_ORIGIN_LAUNCH && st->origin != VJ_ORIGIN_RUN) || st->vmm != vmm ||
+			      st->vmm_start != vmm_start)) {
 		/* Someone removed this VM's jail and another was made under its name:
 		 * not ours to kill. */
 		r = vj_err(err, VJ_EXIT_FAIL, EEXIST, "teardown", name, NULL,
 			   "left alone: the jail of that name now is not the one made for pid %d", (int)vmm);
 	} else if (r == 0) {
-		r = vj_apply_destroy(dirfd, &st, true, err);
+		r = vj_apply_destroy(dirfd, st, true, err);
 	} else {
 		r = -1;
 	}
-	vj_state_clear(&st);
+	vj_state_clear(&read);
 	vj_state_unlock(dirfd, name, lock_fd);
 	return r;
+}
+
+int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
+			  struct vj_error **err)
+{
+	return ended_vmm(name, o, vmm, vmm_start, NULL, NULL, err);
+}
+
+int vj_teardown_ended_run(struct vj_state *kept, const struct vj_state_stamp *stamp,
+			  const struct vj_run_opts *o, struct vj_error **err)
+{
+	return ended_vmm(kept->name, o, kept->vmm, kept->vmm_start, kept, stamp, err);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "state.h"
 #include "vfiojail/vfiojail.h"
 
 /* vj_teardown's body: the jail of @name removed, with its state file, without
@@ -27,3 +28,10 @@ bool vj_jail_state_absent(int dirfd, const char *name);
  * 0, or -1 with *err. */
 int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
 			  struct vj_error **err);
+
+/* The same for a supervising run, which wrote the state @kept itself (stamped
+ * @stamp, vj_state_write_stamped): while NAME.json is still that file, @kept is
+ * torn down without reading it back; a file replaced since (an attach or detach
+ * ran, or another jail took the name) is read again and checked as above. */
+int vj_teardown_ended_run(struct vj_state *kept, const struct vj_state_stamp *stamp,
+			  const struct vj_run_opts *o, struct vj_error **err);

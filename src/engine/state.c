@@ -195,47 +195,67 @@ static void limit_write(struct vj_jbuf *b, const char *key, uint64_t v)
 	vj_jb_i64(b, v == UINT64_MAX ? -1 : (int64_t)v);
 }
 
+static void key_str(struct vj_jbuf *b, const char *key, const char *v)
+{
+	vj_jb_key(b, key);
+	vj_jb_str(b, v);
+}
+
+static void key_i64(struct vj_jbuf *b, const char *key, int64_t v)
+{
+	vj_jb_key(b, key);
+	vj_jb_i64(b, v);
+}
+
+char *vj_state_plan_json(const struct vj_plan *plan)
+{
+	struct vj_jbuf b = { 0 };
+
+	vj_plan_json_write(&b, plan, VJ_PLAN_JSON_BRIEF);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* The plan in the state's form: @text when the caller serialised it already. */
+static void plan_write(struct vj_jbuf *b, const struct vj_plan *plan, const char *text)
+{
+	if (text)
+		vj_jb_json(b, text);
+	else
+		vj_plan_json_write(b, plan, VJ_PLAN_JSON_BRIEF);
+}
+
 static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 {
 	vj_jb_open(b, '{');
-	vj_jb_key(b, "version");
-	vj_jb_i64(b, 4);
-	vj_jb_key(b, "name");
-	vj_jb_str(b, st->name);
-	vj_jb_key(b, "kind");
-	vj_jb_str(b, st->kind == VJ_STATE_SETUP ? "setup" : "run");
-	vj_jb_key(b, "origin");
-	vj_jb_str(b, st->origin != VJ_ORIGIN_UNKNOWN ? vj_state_origin_name(st->origin) : NULL);
-	vj_jb_key(b, "cgroup");
-	vj_jb_str(b, st->cgroup);
-	vj_jb_key(b, "bpf_pin");
-	vj_jb_str(b, st->bpf_pin);
-	vj_jb_key(b, "ns");
-	vj_jb_str(b, st->ns_path);
+	key_i64(b, "version", 4);
+	key_str(b, "name", st->name);
+	key_str(b, "kind", st->kind == VJ_STATE_SETUP ? "setup" : "run");
+	key_str(b, "origin", st->origin != VJ_ORIGIN_UNKNOWN ? vj_state_origin_name(st->origin) : NULL);
+	key_str(b, "cgroup", st->cgroup);
+	key_str(b, "bpf_pin", st->bpf_pin);
+	key_str(b, "ns", st->ns_path);
 	vj_jb_key(b, "ledger");
 	write_steps(b, st->ledger);
-	vj_jb_key(b, "supervisor");
-	vj_jb_i64(b, st->supervisor);
-	vj_jb_key(b, "vmm");
-	vj_jb_i64(b, st->vmm);
-	vj_jb_key(b, "vmm_start");
-	vj_jb_i64(b, (int64_t)st->vmm_start);
+	key_i64(b, "supervisor", st->supervisor);
+	key_i64(b, "vmm", st->vmm);
+	key_i64(b, "vmm_start", (int64_t)st->vmm_start);
 	if (st->vmm_memlock_from != VJ_MEMLOCK_FROM_NONE) {
 		vj_jb_key(b, "vmm_memlock");
 		vj_jb_open(b, '{');
 		limit_write(b, "soft", st->vmm_memlock_soft);
 		limit_write(b, "hard", st->vmm_memlock_hard);
-		vj_jb_key(b, "from");
-		vj_jb_str(b, vj_memlock_from_name(st->vmm_memlock_from));
+		key_str(b, "from", vj_memlock_from_name(st->vmm_memlock_from));
 		vj_jb_close(b, '}');
 	}
-	vj_jb_key(b, "owner");
-	vj_jb_i64(b, st->owner);
-	vj_jb_key(b, "owner_start");
-	vj_jb_i64(b, (int64_t)st->owner_start);
+	key_i64(b, "owner", st->owner);
+	key_i64(b, "owner_start", (int64_t)st->owner_start);
 	if (st->plan) {
 		vj_jb_key(b, "plan");
-		vj_plan_json_write(b, st->plan, VJ_PLAN_JSON_BRIEF);
+		plan_write(b, st->plan, st->plan_json);
 	}
 	if (st->spec) {
 		vj_jb_key(b, "spec");
@@ -247,22 +267,18 @@ static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 		vj_jb_key(b, "steps");
 		write_steps(b, st->change->steps);
 		vj_jb_key(b, "plan");
-		vj_plan_json_write(b, st->change->plan, VJ_PLAN_JSON_BRIEF);
+		plan_write(b, st->change->plan, st->change->plan_json);
 		vj_jb_key(b, "spec");
 		write_spec(b, st->change->spec);
 		vj_jb_close(b, '}');
 	}
 	vj_jb_key(b, "roots");
 	vj_jb_open(b, '{');
-	vj_jb_key(b, "sysfs");
-	vj_jb_str(b, st->sysfs_root);
-	vj_jb_key(b, "proc");
-	vj_jb_str(b, st->proc_root);
-	vj_jb_key(b, "dev");
-	vj_jb_str(b, st->dev_root);
+	key_str(b, "sysfs", st->sysfs_root);
+	key_str(b, "proc", st->proc_root);
+	key_str(b, "dev", st->dev_root);
 	vj_jb_close(b, '}');
-	vj_jb_key(b, "cgroup_parent");
-	vj_jb_str(b, st->cgroup_parent);
+	key_str(b, "cgroup_parent", st->cgroup_parent);
 	vj_jb_key(b, "iommufd_best_effort");
 	vj_jb_bool(b, st->iommufd_best_effort);
 	vj_jb_close(b, '}');
@@ -286,8 +302,41 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+static void stamp_of(const struct stat *s, struct vj_state_stamp *out)
+{
+	*out = (struct vj_state_stamp){ .dev = s->st_dev, .ino = s->st_ino, .size = s->st_size,
+					.mtime = s->st_mtim, .ctime = s->st_ctim };
+}
+
+int vj_state_unchanged(int dirfd, const char *name, const struct vj_state_stamp *stamp)
+{
+	_cleanup_free_ char *file = entry(name, "json");
+	struct vj_state_stamp now;
+	struct stat s;
+
+	if (!file) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (fstatat(dirfd, file, &s, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	if (!S_ISREG(s.st_mode) || s.st_uid != geteuid())
+		return 0;
+	stamp_of(&s, &now);
+	return now.dev == stamp->dev && now.ino == stamp->ino && now.size == stamp->size &&
+	       now.mtime.tv_sec == stamp->mtime.tv_sec && now.mtime.tv_nsec == stamp->mtime.tv_nsec &&
+	       now.ctime.tv_sec == stamp->ctime.tv_sec && now.ctime.tv_nsec == stamp->ctime.tv_nsec;
+}
+
 int vj_state_write(int dirfd, const struct vj_state *st, struct vj_error **err)
 {
+	return vj_state_write_stamped(dirfd, st, NULL, err);
+}
+
+int vj_state_write_stamped(int dirfd, const struct vj_state *st, struct vj_state_stamp *stamp,
+			   struct vj_error **err)
+{
+	struct stat s;
 	_cleanup_free_ char *file = entry(st->name, "json"), *tmp = entry(st->name, "json.tmp");
 	_cleanup_close_ int fd = -1;
 	struct vj_jbuf b = { 0 };
@@ -324,6 +373,13 @@ int vj_state_write(int dirfd, const struct vj_state *st, struct vj_error **err)
 		unlinkat(dirfd, tmp, 0);
 		goto out;
 	}
+	/* After the rename, which may change the file's ctime. */
+	if (stamp && fstat(fd, &s) < 0) {
+		vj_err(err, VJ_EXIT_SETUP, errno, "state", file, NULL, "fstat");
+		goto out;
+	}
+	if (stamp)
+		stamp_of(&s, stamp);
 	r = 0;
 	goto out;
 oom:
@@ -640,5 +696,6 @@ void vj_state_change_free(struct vj_state_change *c)
 		return;
 	vj_plan_free(c->plan);
 	free(c->spec);
+	free(c->plan_json);
 	free(c);
 }

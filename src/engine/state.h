@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "memlock.h"
 #include "vfiojail/vfiojail.h"
@@ -66,6 +67,8 @@ struct vj_state_change {
 	struct vj_plan *plan; /* the plan the jail goes to          */
 	char *spec;           /* the spec that goes with it (JSON)  */
 	unsigned steps;       /* VJ_STEP_BIT()s that may have begun */
+	char *plan_json;      /* plan in the state's form (brief), serialised once
+			       * for both writes of a change; NULL: from plan */
 };
 
 struct vj_state {
@@ -94,6 +97,10 @@ struct vj_state {
 	 * every object it names counts as begun. */
 	unsigned ledger;
 	struct vj_state_change *change; /* NULL when no change is under way */
+	/* plan as the state file has it, when the writer has that text at hand
+	 * (vj_state_plan_json: the apply engine's, while the plan stands); NULL:
+	 * written from plan.  Not owned; never read from a file. */
+	const char *plan_json;
 };
 
 const char *vj_state_dir(const char *state_dir);
@@ -112,8 +119,27 @@ int vj_state_lock(int dirfd, const char *name, struct vj_error **err);
 /* Remove the lock file (while still holding it) and close it. */
 void vj_state_unlock(int dirfd, const char *name, int lock_fd);
 
-/* Write NAME.json atomically (temporary file, fsync, rename). */
+/* @plan in the state file's form (brief), for vj_state.plan_json and
+ * vj_state_change.plan_json; NULL when out of memory. */
+char *vj_state_plan_json(const struct vj_plan *plan);
+
+/* Write NAME.json atomically (temporary file, then rename). */
 int vj_state_write(int dirfd, const struct vj_state *st, struct vj_error **err);
+
+/* Which file NAME.json is: a writer replaces it by rename (a new inode), so a
+ * file with the same stamp is the one written, unchanged since. */
+struct vj_state_stamp {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+/* vj_state_write, and the stamp of the file it put in place into *stamp. */
+int vj_state_write_stamped(int dirfd, const struct vj_state *st, struct vj_state_stamp *stamp,
+			   struct vj_error **err);
+/* Whether NAME.json is still the file of @stamp: 1 yes, 0 it changed (or is not
+ * a regular file of vfiojail's user), -1 with errno (ENOENT: there is none). */
+int vj_state_unchanged(int dirfd, const char *name, const struct vj_state_stamp *stamp);
 /* Read NAME.json: 0 and filled, 1 when there is none, VJ_STATE_DAMAGED for a file
  * that exists but cannot be trusted, -1 when it could not be read (which says
  * nothing about its contents: the caller must not treat it as damaged). */

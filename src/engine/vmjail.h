@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -26,6 +27,10 @@ struct vj_vmjail {
 	/* the launch service: the RLIMIT_MEMLOCK the client gets, for the state */
 	uint64_t memlock_soft, memlock_hard;
 	enum vj_memlock_from memlock_from;
+	/* supervised run: the state file as its gate wrote it, so that the end of
+	 * the VMM need not read back what it wrote when nothing changed it since */
+	struct vj_state_stamp stamp;
+	bool stamped;
 };
 
 /* Claim the name for @plan (taken: it becomes l->j.st.plan), record who the

@@ -20,6 +20,7 @@
 #include "iommufd.h"
 #include "plan.h"
 #include "privs.h"
+#include "proc.h"
 #include "util.h"
 
 #define FD_FIRST VJ_VMM_FD_FIRST
@@ -397,13 +398,19 @@ int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err)
 	return vj_privs_drop(v->plan->uid, v->plan->gid, NULL, err);
 }
 
-/* The VMM starts with every signal at its default action and the launcher's mask. */
+/* The VMM starts with every signal at its default action and the launcher's mask.
+ * Only those ignored or caught need a reset (/proc/self/status's SigIgn and
+ * SigCgt, one read instead of a sigaction per signal); without that file, all. */
 static void reset_signals(const sigset_t *mask)
 {
 	struct sigaction sa = { .sa_handler = SIG_DFL };
+	struct vj_proc_status ps = { 0 };
+	uint64_t set = UINT64_MAX;
 
+	if (vj_proc_status_self(&ps) == 0 && ps.has_caps)
+		set = ps.sig_ign | ps.sig_cgt;
 	for (int sig = 1; sig < _NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
+		if (sig != SIGKILL && sig != SIGSTOP && (sig > 64 || (set & (UINT64_C(1) << (sig - 1)))))
 			(void)sigaction(sig, &sa, NULL);
 	sigprocmask(SIG_SETMASK, mask, NULL);
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "proc.h"
 #include "util.h"
 
 #define STEP "privileges"
@@ -173,9 +174,28 @@ static int resolve_groups(uid_t uid, gid_t gid, const char *user_name, gid_t **o
 	return 0;
 }
 
-static int drop_bounding_set(unsigned last, const char *obj, struct vj_error **err)
+/*
+ * The capabilities of the bounding set: from /proc/self/status, one read,
+ * rather than one PR_CAPBSET_READ per capability the kernel knows; without a
+ * procfs (or a kernel without CapAmb) every capability up to the last counts.
+ * Dropping one that is not there is a no-op, so dropping only those there
+ * leaves the same set: empty.
+ */
+static uint64_t bounding_set(const struct vj_proc_status *ps)
 {
-	for (unsigned cap = 0; cap <= last; cap++) {
+	unsigned last;
+
+	if (ps->has_caps)
+		return ps->cap_bnd;
+	last = cap_last();
+	return last >= 63 ? UINT64_MAX : (UINT64_C(1) << (last + 1)) - 1;
+}
+
+static int drop_bounding_set(uint64_t bnd, const char *obj, struct vj_error **err)
+{
+	for (unsigned cap = 0; cap < 64; cap++) {
+		if (!(bnd & (UINT64_C(1) << cap)))
+			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
 			return vj_err_sys(err, STEP, obj, errno, "vfiojail needs CAP_SETPCAP",
 					  "cannot drop capability %u from the bounding set", cap);
@@ -195,6 +215,8 @@ static int clear_ambient(const char *obj, struct vj_error **err)
 static int apply_ids(uid_t uid, gid_t gid, const gid_t *groups, size_t n, const char *obj,
 		     struct vj_error **err)
 {
+	struct vj_proc_status ps = { 0 };
+
 	if (setgroups(n, groups) < 0)
 		return vj_err_sys(err, STEP, obj, errno, "vfiojail needs CAP_SETGID",
 				  "setgroups of %zu supplementary groups failed", n);
@@ -203,7 +225,9 @@ static int apply_ids(uid_t uid, gid_t gid, const gid_t *groups, size_t n, const 
 				  "setresgid to gid %u failed", (unsigned)gid);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return vj_err_sys(err, STEP, obj, errno, NULL, "cannot set no_new_privs");
-	if (drop_bounding_set(cap_last(), obj, err) < 0 || clear_ambient(obj, err) < 0)
+	if (vj_proc_status_self(&ps) < 0)
+		ps.has_caps = false;
+	if (drop_bounding_set(bounding_set(&ps), obj, err) < 0 || clear_ambient(obj, err) < 0)
 		return -1;
 	if (setresuid(uid, uid, uid) < 0)
 		return vj_err_sys(err, STEP, obj, errno, "vfiojail needs CAP_SETUID",
@@ -254,9 +278,18 @@ static int verify_groups(const gid_t *want, size_t n_want, const char *obj, stru
 	return 0;
 }
 
+static unsigned lowest_bit(uint64_t v)
+{
+	return (unsigned)__builtin_ctzll(v);
+}
+
+/* What the kernel says of this process's capabilities once they are dropped:
+ * nothing in any set, no_new_privs.  /proc/self/status says it in one read;
+ * without it, capability by capability. */
 static int verify_caps(const char *obj, struct vj_error **err)
 {
-	unsigned last = cap_last();
+	struct vj_proc_status ps = { 0 };
+	unsigned last;
 	struct caps3 c;
 	int r = capget_raw(&c);
 
@@ -268,6 +301,18 @@ static int verify_caps(const char *obj, struct vj_error **err)
 				  "inheritable %#llx",
 				  (unsigned long long)c.eff, (unsigned long long)c.prm,
 				  (unsigned long long)c.inh);
+	if (vj_proc_status_self(&ps) == 0 && ps.has_caps) {
+		if (ps.cap_bnd)
+			return vj_err_sys(err, STEP, obj, 0, NULL,
+					  "capability %u is still in the bounding set", lowest_bit(ps.cap_bnd));
+		if (ps.cap_amb)
+			return vj_err_sys(err, STEP, obj, 0, NULL,
+					  "capability %u is still in the ambient set", lowest_bit(ps.cap_amb));
+		if (!ps.no_new_privs)
+			return vj_err_sys(err, STEP, obj, 0, NULL, "no_new_privs is not set");
+		return 0;
+	}
+	last = cap_last();
 	for (unsigned cap = 0; cap <= last; cap++) {
 		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 0)
 			return vj_err_sys(err, STEP, obj, 0, NULL,

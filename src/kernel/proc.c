@@ -1,18 +1,49 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "proc.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
 #include "util.h"
+
+/* "KEY: 16 hex digits" (a mask) */
+static bool hex_line(const char *text, const char *key, uint64_t *out)
+{
+	const char *p = strstr(text, key);
+	char *end;
+
+	if (!p)
+		return false;
+	p += strlen(key);
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!isxdigit((unsigned char)*p))
+		return false;
+	errno = 0;
+	*out = strtoull(p, &end, 16);
+	return errno == 0 && end - p == 16 && (*end == '\n' || *end == '\0');
+}
+
+static bool dec_line(const char *text, const char *key, unsigned long long *out)
+{
+	const char *p = strstr(text, key);
+
+	return p && sscanf(p + strlen(key), " %llu", out) == 1;
+}
 
 int vj_proc_status_parse(const char *text, struct vj_proc_status *out)
 {
 	unsigned long u[4], g[4];
 	long ppid;
-	unsigned long long kb = 0;
+	unsigned long long kb = 0, nnp = 0;
 	const char *p;
 
 	if (!(p = strstr(text, "\nUid:")) || sscanf(p + 5, "%lu %lu %lu %lu", &u[0], &u[1], &u[2], &u[3]) != 4 ||
@@ -29,6 +60,11 @@ int vj_proc_status_parse(const char *text, struct vj_proc_status *out)
 		.ppid = (pid_t)ppid,
 		.locked = (uint64_t)kb * 1024,
 	};
+	out->has_caps = hex_line(text, "\nCapInh:", &out->cap_inh) && hex_line(text, "\nCapPrm:", &out->cap_prm) &&
+			hex_line(text, "\nCapEff:", &out->cap_eff) && hex_line(text, "\nCapBnd:", &out->cap_bnd) &&
+			hex_line(text, "\nCapAmb:", &out->cap_amb) && hex_line(text, "\nSigIgn:", &out->sig_ign) &&
+			hex_line(text, "\nSigCgt:", &out->sig_cgt) && dec_line(text, "\nNoNewPrivs:", &nnp) && nnp <= 1;
+	out->no_new_privs = nnp == 1;
 	return 0;
 }
 
@@ -40,6 +76,26 @@ int vj_proc_status(pid_t pid, struct vj_proc_status *out)
 		return -1;
 	if (vj_read_file(path, 65536, &buf) < 0)
 		return -1;
+	return vj_proc_status_parse(buf, out);
+}
+
+int vj_proc_status_self(struct vj_proc_status *out)
+{
+	_cleanup_close_ int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_free_ char *buf = NULL;
+	struct statfs sfs;
+	size_t len = 0;
+
+	if (fd < 0 || fstatfs(fd, &sfs) < 0)
+		return -1;
+	if (sfs.f_type != PROC_SUPER_MAGIC) {
+		errno = EXDEV;
+		return -1;
+	}
+	if (vj_read_fd(fd, 65536, &buf, &len) < 0 || memchr(buf, '\0', len)) {
+		errno = EPROTO;
+		return -1;
+	}
 	return vj_proc_status_parse(buf, out);
 }
 

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,6 +22,13 @@ struct vj_proc_status {
 	struct vj_proc_ids ids;
 	pid_t ppid;      /* PPid: 0 when the parent is outside this pid namespace */
 	uint64_t locked; /* VmLck in bytes; 0 where the line is absent (a kernel thread) */
+	/* The capability sets (CapInh, CapPrm, CapEff, CapBnd, CapAmb), the ignored
+	 * and caught signals (SigIgn, SigCgt) and NoNewPrivs: valid when has_caps
+	 * (every one of these lines was there: CapAmb since Linux 4.3). */
+	bool has_caps;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	uint64_t sig_ign, sig_cgt;
+	bool no_new_privs;
 };
 
 /* Parse the text of a /proc/PID/status file: 0, or -1 with errno EPROTO when
@@ -29,6 +37,9 @@ int vj_proc_status_parse(const char *text, struct vj_proc_status *out);
 
 /* /proc/PID/status of @pid: 0, or -1 with errno. */
 int vj_proc_status(pid_t pid, struct vj_proc_status *out);
+/* /proc/self/status, the file checked to be procfs's (the kernel's word on this
+ * process, not a file someone put there).  0, or -1 with errno. */
+int vj_proc_status_self(struct vj_proc_status *out);
 
 /* VmLck of /proc/PID/status in bytes (0 when gone). */
 uint64_t vj_proc_locked(pid_t pid);

@@ -106,12 +106,24 @@ hotplug_kinds_tests() {
 	assert_eq "$rc" 0 "status after detach: no drift ($out)"
 	pass "run: detach refuses the device again and removes its node"
 
+	# A device attached while the VM runs and still attached when it ends: the
+	# attach replaced the state file the supervisor wrote (a new inode), so the
+	# supervisor reads it back rather than tear down what it kept, and the jail
+	# goes with everything in it.
+	ino=$(stat -c %i /run/vfiojail/r1.json)
+	capture "$VFIOJAIL" attach r1 --device /dev/x
+	assert_eq "$rc" 0 "attach before the VMM ends ($err)"
+	expect "open /dev/x" ENXIO
+	[[ "$(stat -c %i /run/vfiojail/r1.json)" != "$ino" ]] || fail "attach replaced the state file in place"
+	grep -q '"/dev/x"' /run/vfiojail/r1.json || fail "the state does not name the attached node"
+
 	# The supervisor, once its VMM ends, removes the jail (under the name's lock).
 	echo quit >&3
 	exec 3>&- 4<&-
 	wait "$run_pid" || fail "run exited with $?: $(cat "$WORK/r1.err")"
 	assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
-	pass "run: the jail goes with its VMM after hotplug"
+	! grep -q "cleanup after the VMM exited" "$WORK/r1.err" || fail "the supervisor's teardown: $(cat "$WORK/r1.err")"
+	pass "run: the jail goes with its VMM after hotplug, a device attached at its end included"
 
 	# ---- run --exec: vfiojail becomes the VMM -------------------------------------
 	pipes x

@@ -117,5 +117,29 @@ run_lifecycle_tests() {
 	assert_eq "$rc" 2 "a hostile name"
 	assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
 	pass "leftovers of dead VMs"
+
+	# The supervisor tears down the state it wrote only while the file is still the
+	# one it wrote: a state put in its place while the VM runs (here: the same jail,
+	# but naming a VMM started at another time, as a jail made again under the name
+	# would) is read back, found not to be this VMM's, and left alone.
+	"$VFIOJAIL" run "${roots[@]}" --name vm-s --user nobody -- "$WORK/probe" --out /dev/null \
+		--sleep 1 2>"$WORK/vm-s.err" &
+	s=$!
+	wait_populated vm-s
+	for _ in $(seq 200); do
+		[[ "$(jq -r .vmm /run/vfiojail/vm-s.json 2>/dev/null)" =~ ^[1-9] ]] && break
+		sleep 0.05
+	done
+	jq -c '.vmm_start += 1' /run/vfiojail/vm-s.json >"$WORK/vm-s.new"
+	chmod 0600 "$WORK/vm-s.new"
+	mv "$WORK/vm-s.new" /run/vfiojail/vm-s.json
+	wait $s || true
+	assert_contains "$(cat "$WORK/vm-s.err")" "not the one made for pid" "the supervisor says why it left the jail"
+	[[ -f /run/vfiojail/vm-s.json && -d "$CG/vfiojail-vm-s" && -d /sys/fs/bpf/vfiojail/vm-s ]] ||
+		fail "the supervisor removed a jail whose state it did not write"
+	capture "$VFIOJAIL" teardown vm-s
+	assert_eq "$rc" 0 "teardown of the jail left alone ($err)"
+	assert_nothing_left "$CG" /run/vfiojail /sys/fs/bpf/vfiojail
+	pass "the supervisor leaves alone a state it did not write"
 }
 in_container gpu-iommufd run_lifecycle_tests
