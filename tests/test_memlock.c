@@ -11,7 +11,6 @@
 #include "memlock.h"
 #include "pidfd.h"
 #include "rlimit.h"
-#include "run.h"
 #include "testlib.h"
 #include "util.h"
 

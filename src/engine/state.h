@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "memlock.h"
 #include "vfiojail/vfiojail.h"
 
 enum vj_state_kind {
@@ -33,18 +34,7 @@ enum vj_state_origin {
 /* "run", "setup", "launch", or "unknown". */
 const char *vj_state_origin_name(enum vj_state_origin o);
 
-/*
- * Where the RLIMIT_MEMLOCK a launched VMM got comes from (launch only; the
- * launch service decides it and records it, the client sets it).  Never a
- * launcher's higher limit lowered without the plan saying why.
- */
-enum vj_memlock_from {
-	VJ_MEMLOCK_FROM_NONE = 0, /* not recorded (run, setup, an older launch)       */
-	VJ_MEMLOCK_FROM_PLAN,     /* "plan": the launcher's was not above it         */
-	VJ_MEMLOCK_FROM_LAUNCHER, /* "launcher": the launcher's, kept: above the plan */
-	VJ_MEMLOCK_FROM_EXACT,    /* "exact": the spec's memlock.hard_limit, exactly,
-				   * even below the launcher's                      */
-};
+/* enum vj_memlock_from (memlock.h): where a launched VMM's RLIMIT_MEMLOCK comes from. */
 /* "plan", "launcher", "exact", or NULL for none. */
 const char *vj_memlock_from_name(enum vj_memlock_from f);
 /* The words status shows for @f. */

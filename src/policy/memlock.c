@@ -244,3 +244,21 @@ void vj_memlock_plan_clear(struct vj_memlock_plan *p)
 	free(p->terms);
 	memset(p, 0, sizeof(*p));
 }
+
+enum vj_memlock_from vj_launch_memlock(const struct vj_memlock_plan *m, bool exact, uint64_t cur_soft,
+				       uint64_t cur_hard, uint64_t *soft, uint64_t *hard)
+{
+	uint64_t want = vj_memlock_plan_limit(m);
+
+	*soft = cur_soft;
+	*hard = cur_hard;
+	if (m->unchanged)
+		return VJ_MEMLOCK_FROM_NONE;
+	if (exact && !m->unlimited) {
+		*soft = *hard = want;
+		return cur_soft > want || cur_hard > want ? VJ_MEMLOCK_FROM_EXACT : VJ_MEMLOCK_FROM_PLAN;
+	}
+	*soft = cur_soft > want ? cur_soft : want;
+	*hard = cur_hard > want ? cur_hard : want;
+	return cur_soft > want ? VJ_MEMLOCK_FROM_LAUNCHER : VJ_MEMLOCK_FROM_PLAN;
+}

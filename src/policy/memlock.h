@@ -36,3 +36,29 @@ struct vj_memlock_input {
 int vj_memlock_compute(const struct vj_memlock_input *in, struct vj_memlock_plan *out,
 		       struct vj_error **err);
 void vj_memlock_plan_clear(struct vj_memlock_plan *p);
+
+/*
+ * Where the RLIMIT_MEMLOCK a launched VMM got comes from (launch only; the
+ * launch service decides it and records it, the client sets it).  Never a
+ * launcher's higher limit lowered without the plan saying why.
+ */
+enum vj_memlock_from {
+	VJ_MEMLOCK_FROM_NONE = 0, /* not recorded (run, setup, an older launch)       */
+	VJ_MEMLOCK_FROM_PLAN,     /* "plan": the launcher's was not above it         */
+	VJ_MEMLOCK_FROM_LAUNCHER, /* "launcher": the launcher's, kept: above the plan */
+	VJ_MEMLOCK_FROM_EXACT,    /* "exact": the spec's memlock.hard_limit, exactly,
+				   * even below the launcher's                      */
+};
+
+/*
+ * The RLIMIT_MEMLOCK a launched VMM gets, from the plan's @m and the limits its
+ * launcher gave it (@cur_soft, @cur_hard; UINT64_MAX = unlimited): each limit is
+ * raised to the plan when it is lower and kept when it is higher, unless the
+ * spec asks for an exact limit (@exact: memlock.hard_limit), which is set as it
+ * is, lower or not.  The service records the result in the state, the client
+ * (vfiojail launch) sets it; both use this one rule.  *soft and *hard get the
+ * result; returns where the soft limit comes from (VJ_MEMLOCK_FROM_NONE when @m
+ * leaves the limit unchanged).
+ */
+enum vj_memlock_from vj_launch_memlock(const struct vj_memlock_plan *m, bool exact, uint64_t cur_soft,
+				       uint64_t cur_hard, uint64_t *soft, uint64_t *hard);

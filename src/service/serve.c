@@ -4,7 +4,7 @@
  * unprivileged clients `vfiojail launch` and `vfiojail contexts`; what they say
  * to each other is wire.c's.
  */
-#include "run.h"
+#include "launch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,10 +28,10 @@
 #include "child.h"
 #include "config.h"
 #include "error.h"
-#include "teardown.h"
 #include "memlock.h"
 #include "name.h"
 #include "pidfd.h"
+#include "remove.h"
 #include "spec_bound.h"
 #include "spec_internal.h"
 #include "specdir.h"
@@ -245,7 +245,7 @@ static void serve_request(struct service *s, struct conn *c)
 	if (kind == VJ_REQUEST_CONTEXTS) {
 		/* The contexts alone: nothing to watch or undo; a client that cannot
 		 * take them leaves nothing (the kernel closes fds in flight). */
-		if (vj_run_contexts(spec, &o->run, c->pidfd, &c->cred, &h, &e) < 0)
+		if (vj_launch_contexts(spec, &o->run, c->pidfd, &c->cred, &h, &e) < 0)
 			goto answer;
 		if (vj_serve_send_ok(c->fd, &h) < 0)
 			say(o, "VM %s: contexts for pid %d (uid %u) could not be sent", name, (int)c->cred.pid,
@@ -256,13 +256,13 @@ static void serve_request(struct service *s, struct conn *c)
 			    (unsigned)c->cred.uid);
 		goto out;
 	}
-	if (vj_run_handoff(spec, &o->run, c->pidfd, &c->cred, &h, &e) < 0)
+	if (vj_launch_handoff(spec, &o->run, c->pidfd, &c->cred, &h, &e) < 0)
 		goto answer;
 	if (vj_serve_send_ok(c->fd, &h) < 0) {
 		/* The client is gone or cannot take the fds: it goes back where it
 		 * was and the jail goes; nothing is killed. */
 		struct vj_error *t = NULL;
-		if (vj_run_handoff_cancel(name, &o->run, c->pidfd, &h, &t) == 0) {
+		if (vj_launch_cancel(name, &o->run, c->pidfd, &h, &t) == 0) {
 			say(o, "VM %s for pid %d: the answer could not be sent, jail removed", name,
 			    (int)c->cred.pid);
 			vj_error_free(t);

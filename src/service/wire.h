@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "run.h" /* struct vj_handoff: the answer */
+#include "launch.h" /* struct vj_handoff: the answer */
 #include "vfiojail/vfiojail.h"
 
 #define VJ_WIRE_PROTO "VJ1"

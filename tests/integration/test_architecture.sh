@@ -2,8 +2,9 @@
 # docs/ARCHITECTURE.md against the tree, so that neither drifts: every source file,
 # folder and C name the page gives exists; every source file under src/ is on the
 # page; the layers are the page's, in its order, and no file includes a header of
-# a layer above its own (the build enforces that through each layer's include path:
-# this names the file and the header when it breaks).
+# a layer above its own or beside it (cmd/ and service/ stand side by side: the build
+# enforces that through each layer's include path: this names the file and the
+# header when it breaks).
 source "$(dirname "$0")/lib.sh"
 cd "$VJ_SOURCE_ROOT"
 doc=docs/ARCHITECTURE.md
@@ -62,13 +63,19 @@ build_layers=$(awk '/^layers = \[/ { on = 1 } on && /^  \[\x27[a-z]+\x27/ { gsub
 assert_eq "$(tr '\n' ' ' <<<"$build_layers")" "$(tr '\n' ' ' <<<"$layers")" "the layers of src/meson.build, in order, are the page's"
 pass "every source file is on the page; layers: $(tr '\n' ' ' <<<"$layers")"
 
-# 4. No file includes a header of a layer above its own.
+# 4. No file includes a header of a layer above its own, or of a layer beside it:
+#    the page's rank (its first column) orders the layers, and two layers of one
+#    rank (cmd/ and service/) stand side by side, neither on the other's path.
 declare -A rank
-i=0
-for l in $layers; do
-	rank[$l]=$i
-	i=$((i + 1))
-done
+while read -r n d; do
+	rank[$d]=$n
+done < <(grep -oE '^\| [0-9]+ \| `src/[a-z]+/`' "$doc" | sed -E 's@^[|] ([0-9]+) [|] `src/([a-z]+)/`@\1 \2@')
+side=$(for l in $layers; do echo "${rank[$l]}"; done | sort | uniq -d | while read -r n; do
+	for l in $layers; do [[ ${rank[$l]} == "$n" ]] && echo "$l"; done
+done | sort | tr '\n' ' ')
+build_side=$(sed -n "s/^side_by_side = \[\(.*\)\]/\1/p" src/meson.build | grep -oE "[a-z]+" | sort | tr '\n' ' ')
+assert_eq "$build_side" "$side" "the layers side by side in src/meson.build are the page's (one rank)"
+[[ -n $side ]] || fail "$doc has no layers side by side: cmd/ and service/ share a rank"
 bad=""
 for l in $layers; do
 	for f in src/"$l"/*.[ch]; do
@@ -77,9 +84,30 @@ for l in $layers; do
 			hl=""
 			for m in $layers; do [[ -f src/$m/$h ]] && hl=$m; done
 			[[ -n $hl ]] || { bad+=" $f:$h(unknown)"; continue; }
-			((rank[$hl] <= rank[$l])) || bad+=" $f:$h(layer $hl)"
+			[[ $hl == "$l" ]] && continue
+			((rank[$hl] < rank[$l])) || bad+=" $f:$h(layer $hl)"
 		done
 	done
 done
-[[ -z $bad ]] || fail "includes of a layer above:$bad"
-pass "no file includes a header of a layer above its own"
+[[ -z $bad ]] || fail "includes of a layer above or beside:$bad"
+pass "no file includes a header of a layer above its own or beside it (${side% } side by side)"
+
+# 5. The walls are in the build: cmd/ is compiled without service/'s include path
+#    and service/ without cmd/'s (and no layer with a path above its own).
+cc_json=${VJ_BUILD_ROOT:-}/compile_commands.json
+if [[ -n ${VJ_BUILD_ROOT:-} && -f $cc_json ]]; then
+	bad=""
+	while read -r file cmd; do
+		[[ $file =~ src/([a-z]+)/[^/]+\.c$ ]] || continue
+		own=${BASH_REMATCH[1]}
+		[[ -n ${rank[$own]:-} ]] || continue
+		for inc in $(grep -oE -- '-I[^ ]*src/[a-z]+( |$)' <<<"$cmd" | sed -E 's|.*src/([a-z]+) ?$|\1|'); do
+			[[ -n ${rank[$inc]:-} && $inc != "$own" ]] || continue
+			((rank[$inc] < rank[$own])) || bad+=" $file:-I$inc"
+		done
+	done < <(jq -r '.[] | "\(.file) \(.command // (.arguments | join(" ")))"' "$cc_json")
+	[[ -z $bad ]] || fail "a layer is compiled with the include path of a layer above or beside it: $bad"
+	pass "each layer compiles with the include paths of the layers below it only"
+else
+	pass "each layer's include path: no compile_commands.json here (VJ_BUILD_ROOT unset), not checked"
+fi

@@ -1,12 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What the services ask of teardown (the public commands are in vfiojail.h). */
+/*
+ * Removing a jail by name: what `vfiojail teardown` does, and what the
+ * services and a supervising run ask of it (the commands are in vfiojail.h).
+ */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "state.h"
 #include "vfiojail/vfiojail.h"
+
+/* vj_teardown's body: the jail of @name removed, with its state file, without
+ * one, with a damaged one (what its name leads to, and the one cgroup named
+ * after it), or from a read-only state dir (pins only); a VM that still runs
+ * is refused (status 1) unless @kill.  @err may be NULL.  0, or -1 with *err. */
+int vj_jail_remove(const char *name, const struct vj_run_opts *o, bool kill, struct vj_error **err);
+
+/* No state file of @name in the state dir @dirfd (and no error but ENOENT). */
+bool vj_jail_state_absent(int dirfd, const char *name);
 
 /* The VMM @vmm (started at @vmm_start) of the launch service or of a supervising
  * run has exited: remove its jail, killing what is left in its cgroup, but only

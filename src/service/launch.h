@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * run's steps for the services (service/): the launch service runs them for a
- * client's process (vj_run_handoff, vj_run_contexts), and what it hands the
+ * The launch service's steps for a client process: serve runs them for a
+ * client (vj_launch_handoff, vj_launch_contexts), and what it hands the
  * client back is a struct vj_handoff.  A launcher's unprivileged process runs
  * `vfiojail launch NAME -- VMM ...`, which asks the service over a unix socket
- * for the jail of VM NAME and then becomes the VMM itself.
+ * for the jail of VM NAME and then becomes the VMM itself.  The jail is made
+ * as run makes it (vmjail.h), for a process that already runs.
  */
 #pragma once
 
@@ -12,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "state.h"
+#include "memlock.h"
 #include "vfiojail/vfiojail.h"
 
 /* What the service hands the client: the iommufd contexts (spec order), their
@@ -33,19 +34,6 @@ struct vj_handoff {
 void vj_handoff_clear(struct vj_handoff *h);
 
 /*
- * The RLIMIT_MEMLOCK a launched VMM gets, from the plan's @m and the limits its
- * launcher gave it (@cur_soft, @cur_hard; UINT64_MAX = unlimited): each limit is
- * raised to the plan when it is lower and kept when it is higher, unless the
- * spec asks for an exact limit (@exact: memlock.hard_limit), which is set as it
- * is, lower or not.  The service records the result in the state, the client
- * (vfiojail launch) sets it; both use this one rule.  *soft and *hard get the
- * result; returns where the soft limit comes from (VJ_MEMLOCK_FROM_NONE when @m
- * leaves the limit unchanged).
- */
-enum vj_memlock_from vj_launch_memlock(const struct vj_memlock_plan *m, bool exact, uint64_t cur_soft,
-				       uint64_t cur_hard, uint64_t *soft, uint64_t *hard);
-
-/*
  * run's steps for a process that already runs, the client of the service:
  * @pidfd names it (SO_PEERPIDFD, taken when it connected), @peer holds the
  * socket's credentials.  Refused (VJ_EXIT_DENIED) unless the peer's uid and
@@ -58,23 +46,23 @@ enum vj_memlock_from vj_launch_memlock(const struct vj_memlock_plan *m, bool exa
  * pid).  0 with *out filled, or -1 with nothing left behind.
  */
 struct ucred;
-int vj_run_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int pidfd,
-		   const struct ucred *peer, struct vj_handoff *out, struct vj_error **err);
+int vj_launch_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, int pidfd,
+		      const struct ucred *peer, struct vj_handoff *out, struct vj_error **err);
 
 /*
  * The contexts alone (`vfiojail contexts`): the spec's iommufd contexts,
  * opened by root and set to per-process accounting, for the client @pidfd,
- * granted as vj_run_handoff grants the VM (the spec's user and group, the
+ * granted as vj_launch_handoff grants the VM (the spec's user and group, the
  * socket's credentials and the process's ids before and after), and nothing
  * else: no state, cgroup, filter or memlock change.  *out has the fds and ids,
  * memlock "unchanged", no cgroup.  0, or -1 with *err (VJ_EXIT_DENIED: not the
  * VM's user, or the VM has no iommufd context).
  */
-int vj_run_contexts(const struct vj_spec *spec, const struct vj_run_opts *o, int pidfd,
-		    const struct ucred *peer, struct vj_handoff *out, struct vj_error **err);
+int vj_launch_contexts(const struct vj_spec *spec, const struct vj_run_opts *o, int pidfd,
+		       const struct ucred *peer, struct vj_handoff *out, struct vj_error **err);
 
 /* The answer could not be sent: the client (@pidfd) goes back to its cgroup and
  * the jail is removed without killing anything (a jail whose cgroup still has
  * processes stays, for gc). */
-int vj_run_handoff_cancel(const char *name, const struct vj_run_opts *o, int pidfd,
-			  const struct vj_handoff *h, struct vj_error **err);
+int vj_launch_cancel(const char *name, const struct vj_run_opts *o, int pidfd, const struct vj_handoff *h,
+		     struct vj_error **err);
