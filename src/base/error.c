@@ -63,6 +63,15 @@ int vj_err_wrap(struct vj_error **err, const char *step, const char *object, con
 	return -1;
 }
 
+int vj_err_pass(struct vj_error **err, struct vj_error *e)
+{
+	if (err && !*err)
+		*err = e;
+	else
+		vj_error_free(e);
+	return -1;
+}
+
 void vj_error_free(struct vj_error *err)
 {
 	while (err) {

@@ -18,6 +18,11 @@ int vj_err(struct vj_error **err, int status, int errnum, const char *step,
 int vj_err_wrap(struct vj_error **err, const char *step, const char *object,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Hand @e (a failure caught in a local, NULL or not) to *err as vj_err stores
+ * one: kept when *err is empty, else freed (the first failure stays).  Returns
+ * -1 so callers can write `return vj_err_pass(err, e);`. */
+int vj_err_pass(struct vj_error **err, struct vj_error *e);
+
 /* Shorthands for the common cases. */
 #define vj_err_spec(err, field, ...) \
 	vj_err((err), VJ_EXIT_USAGE, 0, "spec", (field), NULL, __VA_ARGS__)

@@ -40,11 +40,7 @@ static int root_spec(const char *dir, const char *name, struct vj_spec **out, ch
 	}
 	if (fd < 0) {
 		e->status = VJ_EXIT_USAGE;
-		if (err && !*err)
-			*err = e;
-		else
-			vj_error_free(e);
-		return -1;
+		return vj_err_pass(err, e);
 	}
 	r = vj_specdir_load(fd, dir, name, out, path, err);
 	if (r < 0 && err && *err && (*err)->status == VJ_EXIT_DENIED)

@@ -636,11 +636,7 @@ static int qmp_unplug(struct vj_qmp *q, const char *id, int wait_ms, struct vj_e
 			vj_error_free(e);
 			return vj_qmp_wait_deleted(q, id, wait_ms, err);
 		}
-		if (err && !*err)
-			*err = e;
-		else
-			vj_error_free(e);
-		return -1;
+		return vj_err_pass(err, e);
 	}
 	return vj_qmp_wait_deleted(q, id, wait_ms, err);
 }
@@ -896,10 +892,7 @@ static int detach_qmp(const char *name, const struct vj_hotplug *hp, const struc
 			       "run detach --qmp again later (device_del is repeated safely), or stop the VM",
 			       "QEMU sent no DEVICE_DELETED for %s within %d s", dev->fd, timeout_ms * 3 / 1000);
 		}
-		if (err && !*err)
-			*err = e;
-		else
-			vj_error_free(e);
+		vj_err_pass(err, e);
 		vj_err_wrap(err, "detach", name, "the device stays attached and the memlock limit stays");
 		goto out;
 	}

@@ -665,11 +665,7 @@ static int vmm_ns_nodes(const struct vj_state *st, bool add, const struct vj_nod
 			vj_error_free(e);
 			return 0;
 		}
-		if (err && !*err)
-			*err = e;
-		else
-			vj_error_free(e);
-		return -1;
+		return vj_err_pass(err, e);
 	}
 	job.ns_fd = ns_fd;
 	if (vj_child_run(&c, VJ_CHILD_EXIT, NULL, nodes_job_run, &job, "mountns", obj, err) < 0)
@@ -770,11 +766,7 @@ static int rule_set(int map_fd, const struct vj_rule *r, unsigned access, struct
 		vj_error_free(e);
 		return 0;
 	}
-	if (err && !*err)
-		*err = e;
-	else
-		vj_error_free(e);
-	return -1;
+	return vj_err_pass(err, e);
 }
 
 /* The map from @from's rules to @to's, rule by rule; on failure the rules set so

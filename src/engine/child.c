@@ -42,19 +42,27 @@ int vj_child_parse_error(char *buf, size_t n, struct vj_error **err)
 		      *f[5] ? f[5] : NULL, "%s", f[4]);
 }
 
-int vj_child_recv_error(int fd, struct vj_error **err)
+size_t vj_child_recv(int fd, char *buf, size_t size)
 {
-	char buf[4096];
-	ssize_t n = 0, r;
+	size_t n = 0;
+	ssize_t r;
 
-	while ((r = read(fd, buf + n, sizeof(buf) - 1 - (size_t)n)) != 0) {
+	while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) != 0) {
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			break;
-		n += r;
+		n += (size_t)r;
 	}
-	return n <= 0 ? 0 : vj_child_parse_error(buf, (size_t)n, err);
+	return n;
+}
+
+int vj_child_recv_error(int fd, struct vj_error **err)
+{
+	char buf[4096];
+	size_t n = vj_child_recv(fd, buf, sizeof(buf));
+
+	return n == 0 ? 0 : vj_child_parse_error(buf, n, err);
 }
 
 static void reap(pid_t pid, int *status)

@@ -44,6 +44,8 @@ void vj_child_finish(struct vj_child *c);
 
 /* The error encoding, also for a socket (serve.c). */
 void vj_child_send_error(int fd, const struct vj_error *e);
+/* Read @fd to EOF (or @size - 1 bytes, leaving room for a NUL): the count. */
+size_t vj_child_recv(int fd, char *buf, size_t size);
 /* Read @fd to EOF: 0 when nothing came, -1 with *err set. */
 int vj_child_recv_error(int fd, struct vj_error **err);
 /* The same from one message of @n bytes in @buf (which has room for one more). */

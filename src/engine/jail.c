@@ -129,11 +129,7 @@ int vj_jail_lock_name(int dirfd, const char *name, bool wait, struct vj_error **
 		if (fd >= 0)
 			return fd;
 		if (!wait || e->status != VJ_EXIT_USAGE || tries >= 250) {
-			if (err && !*err)
-				*err = e;
-			else
-				vj_error_free(e);
-			return -1;
+			return vj_err_pass(err, e);
 		}
 		vj_error_free(e);
 		nanosleep(&ts, NULL);

@@ -246,11 +246,7 @@ int vj_specdir_remove(const char *dir, const char *name, struct vj_error **err)
 		return 0;
 	}
 	if (dfd < 0) {
-		if (err && !*err)
-			*err = e;
-		else
-			vj_error_free(e);
-		return -1;
+		return vj_err_pass(err, e);
 	}
 	if (unlinkat(dfd, file, 0) < 0 && errno != ENOENT)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "derive", full, NULL, "cannot remove the derived spec");

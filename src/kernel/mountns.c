@@ -697,11 +697,7 @@ int vj_mountns_add_nodes(int ns_fd, const struct vj_node *nodes, size_t n, struc
 	/* Undo, newest first; the failed make_node removed its own half-made node. */
 	while (made-- > 0)
 		remove_node(devfd, dev, &nodes[made], false, NULL);
-	if (err && !*err)
-		*err = e;
-	else
-		vj_error_free(e);
-	return -1;
+	return vj_err_pass(err, e);
 }
 
 int vj_mountns_remove_nodes(int ns_fd, const struct vj_node *nodes, size_t n,

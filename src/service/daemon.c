@@ -116,21 +116,14 @@ void vj_daemon_failed(int *ready_fd, const struct vj_error *e)
 static int wait_ready(pid_t child, int fd, struct vj_error **err)
 {
 	char buf[4096];
-	ssize_t n = 0, r;
+	size_t n = vj_child_recv(fd, buf, sizeof(buf));
 	int status;
 
-	while ((r = read(fd, buf + n, sizeof(buf) - 1 - (size_t)n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		n += r;
-	}
-	if (n == (ssize_t)sizeof(READY) && memcmp(buf, READY, sizeof(READY)) == 0)
+	if (n == sizeof(READY) && memcmp(buf, READY, sizeof(READY)) == 0)
 		return 1;
 	waitpid(child, &status, 0);
 	if (n > 0) {
-		vj_child_parse_error(buf, (size_t)n, err);
+		vj_child_parse_error(buf, n, err);
 		return -1;
 	}
 	return vj_err(err, VJ_EXIT_SETUP, ECHILD, "daemon", NULL, "look at the service's log",

@@ -122,11 +122,7 @@ static int load_from(const char *dir, const char *what, const char *name, struct
 	}
 	if (fd < 0) {
 		e->status = VJ_EXIT_DENIED; /* no trusted spec grants it */
-		if (err && !*err)
-			*err = e;
-		else
-			vj_error_free(e);
-		return -1;
+		return vj_err_pass(err, e);
 	}
 	r = vj_specdir_load(fd, dir, name, out, path, err);
 	if (r < 0 && err && *err && (*err)->status == VJ_EXIT_SETUP)
@@ -163,9 +159,7 @@ static int choose_spec(struct service *s, const char *name, struct vj_spec **out
 	}
 	if (!derived && !root && no_dir) {
 		/* Root has not made the spec directory yet: say that. */
-		if (err && !*err)
-			*err = TAKE_PTR(no_dir);
-		vj_error_free(no_dir);
+		vj_err_pass(err, TAKE_PTR(no_dir));
 		goto fail;
 	}
 	vj_error_free(no_dir);
