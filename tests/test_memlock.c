@@ -734,6 +734,26 @@ static void test_detach_leaves_anothers_limit(void **state)
 	assert_false(recorded(fx).set);
 }
 
+/* The VMM the state names is gone and its pid is another process's (the start
+ * time differs): the detach puts nothing back on that process, and the record
+ * goes with the VMM. */
+static void test_detach_reused_pid(void **state)
+{
+	struct jail_fx *fx = fixture_or_skip(state);
+	bool memlock = true;
+
+	if (fx->hard < 2 * MIB && !has_cap_sys_resource())
+		skip();
+	assert_int_equal(change(fx, 2 * MIB, false, NULL), 0);
+	assert_true(recorded(fx).set);
+	fx->st.vmm_start += 1; /* the waiter is not the VMM that was recorded */
+	assert_int_equal(change(fx, 0, false, &memlock), 0);
+	assert_false(memlock);
+	assert_true(limits_are(fx->vmm, 2 * MIB, fx->hard > 2 * MIB ? fx->hard : 2 * MIB));
+	assert_false(recorded(fx).set);
+	assert_string_equal(fx->warned, "");
+}
+
 /* A failure after the step undoes it, the record with it; a crashed attach is
  * undone by the next command (vj_apply_recover) down to the recorded limit. */
 static void test_undo_and_recover(void **state)
@@ -835,6 +855,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_detach_puts_back, jail_setup, jail_teardown),
 		cmocka_unit_test_setup_teardown(test_detach_leaves_anothers_limit, jail_setup, jail_teardown),
 		cmocka_unit_test_setup_teardown(test_undo_and_recover, jail_setup, jail_teardown),
+		cmocka_unit_test_setup_teardown(test_detach_reused_pid, jail_setup, jail_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
