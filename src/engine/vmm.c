@@ -392,22 +392,33 @@ int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err)
 		return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0
 			       ? vj_err(err, VJ_EXIT_SETUP, errno, "privs", NULL, NULL, "no_new_privs")
 			       : 0;
-	if (v->plan->groups_known) /* looked up by the plan, in the parent */
-		return vj_privs_drop_groups(v->plan->uid, v->plan->gid, v->plan->groups,
-					    v->plan->n_groups, err);
+	if (v->plan->groups_known) { /* looked up by the plan, in the parent */
+		struct vj_proc_status ps;
+
+		if (vj_privs_drop_groups(v->plan->uid, v->plan->gid, v->plan->groups,
+					 v->plan->n_groups, &ps, err) < 0)
+			return -1;
+		/* The dispositions as the verification read them: nothing changes
+		 * them between here and the exec. */
+		v->sig_known = ps.has_caps;
+		v->sig_reset = ps.sig_ign | ps.sig_cgt;
+		return 0;
+	}
 	return vj_privs_drop(v->plan->uid, v->plan->gid, NULL, err);
 }
 
 /* The VMM starts with every signal at its default action and the launcher's mask.
  * Only those ignored or caught need a reset (/proc/self/status's SigIgn and
  * SigCgt, one read instead of a sigaction per signal); without that file, all. */
-static void reset_signals(const sigset_t *mask)
+static void reset_signals(const struct vj_vmm *v, const sigset_t *mask)
 {
 	struct sigaction sa = { .sa_handler = SIG_DFL };
 	struct vj_proc_status ps = { 0 };
 	uint64_t set = UINT64_MAX;
 
-	if (vj_proc_status_self(&ps) == 0 && ps.has_caps)
+	if (v->sig_known) /* read once the privileges were dropped (vj_vmm_child_finish) */
+		set = v->sig_reset;
+	else if (vj_proc_status_self(&ps) == 0 && ps.has_caps)
 		set = ps.sig_ign | ps.sig_cgt;
 	for (int sig = 1; sig < _NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP && (sig > 64 || (set & (UINT64_C(1) << (sig - 1)))))
@@ -417,7 +428,7 @@ static void reset_signals(const sigset_t *mask)
 
 int vj_vmm_exec(struct vj_vmm *v, const sigset_t *mask, struct vj_error **err)
 {
-	reset_signals(mask);
+	reset_signals(v, mask);
 	execv(v->path, v->argv);
 	return vj_err(err, errno == ENOENT ? VJ_EXIT_NOTFOUND : VJ_EXIT_NOEXEC, errno, "exec",
 		      v->path, "the VMM must be executable by the VM's user", "cannot execute the VMM");

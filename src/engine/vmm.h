@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "vfiojail/vfiojail.h"
@@ -32,6 +33,10 @@ struct vj_vmm {
 	bool listen_pid;       /* set LISTEN_PID to the VMM's pid */
 	bool keep_ids;         /* launch: already the VM's user, only no_new_privs */
 	bool keep_privs;       /* contexts: the caller's own command, not even no_new_privs */
+	/* The launch child: the signals ignored or caught, as /proc/self/status said
+	 * when the dropped privileges were verified (sig_known), for the exec */
+	bool sig_known;
+	uint64_t sig_reset;
 };
 
 /* argv with @fd:ID@ replaced (contexts at

@@ -281,18 +281,16 @@ static int mount_tmpfs(const char *target, int *devfd, dev_t *dev, struct vj_err
 	return 0;
 }
 
-/* mkdir (0755, root) unless present; open it, refusing symlinks and other mounts. */
+/* mkdir (0755, root) unless present; open it, refusing symlinks and other mounts.
+ * The caller has cleared the umask (vj_mountns_populate_dev, vj_mountns_add_nodes):
+ * the directory is made 0755 as it is, with no chmod after. */
 static int open_subdir(int parent, const char *name, dev_t dev, const char *obj, int *out,
 		       struct vj_error **err)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 
-	if (mkdirat(parent, name, 0755) == 0) {
-		if (fchmodat(parent, name, 0755, 0) < 0) /* undo the umask */
-			return vj_err_sys(err, STEP, obj, errno, NULL, "cannot chmod directory %s",
-					  name);
-	} else if (errno != EEXIST) {
+	if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST) {
 		return vj_err_sys(err, STEP, obj, errno, NULL, "cannot create directory %s", name);
 	}
 	fd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -476,12 +474,12 @@ fail:
 	return -1;
 }
 
-/* Make every node; the umask is cleared meanwhile so each gets its planned mode. */
+/* Make every node; the caller clears the umask meanwhile so each node and
+ * directory gets its planned mode. */
 static int make_nodes(int devfd, dev_t dev, const struct vj_node *nodes, size_t n,
 		      const struct acl_list *acls, bool atomic, size_t *made, struct vj_error **err)
 {
 	struct parent_cache cache = { .fd = -1 };
-	mode_t old = umask(0);
 	int r = 0;
 
 	for (*made = 0; *made < n; (*made)++)
@@ -489,7 +487,6 @@ static int make_nodes(int devfd, dev_t dev, const struct vj_node *nodes, size_t 
 				   err)) < 0)
 			break;
 	parent_cache_close(&cache);
-	umask(old);
 	return r;
 }
 
@@ -541,16 +538,25 @@ int vj_mountns_populate_dev(const struct vj_node *nodes, size_t n,
 	_cleanup_close_ int devfd = -1;
 	dev_t dev = 0;
 	size_t made;
+	mode_t old;
+	int r;
 
 	for (size_t i = 0; i < n; i++)
 		if (check_node(&nodes[i], err) < 0)
 			return -1;
 	if (open_kept(dev_root, &kept, err) < 0 || load_host_acls(nodes, n, &acls, err) < 0)
 		return -1;
-	if (mount_tmpfs(target, &devfd, &dev, err) < 0 || bind_kept(devfd, dev, target, &kept, err) < 0)
+	if (mount_tmpfs(target, &devfd, &dev, err) < 0)
 		return -1;
-	/* A fresh /dev nobody sees yet: each node is made in place. */
-	if (make_nodes(devfd, dev, nodes, n, &acls, false, &made, err) < 0)
+	/* A fresh /dev nobody sees yet: each directory and node is made in place
+	 * with its planned mode, the umask cleared once for all of them. */
+	old = umask(0);
+	r = bind_kept(devfd, dev, target, &kept, err) < 0 ||
+			    make_nodes(devfd, dev, nodes, n, &acls, false, &made, err) < 0
+		    ? -1
+		    : 0;
+	umask(old);
+	if (r < 0)
 		return -1;
 	return make_links(devfd, target, kept.fd[KEPT_PTS] >= 0, plan_has_ptmx(nodes, n), err);
 }
@@ -683,6 +689,8 @@ int vj_mountns_add_nodes(int ns_fd, const struct vj_node *nodes, size_t n, struc
 	struct vj_error *e = NULL;
 	dev_t dev = 0;
 	size_t made;
+	mode_t old;
+	int r;
 
 	for (size_t i = 0; i < n; i++)
 		if (check_node(&nodes[i], err) < 0)
@@ -692,7 +700,10 @@ int vj_mountns_add_nodes(int ns_fd, const struct vj_node *nodes, size_t n, struc
 	    open_jail_dev(&devfd, &dev, err) < 0)
 		return -1;
 	/* A live jail: each node appears finished (renamed into place) or not at all. */
-	if (make_nodes(devfd, dev, nodes, n, &acls, true, &made, &e) == 0)
+	old = umask(0);
+	r = make_nodes(devfd, dev, nodes, n, &acls, true, &made, &e);
+	umask(old);
+	if (r == 0)
 		return 0;
 	/* Undo, newest first; the failed make_node removed its own half-made node. */
 	while (made-- > 0)

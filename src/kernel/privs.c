@@ -11,6 +11,7 @@
 #include "privs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
@@ -256,18 +257,28 @@ static int verify_ids(uid_t uid, gid_t gid, const char *obj, struct vj_error **e
 	return 0;
 }
 
+/* The groups read back in one getgroups into room for one more than @n_want
+ * (EINVAL: the process has more than that; only then are they counted first). */
 static int verify_groups(const gid_t *want, size_t n_want, const char *obj, struct vj_error **err)
 {
 	_cleanup_free_ gid_t *have = NULL;
-	int n = getgroups(0, NULL);
+	int n = n_want < INT_MAX ? (int)n_want + 1 : -1;
 	size_t n_have;
 
-	if (n < 0)
-		return vj_err_sys(err, STEP, obj, errno, NULL, "cannot read back the groups");
-	have = malloc(((size_t)n + 1) * sizeof(*have));
-	if (!have)
+	if (n > 0 && !(have = malloc((size_t)n * sizeof(*have))))
 		return vj_err_sys(err, STEP, obj, ENOMEM, NULL, "out of memory");
-	n = getgroups(n, have);
+	n = n > 0 ? getgroups(n, have) : -1;
+	if (n < 0) {
+		free(have);
+		have = NULL;
+		n = getgroups(0, NULL);
+		if (n < 0)
+			return vj_err_sys(err, STEP, obj, errno, NULL, "cannot read back the groups");
+		have = malloc(((size_t)n + 1) * sizeof(*have));
+		if (!have)
+			return vj_err_sys(err, STEP, obj, ENOMEM, NULL, "out of memory");
+		n = getgroups(n, have);
+	}
 	if (n < 0)
 		return vj_err_sys(err, STEP, obj, errno, NULL, "cannot read back the groups");
 	n_have = vj_gids_normalize(have, (size_t)n);
@@ -284,11 +295,11 @@ static unsigned lowest_bit(uint64_t v)
 }
 
 /* What the kernel says of this process's capabilities once they are dropped:
- * nothing in any set, no_new_privs.  /proc/self/status says it in one read;
- * without it, capability by capability. */
-static int verify_caps(const char *obj, struct vj_error **err)
+ * nothing in any set, no_new_privs.  /proc/self/status says it in one read
+ * (kept in *@ps for the caller: its signal dispositions); without it,
+ * capability by capability (ps->has_caps false). */
+static int verify_caps(struct vj_proc_status *ps, const char *obj, struct vj_error **err)
 {
-	struct vj_proc_status ps = { 0 };
 	unsigned last;
 	struct caps3 c;
 	int r = capget_raw(&c);
@@ -301,14 +312,16 @@ static int verify_caps(const char *obj, struct vj_error **err)
 				  "inheritable %#llx",
 				  (unsigned long long)c.eff, (unsigned long long)c.prm,
 				  (unsigned long long)c.inh);
-	if (vj_proc_status_self(&ps) == 0 && ps.has_caps) {
-		if (ps.cap_bnd)
+	if (vj_proc_status_self(ps) < 0)
+		ps->has_caps = false;
+	if (ps->has_caps) {
+		if (ps->cap_bnd)
 			return vj_err_sys(err, STEP, obj, 0, NULL,
-					  "capability %u is still in the bounding set", lowest_bit(ps.cap_bnd));
-		if (ps.cap_amb)
+					  "capability %u is still in the bounding set", lowest_bit(ps->cap_bnd));
+		if (ps->cap_amb)
 			return vj_err_sys(err, STEP, obj, 0, NULL,
-					  "capability %u is still in the ambient set", lowest_bit(ps.cap_amb));
-		if (!ps.no_new_privs)
+					  "capability %u is still in the ambient set", lowest_bit(ps->cap_amb));
+		if (!ps->no_new_privs)
 			return vj_err_sys(err, STEP, obj, 0, NULL, "no_new_privs is not set");
 		return 0;
 	}
@@ -353,24 +366,31 @@ int vj_privs_user_groups(uid_t uid, gid_t gid, const char *user_name, gid_t **gr
 }
 
 static int drop_to(uid_t uid, gid_t gid, const gid_t *groups, size_t n, const char *obj,
-		   struct vj_error **err)
+		   struct vj_proc_status *status, struct vj_error **err)
 {
+	struct vj_proc_status ps = { 0 };
+
+	if (!status)
+		status = &ps;
+	*status = (struct vj_proc_status){ 0 };
 	if (check_ids(uid, gid, obj, err) < 0 || apply_ids(uid, gid, groups, n, obj, err) < 0)
 		return -1;
 	if (verify_ids(uid, gid, obj, err) < 0 || verify_groups(groups, n, obj, err) < 0 ||
-	    verify_caps(obj, err) < 0)
+	    verify_caps(status, obj, err) < 0)
 		return -1;
 	return 0;
 }
 
 int vj_privs_drop_groups(uid_t uid, gid_t gid, const gid_t *groups, size_t n,
-			 struct vj_error **err)
+			 struct vj_proc_status *status, struct vj_error **err)
 {
 	_cleanup_free_ char *obj = obj_name(uid, NULL);
 
+	if (status)
+		*status = (struct vj_proc_status){ 0 };
 	if (!obj)
 		return vj_err_sys(err, STEP, NULL, ENOMEM, NULL, "out of memory");
-	return drop_to(uid, gid, groups, n, obj, err);
+	return drop_to(uid, gid, groups, n, obj, status, err);
 }
 
 int vj_privs_drop(uid_t uid, gid_t gid, const char *user_name, struct vj_error **err)
@@ -384,5 +404,5 @@ int vj_privs_drop(uid_t uid, gid_t gid, const char *user_name, struct vj_error *
 	if (check_ids(uid, gid, obj, err) < 0 ||
 	    resolve_groups(uid, gid, user_name, &groups, &n, obj, err) < 0)
 		return -1;
-	return drop_to(uid, gid, groups, n, obj, err);
+	return drop_to(uid, gid, groups, n, obj, NULL, err);
 }

@@ -8,6 +8,8 @@
 
 #include "vfiojail/vfiojail.h"
 
+struct vj_proc_status;
+
 /*
  * Become @uid:@gid for good.  Supplementary groups are taken from the group
  * database as initgroups() would (getgrouplist of @user_name, or of the passwd
@@ -18,9 +20,12 @@
  */
 int vj_privs_drop(uid_t uid, gid_t gid, const char *user_name, struct vj_error **err);
 /* The same with the supplementary groups given (sorted, no duplicates): no
- * database lookup, which a launch does once, in the parent. */
+ * database lookup, which a launch does once, in the parent.  @status (may be
+ * NULL) gets /proc/self/status as the verification read it after the drop
+ * (has_caps false when it was not read): the launch child resets its signals
+ * from it rather than read the file again. */
 int vj_privs_drop_groups(uid_t uid, gid_t gid, const gid_t *groups, size_t n,
-			 struct vj_error **err);
+			 struct vj_proc_status *status, struct vj_error **err);
 /* Sort @g and remove duplicates; returns the new count. */
 size_t vj_gids_normalize(gid_t *g, size_t n);
 /* The supplementary groups initgroups() would give @uid (see vj_privs_drop). */

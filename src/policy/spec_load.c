@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -388,6 +389,44 @@ int vj_spec_parse_string(const char *json, struct vj_spec **out, struct vj_error
 	return spec_from_text(json, "spec", out, err);
 }
 
+/*
+ * A regular file is read into a buffer of its size (fstat), one byte more to
+ * see it end: a spec is a few hundred bytes, and a buffer of SPEC_FILE_MAX would
+ * be mapped and unmapped for it.  A file that grows meanwhile, a pipe or stdin
+ * goes through vj_read_fd, which stops past SPEC_FILE_MAX.
+ */
+static int read_sized(int fd, char **out, size_t *out_len)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t len = 0, cap;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 0 || st.st_size > SPEC_FILE_MAX)
+		return vj_read_fd(fd, SPEC_FILE_MAX, out, out_len);
+	cap = (size_t)st.st_size + 1;
+	buf = malloc(cap + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (len < cap) {
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0) {
+			buf[len] = '\0';
+			*out = TAKE_PTR(buf);
+			*out_len = len;
+			return 0;
+		}
+		len += (size_t)n;
+	}
+	/* Longer than fstat said: read it again from the start, bounded. */
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	return vj_read_fd(fd, SPEC_FILE_MAX, out, out_len);
+}
+
 static int read_spec_file(const char *path, char **text, struct vj_error **err)
 {
 	_cleanup_close_ int fd = -1;
@@ -398,7 +437,7 @@ static int read_spec_file(const char *path, char **text, struct vj_error **err)
 		r = vj_read_fd(STDIN_FILENO, SPEC_FILE_MAX, text, &len);
 	} else {
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		r = fd < 0 ? -errno : vj_read_fd(fd, SPEC_FILE_MAX, text, &len);
+		r = fd < 0 ? -errno : read_sized(fd, text, &len);
 	}
 	if (r == -EFBIG)
 		return vj_err(err, VJ_EXIT_USAGE, EFBIG, "spec", path, NULL,
