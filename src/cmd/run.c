@@ -145,7 +145,8 @@ int vj_run(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_er
 		return -1;
 	for (size_t i = 0; i < plan->n_warnings; i++)
 		warn(o, plan->warnings[i]);
-	if (vj_preflight(o, plan, err) < 0 || vj_vmm_prepare(&l.vmm, plan, o, err) < 0) {
+	if (vj_preflight_keep(o, plan, &l.pf, err) < 0 || vj_vmm_prepare(&l.vmm, plan, o, err) < 0) {
+		vj_preflight_clear(&l.pf);
 		vj_vmm_free(&l.vmm);
 		vj_plan_free(plan);
 		return -1;

@@ -59,7 +59,7 @@ int vj_setup(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_
 		vj_plan_free(plan);
 		return -1;
 	}
-	if (vj_jail_claim(&j, plan, o, false, err) < 0)
+	if (vj_jail_claim(&j, plan, o, false, NULL, err) < 0)
 		goto out;
 	j.st.kind = VJ_STATE_SETUP;
 	j.st.origin = VJ_ORIGIN_SETUP;

@@ -34,7 +34,8 @@ static int oom(struct vj_error **err, const char *object)
 	return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "state", object, NULL, "out of memory");
 }
 
-int vj_jail_check_state_dir(const struct vj_run_opts *o, bool *exists, struct vj_error **err)
+/* The state dir checked; *@fd its fd when it exists (-1 otherwise). */
+static int check_state_dir(const struct vj_run_opts *o, bool *exists, int *fd, struct vj_error **err)
 {
 	const char *state = vj_state_dir(o->state_dir);
 	_cleanup_free_ char *parent = NULL;
@@ -43,6 +44,8 @@ int vj_jail_check_state_dir(const struct vj_run_opts *o, bool *exists, struct vj
 
 	if (exists)
 		*exists = r == 1;
+	if (r == 1 && fd)
+		*fd = TAKE_FD(dirfd);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
 	parent = vj_path_parent(state, 1);
@@ -56,10 +59,34 @@ int vj_jail_check_state_dir(const struct vj_run_opts *o, bool *exists, struct vj
 	return 0;
 }
 
+int vj_jail_check_state_dir(const struct vj_run_opts *o, bool *exists, struct vj_error **err)
+{
+	return check_state_dir(o, exists, NULL, err);
+}
+
+void vj_preflight_clear(struct vj_preflight *pf)
+{
+	if (!pf || !pf->valid)
+		return;
+	if (pf->dirfd >= 0)
+		close(pf->dirfd);
+	free(pf->bpffs);
+	*pf = (struct vj_preflight){ .dirfd = -1 };
+}
+
 int vj_preflight(const struct vj_run_opts *o, const struct vj_plan *p, struct vj_error **err)
 {
+	return vj_preflight_keep(o, p, NULL, err);
+}
+
+int vj_preflight_keep(const struct vj_run_opts *o, const struct vj_plan *p, struct vj_preflight *pf,
+		      struct vj_error **err)
+{
 	_cleanup_free_ char *parent = NULL, *bpffs = NULL;
+	_cleanup_close_ int dirfd = -1;
 	struct statvfs sv;
+	bool seen = false;
+	int r;
 
 	if (!p->cgroup)
 		return vj_err(err, VJ_EXIT_SETUP, ENOENT, "cgroup", NULL,
@@ -73,12 +100,17 @@ int vj_preflight(const struct vj_run_opts *o, const struct vj_plan *p, struct vj
 			      "give vfiojail a writable cgroup2 mount (containers often get /sys/fs/cgroup read-only)",
 			      "the cgroup2 file system holding %s is read-only: the VM's cgroup cannot be created",
 			      parent);
-	if (vj_jail_check_state_dir(o, NULL, err) < 0)
+	if (check_state_dir(o, NULL, &dirfd, err) < 0)
 		return -1;
-	bpffs = vj_jail_bpffs(o);
+	bpffs = vj_jail_bpffs_seen(o, &seen);
 	if (!bpffs)
 		return oom(err, "bpffs");
-	return vj_devfilter_check_root(bpffs, o->bpffs && *o->bpffs, err);
+	r = vj_devfilter_check_root_known(bpffs, o->bpffs && *o->bpffs, seen, err);
+	if (r == 0 && pf) {
+		vj_preflight_clear(pf);
+		*pf = (struct vj_preflight){ .valid = true, .dirfd = TAKE_FD(dirfd), .bpffs = TAKE_PTR(bpffs) };
+	}
+	return r;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -194,11 +226,17 @@ static int claim_old(struct vj_jail *j, const char *name, bool replace_dead, con
 }
 
 int vj_jail_claim(struct vj_jail *j, struct vj_plan *plan, const struct vj_run_opts *o, bool replace_dead,
-		  struct vj_error **err)
+		  struct vj_preflight *pf, struct vj_error **err)
 {
+	bool kept = pf && pf->valid;
+
 	*j = (struct vj_jail){ .dirfd = -1, .lock_fd = -1, .name = plan->name };
 	j->st.plan = plan;
-	j->dirfd = vj_state_dir_open(o->state_dir, err);
+	/* The state dir the preflight opened and checked, when it existed then. */
+	if (kept && pf->dirfd >= 0)
+		j->dirfd = TAKE_FD(pf->dirfd);
+	else
+		j->dirfd = vj_state_dir_open(o->state_dir, err);
 	if (j->dirfd < 0)
 		return -1;
 	j->lock_fd = vj_state_lock(j->dirfd, plan->name, err);
@@ -206,7 +244,9 @@ int vj_jail_claim(struct vj_jail *j, struct vj_plan *plan, const struct vj_run_o
 		return -1;
 	j->st.name = strdup(plan->name);
 	j->st.cgroup = strdup(plan->cgroup);
-	j->st.bpf_pin = vj_jail_pin_dir(o, plan->name);
+	/* The bpffs root the preflight chose (and checked), not looked up again. */
+	j->st.bpf_pin = kept && pf->bpffs ? vj_devfilter_pin_dir(pf->bpffs, plan->name)
+					   : vj_jail_pin_dir(o, plan->name);
 	if (!j->st.name || !j->st.cgroup || !j->st.bpf_pin)
 		return oom(err, plan->name);
 	j->name = j->st.name;

@@ -14,6 +14,21 @@
  * -1 with their error; 0 otherwise (*exists, when given, says whether it exists). */
 int vj_jail_check_state_dir(const struct vj_run_opts *o, bool *exists, struct vj_error **err);
 
+/* What vj_preflight found, for the claim that follows in the same command, so
+ * that it is not looked up again: the state dir as it was opened and checked
+ * (-1: it did not exist yet), and the bpffs root chosen for the pins. */
+struct vj_preflight {
+	bool valid;
+	int dirfd;
+	char *bpffs;
+};
+
+/* vj_preflight (vfiojail.h), keeping what it found in *@pf (may be NULL; freed
+ * by vj_preflight_clear, or taken by vj_jail_claim). */
+int vj_preflight_keep(const struct vj_run_opts *o, const struct vj_plan *p, struct vj_preflight *pf,
+		      struct vj_error **err);
+void vj_preflight_clear(struct vj_preflight *pf);
+
 /* The name's lock in the state dir @dirfd, waiting up to about 5 s (@wait) for a
  * short command (enter, attach) that holds it: the lock's fd, or -1. */
 int vj_jail_lock_name(int dirfd, const char *name, bool wait, struct vj_error **err);
@@ -34,7 +49,7 @@ struct vj_jail {
  * that runs or that setup made is refused, status 2), and j->st named: name,
  * cgroup, pin directory. */
 int vj_jail_claim(struct vj_jail *j, struct vj_plan *plan, const struct vj_run_opts *o, bool replace_dead,
-		  struct vj_error **err);
+		  struct vj_preflight *pf, struct vj_error **err);
 
 /* Record in j->st (before the state is first written) which command makes the
  * jail, and, when j->st.vmm is set, that process's start time: what later

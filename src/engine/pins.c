@@ -61,13 +61,23 @@ char *vj_jail_ns_path(const struct vj_run_opts *o, const char *name)
 	return esc ? vj_strdupf("%s/" VJ_NS_DIR "/%s", vj_state_dir(o->state_dir), esc) : NULL;
 }
 
-char *vj_jail_bpffs(const struct vj_run_opts *o)
+char *vj_jail_bpffs_seen(const struct vj_run_opts *o, bool *seen)
 {
+	*seen = false;
 	if (o->bpffs && *o->bpffs)
 		return strdup(o->bpffs);
-	if (bpffs_writable(VJ_BPFFS_DEFAULT))
+	if (bpffs_writable(VJ_BPFFS_DEFAULT)) {
+		*seen = true;
 		return strdup(VJ_BPFFS_DEFAULT);
+	}
 	return vj_strdupf("%s/" VJ_OWN_BPFFS, vj_state_dir(o->state_dir));
+}
+
+char *vj_jail_bpffs(const struct vj_run_opts *o)
+{
+	bool seen;
+
+	return vj_jail_bpffs_seen(o, &seen);
 }
 
 static void own_bpffs_release(int dirfd, const char *root);

@@ -22,6 +22,8 @@
  * in it goes).  Newly allocated.
  */
 char *vj_jail_bpffs(const struct vj_run_opts *o);
+/* The same; *@seen says whether it was just seen to be a bpffs (/sys/fs/bpf). */
+char *vj_jail_bpffs_seen(const struct vj_run_opts *o, bool *seen);
 
 /* BPFFS/vfiojail/NAME: where the jail @name's filter is pinned.  Newly allocated. */
 char *vj_jail_pin_dir(const struct vj_run_opts *o, const char *name);

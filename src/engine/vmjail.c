@@ -15,13 +15,14 @@ static const enum vj_step vmjail_steps[] = { VJ_STEP_CGROUP, VJ_STEP_FILTER, VJ_
 void vj_vmjail_free(struct vj_vmjail *l)
 {
 	vj_apply_release(&l->a);
+	vj_preflight_clear(&l->pf);
 	vj_vmm_free(&l->vmm);
 	vj_jail_close(&l->j);
 }
 
 int vj_vmjail_create(struct vj_vmjail *l, struct vj_plan *plan, struct vj_error **err)
 {
-	if (vj_jail_claim(&l->j, plan, l->o, true, err) < 0)
+	if (vj_jail_claim(&l->j, plan, l->o, true, &l->pf, err) < 0)
 		return -1;
 	/* --exec: this process becomes the VMM; a hand-off: the client does. */
 	l->j.st.supervisor = l->o->exec || l->target ? 0 : getpid();

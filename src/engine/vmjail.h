@@ -31,6 +31,8 @@ struct vj_vmjail {
 	 * the VMM need not read back what it wrote when nothing changed it since */
 	struct vj_state_stamp stamp;
 	bool stamped;
+	/* what the preflight found (run: vj_preflight_keep), taken by the claim */
+	struct vj_preflight pf;
 };
 
 /* Claim the name for @plan (taken: it becomes l->j.st.plan), record who the

@@ -500,80 +500,140 @@ static bool on_bpffs(const char *path)
  * ours that no one else can write.  A fresh bpffs root is mode 1777, so anyone
  * could have made it first, and could then unlink the pins in it: unlinking the
  * last reference to a pinned link detaches the filter (--exec leaves no other).
+ * @st is its lstat, @euid ours (read once by the caller).
  */
-static int check_pin_component(const char *p, struct vj_error **err)
+static int check_pin_stat(const char *p, const struct stat *st, uid_t euid, struct vj_error **err)
 {
-	_cleanup_free_ char *parent = strdup(p);
-	char *last = parent ? strrchr(parent, '/') : NULL;
-	struct stat st;
-
-	if (!last)
-		return err_oom(err, p);
-	last[last == parent ? 1 : 0] = '\0';
-	if (!on_bpffs(parent))
-		return 0; /* the bpffs mount root, or a directory above it */
-	if (lstat(p, &st) < 0)
-		return vj_err_sys(err, STEP, p, errno, NULL, "cannot stat the pin directory %s", p);
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+	if (!S_ISDIR(st->st_mode) || st->st_uid != euid || (st->st_mode & 022))
 		return vj_err_sys(err, STEP, p, EPERM,
 				  "remove it; vfiojail makes it itself, mode 0700",
 				  "refusing the pin directory %s (uid %u, mode %04o): it must be a "
 				  "directory of uid %u that no one else can write, or others could "
 				  "remove the pins and so detach the device filter",
-				  p, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
-				  (unsigned)geteuid());
+				  p, (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777), (unsigned)euid);
 	return 0;
 }
 
-int vj_devfilter_check_root(const char *bpffs_root, bool explicit_root, struct vj_error **err)
+int vj_devfilter_check_root_known(const char *bpffs_root, bool explicit_root, bool known_bpffs,
+				  struct vj_error **err)
 {
 	_cleanup_free_ char *top = vj_path_join(bpffs_root, "vfiojail");
 	struct stat st;
 
 	if (!top)
 		return err_oom(err, bpffs_root);
-	if (explicit_root && !on_bpffs(bpffs_root))
-		return vj_err_sys(err, STEP, bpffs_root, ENOTSUP, HINT_BPFFS,
-				  "%s is not on a BPF filesystem", bpffs_root);
+	/* One statfs of the root at most (none when the caller has just seen it on
+	 * a bpffs): whether it is one decides both the refusal of an explicit root
+	 * and whether vfiojail/ lies inside a bpffs, where it must be ours. */
+	if (!known_bpffs && !on_bpffs(bpffs_root)) {
+		if (explicit_root)
+			return vj_err_sys(err, STEP, bpffs_root, ENOTSUP, HINT_BPFFS,
+					  "%s is not on a BPF filesystem", bpffs_root);
+		return 0; /* vfiojail/ would not be inside a bpffs: pinning refuses that */
+	}
 	if (lstat(top, &st) < 0)
 		return 0; /* made by the first launch */
-	return check_pin_component(top, err);
+	return check_pin_stat(top, &st, geteuid(), err);
 }
 
-/* Create the missing components of @dir (0700); each new one must be made on a bpffs. */
+int vj_devfilter_check_root(const char *bpffs_root, bool explicit_root, struct vj_error **err)
+{
+	return vj_devfilter_check_root_known(bpffs_root, explicit_root, false, err);
+}
+
+/*
+ * Where the walk of mkdir_bpffs may start: for ROOT/vfiojail/NAME (the only pin
+ * directories vj_devfilter_pin_dir makes) with ROOT on a bpffs and ROOT's parent
+ * not, ROOT is that bpffs's mount root, and nothing from "/" to ROOT lies inside
+ * a bpffs: the walk from "/" would check none of those components, only find
+ * them.  Two statfs instead of a stat and a statfs per component above.  The
+ * offset of "vfiojail" in @p, or 0: walk from "/".
+ */
+static size_t walk_start(char *p)
+{
+	char *name = strrchr(p, '/'), *top, *root_end;
+	size_t off = 0;
+
+	if (!name || name == p)
+		return 0;
+	*name = '\0';
+	top = strrchr(p, '/');
+	if (top && top != p) {
+		*top = '\0'; /* p is ROOT */
+		root_end = strrchr(p, '/');
+		if (root_end && on_bpffs(p)) {
+			char saved = root_end[root_end == p ? 1 : 0];
+
+			root_end[root_end == p ? 1 : 0] = '\0'; /* ROOT's parent */
+			if (!on_bpffs(p))
+				off = (size_t)(top - p) + 1;
+			root_end[root_end == p ? 1 : 0] = saved;
+		}
+		*top = '/';
+	}
+	*name = '/';
+	return off;
+}
+
+/*
+ * Create the missing components of @dir (0700); each new one must be made on a
+ * bpffs, and each inside a bpffs must be ours (check_pin_stat).  One lstat (a
+ * stat above the bpffs, where symlinks are followed) and one statfs per
+ * component: the statfs says whether the next lies inside a bpffs, and, for the
+ * last, that @dir is on one.
+ */
 static int mkdir_bpffs(const char *dir, struct vj_error **err)
 {
 	_cleanup_free_ char *p = strdup(dir);
-	char *slash;
-	struct stat st;
+	uid_t euid = geteuid();
+	bool parent_on;
+	size_t off;
+	char *c;
 
 	if (!p)
 		return err_oom(err, dir);
-	for (slash = strchr(p + 1, '/');; slash = strchr(slash + 1, '/')) {
+	off = walk_start(p);
+	parent_on = off ? true : on_bpffs("/");
+	for (c = p + (off ? off : 1);;) {
+		char *slash = strchr(c, '/');
+		struct stat st;
+		bool exists;
+
 		if (slash)
 			*slash = '\0';
-		if (stat(p, &st) < 0) {
-			char *last = strrchr(p, '/');
-			char saved = last[1];
+		exists = (parent_on ? lstat(p, &st) : stat(p, &st)) == 0;
+		if (exists && parent_on && S_ISLNK(st.st_mode)) {
+			struct stat target; /* what a stat would have said: a non-directory is that */
 
-			last[1] = '\0'; /* the parent, which exists */
-			if (!on_bpffs(p))
+			if (stat(p, &target) == 0 && !S_ISDIR(target.st_mode))
+				return vj_err_sys(err, STEP, p, ENOTDIR, NULL, "%s is not a directory", p);
+		} else if (exists && !S_ISDIR(st.st_mode)) {
+			return vj_err_sys(err, STEP, p, ENOTDIR, NULL, "%s is not a directory", p);
+		}
+		if (!exists) {
+			char saved = *c;
+
+			*c = '\0'; /* the parent, which exists, with its slash */
+			if (!parent_on)
 				return vj_err_sys(err, STEP, dir, ENOTSUP, HINT_BPFFS,
 						  "%s is not on a BPF filesystem", p);
-			last[1] = saved;
+			*c = saved;
 			if (mkdir(p, 0700) < 0 && errno != EEXIST)
 				return vj_err_sys(err, STEP, p, errno, NULL,
 						  "cannot create the pin directory %s", p);
-		} else if (!S_ISDIR(st.st_mode)) {
-			return vj_err_sys(err, STEP, p, ENOTDIR, NULL, "%s is not a directory", p);
+			if (lstat(p, &st) < 0)
+				return vj_err_sys(err, STEP, p, errno, NULL,
+						  "cannot stat the pin directory %s", p);
 		}
-		if (check_pin_component(p, err) < 0)
+		if (parent_on && check_pin_stat(p, &st, euid, err) < 0)
 			return -1;
+		parent_on = on_bpffs(p);
 		if (!slash)
 			break;
 		*slash = '/';
+		c = slash + 1;
 	}
-	if (!on_bpffs(dir))
+	if (!parent_on)
 		return vj_err_sys(err, STEP, dir, ENOTSUP, HINT_BPFFS,
 				  "%s is not on a BPF filesystem", dir);
 	return 0;

@@ -58,6 +58,10 @@ int vj_devfilter_open_pinned(const char *dir, int *map_fd, int *link_fd, struct 
  * root is a bpffs (when given explicitly), and its vfiojail/ directory, if any, is
  * ours and no one else can write it.  0, or -1 with the error pinning would give. */
 int vj_devfilter_check_root(const char *bpffs_root, bool explicit_root, struct vj_error **err);
+/* The same when the caller has just seen @bpffs_root on a bpffs (@known_bpffs):
+ * it is not looked at again. */
+int vj_devfilter_check_root_known(const char *bpffs_root, bool explicit_root, bool known_bpffs,
+				  struct vj_error **err);
 
 /* The id of the cgroup the link pinned in @dir is attached to (the cgroup's inode
  * number, the same in every namespace): 0, or -errno (-ENOENT: no pinned link). */
