@@ -120,7 +120,7 @@ static void launch_end(struct vj_vmjail *l)
 	 * VMM's (an attach may have changed it; a later run may have replaced a
 	 * jail whose VMM was gone): the state this process wrote while the file is
 	 * the one it wrote, else the file read back. */
-	if (l->j.lock_fd < 0 ? vj_teardown_ended_run(&l->j.st, l->stamped ? &l->stamp : NULL, l->o, &e) == 0
+	if (l->j.lock_fd < 0 ? vj_teardown_ended_run(l->j.dirfd, &l->j.st, l->stamped ? &l->stamp : NULL, l->o, &e) == 0
 			     : vj_apply_destroy(l->j.dirfd, &l->j.st, true, &e) == 0)
 		return;
 	snprintf(msg, sizeof(msg), "cleanup after the VMM exited: %s: %s%s%s",

@@ -89,13 +89,13 @@ static int oom(struct vj_error **err, const char *object)
 
 /* A directory of vfiojail's (its user's, writable by no one else), or absent:
  * one that someone else planted is never emptied or removed. */
-static bool pin_dir_ours(const char *dir)
+static bool pin_dir_ours(const char *dir, uid_t euid)
 {
 	struct stat st;
 
 	if (!dir || lstat(dir, &st) < 0)
 		return true;
-	return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022);
+	return S_ISDIR(st.st_mode) && st.st_uid == euid && !(st.st_mode & 022);
 }
 
 int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err)
@@ -103,9 +103,10 @@ int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err)
 	_cleanup_free_ char *parent = vj_path_parent(dir, 1);
 	uint64_t id;
 	bool populated = false;
+	uid_t euid = geteuid();
 	int r;
 
-	if (!pin_dir_ours(dir))
+	if (!pin_dir_ours(dir, euid))
 		return 0; /* not vfiojail's: nothing of this jail can be in it */
 
 	/* Never the filter of a VM that still runs: its cgroup is found by the link's
@@ -118,7 +119,7 @@ int vj_jail_unpin(int dirfd, const char *dir, struct vj_error **err)
 			      dir, id);
 	r = vj_devfilter_unpin_dir(dir, err);
 
-	if (r == 0 && parent && pin_dir_ours(parent))
+	if (r == 0 && parent && pin_dir_ours(parent, euid))
 		(void)rmdir(parent); /* ENOTEMPTY while other jails are pinned */
 	if (r == 0) {
 		_cleanup_free_ char *root = vj_path_parent(dir, 2) /* ROOT of ROOT/vfiojail/NAME */;

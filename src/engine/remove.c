@@ -247,15 +247,19 @@ int vj_jail_remove(const char *name, const struct vj_run_opts *o, bool kill, str
 
 /* The body of vj_teardown_ended_vmm and vj_teardown_ended_run: @kept (may be
  * NULL) is the state the caller wrote, stamped @stamp, used as it is while the
- * file is unchanged since (nothing was attached or detached, nobody replaced it). */
-static int ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
+ * file is unchanged since (nothing was attached or detached, nobody replaced it);
+ * @held (-1: none) the state dir the caller holds open, where it wrote it. */
+static int ended_vmm(int held, const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
 		     struct vj_state *kept, const struct vj_state_stamp *stamp, struct vj_error **err)
 {
-	_cleanup_close_ int dirfd = -1;
+	_cleanup_close_ int opened = -1;
 	struct vj_state read = { 0 }, *st = &read;
-	int lock_fd, r;
+	int dirfd = held, lock_fd, r = 1;
 
-	r = vj_state_dir_find(o->state_dir, &dirfd, err);
+	if (held < 0) {
+		r = vj_state_dir_find(o->state_dir, &opened, err);
+		dirfd = opened;
+	}
 	if (r <= 0 || vj_jail_state_absent(dirfd, name))
 		return r < 0 ? -1 : 0;
 	lock_fd = vj_jail_lock_name(dirfd, name, true, err);
@@ -289,11 +293,11 @@ static int ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, u
 int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
 			  struct vj_error **err)
 {
-	return ended_vmm(name, o, vmm, vmm_start, NULL, NULL, err);
+	return ended_vmm(-1, name, o, vmm, vmm_start, NULL, NULL, err);
 }
 
-int vj_teardown_ended_run(struct vj_state *kept, const struct vj_state_stamp *stamp,
+int vj_teardown_ended_run(int dirfd, struct vj_state *kept, const struct vj_state_stamp *stamp,
 			  const struct vj_run_opts *o, struct vj_error **err)
 {
-	return ended_vmm(kept->name, o, kept->vmm, kept->vmm_start, kept, stamp, err);
+	return ended_vmm(dirfd, kept->name, o, kept->vmm, kept->vmm_start, kept, stamp, err);
 }

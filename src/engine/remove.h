@@ -30,8 +30,9 @@ int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t v
 			  struct vj_error **err);
 
 /* The same for a supervising run, which wrote the state @kept itself (stamped
- * @stamp, vj_state_write_stamped): while NAME.json is still that file, @kept is
- * torn down without reading it back; a file replaced since (an attach or detach
- * ran, or another jail took the name) is read again and checked as above. */
-int vj_teardown_ended_run(struct vj_state *kept, const struct vj_state_stamp *stamp,
+ * @stamp, vj_state_write_stamped) in the state dir it holds open as @dirfd (not
+ * opened again): while NAME.json is still that file, @kept is torn down without
+ * reading it back; a file replaced since (an attach or detach ran, or another
+ * jail took the name) is read again and checked as above. */
+int vj_teardown_ended_run(int dirfd, struct vj_state *kept, const struct vj_state_stamp *stamp,
 			  const struct vj_run_opts *o, struct vj_error **err);
