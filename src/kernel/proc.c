@@ -14,15 +14,49 @@
 
 #include "util.h"
 
-/* "KEY: 16 hex digits" (a mask) */
-static bool hex_line(const char *text, const char *key, uint64_t *out)
+/* The lines read, by the key that starts them. */
+enum status_key { K_UID, K_GID, K_PPID, K_VMLCK, K_CAPINH, K_CAPPRM, K_CAPEFF, K_CAPBND, K_CAPAMB,
+		  K_SIGIGN, K_SIGCGT, K_NNP, K_COUNT };
+
+static const struct {
+	const char *key; /* with its colon */
+	size_t len;
+} status_keys[K_COUNT] = {
+#define KEY(k, s) [k] = { s, sizeof(s) - 1 }
+	KEY(K_UID, "Uid:"),	    KEY(K_GID, "Gid:"),	      KEY(K_PPID, "PPid:"),
+	KEY(K_VMLCK, "VmLck:"),	    KEY(K_CAPINH, "CapInh:"), KEY(K_CAPPRM, "CapPrm:"),
+	KEY(K_CAPEFF, "CapEff:"),   KEY(K_CAPBND, "CapBnd:"), KEY(K_CAPAMB, "CapAmb:"),
+	KEY(K_SIGIGN, "SigIgn:"),   KEY(K_SIGCGT, "SigCgt:"), KEY(K_NNP, "NoNewPrivs:"),
+#undef KEY
+};
+
+/*
+ * One pass over the text: where the value of each key's first line starts
+ * (NULL when no line has it).  A key counts at the start of a line after the
+ * first (the Name: line, whose value the kernel escapes), as "\nKEY:" would.
+ */
+static void find_lines(const char *text, const char *val[K_COUNT])
 {
-	const char *p = strstr(text, key);
+	for (size_t k = 0; k < K_COUNT; k++)
+		val[k] = NULL;
+	for (const char *l = strchr(text, '\n'); l; l = strchr(l, '\n')) {
+		l++;
+		for (size_t k = 0; k < K_COUNT; k++)
+			if (!val[k] && l[0] == status_keys[k].key[0] &&
+			    strncmp(l, status_keys[k].key, status_keys[k].len) == 0) {
+				val[k] = l + status_keys[k].len;
+				break;
+			}
+	}
+}
+
+/* A mask: 16 hex digits after blanks, then the end of the line. */
+static bool hex_value(const char *p, uint64_t *out)
+{
 	char *end;
 
 	if (!p)
 		return false;
-	p += strlen(key);
 	while (*p == ' ' || *p == '\t')
 		p++;
 	if (!isxdigit((unsigned char)*p))
@@ -32,27 +66,39 @@ static bool hex_line(const char *text, const char *key, uint64_t *out)
 	return errno == 0 && end - p == 16 && (*end == '\n' || *end == '\0');
 }
 
-static bool dec_line(const char *text, const char *key, unsigned long long *out)
+/* @n unsigned numbers after white space, as sscanf's " %lu" each. */
+static bool dec_values(const char *p, unsigned long *v, size_t n)
 {
-	const char *p = strstr(text, key);
+	char *end;
 
-	return p && sscanf(p + strlen(key), " %llu", out) == 1;
+	if (!p)
+		return false;
+	for (size_t i = 0; i < n; i++, p = end) {
+		v[i] = strtoul(p, &end, 10);
+		if (end == p)
+			return false;
+	}
+	return true;
 }
 
 int vj_proc_status_parse(const char *text, struct vj_proc_status *out)
 {
-	unsigned long u[4], g[4];
-	long ppid;
-	unsigned long long kb = 0, nnp = 0;
-	const char *p;
+	const char *val[K_COUNT];
+	unsigned long u[4], g[4], kb = 0, nnp = 0;
+	char *end;
+	long ppid = -1;
 
-	if (!(p = strstr(text, "\nUid:")) || sscanf(p + 5, "%lu %lu %lu %lu", &u[0], &u[1], &u[2], &u[3]) != 4 ||
-	    !(p = strstr(text, "\nGid:")) || sscanf(p + 5, "%lu %lu %lu %lu", &g[0], &g[1], &g[2], &g[3]) != 4 ||
-	    !(p = strstr(text, "\nPPid:")) || sscanf(p + 6, " %ld", &ppid) != 1 || ppid < 0) {
+	find_lines(text, val);
+	if (val[K_PPID]) {
+		ppid = strtol(val[K_PPID], &end, 10);
+		if (end == val[K_PPID])
+			ppid = -1;
+	}
+	if (!dec_values(val[K_UID], u, 4) || !dec_values(val[K_GID], g, 4) || ppid < 0) {
 		errno = EPROTO;
 		return -1;
 	}
-	if ((p = strstr(text, "\nVmLck:")) && sscanf(p + 7, " %llu", &kb) != 1)
+	if (val[K_VMLCK] && !dec_values(val[K_VMLCK], &kb, 1))
 		kb = 0;
 	*out = (struct vj_proc_status){
 		.ids = { .ruid = (uid_t)u[0], .euid = (uid_t)u[1], .suid = (uid_t)u[2], .fsuid = (uid_t)u[3],
@@ -60,10 +106,10 @@ int vj_proc_status_parse(const char *text, struct vj_proc_status *out)
 		.ppid = (pid_t)ppid,
 		.locked = (uint64_t)kb * 1024,
 	};
-	out->has_caps = hex_line(text, "\nCapInh:", &out->cap_inh) && hex_line(text, "\nCapPrm:", &out->cap_prm) &&
-			hex_line(text, "\nCapEff:", &out->cap_eff) && hex_line(text, "\nCapBnd:", &out->cap_bnd) &&
-			hex_line(text, "\nCapAmb:", &out->cap_amb) && hex_line(text, "\nSigIgn:", &out->sig_ign) &&
-			hex_line(text, "\nSigCgt:", &out->sig_cgt) && dec_line(text, "\nNoNewPrivs:", &nnp) && nnp <= 1;
+	out->has_caps = hex_value(val[K_CAPINH], &out->cap_inh) && hex_value(val[K_CAPPRM], &out->cap_prm) &&
+			hex_value(val[K_CAPEFF], &out->cap_eff) && hex_value(val[K_CAPBND], &out->cap_bnd) &&
+			hex_value(val[K_CAPAMB], &out->cap_amb) && hex_value(val[K_SIGIGN], &out->sig_ign) &&
+			hex_value(val[K_SIGCGT], &out->sig_cgt) && dec_values(val[K_NNP], &nnp, 1) && nnp <= 1;
 	out->no_new_privs = nnp == 1;
 	return 0;
 }
