@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ static void find_lines(const char *text, const char *val[K_COUNT])
 		val[k] = NULL;
 	for (const char *l = strchr(text, '\n'); l; l = strchr(l, '\n')) {
 		l++;
+		if (!strchr("UGPVCSN", l[0]) || !l[0])
+			continue; /* no key starts so: most lines */
 		for (size_t k = 0; k < K_COUNT; k++)
 			if (!val[k] && l[0] == status_keys[k].key[0] &&
 			    strncmp(l, status_keys[k].key, status_keys[k].len) == 0) {
@@ -50,33 +53,61 @@ static void find_lines(const char *text, const char *val[K_COUNT])
 	}
 }
 
-/* A mask: 16 hex digits after blanks, then the end of the line. */
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A mask: 16 characters of a hex number after blanks (as strtoull reads one:
+ * a 0x prefix counts), then the end of the line. */
 static bool hex_value(const char *p, uint64_t *out)
 {
-	char *end;
+	const char *start, *q;
+	uint64_t v = 0;
 
 	if (!p)
 		return false;
 	while (*p == ' ' || *p == '\t')
 		p++;
-	if (!isxdigit((unsigned char)*p))
+	if (hex_digit(*p) < 0)
 		return false;
-	errno = 0;
-	*out = strtoull(p, &end, 16);
-	return errno == 0 && end - p == 16 && (*end == '\n' || *end == '\0');
+	start = p;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && hex_digit(p[2]) >= 0)
+		p += 2;
+	for (q = p; hex_digit(*q) >= 0; q++) {
+		if (q - p >= 16)
+			return false; /* past 64 bits, or past 16 characters */
+		v = v << 4 | (uint64_t)hex_digit(*q);
+	}
+	*out = v;
+	return q - start == 16 && (*q == '\n' || *q == '\0');
 }
 
-/* @n unsigned numbers after white space, as sscanf's " %lu" each. */
+/* @n unsigned numbers, each after white space, as sscanf's " %lu" (strtoul)
+ * reads them: a sign allowed, ULONG_MAX past it. */
 static bool dec_values(const char *p, unsigned long *v, size_t n)
 {
-	char *end;
-
 	if (!p)
 		return false;
-	for (size_t i = 0; i < n; i++, p = end) {
-		v[i] = strtoul(p, &end, 10);
-		if (end == p)
+	for (size_t i = 0; i < n; i++) {
+		unsigned long x = 0;
+		bool neg = false, over = false;
+		const char *d;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '+' || *p == '-')
+			neg = *p++ == '-';
+		for (d = p; *p >= '0' && *p <= '9'; p++) {
+			unsigned digit = (unsigned)(*p - '0');
+
+			if (x > (ULONG_MAX - digit) / 10)
+				over = true;
+			x = x * 10 + digit;
+		}
+		if (p == d)
 			return false;
+		v[i] = over ? ULONG_MAX : neg ? -x : x;
 	}
 	return true;
 }
@@ -90,7 +121,7 @@ int vj_proc_status_parse(const char *text, struct vj_proc_status *out)
 
 	find_lines(text, val);
 	if (val[K_PPID]) {
-		ppid = strtol(val[K_PPID], &end, 10);
+		ppid = strtol(val[K_PPID], &end, 10); /* once: as sscanf's " %ld" */
 		if (end == val[K_PPID])
 			ppid = -1;
 	}
