@@ -156,6 +156,39 @@ int vj_proc_status(pid_t pid, struct vj_proc_status *out)
 	return vj_proc_status_parse(buf, out);
 }
 
+/*
+ * A procfs file of at most STATUS_MAX bytes: the kernel makes it whole at the
+ * first read (seq_file's single_open), so a read that leaves room in the buffer
+ * has reached its end, and no second read is needed to see it.
+ */
+#define STATUS_MAX 65536
+
+static int read_whole(int fd, char **out, size_t *out_len)
+{
+	_cleanup_free_ char *buf = malloc(STATUS_MAX + 2);
+	size_t len = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, STATUS_MAX + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		len += (size_t)n;
+		if (len > STATUS_MAX)
+			return -EFBIG;
+		if (n == 0 || (size_t)n < STATUS_MAX + 1 - (len - (size_t)n))
+			break; /* the end, or a read that did not fill the room it had */
+	}
+	buf[len] = '\0';
+	*out = TAKE_PTR(buf);
+	*out_len = len;
+	return 0;
+}
+
 int vj_proc_status_self(struct vj_proc_status *out)
 {
 	_cleanup_close_ int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -169,7 +202,7 @@ int vj_proc_status_self(struct vj_proc_status *out)
 		errno = EXDEV;
 		return -1;
 	}
-	if (vj_read_fd(fd, 65536, &buf, &len) < 0 || memchr(buf, '\0', len)) {
+	if (read_whole(fd, &buf, &len) < 0 || memchr(buf, '\0', len)) {
 		errno = EPROTO;
 		return -1;
 	}
