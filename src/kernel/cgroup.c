@@ -313,8 +313,8 @@ static int cg2_mount_known(const char *proc_root, const char *self, struct cg2_m
  * The last answer, per thread: a command asks more than once (plan: the root, then
  * the caller's directory; a launch: then --exec's way back), and reading mountinfo
  * costs tens of microseconds.  Within one command the answer found (or checked) is
- * taken as it is: the mount and the caller's cgroup (read from <proc>/self/cgroup
- * once).  vj_cgroup_forget() starts a new command (the service, per request): then
+ * taken as it is on the real /proc: the mount and the caller's cgroup (read from
+ * /proc/self/cgroup once).  vj_cgroup_forget() starts a new command (the service, per request): then
  * the remembered mount point is checked with one statfs (it must still be a
  * cgroup2) and the caller's cgroup read again.  Moving the caller (vj_cgroup_enter
  * of pid 0 or its own) forgets its cgroup at once.
@@ -333,8 +333,8 @@ static bool cg2_cache_valid(const char *proc_root)
 
 	if (!cg2_cache.m.target || strcmp(cg2_cache.proc_root, proc_root) != 0)
 		return false;
-	if (cg2_cache.checked)
-		return true;
+	if (cg2_cache.checked && strcmp(proc_root, "/proc") == 0)
+		return true; /* a fixture's mount point is no cgroup2: always looked at */
 	cg2_cache.checked = statfs(cg2_cache.m.target, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
 	return cg2_cache.checked;
 }
