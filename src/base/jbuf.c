@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 /* The first buffer: most texts fit; a state file doubles it twice (a bigger first
  * one costs more heap pages than the two reallocs: the measured minor faults). */
 #define JB_FIRST_CAP 4096
@@ -159,25 +161,22 @@ void vj_jb_str(struct vj_jbuf *b, const char *s)
 	jb_ch(b, '"');
 }
 
-/* @u in decimal at the end of @num (24 bytes): where it starts. */
-static char *fmt_u64(char num[24], uint64_t u)
+/* @v in decimal: its digits (and sign) at the end of @num, NUL after them. */
+static char *fmt_i64(char num[static VJ_U64_STR_MAX + 1], int64_t v)
 {
-	char *p = num + 24;
+	char *p = vj_u64_format(v < 0 ? -(uint64_t)v : (uint64_t)v, num + 1);
 
-	do
-		*--p = (char)('0' + u % 10);
-	while ((u /= 10));
+	if (v < 0)
+		*--p = '-';
 	return p;
 }
 
 void vj_jb_i64(struct vj_jbuf *b, int64_t v)
 {
-	char num[24], *p = fmt_u64(num, v < 0 ? -(uint64_t)v : (uint64_t)v);
+	char num[VJ_U64_STR_MAX + 1], *p = fmt_i64(num, v);
 
-	if (v < 0)
-		*--p = '-';
 	value_start(b);
-	jb_mem(b, p, (size_t)(num + sizeof(num) - p));
+	jb_mem(b, p, (size_t)(num + sizeof(num) - 1 - p));
 }
 
 void vj_jb_bool(struct vj_jbuf *b, bool v)
@@ -270,7 +269,7 @@ static void tree_close(struct vj_jbuf *b, char close, unsigned level, unsigned f
 
 static void tree_value(struct vj_jbuf *b, json_object *o, unsigned level, unsigned flags)
 {
-	char num[24];
+	char num[VJ_U64_STR_MAX + 1];
 	bool first = true;
 
 	switch (json_object_get_type(o)) {
@@ -282,14 +281,10 @@ static void tree_value(struct vj_jbuf *b, json_object *o, unsigned level, unsign
 		break;
 	case json_type_int: {
 		int64_t i = json_object_get_int64(o);
-		char *p;
-		if (i == INT64_MAX) /* or above: a uint64 */
-			p = fmt_u64(num, json_object_get_uint64(o));
-		else
-			p = fmt_u64(num, i < 0 ? -(uint64_t)i : (uint64_t)i);
-		if (i < 0)
-			*--p = '-';
-		jb_mem(b, p, (size_t)(num + sizeof(num) - p));
+		char *p = i == INT64_MAX /* or above: a uint64 */
+				  ? vj_u64_format(json_object_get_uint64(o), num + 1)
+				  : fmt_i64(num, i);
+		jb_mem(b, p, (size_t)(num + sizeof(num) - 1 - p));
 		break;
 	}
 	case json_type_double: /* only ever parsed: its text as it was written */

@@ -756,32 +756,57 @@ static int parse_pid(const char *s, pid_t *out)
 	return 0;
 }
 
+/* One line of cgroup.procs: a pid onto @out. */
+static int pids_push(const char *p, const char *line, pid_t **out, size_t *count, struct vj_error **err)
+{
+	pid_t *slot = vj_array_push(out, count, sizeof(**out));
+
+	if (!slot)
+		return err_oom(err, p);
+	if (parse_pid(line, slot) < 0)
+		return vj_err_sys(err, STEP, p, EINVAL, NULL, "bad pid \"%s\" in %s", line, p);
+	return 0;
+}
+
 int vj_cgroup_pids(const char *abs_path, pid_t **pids, size_t *n, struct vj_error **err)
 {
 	_cleanup_free_ char *p = vj_path_join(abs_path, "cgroup.procs");
-	_cleanup_fclose_ FILE *f = NULL;
-	_cleanup_free_ char *line = NULL;
+	_cleanup_close_ int fd = -1;
 	_cleanup_free_ pid_t *out = NULL;
-	size_t cap = 0, count = 0;
-	ssize_t len;
+	char buf[4096], line[64]; /* a pid is at most 7 digits: a longer line is bad anyway */
+	size_t count = 0, ll = 0;
 
 	if (!p)
 		return err_oom(err, abs_path);
-	f = fopen(p, "re");
-	if (!f)
+	/* read(2) straight into a buffer on the stack: no stdio buffer, no fstat. */
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return vj_err_sys(err, STEP, p, errno, NULL, "cannot open %s", p);
-	while ((len = getline(&line, &cap, f)) > 0) {
-		pid_t *slot;
-		if (line[len - 1] == '\n')
-			line[--len] = '\0';
-		slot = vj_array_push(&out, &count, sizeof(*out));
-		if (!slot)
-			return err_oom(err, p);
-		if (parse_pid(line, slot) < 0)
-			return vj_err_sys(err, STEP, p, EINVAL, NULL, "bad pid \"%s\" in %s", line, p);
+	for (;;) {
+		ssize_t got = read(fd, buf, sizeof(buf));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return vj_err_sys(err, STEP, p, errno, NULL, "cannot read %s", p);
+		if (got == 0)
+			break;
+		for (ssize_t i = 0; i < got; i++) {
+			if (buf[i] != '\n') {
+				if (ll < sizeof(line) - 1)
+					line[ll++] = buf[i];
+				continue;
+			}
+			line[ll] = '\0';
+			ll = 0;
+			if (pids_push(p, line, &out, &count, err) < 0)
+				return -1;
+		}
 	}
-	if (ferror(f))
-		return vj_err_sys(err, STEP, p, errno, NULL, "cannot read %s", p);
+	if (ll > 0) { /* a last line without its newline */
+		line[ll] = '\0';
+		if (pids_push(p, line, &out, &count, err) < 0)
+			return -1;
+	}
 	*pids = TAKE_PTR(out);
 	*n = count;
 	return 0;
