@@ -231,7 +231,7 @@ static void plan_write(struct vj_jbuf *b, const struct vj_plan *plan, const char
 static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 {
 	vj_jb_open(b, '{');
-	key_i64(b, "version", 4);
+	key_i64(b, "version", 5);
 	key_str(b, "name", st->name);
 	key_str(b, "kind", st->kind == VJ_STATE_SETUP ? "setup" : "run");
 	key_str(b, "origin", st->origin != VJ_ORIGIN_UNKNOWN ? vj_state_origin_name(st->origin) : NULL);
