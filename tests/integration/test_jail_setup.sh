@@ -26,9 +26,9 @@ JSON
 	st=/run/vfiojail/vm1.json
 	assert_eq "$(jq -r .kind $st)" setup "state kind"
 	assert_eq "$(jq -r .ns $st)" /run/vfiojail/ns/vm1 "state names the binding"
-	assert_eq "$(jq -r ".plan.memlock.bytes" $st)" 2097152 "state keeps the memlock plan"
-	assert_eq "$(jq -r "[.plan.nodes[].path] | sort | join(\" \")" $st)" "$(pq "[.nodes[].path] | sort | join(\" \")")" "state keeps the planned nodes"
-	assert_eq "$(jq -r ".plan.rules | length" $st)" "$(pq ".rules | length")" "state keeps the planned rules"
+	assert_eq "$(state_plan $st .memlock.bytes)" 2097152 "state keeps the memlock plan"
+	assert_eq "$(state_plan $st "[.nodes[].path] | sort | join(\" \")")" "$(pq "[.nodes[].path] | sort | join(\" \")")" "state keeps the planned nodes"
+	assert_eq "$(state_plan $st ".rules | length")" "$(pq ".rules | length")" "state keeps the planned rules"
 	assert_eq "$(jq -r ".spec.hostdevs[0].pci" $st)" 0009:06:00.0 "state keeps the spec"
 	grep -q " /run/vfiojail/ns/vm1 .* - nsfs " /proc/self/mountinfo || fail "no nsfs binding"
 	[[ "$(findmnt -no PROPAGATION /run/vfiojail/ns)" == private ]] || fail "ns dir is not private"
