@@ -130,7 +130,10 @@ const char *vj_step_name(enum vj_step s)
 /*
  * The state file: written compact in one buffer (jbuf.h), the plan in the
  * schema `plan --json` prints (plan_json.h, brief: without reasons, memlock
- * terms and warnings), read back with json-c.
+ * terms and warnings, the lists of single-value records as columns and rows),
+ * read back with json-c.  Version 5; the reader takes versions 1 to 4 too (a
+ * version 4 plan keeps its lists as objects), so a jail of the previous
+ * vfiojail is still status-able, changed and removed.
  */
 static void write_steps(struct vj_jbuf *b, unsigned steps)
 {
