@@ -687,6 +687,24 @@ static struct vj_memlock_before recorded(struct jail_fx *fx)
 	return b;
 }
 
+/* status's item @name for the jail: true and its detail in @detail when there is one. */
+static bool status_item(struct jail_fx *fx, const char *name, char *detail, size_t size)
+{
+	struct vj_run_opts o = fx->o;
+	struct vj_status *s = NULL;
+	bool found = false;
+
+	o.state_dir = fx->dir;
+	assert_int_equal(vj_status_get("memvm", &o, &s, NULL), 0);
+	for (size_t i = 0; i < s->n_items; i++)
+		if (!strcmp(s->items[i].name, name)) {
+			snprintf(detail, size, "%s", s->items[i].detail);
+			found = true;
+		}
+	vj_status_free(s);
+	return found;
+}
+
 /* The libvirt hotplug's memlock: attach raises the VMM from a plan without a
  * limit and records what it had; the detach of the last device puts it back. */
 static void test_detach_puts_back(void **state)
@@ -694,6 +712,7 @@ static void test_detach_puts_back(void **state)
 	struct jail_fx *fx = fixture_or_skip(state);
 	struct vj_memlock_before b;
 	bool memlock = false;
+	char seen[512], want[256];
 
 	if (fx->hard < 2 * MIB && !has_cap_sys_resource())
 		skip();
@@ -704,11 +723,20 @@ static void test_detach_puts_back(void **state)
 	assert_true(b.set);
 	assert_int_equal(b.soft, MIB);
 	assert_int_equal(b.hard, fx->hard);
+	/* status says what the last detach puts back */
+	assert_true(status_item(fx, "vmm-memlock-before", seen, sizeof(seen)));
+	if (fx->hard == RLIM_INFINITY)
+		snprintf(want, sizeof(want), "soft 1048576, hard unlimited: the detach that leaves no limit puts them back");
+	else
+		snprintf(want, sizeof(want), "soft 1048576, hard %" PRIu64 ": the detach that leaves no limit puts them back",
+			 fx->hard);
+	assert_contains(seen, want);
 
 	assert_int_equal(change(fx, 0, false, &memlock), 0);
 	assert_true(memlock);
 	assert_true(limits_are(fx->vmm, MIB, fx->hard));
 	assert_false(recorded(fx).set);
+	assert_false(status_item(fx, "vmm-memlock-before", seen, sizeof(seen)));
 	assert_string_equal(fx->warned, "");
 
 	/* A detach with no raise of vfiojail's to undo sets nothing. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include "name.h"
+#include "util.h"
 #include "testlib.h"
 #include "vfiojail/vfiojail.h"
 
@@ -241,10 +242,45 @@ static void test_name_shown(void **state)
 	free(s);
 }
 
+/* The printf-free formatters of base/util.c give what printf gave. */
+static void test_formatters(void **state)
+{
+	static const struct { const char *root, *rel, *want; } joins[] = {
+		{ NULL, "dev/kvm", "/dev/kvm" }, { "", "/dev/kvm", "/dev/kvm" }, { "/", "//dev", "/dev" },
+		{ "/host", "dev", "/host/dev" }, { "/host//", "/dev", "/host/dev" }, { "/h", "", "/h/" },
+	};
+	const struct vj_rule rules[] = {
+		{ .type = 'c', .major = 10, .minor = 200, .access = VJ_ACC_READ | VJ_ACC_WRITE },
+		{ .type = 'c', .major = 136, .minor = VJ_RULE_ANY, .access = VJ_ACC_READ | VJ_ACC_WRITE },
+		{ .type = 'b', .major = VJ_RULE_ANY, .minor = VJ_RULE_ANY, .access = VJ_ACC_MKNOD },
+		{ .type = 1, .major = 4294967294u, .minor = 4294967294u,
+		  .access = VJ_ACC_READ | VJ_ACC_WRITE | VJ_ACC_MKNOD },
+	};
+	const char *const said[] = { "c 10:200 rw", "c 136:* rw", "b *:* m", "? 4294967294:4294967294 rwm" };
+	char num[VJ_U64_STR_MAX], buf[VJ_RULE_STR_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(joins); i++) {
+		_cleanup_free_ char *j = vj_path_join(joins[i].root, joins[i].rel);
+		assert_string_equal(j, joins[i].want);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
+		vj_rule_format(&rules[i], buf);
+		assert_string_equal(buf, said[i]);
+	}
+	assert_string_equal(vj_u64_format(0, num), "0");
+	assert_string_equal(vj_u64_format(UINT64_MAX, num), "18446744073709551615");
+	_cleanup_free_ char *c = vj_concat("devices", "[", vj_u64_format(12, num), "]", NULL);
+	assert_string_equal(c, "devices[12]");
+	_cleanup_free_ char *one = vj_concat("x", NULL);
+	assert_string_equal(one, "x");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_names),
+		cmocka_unit_test(test_formatters),
 		cmocka_unit_test(test_invalid_names),
 		cmocka_unit_test(test_null_name_and_default_field),
 		cmocka_unit_test(test_escape),

@@ -38,9 +38,46 @@ char *vj_strdupf(const char *fmt, ...)
 	return r < 0 ? NULL : s;
 }
 
+char *vj_concat(const char *a, ...)
+{
+	size_t len = 0, at = 0;
+	const char *part;
+	va_list ap;
+	char *s;
+
+	va_start(ap, a);
+	for (part = a; part; part = va_arg(ap, const char *))
+		len += strlen(part);
+	va_end(ap);
+	if (!(s = malloc(len + 1)))
+		return NULL;
+	va_start(ap, a);
+	for (part = a; part; part = va_arg(ap, const char *)) {
+		size_t l = strlen(part);
+
+		memcpy(s + at, part, l);
+		at += l;
+	}
+	va_end(ap);
+	s[at] = '\0';
+	return s;
+}
+
+char *vj_u64_format(uint64_t v, char buf[static VJ_U64_STR_MAX])
+{
+	char *p = buf + VJ_U64_STR_MAX - 1;
+
+	*p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10));
+	return p;
+}
+
 char *vj_path_join(const char *root, const char *rel)
 {
-	size_t rl;
+	size_t rl, ll;
+	char *s;
 
 	while (*rel == '/')
 		rel++;
@@ -50,8 +87,14 @@ char *vj_path_join(const char *root, const char *rel)
 	while (rl > 1 && root[rl - 1] == '/')
 		rl--;
 	if (rl == 1 && root[0] == '/')
-		return vj_strdupf("/%s", rel);
-	return vj_strdupf("%.*s/%s", (int)rl, root, rel);
+		rl = 0;
+	ll = strlen(rel);
+	if (!(s = malloc(rl + 1 + ll + 1)))
+		return NULL;
+	memcpy(s, root, rl);
+	s[rl] = '/';
+	memcpy(s + rl + 1, rel, ll + 1);
+	return s;
 }
 
 char *vj_path_parent(const char *path, int levels)
@@ -231,21 +274,28 @@ void vj_access_format(unsigned access, char buf[static 4])
 
 void vj_devnum_format(uint32_t v, char buf[static 12])
 {
+	char num[VJ_U64_STR_MAX];
+
 	if (v == VJ_RULE_ANY)
-		snprintf(buf, 12, "*");
+		strcpy(buf, "*");
 	else
-		snprintf(buf, 12, "%u", v);
+		strcpy(buf, vj_u64_format(v, num));
 }
 
 void vj_rule_format(const struct vj_rule *r, char buf[static VJ_RULE_STR_MAX])
 {
-	char maj[12], min[12], acc[4];
+	char *p = buf;
 
-	vj_devnum_format(r->major, maj);
-	vj_devnum_format(r->minor, min);
-	vj_access_format(r->access & (VJ_ACC_READ | VJ_ACC_WRITE | VJ_ACC_MKNOD), acc);
-	snprintf(buf, VJ_RULE_STR_MAX, "%c %s:%s %s",
-		 r->type >= 0x20 && r->type < 0x7f ? r->type : '?', maj, min, acc);
+	/* "%c %s:%s %s": at most 1 + 1 + 10 + 1 + 10 + 1 + 3 + 1 bytes, within 32 */
+	*p++ = r->type >= 0x20 && r->type < 0x7f ? r->type : '?';
+	*p++ = ' ';
+	vj_devnum_format(r->major, p);
+	p += strlen(p);
+	*p++ = ':';
+	vj_devnum_format(r->minor, p);
+	p += strlen(p);
+	*p++ = ' ';
+	vj_access_format(r->access & (VJ_ACC_READ | VJ_ACC_WRITE | VJ_ACC_MKNOD), p);
 }
 
 int64_t vj_now_ms(void)

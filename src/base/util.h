@@ -69,6 +69,12 @@ char *vj_path_parent(const char *path, int levels);
 int64_t vj_now_ms(void);
 /* printf-style asprintf that returns NULL on failure. */
 char *vj_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The strings up to a NULL, joined into one malloc'ed string (no printf: the
+ * paths and field names made once per device); NULL when out of memory. */
+char *vj_concat(const char *a, ...) __attribute__((sentinel));
+/* @v in decimal, written at the end of @buf: returns where it starts. */
+#define VJ_U64_STR_MAX 21
+char *vj_u64_format(uint64_t v, char buf[static VJ_U64_STR_MAX]);
 
 /*
  * Read a small text file (at most @max bytes, 4096 when 0) into a NUL-terminated

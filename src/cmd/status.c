@@ -128,6 +128,14 @@ static int check_filter(struct vj_status *s, const struct vj_state *st)
 	return st->plan ? check_rules(s, map_fd, st->plan) : 0;
 }
 
+static void limit_str(char *buf, size_t size, uint64_t v)
+{
+	if (v == UINT64_MAX)
+		snprintf(buf, size, "unlimited");
+	else
+		snprintf(buf, size, "%" PRIu64, v);
+}
+
 static int check_procs(struct vj_status *s, const struct vj_state *st)
 {
 	const struct vj_memlock_plan *m = st->plan ? &st->plan->memlock : NULL;
@@ -150,6 +158,18 @@ static int check_procs(struct vj_status *s, const struct vj_state *st)
 		if (add_item(s, "vmm-memlock", true,
 			     "the VMM got RLIMIT_MEMLOCK soft %s, hard %s at launch (the plan: %s): from the %s",
 			     s_soft, s_hard, s_plan, vj_memlock_from_said(st->vmm_memlock_from)) < 0)
+			return -1;
+	}
+	/* attach raised the VMM from a plan without a limit: what the last detach puts back. */
+	if (st->vmm_memlock_before.set) {
+		char s_soft[24], s_hard[24];
+
+		limit_str(s_soft, sizeof(s_soft), st->vmm_memlock_before.soft);
+		limit_str(s_hard, sizeof(s_hard), st->vmm_memlock_before.hard);
+		if (add_item(s, "vmm-memlock-before", true,
+			     "attach raised the VMM (pid %d) from RLIMIT_MEMLOCK soft %s, hard %s: the detach that "
+			     "leaves no limit puts them back",
+			     (int)st->vmm, s_soft, s_hard) < 0)
 			return -1;
 	}
 
@@ -300,14 +320,6 @@ int vj_status_get(const char *name, const struct vj_run_opts *o, struct vj_statu
 	vj_state_clear(&st);
 	*out = s;
 	return 0;
-}
-
-static void limit_str(char *buf, size_t size, uint64_t v)
-{
-	if (v == UINT64_MAX)
-		snprintf(buf, size, "unlimited");
-	else
-		snprintf(buf, size, "%" PRIu64, v);
 }
 
 /* The processes' table: each column as wide as its widest cell or its header,

@@ -79,7 +79,6 @@ static int rule_to_key(const struct vj_rule *r, struct vj_devfilter_key *key, __
 	char name[64];
 	const char *why = NULL;
 
-	vj_rule_format(r, name);
 	memset(key, 0, sizeof(*key));
 	if (r->type == 'c')
 		key->type = BPF_DEVCG_DEV_CHAR;
@@ -95,9 +94,11 @@ static int rule_to_key(const struct vj_rule *r, struct vj_devfilter_key *key, __
 		why = "the minor is out of range (0..1048575)";
 	if (r->access == 0 || (r->access & ~(unsigned)(VJ_ACC_READ | VJ_ACC_WRITE | VJ_ACC_MKNOD)))
 		why = "the access must be a non-empty set of r, w, m";
-	if (why)
+	if (why) {
+		vj_rule_format(r, name);
 		return vj_err_sys(err, STEP, name, EINVAL, NULL, "invalid device rule %s: %s", name,
 				  why);
+	}
 	key->major = r->major;
 	key->minor = r->minor;
 	*access = r->access;

@@ -506,8 +506,9 @@ int vj_plan_devices(struct vj_plan *p, const struct vj_spec *s, const struct vj_
 	size_t i;
 
 	for (i = 0; i < s->n_devices; i++) {
-		char field[32];
-		snprintf(field, sizeof(field), "devices[%zu]", i);
+		char field[32] = "devices[", num[VJ_U64_STR_MAX];
+
+		strcat(strcat(field, vj_u64_format(i, num)), "]");
 		if (plan_host_node(p, o, s->devices[i].path, s->devices[i].access, false,
 				   "listed in the spec's devices", false, field, err) < 0)
 			return -1;

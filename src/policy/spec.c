@@ -955,7 +955,7 @@ static int json_apply(const struct field_def *d, struct vj_spec *spec, const cha
 /* "prefix.key" for a nested key. */
 static char *key_path(const char *prefix, const char *key)
 {
-	return prefix ? vj_strdupf("%s.%s", prefix, key) : strdup(key);
+	return prefix ? vj_concat(prefix, ".", key, NULL) : strdup(key);
 }
 
 static int json_object_fields(const struct field_def *defs, size_t n, struct vj_spec *spec,
@@ -1007,7 +1007,8 @@ static int json_each(struct vj_spec *spec, const char *field, json_object *o,
 	if (!json_object_is_type(o, json_type_array))
 		return json_type_fail(field, "an array", o, err);
 	for (size_t i = 0; i < json_object_array_length(o); i++) {
-		_cleanup_free_ char *item = vj_strdupf("%s[%zu]", field, i);
+		char num[VJ_U64_STR_MAX];
+		_cleanup_free_ char *item = vj_concat(field, "[", vj_u64_format(i, num), "]", NULL);
 		if (!item)
 			return oom(err);
 		if (each(spec, item, json_object_array_get_idx(o, i), err) < 0)
