@@ -295,6 +295,93 @@ static void test_self_is_a_cgroup_of_the_root(void **state)
 	assert_true(has_pid(pids, n, getpid()));
 }
 
+/* cgroup.procs is read with read(2): lines split across reads, a last line without
+ * its newline, an empty file, and a bad line named in the error. */
+static void test_pids_parse(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	_cleanup_free_ char *dir = NULL, *text = NULL;
+	pid_t *pids = NULL;
+	size_t n = 99, len = 0;
+
+	/* 1000 pids: more than one 4096-byte read, so some line is cut between reads. */
+	for (int i = 1; i <= 1000; i++) {
+		char *more = vj_strdupf("%s%d\n", text ? text : "", 4000000 + i);
+		assert_non_null(more);
+		free(text);
+		text = more;
+	}
+	len = strlen(text);
+	assert_true(len > 4096);
+	fake_proc(fx, "cgroup.procs", text);
+	dir = vj_path_join(fx->proc, "self");
+	assert_int_equal(vj_cgroup_pids(dir, &pids, &n, &err), 0);
+	assert_int_equal(n, 1000);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(pids[i], 4000001 + (int)i);
+	free(pids);
+
+	fake_proc(fx, "cgroup.procs", "12\n34\n5");
+	assert_int_equal(vj_cgroup_pids(dir, &pids, &n, &err), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(pids[0], 12);
+	assert_int_equal(pids[1], 34);
+	assert_int_equal(pids[2], 5);
+	free(pids);
+
+	fake_proc(fx, "cgroup.procs", "");
+	pids = NULL;
+	assert_int_equal(vj_cgroup_pids(dir, &pids, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(pids);
+
+	pids = NULL;
+	fake_proc(fx, "cgroup.procs", "12\nx7\n");
+	assert_int_equal(vj_cgroup_pids(dir, &pids, &n, &err), -1);
+	assert_null(pids);
+	assert_cgroup_error(err, EINVAL, "cgroup.procs");
+	assert_contains(err->message, "bad pid \"x7\"");
+	vj_error_free(err);
+}
+
+static bool same_dir(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+/* The caller's cgroup is read once per command, and again once the caller moves:
+ * vj_cgroup_self_dir follows a child that entered another cgroup. */
+static void test_self_dir_follows_a_move(void **state)
+{
+	struct fixture *fx = *state;
+	struct vj_error *err = NULL;
+	int status = 0;
+	pid_t pid;
+
+	assert_int_equal(vj_cgroup_create(fx->path, &err), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *before = NULL, *after = NULL, *again = NULL;
+		if (vj_cgroup_self_dir(NULL, &before, NULL) < 0 || same_dir(before, fx->path))
+			_exit(1);
+		if (vj_cgroup_enter(fx->path, 0, NULL) < 0 || vj_cgroup_self_dir(NULL, &after, NULL) < 0)
+			_exit(2);
+		if (!same_dir(after, fx->path))
+			_exit(3);
+		vj_cgroup_forget(); /* a new command: read again, the same answer */
+		if (vj_cgroup_self_dir(NULL, &again, NULL) < 0 || !same_dir(again, fx->path))
+			_exit(4);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_create_twice_reports_leftover(void **state)
 {
 	struct fixture *fx = *state;
@@ -498,6 +585,8 @@ int main(void)
 		cmocka_unit_test(test_dlib_loads_once),
 		cmocka_unit_test_setup_teardown(test_self_parses_unified_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_self_is_a_cgroup_of_the_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pids_parse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_self_dir_follows_a_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_twice_reports_leftover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_gives_cgroup_dir_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enter_missing_cgroup_fails, setup, teardown),

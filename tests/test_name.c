@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "jbuf.h"
 #include "name.h"
 #include "util.h"
 #include "testlib.h"
@@ -65,6 +69,65 @@ static void test_valid_names(void **state)
 	s = repeat(' ', 60); /* escape 240 bytes: the most allowed */
 	assert_good_name(s);
 	free(s);
+}
+
+/* The JSON writer: escapes, numbers at their limits, separators, growth past the
+ * first buffer, and a json-c tree with and without "\/". */
+static void test_jbuf(void **state)
+{
+	struct vj_jbuf b = { 0 };
+	json_object *o;
+	char *text, big[10001];
+
+	(void)state;
+	vj_jb_open(&b, '{');
+	vj_jb_key(&b, "a");
+	vj_jb_str(&b, "x\"y\\z\n\x01/");
+	vj_jb_key(&b, "n");
+	vj_jb_i64(&b, INT64_MIN);
+	vj_jb_key(&b, "m");
+	vj_jb_i64(&b, -7);
+	vj_jb_key(&b, "l");
+	vj_jb_open(&b, '[');
+	vj_jb_i64(&b, 0);
+	vj_jb_bool(&b, true);
+	vj_jb_null(&b);
+	vj_jb_str(&b, NULL);
+	vj_jb_str(&b, "");
+	vj_jb_close(&b, ']');
+	vj_jb_close(&b, '}');
+	assert_false(b.oom);
+	assert_string_equal(b.p, "{\"a\":\"x\\\"y\\\\z\\u000a\\u0001/\",\"n\":-9223372036854775808,\"m\":-7,"
+				 "\"l\":[0,true,null,null,\"\"]}");
+	assert_int_equal(b.len, strlen(b.p));
+	free(b.p);
+
+	memset(big, 'q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	b = (struct vj_jbuf){ 0 };
+	vj_jb_str(&b, big);
+	vj_jb_str(&b, big);
+	assert_false(b.oom);
+	assert_int_equal(b.len, 2 * (sizeof(big) + 1) + 1);
+	assert_int_equal(b.p[0], '"');
+	assert_int_equal(b.p[sizeof(big)], '"');
+	assert_int_equal(b.p[sizeof(big) + 1], ',');
+	assert_int_equal(b.p[b.len - 1], '"');
+	free(b.p);
+
+	o = json_object_new_object();
+	assert_non_null(o);
+	json_object_object_add(o, "s", json_object_new_string("a/b\n\t\x02"));
+	json_object_object_add(o, "u", json_object_new_uint64(UINT64_MAX));
+	json_object_object_add(o, "i", json_object_new_int64(-5));
+	json_object_object_add(o, "e", json_object_new_array());
+	text = vj_json_text(o, VJ_JSON_SLASH);
+	assert_string_equal(text, "{\"s\":\"a\\/b\\n\\t\\u0002\",\"u\":18446744073709551615,\"i\":-5,\"e\":[]}");
+	free(text);
+	text = vj_json_text(o, VJ_JSON_SPACED);
+	assert_string_equal(text, "{ \"s\": \"a/b\\n\\t\\u0002\", \"u\": 18446744073709551615, \"i\": -5, \"e\": [ ] }");
+	free(text);
+	json_object_put(o);
 }
 
 static void test_invalid_names(void **state)
@@ -281,6 +344,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_names),
 		cmocka_unit_test(test_formatters),
+		cmocka_unit_test(test_jbuf),
 		cmocka_unit_test(test_invalid_names),
 		cmocka_unit_test(test_null_name_and_default_field),
 		cmocka_unit_test(test_escape),

@@ -255,8 +255,10 @@ static int memlock_save(struct vj_apply *a, uint64_t soft, uint64_t hard, struct
 
 /* Raise each process below @want to it (never lower one), recording what it had
  * when @record, and what the VMM had in the state when @save (memlock_save).
- * Processes forked meanwhile are caught by reading cgroup.procs again until no
- * new one shows up. */
+ * Processes forked meanwhile are caught by reading cgroup.procs again until a
+ * pass finds every new process at @want or above already: a child inherits its
+ * parent's limit, so one forked after that pass has it too (one read where
+ * nothing needed raising; a process gone before it was read counts as raised). */
 static int memlock_raise(struct vj_apply *a, uint64_t want, bool record, bool save, struct vj_error **err)
 {
 	_cleanup_free_ pid_t *seen = NULL;
@@ -267,7 +269,7 @@ static int memlock_raise(struct vj_apply *a, uint64_t want, bool record, bool sa
 		_cleanup_free_ pid_t *pids = NULL;
 		size_t n = 0;
 
-		fresh = false;
+		fresh = false; /* set again by a process raised, or gone before it was read */
 		if (vj_cgroup_pids(a->st->cgroup, &pids, &n, err) < 0)
 			return -1;
 		for (size_t i = 0; i < n; i++) {
@@ -277,13 +279,16 @@ static int memlock_raise(struct vj_apply *a, uint64_t want, bool record, bool sa
 
 			if (pid_seen(seen, n_seen, pids[i]))
 				continue;
-			fresh = true;
 			if (!(s = VJ_PUSH(seen, n_seen)))
 				return oom(err, a->st->cgroup);
 			*s = pids[i];
-			if ((pidfd = proc_pidfd(a, pids[i])) < 0 || vj_proc_memlock(pids[i], &soft, &hard) < 0 ||
-			    soft >= want)
-				continue; /* gone, or high enough: never lowered */
+			if ((pidfd = proc_pidfd(a, pids[i])) < 0 || vj_proc_memlock(pids[i], &soft, &hard) < 0) {
+				fresh = true; /* gone: it may have forked first, look again */
+				continue;
+			}
+			if (soft >= want)
+				continue; /* high enough: never lowered */
+			fresh = true;
 			if (save && pids[i] == a->st->vmm && memlock_save(a, soft, hard, err) < 0)
 				return -1;
 			if (limit_set(a, pids[i], TAKE_FD(pidfd), want, hard > want ? hard : want, soft, hard, record,
@@ -804,8 +809,7 @@ static int rules_move(struct vj_apply *a, const struct vj_plan *from, const stru
 	_cleanup_close_ int map_fd = -1, cg_fd = -1;
 	uint32_t max = 0;
 
-	if (vj_devfilter_open_pinned(a->st->bpf_pin, &map_fd, NULL, err) < 0 ||
-	    vj_devfilter_map_max_entries(map_fd, &max, err) < 0)
+	if (vj_devfilter_open_pinned_map(a->st->bpf_pin, &map_fd, &max, err) < 0)
 		return -1;
 	if (to->n_rules <= max)
 		return map_move(map_fd, from, to, err);

@@ -50,6 +50,10 @@ int vj_state_dir_open(const char *state_dir, struct vj_error **err)
 	const char *dir = vj_state_dir(state_dir);
 	int fd = -1, r;
 
+	/* Open it first: made only when missing (the check is the same either way). */
+	r = state_dir_check(dir, &fd, err);
+	if (r != 0)
+		return r < 0 ? -1 : fd;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "state", dir,
 			      errno == EROFS ? "only the commands that make a jail (run, setup) need a writable state directory: choose one with --state-dir"

@@ -310,23 +310,33 @@ static int cg2_mount_known(const char *proc_root, const char *self, struct cg2_m
 }
 
 /*
- * The last answer, per thread: a launch asks more than once (plan, then --exec's
- * way back), and reading mountinfo costs tens of microseconds where a statfs of
- * the remembered mount point, which must still be a cgroup2, costs one syscall.
- * The caller's own cgroup is read each time (it moves).
+ * The last answer, per thread: a command asks more than once (plan: the root, then
+ * the caller's directory; a launch: then --exec's way back), and reading mountinfo
+ * costs tens of microseconds.  Within one command the answer found (or checked) is
+ * taken as it is on the real /proc: the mount and the caller's cgroup (read from
+ * /proc/self/cgroup once).  vj_cgroup_forget() starts a new command (the service, per request): then
+ * the remembered mount point is checked with one statfs (it must still be a
+ * cgroup2) and the caller's cgroup read again.  Moving the caller (vj_cgroup_enter
+ * of pid 0 or its own) forgets its cgroup at once.
  */
 static _Thread_local struct {
 	char *proc_root;
 	struct cg2_mount m;
 	char *ns_base; /* for a "/.." root: the directory, below the mount, of the namespace's root */
+	bool checked;  /* the mount was found or checked since vj_cgroup_forget() */
+	char *self_proc_root, *self; /* the caller's cgroup as <self_proc_root>/self/cgroup said */
 } cg2_cache;
 
 static bool cg2_cache_valid(const char *proc_root)
 {
 	struct statfs st;
 
-	return cg2_cache.m.target && strcmp(cg2_cache.proc_root, proc_root) == 0 &&
-	       statfs(cg2_cache.m.target, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
+	if (!cg2_cache.m.target || strcmp(cg2_cache.proc_root, proc_root) != 0)
+		return false;
+	if (cg2_cache.checked && strcmp(proc_root, "/proc") == 0)
+		return true; /* a fixture's mount point is no cgroup2: always looked at */
+	cg2_cache.checked = statfs(cg2_cache.m.target, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
+	return cg2_cache.checked;
 }
 
 static void cg2_cache_reset(void)
@@ -335,6 +345,41 @@ static void cg2_cache_reset(void)
 	free(cg2_cache.ns_base);
 	cg2_mount_clear(&cg2_cache.m);
 	cg2_cache.proc_root = cg2_cache.ns_base = NULL;
+	cg2_cache.checked = false;
+}
+
+static void self_forget(void)
+{
+	free(cg2_cache.self_proc_root);
+	free(cg2_cache.self);
+	cg2_cache.self_proc_root = cg2_cache.self = NULL;
+}
+
+void vj_cgroup_forget(void)
+{
+	self_forget();
+	cg2_cache.checked = false;
+}
+
+/* The caller's cgroup, read once per command on the real /proc (a fixture's file is
+ * read each time: a test may rewrite it); not to be freed. */
+static int self_cgroup(const char *proc_root, const char **self, struct vj_error **err)
+{
+	char *path = NULL;
+
+	if (!cg2_cache.self || strcmp(cg2_cache.self_proc_root, proc_root) != 0 ||
+	    strcmp(proc_root, "/proc") != 0) {
+		self_forget();
+		if (vj_cgroup_self(proc_root, &path, err) < 0)
+			return -1;
+		cg2_cache.self = path;
+		if (!(cg2_cache.self_proc_root = strdup(proc_root))) {
+			self_forget();
+			return err_oom(err, "cgroup");
+		}
+	}
+	*self = cg2_cache.self;
+	return 0;
 }
 
 /* The mount for @self, found again or remembered; from the mount table when
@@ -361,6 +406,7 @@ static int cg2_lookup(const char *proc_root, const char *self, bool table, struc
 		return err_oom(err, "cgroup2");
 	}
 	cg2_cache.m = m;
+	cg2_cache.checked = true;
 	return 0;
 }
 
@@ -399,14 +445,14 @@ static int find_ns_base(const char *dir, int ups, const char *self, char **base)
 
 int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **err)
 {
-	_cleanup_free_ char *self = NULL;
+	const char *self = NULL;
 
 	proc_root = proc_root ? proc_root : "/proc";
 	/* A remembered mount that shows the whole tree covers any cgroup: no need to
 	 * read the caller's again (a launch asks several times). */
 	if (!(cg2_cache_valid(proc_root) &&
 	      (strcmp(cg2_cache.m.root, "/") == 0 || root_ups(cg2_cache.m.root) > 0)) &&
-	    (vj_cgroup_self(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, false, err) < 0))
+	    (self_cgroup(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, false, err) < 0))
 		return -1;
 	*mount_out = strdup(cg2_cache.m.target);
 	return *mount_out ? 0 : err_oom(err, "cgroup2");
@@ -414,22 +460,22 @@ int vj_cgroup2_root(const char *proc_root, char **mount_out, struct vj_error **e
 
 bool vj_cgroup2_hybrid(const char *proc_root)
 {
-	_cleanup_free_ char *self = NULL;
+	const char *self = NULL;
 
 	/* Only the mount table says which v1 hierarchies are mounted. */
 	proc_root = proc_root ? proc_root : "/proc";
-	return vj_cgroup_self(proc_root, &self, NULL) == 0 &&
+	return self_cgroup(proc_root, &self, NULL) == 0 &&
 	       cg2_lookup(proc_root, self, true, NULL) == 0 && cg2_cache.m.v1;
 }
 
 int vj_cgroup_self_dir(const char *proc_root, char **dir_out, struct vj_error **err)
 {
-	_cleanup_free_ char *self = NULL;
+	const char *self = NULL;
 	const struct cg2_mount *m;
 	int ups;
 
 	proc_root = proc_root ? proc_root : "/proc";
-	if (vj_cgroup_self(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, false, err) < 0)
+	if (self_cgroup(proc_root, &self, err) < 0 || cg2_lookup(proc_root, self, false, err) < 0)
 		return -1;
 	m = &cg2_cache.m;
 	ups = root_ups(m->root);
@@ -664,6 +710,8 @@ int vj_cgroup_enter(const char *abs_path, pid_t pid, struct vj_error **err)
 	char buf[32];
 	int errnum = 0;
 
+	if (pid == 0 || pid == getpid())
+		self_forget(); /* the caller moves (or may have, on a failure) */
 	snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
 	if (write_cgroup_file(abs_path, "cgroup.procs", buf, &errnum) == 0)
 		return 0;
@@ -708,32 +756,57 @@ static int parse_pid(const char *s, pid_t *out)
 	return 0;
 }
 
+/* One line of cgroup.procs: a pid onto @out. */
+static int pids_push(const char *p, const char *line, pid_t **out, size_t *count, struct vj_error **err)
+{
+	pid_t *slot = vj_array_push(out, count, sizeof(**out));
+
+	if (!slot)
+		return err_oom(err, p);
+	if (parse_pid(line, slot) < 0)
+		return vj_err_sys(err, STEP, p, EINVAL, NULL, "bad pid \"%s\" in %s", line, p);
+	return 0;
+}
+
 int vj_cgroup_pids(const char *abs_path, pid_t **pids, size_t *n, struct vj_error **err)
 {
 	_cleanup_free_ char *p = vj_path_join(abs_path, "cgroup.procs");
-	_cleanup_fclose_ FILE *f = NULL;
-	_cleanup_free_ char *line = NULL;
+	_cleanup_close_ int fd = -1;
 	_cleanup_free_ pid_t *out = NULL;
-	size_t cap = 0, count = 0;
-	ssize_t len;
+	char buf[4096], line[64]; /* a pid is at most 7 digits: a longer line is bad anyway */
+	size_t count = 0, ll = 0;
 
 	if (!p)
 		return err_oom(err, abs_path);
-	f = fopen(p, "re");
-	if (!f)
+	/* read(2) straight into a buffer on the stack: no stdio buffer, no fstat. */
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return vj_err_sys(err, STEP, p, errno, NULL, "cannot open %s", p);
-	while ((len = getline(&line, &cap, f)) > 0) {
-		pid_t *slot;
-		if (line[len - 1] == '\n')
-			line[--len] = '\0';
-		slot = vj_array_push(&out, &count, sizeof(*out));
-		if (!slot)
-			return err_oom(err, p);
-		if (parse_pid(line, slot) < 0)
-			return vj_err_sys(err, STEP, p, EINVAL, NULL, "bad pid \"%s\" in %s", line, p);
+	for (;;) {
+		ssize_t got = read(fd, buf, sizeof(buf));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return vj_err_sys(err, STEP, p, errno, NULL, "cannot read %s", p);
+		if (got == 0)
+			break;
+		for (ssize_t i = 0; i < got; i++) {
+			if (buf[i] != '\n') {
+				if (ll < sizeof(line) - 1)
+					line[ll++] = buf[i];
+				continue;
+			}
+			line[ll] = '\0';
+			ll = 0;
+			if (pids_push(p, line, &out, &count, err) < 0)
+				return -1;
+		}
 	}
-	if (ferror(f))
-		return vj_err_sys(err, STEP, p, errno, NULL, "cannot read %s", p);
+	if (ll > 0) { /* a last line without its newline */
+		line[ll] = '\0';
+		if (pids_push(p, line, &out, &count, err) < 0)
+			return -1;
+	}
 	*pids = TAKE_PTR(out);
 	*n = count;
 	return 0;

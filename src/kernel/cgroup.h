@@ -37,7 +37,17 @@ bool vj_cgroup2_hybrid(const char *proc_root);
  */
 int vj_cgroup_self_dir(const char *proc_root, char **dir_out, struct vj_error **err);
 
-/* The caller's cgroup2 path ("/" or "/a/b"), from <proc_root>/self/cgroup. */
+/*
+ * vj_cgroup2_root(), vj_cgroup_self_dir() and vj_cgroup2_hybrid() work out the mount
+ * and read the caller's cgroup once per command, and answer from that after: a long
+ * running process calls this before each new command (the service, per request) so
+ * that the mount is checked and the caller's cgroup read again.  vj_cgroup_enter()
+ * of the caller forgets its cgroup by itself.
+ */
+void vj_cgroup_forget(void);
+
+/* The caller's cgroup2 path ("/" or "/a/b"), from <proc_root>/self/cgroup (read
+ * each time). */
 int vj_cgroup_self(const char *proc_root, char **path_out, struct vj_error **err);
 /* The same for another process, from /proc/PID/cgroup (as this process's cgroup
  * namespace sees it). */

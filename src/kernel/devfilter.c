@@ -673,7 +673,9 @@ static int open_pin(const char *dir, const char *name, struct vj_error **err)
 	return fd;
 }
 
-static int check_map(int fd, const char *dir, struct vj_error **err)
+/* The map behind @fd is a device filter's: 0 (its max_entries in *@max when
+ * @max), or -1 with the error. */
+static int check_map(int fd, const char *dir, uint32_t *max, struct vj_error **err)
 {
 	struct bpf_map_info info;
 	__u32 len = sizeof(info);
@@ -687,6 +689,8 @@ static int check_map(int fd, const char *dir, struct vj_error **err)
 				  "the pinned %s is not a device filter map (type %u, key %u, "
 				  "value %u bytes)",
 				  PIN_RULES, info.type, info.key_size, info.value_size);
+	if (max)
+		*max = info.max_entries;
 	return 0;
 }
 
@@ -734,7 +738,7 @@ int vj_devfilter_open_pinned(const char *dir, int *map_fd, int *link_fd, struct 
 
 	if (map_fd) {
 		mfd = open_pin(dir, PIN_RULES, err);
-		if (mfd < 0 || check_map(mfd, dir, err) < 0)
+		if (mfd < 0 || check_map(mfd, dir, NULL, err) < 0)
 			return -1;
 	}
 	if (link_fd) {
@@ -746,6 +750,16 @@ int vj_devfilter_open_pinned(const char *dir, int *map_fd, int *link_fd, struct 
 		*map_fd = TAKE_FD(mfd);
 	if (link_fd)
 		*link_fd = TAKE_FD(lfd);
+	return 0;
+}
+
+int vj_devfilter_open_pinned_map(const char *dir, int *map_fd, uint32_t *max_entries, struct vj_error **err)
+{
+	_cleanup_close_ int mfd = open_pin(dir, PIN_RULES, err);
+
+	if (mfd < 0 || check_map(mfd, dir, max_entries, err) < 0)
+		return -1;
+	*map_fd = TAKE_FD(mfd);
 	return 0;
 }
 

@@ -53,6 +53,8 @@ int vj_devfilter_unpin_dir(const char *dir, struct vj_error **err);
 
 /* Open the pinned map and link of @dir; either out pointer may be NULL. */
 int vj_devfilter_open_pinned(const char *dir, int *map_fd, int *link_fd, struct vj_error **err);
+/* Open the pinned map of @dir, checked as above, with its max_entries (one look). */
+int vj_devfilter_open_pinned_map(const char *dir, int *map_fd, uint32_t *max_entries, struct vj_error **err);
 
 /* What pinning under @bpffs_root will meet, checked without changing anything: the
  * root is a bpffs (when given explicitly), and its vfiojail/ directory, if any, is

@@ -431,7 +431,7 @@ static int make_node(int devfd, dev_t dev, const struct vj_node *node, acl_t acl
 	size_t dirlen = (size_t)(leaf - node->path);
 	char tmp[NAME_MAX + 1];
 	const char *name = leaf;
-	int dir;
+	int dir, r;
 
 	if (cache && cache->fd >= 0 && strlen(cache->path) == dirlen &&
 	    !strncmp(cache->path, node->path, dirlen)) {
@@ -455,10 +455,15 @@ static int make_node(int devfd, dev_t dev, const struct vj_node *node, acl_t acl
 					  "cannot create %s device %u:%u",
 					  node->type == 'c' ? "character" : "block", node->major, node->minor);
 		snprintf(tmp, sizeof(tmp), ".vfiojail-new.%d", (int)getpid());
-		(void)unlinkat(dir, tmp, 0);
 		name = tmp;
 	}
-	if (mknodat(dir, name, type | (acl ? 0 : node->mode), makedev(node->major, node->minor)) < 0)
+	r = mknodat(dir, name, type | (acl ? 0 : node->mode), makedev(node->major, node->minor));
+	if (r < 0 && errno == EEXIST && atomic) {
+		/* A hidden node left by a crashed vfiojail of our pid: it goes. */
+		(void)unlinkat(dir, tmp, 0);
+		r = mknodat(dir, name, type | (acl ? 0 : node->mode), makedev(node->major, node->minor));
+	}
+	if (r < 0)
 		return vj_err_sys(err, STEP, node->path, errno,
 				  errno == EEXIST ? "the plan lists this path twice" : NULL,
 				  "cannot create %s device %u:%u",
@@ -711,8 +716,9 @@ int vj_mountns_remove_nodes(int ns_fd, const struct vj_node *nodes, size_t n,
 			return -1;
 	if (join_ns(ns_fd, err) < 0 || open_jail_dev(&devfd, &dev, err) < 0)
 		return -1;
-	/* Everything is checked before anything is removed. */
-	for (size_t i = 0; i < n; i++)
+	/* Everything is checked before anything is removed (one node: the removal
+	 * makes the same checks before its only unlink). */
+	for (size_t i = 0; n > 1 && i < n; i++)
 		if (remove_node(devfd, dev, &nodes[i], true, err) < 0)
 			return -1;
 	for (size_t i = 0; i < n; i++)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "cgroup.h"
 #include "child.h"
 #include "config.h"
 #include "error.h"
@@ -229,6 +230,7 @@ static void serve_request(struct service *s, struct conn *c)
 	_cleanup_free_ char *source = NULL;
 	const char *name;
 
+	vj_cgroup_forget(); /* a new command: the cgroup2 mount checked, our cgroup read again */
 	if (vj_serve_read_request_kind(c->fd, buf, sizeof(buf), &name, &kind, &e) < 0)
 		goto answer;
 	/* The directories are checked again for each request: root may create or
