@@ -632,7 +632,18 @@ static void test_state_v4(void **state)
 	assert_int_equal(v4.plan->memlock.bytes, 4194304);
 	assert_true(v4.plan->groups_known && v4.plan->n_groups == 1);
 
+	/* A temporary file left (here a planted symlink): removed, its target kept. */
+	char *target = pathf("%s/target", f->root), *tmp = pathf("%s/hp.json.tmp", f->state);
+	struct stat sb;
+	assert_int_equal(close(open(target, O_WRONLY | O_CREAT | O_EXCL, 0600)), 0);
+	assert_int_equal(symlink(target, tmp), 0);
 	assert_int_equal(vj_state_write(dirfd, &v4, &err), 0);
+	assert_int_equal(lstat(tmp, &sb), -1);
+	assert_int_equal(stat(target, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	assert_int_equal(unlink(target), 0);
+	free(target);
+	free(tmp);
 	o = json_object_from_file(dst);
 	assert_non_null(o);
 	assert_int_equal(json_object_get_int(json_object_object_get(o, "version")), 5);

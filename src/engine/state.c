@@ -362,8 +362,13 @@ int vj_state_write_stamped(int dirfd, const struct vj_state *st, struct vj_state
 	if (b.oom)
 		goto oom;
 
-	unlinkat(dirfd, tmp, 0);
+	/* A temporary file already there is a crashed writer's (the name's lock is
+	 * ours), or planted: removed, and made anew. */
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		unlinkat(dirfd, tmp, 0);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
 	if (fd < 0) {
 		vj_err(err, VJ_EXIT_SETUP, errno, "state", tmp, NULL, "cannot create the state file");
 		goto out;
