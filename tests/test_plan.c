@@ -424,6 +424,246 @@ static void test_hostdev_fd_state(void **state)
 	vj_plan_free(p);
 }
 
+/* The brief form (the state's) of @p, parsed. */
+static json_object *brief_tree(const struct vj_plan *p)
+{
+	char *text = vj_state_plan_json(p);
+	json_object *o;
+
+	assert_non_null(text);
+	o = json_tokener_parse(text);
+	assert_non_null(o);
+	free(text);
+	return o;
+}
+
+static void assert_same_nodes(const struct vj_plan *a, const struct vj_plan *b)
+{
+	assert_int_equal(b->n_nodes, a->n_nodes);
+	for (size_t i = 0; i < a->n_nodes; i++) {
+		const struct vj_node *x = &a->nodes[i], *y = &b->nodes[i];
+		assert_string_equal(y->path, x->path);
+		if (x->host_path || y->host_path)
+			assert_string_equal(y->host_path, x->host_path);
+		assert_true(y->type == x->type && y->major == x->major && y->minor == x->minor);
+		assert_true(y->access == x->access && y->uid == x->uid && y->gid == x->gid);
+		assert_true(y->mode == x->mode && y->copy_acl == x->copy_acl);
+	}
+}
+
+static void assert_same_rules(const struct vj_plan *a, const struct vj_plan *b)
+{
+	assert_int_equal(b->n_rules, a->n_rules);
+	for (size_t i = 0; i < a->n_rules; i++)
+		assert_true(b->rules[i].type == a->rules[i].type && b->rules[i].major == a->rules[i].major &&
+			    b->rules[i].minor == a->rules[i].minor && b->rules[i].access == a->rules[i].access);
+}
+
+/* From version 5 the state keeps the lists of single-value records as columns
+ * and rows, named by the field table; `plan --json` keeps its objects.  The
+ * reader maps columns by name: reordered or missing optional columns read the
+ * same, an unknown, doubled or missing required column, or a row of the wrong
+ * length, is a malformed plan. */
+static void test_state_rows(void **state)
+{
+	struct fixture *f = fixture_or_skip(state);
+	struct vj_plan *p = gpu_plan(f, "0009:06:00.0"), *back = NULL;
+	json_object *o = brief_tree(p), *nodes, *cols, *rows, *hd, *v;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m;
+
+	/* The state's form: nodes, rules and iommufd as rows, a hostdev (which has
+	 * a list and a check of its own) an object, its BARs rows. */
+	assert_true(json_object_object_get_ex(o, "nodes", &nodes));
+	assert_true(json_object_is_type(nodes, json_type_object));
+	assert_true(json_object_object_get_ex(nodes, "columns", &cols));
+	assert_string_equal(json_object_to_json_string_ext(cols, JSON_C_TO_STRING_PLAIN),
+			    "[\"path\",\"type\",\"major\",\"minor\",\"access\",\"uid\",\"gid\",\"mode\",\"host_path\",\"copy_acl\"]");
+	assert_true(json_object_object_get_ex(nodes, "rows", &rows));
+	assert_int_equal(json_object_array_length(rows), p->n_nodes);
+	v = json_object_object_get(o, "rules");
+	assert_string_equal(json_object_to_json_string_ext(json_object_object_get(v, "columns"), JSON_C_TO_STRING_PLAIN),
+			    "[\"type\",\"major\",\"minor\",\"access\"]");
+	assert_true(json_object_is_type(json_object_object_get(json_object_object_get(o, "iommufd"), "rows"),
+					json_type_array));
+	hd = json_object_array_get_idx(json_object_object_get(o, "hostdevs"), 0);
+	assert_true(json_object_is_type(hd, json_type_object));
+	assert_int_equal(json_object_array_length(json_object_object_get(json_object_object_get(hd, "bars"), "rows")),
+			 p->hostdevs[0].n_bars);
+	assert_int_equal(vj_plan_json_read(o, &back), 0);
+	assert_same_nodes(p, back);
+	assert_same_rules(p, back);
+	assert_int_equal(back->n_iommufd, p->n_iommufd);
+	assert_string_equal(back->iommufd[0].id, p->iommufd[0].id);
+	assert_int_equal(back->iommufd[0].n_devices, p->iommufd[0].n_devices);
+	assert_int_equal(back->hostdevs[0].n_bars, p->hostdevs[0].n_bars);
+	assert_int_equal(back->hostdevs[0].bars[1].size, p->hostdevs[0].bars[1].size);
+	vj_plan_free(back);
+
+	/* plan --json: objects, as before. */
+	m = open_memstream(&text, &len);
+	assert_non_null(m);
+	assert_int_equal(vj_plan_print_json(p, m), 0);
+	fclose(m);
+	assert_non_null(strstr(text, "\"nodes\": [\n    {\n      \"path\""));
+	free(text);
+
+	/* Columns reordered (path last) and copy_acl's missing: read by name. */
+	json_object *cols2 = json_object_new_array(), *rows2 = json_object_new_array();
+	size_t ncols = json_object_array_length(cols);
+	for (size_t c = 1; c < ncols; c++)
+		if (strcmp(json_object_get_string(json_object_array_get_idx(cols, c)), "copy_acl") != 0)
+			json_object_array_add(cols2, json_object_get(json_object_array_get_idx(cols, c)));
+	json_object_array_add(cols2, json_object_new_string("path"));
+	for (size_t j = 0; j < json_object_array_length(rows); j++) {
+		json_object *row = json_object_array_get_idx(rows, j), *row2 = json_object_new_array();
+		for (size_t c = 1; c < ncols; c++)
+			if (strcmp(json_object_get_string(json_object_array_get_idx(cols, c)), "copy_acl") != 0)
+				json_object_array_add(row2, json_object_get(json_object_array_get_idx(row, c)));
+		json_object_array_add(row2, json_object_get(json_object_array_get_idx(row, 0)));
+		json_object_array_add(rows2, row2);
+	}
+	json_object_object_add(nodes, "columns", cols2);
+	json_object_object_add(nodes, "rows", rows2);
+	cols = cols2;
+	rows = rows2;
+	assert_int_equal(vj_plan_json_read(o, &back), 0);
+	for (size_t i = 0; i < p->n_nodes; i++)
+		p->nodes[i].copy_acl = false;
+	assert_same_nodes(p, back);
+	vj_plan_free(back);
+
+	/* A column no field has. */
+	json_object_array_add(cols, json_object_new_string("colour"));
+	for (size_t j = 0; j < json_object_array_length(rows); j++)
+		json_object_array_add(json_object_array_get_idx(rows, j), json_object_new_int(1));
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	assert_null(back);
+	/* A column twice. */
+	json_object_array_put_idx(cols, json_object_array_length(cols) - 1, json_object_new_string("mode"));
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	/* A required column missing (path, the last now): "colour" in its place is
+	 * unknown; without it, the rows are one too long. */
+	json_object_array_put_idx(cols, json_object_array_length(cols) - 1, json_object_new_string("copy_acl"));
+	json_object_array_put_idx(cols, json_object_array_length(cols) - 2, json_object_new_string("colour"));
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	json_object_array_del_idx(cols, json_object_array_length(cols) - 2, 1);
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	/* The rows fit again (their 1s gone): copy_acl's cells hold the paths, the
+	 * wrong type. */
+	for (size_t j = 0; j < json_object_array_length(rows); j++)
+		json_object_array_del_idx(json_object_array_get_idx(rows, j), json_object_array_length(cols), 1);
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	/* Named "path" again: as it was. */
+	json_object_array_put_idx(cols, json_object_array_length(cols) - 1, json_object_new_string("path"));
+	assert_int_equal(vj_plan_json_read(o, &back), 0);
+	assert_same_nodes(p, back);
+	vj_plan_free(back);
+	/* A row that is not an array. */
+	json_object *row0 = json_object_get(json_object_array_get_idx(rows, 0));
+	json_object_array_put_idx(rows, 0, json_object_new_string("row"));
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	json_object_array_put_idx(rows, 0, row0);
+	/* A required column missing: path, with its cells. */
+	json_object_array_del_idx(cols, json_object_array_length(cols) - 1, 1);
+	for (size_t j = 0; j < json_object_array_length(rows); j++)
+		json_object_array_del_idx(json_object_array_get_idx(rows, j), json_object_array_length(cols), 1);
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	/* A record with a check of its own (a hostdev) is never rows. */
+	json_object_put(o);
+	o = brief_tree(p);
+	json_object *t = json_object_new_object();
+	json_object_object_add(t, "columns", json_object_new_array());
+	json_object_object_add(t, "rows", json_object_new_array());
+	json_object_object_add(o, "hostdevs", t);
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	/* "columns" or "rows" missing or not arrays. */
+	json_object_object_del(o, "hostdevs");
+	nodes = json_object_object_get(o, "nodes");
+	json_object_object_add(nodes, "columns", json_object_new_string("path"));
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	json_object_object_del(nodes, "columns");
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	json_object_object_add(nodes, "rows", NULL);
+	assert_int_equal(vj_plan_json_read(o, &back), -1);
+	json_object_put(o);
+	vj_plan_free(p);
+}
+
+/* A jail made by the previous vfiojail: a real state file of version 4 (the
+ * plan's lists as objects, as `plan --json` has them), written by setup and
+ * attach of the vfiojail before version 5.  It reads; written again it is
+ * version 5, with rows, and reads back the same. */
+static void test_state_v4(void **state)
+{
+	struct fixture *f = fixture_or_skip(state);
+	struct vj_error *err = NULL;
+	struct vj_state v4, v5;
+	char *src = pathf("%s/state/hp-v4.json", getenv("VJ_FIXTURES")), *dst;
+	json_object *o;
+	int dirfd;
+
+	assert_int_equal(mkdir(f->state, 0700), 0);
+	dst = pathf("%s/hp.json", f->state);
+	o = json_object_from_file(src);
+	assert_non_null(o);
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "version")), 4);
+	assert_int_equal(json_object_to_file_ext(dst, o, JSON_C_TO_STRING_PLAIN), 0);
+	json_object_put(o);
+	assert_int_equal(chmod(dst, 0600), 0);
+	dirfd = vj_state_dir_open(f->state, &err);
+	assert_true(dirfd >= 0);
+	if (vj_state_read(dirfd, "hp", &v4, &err) != 0)
+		fail_msg("%s: %s", err->object, err->message);
+	assert_int_equal(v4.kind, VJ_STATE_SETUP);
+	assert_int_equal(v4.origin, VJ_ORIGIN_SETUP);
+	assert_string_equal(v4.ns_path, "/run/vfiojail/ns/hp");
+	assert_non_null(v4.spec);
+	assert_int_equal(v4.plan->n_nodes, 15);
+	assert_string_equal(v4.plan->nodes[14].path, "/dev/bench/d100");
+	assert_int_equal(v4.plan->nodes[14].major, 240);
+	assert_int_equal(v4.plan->nodes[14].minor, 100);
+	assert_int_equal(v4.plan->nodes[14].mode, 0600);
+	assert_int_equal(v4.plan->nodes[14].access, VJ_ACC_READ | VJ_ACC_WRITE);
+	assert_int_equal(v4.plan->n_rules, 23);
+	assert_int_equal(v4.plan->rules[0].minor, VJ_RULE_ANY);
+	assert_int_equal(v4.plan->rules[22].minor, 100);
+	assert_int_equal(v4.plan->memlock.bytes, 4194304);
+	assert_true(v4.plan->groups_known && v4.plan->n_groups == 1);
+
+	/* A temporary file left (here a planted symlink): removed, its target kept. */
+	char *target = pathf("%s/target", f->root), *tmp = pathf("%s/hp.json.tmp", f->state);
+	struct stat sb;
+	assert_int_equal(close(open(target, O_WRONLY | O_CREAT | O_EXCL, 0600)), 0);
+	assert_int_equal(symlink(target, tmp), 0);
+	assert_int_equal(vj_state_write(dirfd, &v4, &err), 0);
+	assert_int_equal(lstat(tmp, &sb), -1);
+	assert_int_equal(stat(target, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	assert_int_equal(unlink(target), 0);
+	free(target);
+	free(tmp);
+	o = json_object_from_file(dst);
+	assert_non_null(o);
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "version")), 5);
+	assert_true(json_object_is_type(json_object_object_get(json_object_object_get(o, "plan"), "nodes"),
+					json_type_object));
+	json_object_put(o);
+	assert_int_equal(vj_state_read(dirfd, "hp", &v5, &err), 0);
+	assert_same_nodes(v4.plan, v5.plan);
+	assert_same_rules(v4.plan, v5.plan);
+	assert_int_equal(v5.plan->memlock.bytes, v4.plan->memlock.bytes);
+	assert_string_equal(v5.spec, v4.spec);
+	assert_int_equal(v5.owner_start, v4.owner_start);
+	vj_state_clear(&v5);
+	vj_state_clear(&v4);
+	assert_int_equal(vj_state_remove(dirfd, "hp", &err), 0);
+	close(dirfd);
+	free(dst);
+	free(src);
+}
+
 /* The field table's cells (plan_fields.c) as the table walker needs them: in
  * each record the shown members numbered 1, 2, ... once each, every one with a
  * template, a list's label row complete, and every list and embedded record
@@ -478,6 +718,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostdev_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostdev_fd_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_v4, setup, teardown),
 		cmocka_unit_test(test_table_cells),
 	};
 

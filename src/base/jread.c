@@ -51,21 +51,3 @@ int vj_jr_flag(json_object *o, const char *key, bool *out)
 	*out = json_object_get_boolean(v);
 	return 0;
 }
-
-int vj_jr_objects(json_object *o, const char *key, bool optional, json_object **out, size_t *n)
-{
-	json_object *a = vj_jr_member(o, key);
-
-	*out = NULL;
-	*n = 0;
-	if (!a)
-		return optional ? 0 : -1;
-	if (!json_object_is_type(a, json_type_array))
-		return -1;
-	*n = json_object_array_length(a);
-	for (size_t i = 0; i < *n; i++)
-		if (!json_object_is_type(json_object_array_get_idx(a, i), json_type_object))
-			return -1;
-	*out = a;
-	return 0;
-}

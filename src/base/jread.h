@@ -23,6 +23,3 @@ int vj_jr_str(struct json_object *o, const char *key, bool absolute, char **out)
 int vj_jr_int(struct json_object *o, const char *key, int64_t min, int64_t max, int64_t *out);
 /* An optional boolean (absent: false). */
 int vj_jr_flag(struct json_object *o, const char *key, bool *out);
-/* An array of objects; absent: *out NULL and *n 0 when @optional, else -1. */
-int vj_jr_objects(struct json_object *o, const char *key, bool optional, struct json_object **out,
-		  size_t *n);

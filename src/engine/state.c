@@ -134,7 +134,10 @@ const char *vj_step_name(enum vj_step s)
 /*
  * The state file: written compact in one buffer (jbuf.h), the plan in the
  * schema `plan --json` prints (plan_json.h, brief: without reasons, memlock
- * terms and warnings), read back with json-c.
+ * terms and warnings, the lists of single-value records as columns and rows),
+ * read back with json-c.  Version 5; the reader takes versions 1 to 4 too (a
+ * version 4 plan keeps its lists as objects), so a jail of the previous
+ * vfiojail is still status-able, changed and removed.
  */
 static void write_steps(struct vj_jbuf *b, unsigned steps)
 {
@@ -235,7 +238,7 @@ static void plan_write(struct vj_jbuf *b, const struct vj_plan *plan, const char
 static void state_json(struct vj_jbuf *b, const struct vj_state *st)
 {
 	vj_jb_open(b, '{');
-	key_i64(b, "version", 4);
+	key_i64(b, "version", 5);
 	key_str(b, "name", st->name);
 	key_str(b, "kind", st->kind == VJ_STATE_SETUP ? "setup" : "run");
 	key_str(b, "origin", st->origin != VJ_ORIGIN_UNKNOWN ? vj_state_origin_name(st->origin) : NULL);
@@ -359,8 +362,13 @@ int vj_state_write_stamped(int dirfd, const struct vj_state *st, struct vj_state
 	if (b.oom)
 		goto oom;
 
-	unlinkat(dirfd, tmp, 0);
+	/* A temporary file already there is a crashed writer's (the name's lock is
+	 * ours), or planted: removed, and made anew. */
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		unlinkat(dirfd, tmp, 0);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
 	if (fd < 0) {
 		vj_err(err, VJ_EXIT_SETUP, errno, "state", tmp, NULL, "cannot create the state file");
 		goto out;

@@ -278,6 +278,25 @@ _Static_assert(sizeof(uid_t) == sizeof(uint32_t) && sizeof(gid_t) == sizeof(uint
 _Static_assert(sizeof(enum vj_accounting) == sizeof(int) && sizeof(enum vj_backend) == sizeof(int),
 	       "the enums are stored as int");
 
+bool vj_record_rows(const struct vj_record *r)
+{
+	if (r->check)
+		return false;
+	for (size_t i = 0; i < r->n; i++) {
+		switch (r->fields[i].kind) {
+		case K_GROUPS:
+		case K_LIMIT:
+		case K_STRS:
+		case K_LIST:
+		case K_REC:
+			return false;
+		default:
+			break;
+		}
+	}
+	return true;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Free and copy                                                              */
 

@@ -98,6 +98,12 @@ struct vj_record {
 
 extern const struct vj_record vj_plan_record, vj_node_record;
 
+/* Whether the state (the brief form) keeps a list of @r as rows of values
+ * under named columns rather than as objects (plan_json.h): true for a record
+ * whose fields are all single values (no list, embedded record, groups or
+ * memlock figure) and that needs no check of its own. */
+bool vj_record_rows(const struct vj_record *r);
+
 /* The text of @f's value in the table: its cell's formatter, or its kind's. */
 int vj_plan_cell_text(FILE *m, const void *rec, const struct vj_field *f);
 

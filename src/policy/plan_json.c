@@ -24,6 +24,7 @@
 /* Writing                                                                    */
 
 static void write_record(struct vj_jbuf *b, const void *rec, const struct vj_record *r, bool brief);
+static void write_rows(struct vj_jbuf *b, const char *items, size_t n, const struct vj_record *r);
 
 static void write_field(struct vj_jbuf *b, const void *rec, const struct vj_field *f, bool brief)
 {
@@ -101,6 +102,10 @@ static void write_field(struct vj_jbuf *b, const void *rec, const struct vj_fiel
 		break;
 	case K_LIST: {
 		const char *items = *CAT(rec, f->off, char *);
+		if (brief && vj_record_rows(f->sub)) {
+			write_rows(b, items, *CAT(rec, f->n_off, size_t), f->sub);
+			break;
+		}
 		vj_jb_open(b, '[');
 		for (size_t i = 0; i < *CAT(rec, f->n_off, size_t) && !b->oom; i++)
 			write_record(b, items + i * f->sub->size, f->sub, brief);
@@ -127,34 +132,66 @@ static void write_record(struct vj_jbuf *b, const void *rec, const struct vj_rec
 	vj_jb_close(b, '}');
 }
 
+/* A list of a record that vj_record_rows allows, in the state's form:
+ * {"columns": [key...], "rows": [[value...]...]}, the columns the brief form's
+ * fields in the table's order, each row one record's values in that order. */
+static void write_rows(struct vj_jbuf *b, const char *items, size_t n, const struct vj_record *r)
+{
+	vj_jb_open(b, '{');
+	vj_jb_key(b, "columns");
+	vj_jb_open(b, '[');
+	for (size_t i = 0; i < r->n; i++)
+		if (!(r->fields[i].flags & F_REASON))
+			vj_jb_str(b, r->fields[i].key);
+	vj_jb_close(b, ']');
+	vj_jb_key(b, "rows");
+	vj_jb_open(b, '[');
+	for (size_t j = 0; j < n && !b->oom; j++) {
+		const char *rec = items + j * r->size;
+
+		vj_jb_open(b, '[');
+		for (size_t i = 0; i < r->n; i++)
+			if (!(r->fields[i].flags & F_REASON))
+				write_field(b, rec, &r->fields[i], true);
+		vj_jb_close(b, ']');
+	}
+	vj_jb_close(b, ']');
+	vj_jb_close(b, '}');
+}
+
 void vj_plan_json_write(struct vj_jbuf *b, const struct vj_plan *p, unsigned flags)
 {
 	write_record(b, p, &vj_plan_record, flags & VJ_PLAN_JSON_BRIEF);
 }
 
 /* ------------------------------------------------------------------------- */
-/* Reading: each reader answers 0, or -1 for a missing or malformed member   */
+/* Reading: each reader answers 0, or -1 for a missing or malformed member.  A
+ * field's reader takes its value (NULL when absent or null), wherever it came
+ * from: an object's member, or a row's cell under the field's column.        */
 
-static int r_int(json_object *o, const char *key, int64_t min, int64_t max, int64_t *out)
+/* A number in [min, max]. */
+static int v_int(json_object *v, int64_t min, int64_t max, int64_t *out)
 {
-	return vj_jr_int(o, key, min, max, out);
+	if (!v || !json_object_is_type(v, json_type_int))
+		return -1;
+	errno = 0;
+	*out = json_object_get_int64(v);
+	return errno == 0 && *out >= min && *out <= max ? 0 : -1;
 }
 
-static const char *r_string(json_object *o, const char *key)
+static const char *v_string(json_object *v)
 {
-	json_object *v = vj_jr_member(o, key);
-
 	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
 /* A number in [0, UINT32_MAX]. */
-static int r_u32(json_object *o, const char *key, uint32_t *out)
+static int v_u32(json_object *v, uint32_t *out)
 {
-	int64_t v;
+	int64_t n;
 
-	if (r_int(o, key, 0, UINT32_MAX, &v) < 0)
+	if (v_int(v, 0, UINT32_MAX, &n) < 0)
 		return -1;
-	*out = (uint32_t)v;
+	*out = (uint32_t)n;
 	return 0;
 }
 
@@ -165,7 +202,7 @@ static int r_limit(json_object *ml, struct vj_memlock_plan *m)
 	int64_t v;
 
 	/* (a JSON null is a member whose value is NULL) */
-	if (!json_object_object_get_ex(ml, "bytes", &bytes))
+	if (!ml || !json_object_object_get_ex(ml, "bytes", &bytes))
 		return -1;
 	if (vj_jr_member(ml, "unchanged")) {
 		if (vj_jr_flag(ml, "unchanged", &m->unchanged) < 0 || vj_jr_flag(ml, "unlimited", &m->unlimited) < 0 ||
@@ -191,7 +228,7 @@ static int r_groups(json_object *a, void *rec, const struct vj_field *f)
 	size_t n;
 	gid_t *g;
 
-	if (!json_object_is_type(a, json_type_array))
+	if (!a || !json_object_is_type(a, json_type_array))
 		return -1;
 	n = json_object_array_length(a);
 	if (!(g = *AT(rec, f->off, gid_t *) = calloc(n ? n : 1, sizeof(gid_t))))
@@ -210,25 +247,89 @@ static int r_groups(json_object *a, void *rec, const struct vj_field *f)
 }
 
 static int read_record(json_object *o, void *rec, const struct vj_record *r);
+static int read_field(json_object *o, json_object *v, void *rec, const struct vj_field *f);
 
-static int r_list(json_object *o, void *rec, const struct vj_field *f)
+/* The longest record a list in rows may have (vj_record_rows). */
+#define ROW_FIELDS_MAX 32
+
+/*
+ * A list in rows (the state from version 5): {"columns": [key...], "rows":
+ * [[value...]...]}.  Each column names a field of @r, once; a field without a
+ * column reads as absent (an error where it is required), a column no field
+ * has is an error, and each row has one value per column.
+ */
+static int r_rows(json_object *t, char *items, size_t *count, const struct vj_record *r)
 {
-	json_object *a;
+	json_object *cols = vj_jr_member(t, "columns"), *rows = vj_jr_member(t, "rows");
+	int col_of[ROW_FIELDS_MAX]; /* field -> its column, -1: none */
+	size_t ncols, n;
+
+	if (!vj_record_rows(r) || r->n > ROW_FIELDS_MAX || !cols || !json_object_is_type(cols, json_type_array) ||
+	    !rows || !json_object_is_type(rows, json_type_array))
+		return -1;
+	for (size_t i = 0; i < r->n; i++)
+		col_of[i] = -1;
+	ncols = json_object_array_length(cols);
+	for (size_t c = 0; c < ncols; c++) {
+		const char *key = v_string(json_object_array_get_idx(cols, c));
+		size_t i = 0;
+
+		while (key && i < r->n && (r->fields[i].flags & F_PLAN || strcmp(r->fields[i].key, key) != 0))
+			i++;
+		if (!key || i == r->n || col_of[i] >= 0)
+			return -1;
+		col_of[i] = (int)c;
+	}
+	n = json_object_array_length(rows);
+	for (size_t j = 0; j < n; j++) {
+		json_object *row = json_object_array_get_idx(rows, j);
+		char *rec = items + (*count)++ * r->size; /* counted first: freed with the plan */
+
+		if (!json_object_is_type(row, json_type_array) || json_object_array_length(row) != ncols)
+			return -1;
+		for (size_t i = 0; i < r->n; i++)
+			if (!(r->fields[i].flags & F_PLAN) &&
+			    read_field(NULL, col_of[i] < 0 ? NULL : json_object_array_get_idx(row, (size_t)col_of[i]),
+				       rec, &r->fields[i]) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+/* A list: an array of objects (`plan --json`, and the state before version 5),
+ * or rows (r_rows); absent: empty where it is optional. */
+static int r_list(json_object *v, void *rec, const struct vj_field *f)
+{
 	size_t n, *count = AT(rec, f->n_off, size_t);
+	bool rows = v && json_object_is_type(v, json_type_object);
 	char *items;
 
-	if (vj_jr_objects(o, f->key, f->flags & F_OPT, &a, &n) < 0 ||
-	    !(items = *AT(rec, f->off, char *) = calloc(n ? n : 1, f->sub->size)))
+	if (!v)
+		return f->flags & F_OPT ? 0 : -1;
+	if (rows) {
+		json_object *a = vj_jr_member(v, "rows");
+
+		if (!a || !json_object_is_type(a, json_type_array))
+			return -1;
+		n = json_object_array_length(a);
+	} else if (json_object_is_type(v, json_type_array))
+		n = json_object_array_length(v);
+	else
 		return -1;
+	if (!(items = *AT(rec, f->off, char *) = calloc(n ? n : 1, f->sub->size)))
+		return -1;
+	if (rows)
+		return r_rows(v, items, count, f->sub);
 	for (size_t i = 0; i < n; i++) /* each one counted first: freed with the plan */
-		if (read_record(json_object_array_get_idx(a, i), items + (*count)++ * f->sub->size, f->sub) < 0)
+		if (read_record(json_object_array_get_idx(v, i), items + (*count)++ * f->sub->size, f->sub) < 0)
 			return -1;
 	return 0;
 }
 
-static int read_field(json_object *o, void *rec, const struct vj_field *f)
+/* @f's value @v, of the object @o (NULL in a row: no record that needs it is
+ * ever a row). */
+static int read_field(json_object *o, json_object *v, void *rec, const struct vj_field *f)
 {
-	json_object *v = vj_jr_member(o, f->key);
 	const char *s;
 	int64_t n;
 	uint32_t u;
@@ -237,53 +338,62 @@ static int read_field(json_object *o, void *rec, const struct vj_field *f)
 		return 0;
 	switch (f->kind) {
 	case K_STR:
-		if (vj_jr_str(o, f->key, f->flags & F_ABS, AT(rec, f->off, char *)) < 0)
+		*AT(rec, f->off, char *) = NULL;
+		if (!v)
+			return f->flags & F_REQ ? -1 : 0;
+		if (!(s = v_string(v)) || ((f->flags & F_ABS) && s[0] != '/'))
 			return -1;
-		return (f->flags & F_REQ) && !*AT(rec, f->off, char *) ? -1 : 0;
+		return (*AT(rec, f->off, char *) = strdup(s)) ? 0 : -1;
 	case K_U32:
-		return r_u32(o, f->key, AT(rec, f->off, uint32_t));
+		return v_u32(v, AT(rec, f->off, uint32_t));
 	case K_INT:
-		if (r_int(o, f->key, f->min, f->max, &n) < 0)
+		if (v_int(v, f->min, f->max, &n) < 0)
 			return -1;
 		*AT(rec, f->off, int) = (int)n;
 		return 0;
 	case K_UINT:
-		if (r_int(o, f->key, f->min, f->max, &n) < 0)
+		if (v_int(v, f->min, f->max, &n) < 0)
 			return -1;
 		*AT(rec, f->off, unsigned) = (unsigned)n;
 		return 0;
 	case K_U64:
-		if (r_int(o, f->key, f->min, f->max, &n) < 0)
+		if (v_int(v, f->min, f->max, &n) < 0)
 			return -1;
 		*AT(rec, f->off, uint64_t) = (uint64_t)n;
 		return 0;
 	case K_SIZE:
-		if (r_int(o, f->key, f->min, f->max, &n) < 0)
+		if (v_int(v, f->min, f->max, &n) < 0)
 			return -1;
 		*AT(rec, f->off, size_t) = (size_t)n;
 		return 0;
 	case K_BOOL:
-		return vj_jr_flag(o, f->key, AT(rec, f->off, bool));
+		*AT(rec, f->off, bool) = false;
+		if (!v)
+			return 0;
+		if (!json_object_is_type(v, json_type_boolean))
+			return -1;
+		*AT(rec, f->off, bool) = json_object_get_boolean(v);
+		return 0;
 	case K_DEVTYPE:
-		if (!(s = r_string(o, f->key)) || (strcmp(s, "c") != 0 && strcmp(s, "b") != 0))
+		if (!(s = v_string(v)) || (strcmp(s, "c") != 0 && strcmp(s, "b") != 0))
 			return -1;
 		*AT(rec, f->off, char) = s[0];
 		return 0;
 	case K_DEVNUM:
-		if ((s = r_string(o, f->key)) && !strcmp(s, "*")) {
+		if ((s = v_string(v)) && !strcmp(s, "*")) {
 			*AT(rec, f->off, uint32_t) = VJ_RULE_ANY;
 			return 0;
 		}
-		return r_u32(o, f->key, AT(rec, f->off, uint32_t));
+		return v_u32(v, AT(rec, f->off, uint32_t));
 	case K_ACCESS:
-		if ((s = r_string(o, f->key)))
+		if ((s = v_string(v)))
 			return vj_access_parse(s, AT(rec, f->off, unsigned)) < 0 ? -1 : 0;
-		if (r_u32(o, f->key, &u) < 0 || u > (VJ_ACC_READ | VJ_ACC_WRITE | VJ_ACC_MKNOD))
+		if (v_u32(v, &u) < 0 || u > (VJ_ACC_READ | VJ_ACC_WRITE | VJ_ACC_MKNOD))
 			return -1;
 		*AT(rec, f->off, unsigned) = u;
 		return 0;
 	case K_MODE:
-		if ((s = r_string(o, f->key))) {
+		if ((s = v_string(v))) {
 			char *end;
 			unsigned long m;
 
@@ -294,26 +404,24 @@ static int read_field(json_object *o, void *rec, const struct vj_field *f)
 			*AT(rec, f->off, mode_t) = (mode_t)(m & 0777);
 			return 0;
 		}
-		if (r_u32(o, f->key, &u) < 0)
+		if (v_u32(v, &u) < 0)
 			return -1;
 		*AT(rec, f->off, mode_t) = (mode_t)(u & 0777);
 		return 0;
 	case K_ACCOUNTING:
-		if (v && !(s = r_string(o, f->key)) && !json_object_is_type(v, json_type_null))
-			return -1;
-		s = r_string(o, f->key);
-		if (s && strcmp(s, "per-user") != 0 && strcmp(s, "per-process") != 0)
+		s = v_string(v);
+		if ((v && !s) || (s && strcmp(s, "per-user") != 0 && strcmp(s, "per-process") != 0))
 			return -1;
 		*AT(rec, f->off, enum vj_accounting) =
 			s && !strcmp(s, "per-user") ? VJ_ACCOUNTING_PER_USER : VJ_ACCOUNTING_PER_PROCESS;
 		return 0;
 	case K_BACKEND:
-		if (!(s = r_string(o, f->key)) || (strcmp(s, "legacy") != 0 && strcmp(s, "iommufd") != 0))
+		if (!(s = v_string(v)) || (strcmp(s, "legacy") != 0 && strcmp(s, "iommufd") != 0))
 			return -1;
 		*AT(rec, f->off, enum vj_backend) = !strcmp(s, "legacy") ? VJ_BACKEND_LEGACY : VJ_BACKEND_IOMMUFD;
 		return 0;
 	case K_PCI:
-		if (!(s = r_string(o, f->key)) || strlen(s) >= sizeof(((struct vj_hostdev_plan *)0)->pci))
+		if (!(s = v_string(v)) || strlen(s) >= sizeof(((struct vj_hostdev_plan *)0)->pci))
 			return -1;
 		strcpy(AT(rec, f->off, char), s);
 		return 0;
@@ -324,7 +432,7 @@ static int read_field(json_object *o, void *rec, const struct vj_field *f)
 	case K_STRS:
 		return -1; /* F_PLAN: never read */
 	case K_LIST:
-		return r_list(o, rec, f);
+		return r_list(v, rec, f);
 	case K_REC:
 		return v ? read_record(v, AT(rec, f->off, char), f->sub) : -1;
 	}
@@ -336,7 +444,8 @@ static int read_record(json_object *o, void *rec, const struct vj_record *r)
 	if (!o || !json_object_is_type(o, json_type_object))
 		return -1;
 	for (size_t i = 0; i < r->n; i++)
-		if (!(r->fields[i].flags & F_PLAN) && read_field(o, rec, &r->fields[i]) < 0)
+		if (!(r->fields[i].flags & F_PLAN) &&
+		    read_field(o, vj_jr_member(o, r->fields[i].key), rec, &r->fields[i]) < 0)
 			return -1;
 	return r->check ? r->check(rec, o) : 0;
 }

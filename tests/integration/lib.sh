@@ -10,6 +10,15 @@ MKDEVROOT="$VJ_SOURCE_ROOT/tests/mkdevroot"
 CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:verify_asan_link_order=0}
 
+# The plan a state file keeps (STATE), through a jq FILTER (default "."), with its
+# lists of records as objects whatever the file's form: from version 5 the state
+# keeps the lists of single-value records (nodes, rules, iommufd, bars) as
+# {"columns": [...], "rows": [[...]...]}, `plan --json` and older states as objects.
+state_plan() { # STATE [FILTER] (jq -rc)
+	jq -rc '.plan | walk(if type == "object" and has("columns") and has("rows")
+		then .columns as $c | [.rows[] | [$c, .] | transpose | map({(.[0]): .[1]}) | add] else . end) | '"${2:-.}" "$1"
+}
+
 _cleanups=()
 on_exit() { _cleanups+=("$1"); }
 _run_cleanups() {

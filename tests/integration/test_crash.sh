@@ -32,7 +32,7 @@ crash_tests() {
 	snapshot() {
 		bpftool map dump pinned /sys/fs/bpf/vfiojail/vj/rules | grep -v "^Found"
 		nsenter --mount=/run/vfiojail/ns/vj find /dev -xdev -printf "%p %y %U:%G %m\n" | sort
-		jq -c '.plan | [.nodes, .rules, .memlock]' /run/vfiojail/vj.json
+		state_plan /run/vfiojail/vj.json '[.nodes, .rules, .memlock]'
 	}
 	unchanged() { # WHAT REFERENCE
 		snapshot >"$WORK/now"
@@ -122,7 +122,7 @@ crash_tests() {
 	snapshot() {
 		bpftool map dump pinned /sys/fs/bpf/vfiojail/vj/rules | grep -v "^Found"
 		nsenter --target "$vmm" --mount find /dev -xdev -printf "%p %y %U:%G %m\n" | sort
-		jq -c '.plan | [.nodes, .rules, .memlock]' /run/vfiojail/vj.json
+		state_plan /run/vfiojail/vj.json '[.nodes, .rules, .memlock]'
 	}
 	recover() { # WHAT
 		local verb

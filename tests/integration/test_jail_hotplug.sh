@@ -55,7 +55,7 @@ jail_hotplug_tests() {
 	expect "open $WORK/foreign/x" ENXIO
 	expect "open /dev/vfio/devices/vfio0" ENXIO
 	expect "memlock" "4194304 8388608"
-	node() { jq -r ".plan.nodes[] | select(.path == \"$1\") | \"\(.type) \(.uid):\(.gid) \(.mode)\"" "$st"; }
+	node() { state_plan "$st" ".nodes[] | select(.path == \"$1\") | \"\(.type) \(.uid):\(.gid) \(.mode)\""; }
 	assert_eq "$(node /dev/x)" "c 65534:65534 0600" "the planned node of /dev/x"
 	assert_eq "$(injail stat -c "%F %t:%T %u:%g %a" /dev/x)" "character special file f2:0 65534:65534 600" "/dev/x in the jail"
 	assert_eq "$(injail stat -c "%t:%T %u:%g %a" /dev/vfio/devices/vfio0)" "f0:0 65534:65534 600" "vfio0 in the jail"

@@ -26,9 +26,9 @@ JSON
 	st=/run/vfiojail/vm1.json
 	assert_eq "$(jq -r .kind $st)" setup "state kind"
 	assert_eq "$(jq -r .ns $st)" /run/vfiojail/ns/vm1 "state names the binding"
-	assert_eq "$(jq -r ".plan.memlock.bytes" $st)" 2097152 "state keeps the memlock plan"
-	assert_eq "$(jq -r "[.plan.nodes[].path] | sort | join(\" \")" $st)" "$(pq "[.nodes[].path] | sort | join(\" \")")" "state keeps the planned nodes"
-	assert_eq "$(jq -r ".plan.rules | length" $st)" "$(pq ".rules | length")" "state keeps the planned rules"
+	assert_eq "$(state_plan $st .memlock.bytes)" 2097152 "state keeps the memlock plan"
+	assert_eq "$(state_plan $st "[.nodes[].path] | sort | join(\" \")")" "$(pq "[.nodes[].path] | sort | join(\" \")")" "state keeps the planned nodes"
+	assert_eq "$(state_plan $st ".rules | length")" "$(pq ".rules | length")" "state keeps the planned rules"
 	assert_eq "$(jq -r ".spec.hostdevs[0].pci" $st)" 0009:06:00.0 "state keeps the spec"
 	grep -q " /run/vfiojail/ns/vm1 .* - nsfs " /proc/self/mountinfo || fail "no nsfs binding"
 	[[ "$(findmnt -no PROPAGATION /run/vfiojail/ns)" == private ]] || fail "ns dir is not private"
@@ -79,6 +79,36 @@ JSON
 	assert_eq "$rc" 2 "enter of an unknown name"
 	[[ -f $st && -d "$CG/vfiojail-vm1" ]] || fail "the jail stays after its processes left"
 	pass "enter runs the command in the kept jail"
+
+	# A jail made by the previous vfiojail: its state of version 4 keeps the plan's
+	# lists as objects (as plan --json has them).  status, attach, detach and
+	# teardown take it as they take their own; the first write makes it version 5.
+	as_v4() {
+		jq -c --argjson plan "$(state_plan $st)" '.version = 4 | .plan = $plan' $st >"$WORK/v4.json"
+		cat "$WORK/v4.json" >$st
+		assert_eq "$(jq -r '[.version, (.plan | .nodes, .rules, .iommufd, .hostdevs[0].bars | type)] | join(" ")' $st)" \
+			"4 array array array array" "a state of version 4"
+	}
+	mknod -m 0666 "$HOST/dev/x" c 242 0
+	as_v4
+	capture "$VFIOJAIL" status vm1
+	assert_eq "$rc" 0 "status of a version 4 state ($out$err)"
+	assert_contains "$out" "OK    rules" "the rules of a version 4 state checked"
+	capture "$VFIOJAIL" attach vm1 "${roots[@]}" --device /dev/x
+	assert_eq "$rc" 0 "attach to a version 4 state ($err)"
+	assert_eq "$(jq -r '[.version, (.plan.nodes | type)] | join(" ")' $st)" "5 object" "attach writes version 5"
+	assert_eq "$(state_plan $st ".nodes[] | select(.path == \"/dev/x\") | \"\(.major):\(.minor)\"")" 242:0 \
+		"the attached node in the state"
+	assert_eq "$(state_plan $st "[.nodes[].path] | length")" "$(($(pq ".nodes | length") + 1))" "the nodes of version 4 kept"
+	as_v4
+	capture "$VFIOJAIL" detach vm1 "${roots[@]}" --device /dev/x
+	assert_eq "$rc" 0 "detach from a version 4 state ($err)"
+	assert_eq "$(state_plan $st "[.nodes[].path] | sort | join(\" \")")" "$(pq "[.nodes[].path] | sort | join(\" \")")" \
+		"detach leaves the planned nodes"
+	capture "$VFIOJAIL" status vm1
+	assert_eq "$rc" 0 "status after detach ($out$err)"
+	as_v4
+	pass "a version 4 state (the previous vfiojail's) is read, changed and written as version 5"
 
 	capture "$VFIOJAIL" teardown vm1
 	assert_eq "$rc" 0 "teardown ($err)"

@@ -123,7 +123,7 @@ for kib in 4096 6144; do
 	assert_eq "$rc" 0 "virsh start, hard_limit $kib KiB ($err; $(tail -3 "$WORK/serve.log"))"
 	pid=$(qemu_pid)
 	assert_eq "$(memlock "$pid")" "$((kib * 1024))/$((kib * 1024))" "QEMU's RLIMIT_MEMLOCK (soft/hard) for hard_limit $kib KiB"
-	assert_eq "$(jq -r .plan.memlock.bytes "$state/$name.json")" "$((kib * 1024))" "the jail's plan is the derived one"
+	assert_eq "$(state_plan "$state/$name.json" .memlock.bytes)" "$((kib * 1024))" "the jail's plan is the derived one"
 	lv_virsh destroy "$name" >/dev/null
 	nothing_left "destroy"
 done

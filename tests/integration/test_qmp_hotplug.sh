@@ -80,10 +80,10 @@ qmp_hotplug_tests() {
 	start "$WORK/q/s" python3 "$fake" "$WORK/q/s" qemu 10de 2342
 	capture "$VFIOJAIL" attach vm1 --hostdev $dev --qmp "$WORK/q/s" --qmp-iommufd iommufd0
 	assert_eq "$rc" 0 "attach --qmp ($err)"
-	assert_eq "$(jq -r ".plan.hostdevs[] | select(.pci == \"$dev\") | .fd" "$st")" "$id" "the state records the fd name"
-	assert_eq "$(jq -c '[.plan.nodes, .plan.rules]' "$st")" "$(jq -c '[.plan.nodes, .plan.rules]' "$WORK/before")" \
+	assert_eq "$(state_plan "$st" ".hostdevs[] | select(.pci == \"$dev\") | .fd")" "$id" "the state records the fd name"
+	assert_eq "$(state_plan "$st" '[.nodes, .rules]')" "$(state_plan "$WORK/before" '[.nodes, .rules]')" \
 		"the jail's nodes and rules are as before"
-	assert_eq "$(jq -r '[.plan.nodes[].path | select(startswith("/dev/vfio"))] | length' "$st")" 0 "no VFIO node in the jail"
+	assert_eq "$(state_plan "$st" '[.nodes[].path | select(startswith("/dev/vfio"))] | length')" 0 "no VFIO node in the jail"
 	assert_eq "$(soft "$vm")" 4194304 "memlock raised in the VM"
 	holds_full "$vm" || fail "the VM does not hold the device's fd"
 	holds_full $$ && fail "vfiojail's test shell holds the device"
@@ -98,19 +98,19 @@ qmp_hotplug_tests() {
 	# no rule for it appears, its fd name stays.
 	capture "$VFIOJAIL" attach vm1 --device /dev/net/tun
 	assert_eq "$rc" 0 "a plain attach beside it ($err)"
-	assert_eq "$(jq -r '[.plan.nodes[].path | select(startswith("/dev/vfio"))] | length' "$st")" 0 "still no VFIO node"
-	assert_eq "$(jq -r ".plan.hostdevs[] | select(.pci == \"$dev\") | .fd" "$st")" "$id" "the fd name stays"
+	assert_eq "$(state_plan "$st" '[.nodes[].path | select(startswith("/dev/vfio"))] | length')" 0 "still no VFIO node"
+	assert_eq "$(state_plan "$st" ".hostdevs[] | select(.pci == \"$dev\") | .fd")" "$id" "the fd name stays"
 	capture "$VFIOJAIL" detach vm1 --device /dev/net/tun
 	assert_eq "$rc" 0 "a plain detach beside it ($err)"
-	assert_eq "$(jq -r '[.plan.nodes[].path | select(startswith("/dev/vfio") or . == "/dev/net/tun")] | length' "$st")" 0 \
+	assert_eq "$(state_plan "$st" '[.nodes[].path | select(startswith("/dev/vfio") or . == "/dev/net/tun")] | length')" 0 \
 		"no VFIO node, tun gone"
-	assert_eq "$(jq -r ".plan.hostdevs[] | select(.pci == \"$dev\") | .fd" "$st")" "$id" "the fd name still stays"
+	assert_eq "$(state_plan "$st" ".hostdevs[] | select(.pci == \"$dev\") | .fd")" "$id" "the fd name still stays"
 	pass "attach --qmp: the VM holds the fd, the jail has no node or rule for it, memlock raised"
 
 	capture "$VFIOJAIL" detach vm1 --hostdev $dev --qmp "$WORK/q/s"
 	assert_eq "$rc" 0 "detach --qmp ($err)"
 	holds_full "$vm" && fail "the VM still holds the device after detach"
-	assert_eq "$(jq -r '.plan.hostdevs | length' "$st")" 0 "the state has no hostdev left"
+	assert_eq "$(state_plan "$st" '.hostdevs | length')" 0 "the state has no hostdev left"
 	capture "$VFIOJAIL" detach vm1 --hostdev $dev --qmp "$WORK/q/s"
 	assert_eq "$rc" 2 "a second detach ($err)"
 	stop
