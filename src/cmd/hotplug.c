@@ -178,7 +178,9 @@ static int spec_load(const struct vj_state *st, struct vj_spec **out, struct vj_
 	if (!st->spec)
 		return vj_err(err, VJ_EXIT_SETUP, 0, "state", st->name,
 			      "vfiojail teardown NAME, then setup again", "the state keeps no spec");
-	if (vj_spec_parse_string(st->spec, out, err) == 0)
+	/* the tree vj_state_read parsed with the text: not parsed a second time */
+	if (st->spec_tree ? vj_spec_from_json(st->spec_tree, "spec", out, err) == 0
+			  : vj_spec_parse_string(st->spec, out, err) == 0)
 		return 0;
 	vj_err_wrap(err, "state", st->name, "the spec kept in the state cannot be read back");
 	if (err && *err)

@@ -1027,6 +1027,7 @@ int vj_apply_change(struct vj_apply *a, struct vj_plan *to, char *spec, const en
 	if (r == 0) {
 		vj_plan_free(from);
 		free(from_spec);
+		vj_state_spec_tree_drop(a->st); /* read with the old spec */
 		free(c->plan_json);
 		free(c);
 		return 0;

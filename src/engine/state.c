@@ -468,6 +468,17 @@ static int read_object_text(json_object *o, const char *key, char **out)
 	return *out ? 0 : -1;
 }
 
+/* The tree of the member @key that read_object_text made @text from, kept. */
+static int keep_tree(json_object *o, const char *key, const char *text, struct json_object **out)
+{
+	json_object *v;
+
+	*out = NULL;
+	if (text && json_object_object_get_ex(o, key, &v))
+		*out = json_object_get(v);
+	return 0;
+}
+
 static int read_plan(json_object *o, struct vj_plan **out)
 {
 	*out = NULL;
@@ -588,7 +599,8 @@ static int read_extra(json_object *o, struct vj_state *st)
 	    vj_jr_str(o, "ns", true, &st->ns_path) < 0 || read_plan(o, &st->plan) < 0 ||
 	    vj_jr_str(o, "cgroup_parent", false, &st->cgroup_parent) < 0 ||
 	    vj_jr_flag(o, "iommufd_best_effort", &st->iommufd_best_effort) < 0 ||
-	    read_object_text(o, "spec", &st->spec) < 0 || read_steps(o, "ledger", &st->ledger, &ledger) < 0 ||
+	    read_object_text(o, "spec", &st->spec) < 0 || keep_tree(o, "spec", st->spec, &st->spec_tree) < 0 ||
+	    read_steps(o, "ledger", &st->ledger, &ledger) < 0 ||
 	    read_change(o, st) < 0)
 		return -1;
 	if (!ledger) /* an older vfiojail's state: whatever it names may exist */
@@ -713,6 +725,12 @@ int vj_state_list(int dirfd, char ***names, size_t *n, struct vj_error **err)
 	return 0;
 }
 
+void vj_state_spec_tree_drop(struct vj_state *st)
+{
+	json_object_put(st->spec_tree);
+	st->spec_tree = NULL;
+}
+
 void vj_state_clear(struct vj_state *st)
 {
 	free(st->name);
@@ -721,6 +739,7 @@ void vj_state_clear(struct vj_state *st)
 	free(st->ns_path);
 	vj_plan_free(st->plan);
 	free(st->spec);
+	json_object_put(st->spec_tree);
 	free(st->sysfs_root);
 	free(st->proc_root);
 	free(st->dev_root);

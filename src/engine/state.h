@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "memlock.h"
+
+struct json_object;
 #include "vfiojail/vfiojail.h"
 
 enum vj_state_kind {
@@ -100,6 +102,9 @@ struct vj_state {
 	/* What later commands need (setup; NULL/false in older files): */
 	struct vj_plan *plan; /* uid, gid, nodes, rules, memlock, iommufd     */
 	char *spec;        /* the spec as JSON text, for re-planning          */
+	/* that spec's tree as vj_state_read parsed it (a reference: re-planning
+	 * need not parse the text again); NULL when @spec is not the one read */
+	struct json_object *spec_tree;
 	char *sysfs_root, *proc_root, *dev_root, *cgroup_parent; /* as given  */
 	bool iommufd_best_effort;
 	/* The ledger, written ahead: the steps that made the jail's own objects (the
@@ -160,5 +165,7 @@ int vj_state_read(int dirfd, const char *name, struct vj_state *st, struct vj_er
 int vj_state_list(int dirfd, char ***names, size_t *n, struct vj_error **err);
 /* Unlink NAME.json; absent is fine. */
 int vj_state_remove(int dirfd, const char *name, struct vj_error **err);
+/* The spec's tree goes (its text was replaced): NULL. */
+void vj_state_spec_tree_drop(struct vj_state *st);
 void vj_state_clear(struct vj_state *st);
 void vj_state_change_free(struct vj_state_change *c);
