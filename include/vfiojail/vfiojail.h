@@ -325,6 +325,9 @@ struct vj_plan {
 struct vj_plan_opts {
 	struct vj_roots roots;
 	const char *cgroup_parent; /* relative to the cgroup2 root; NULL = caller's own */
+	/* the cgroup of a jail that exists (attach, detach re-plan it): the plan's
+	 * cgroup as it is, not worked out from the caller's again; NULL = work it out */
+	const char *cgroup;
 };
 
 /* The plan of @spec on this host (@opts may be NULL: the real roots, the caller's

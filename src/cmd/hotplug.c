@@ -337,6 +337,7 @@ static int hotplug(const char *name, const struct vj_hotplug *hp, const struct v
 	po = (struct vj_plan_opts){
 		.roots = { .sysfs = j.st.sysfs_root, .proc = j.st.proc_root, .dev = j.st.dev_root },
 		.cgroup_parent = j.st.cgroup_parent,
+		.cgroup = j.st.cgroup,
 	};
 	if (vj_plan_build(spec, &po, &next, err) < 0)
 		goto out;
@@ -756,6 +757,7 @@ static int qmp_plan(struct vj_jail *j, const char *name, const struct vj_hotplug
 	po = (struct vj_plan_opts){
 		.roots = { .sysfs = j->st.sysfs_root, .proc = j->st.proc_root, .dev = j->st.dev_root },
 		.cgroup_parent = j->st.cgroup_parent,
+		.cgroup = j->st.cgroup,
 	};
 	if (vj_plan_build(*spec, &po, next, err) < 0)
 		return -1;

@@ -165,6 +165,8 @@ static int plan_cgroup(struct vj_plan *p, const struct vj_plan_opts *o, struct v
 	_cleanup_free_ char *root = NULL, *parent = NULL;
 	struct vj_error *e = NULL;
 
+	if (o->cgroup) /* the jail's own, where it is: whoever re-plans it */
+		return (p->cgroup = strdup(o->cgroup)) ? 0 : oom(err);
 	if (o->cgroup_parent && cgroup_parent_check(o->cgroup_parent, err) < 0)
 		return -1;
 	if (vj_cgroup2_root(vj_root_proc(&o->roots), &root, &e) < 0) {

@@ -65,6 +65,22 @@ jail_hotplug_tests() {
 	assert_contains "$out" "$opener_pid" "the opener is listed"
 	pass "attach: the node appears, open() reaches the driver and memlock rises in the same process"
 
+	# attach and detach run from another cgroup than setup's: the re-plan keeps the
+	# jail's own cgroup (the state's), not one worked out from where the caller is.
+	mkdir "$CG/elsewhere"
+	on_exit "rmdir '$CG/elsewhere' 2>/dev/null"
+	from_elsewhere() { capture bash -c 'echo $$ >"$1/cgroup.procs" && exec "${@:2}"' _ "$CG/elsewhere" "$VFIOJAIL" "$@"; }
+	from_elsewhere attach vm1 "${roots[@]}" --device /dev/y
+	assert_eq "$rc" 0 "attach from another cgroup ($err)"
+	assert_eq "$(state_plan "$st" .cgroup)" "$CG/vfiojail-vm1" "the plan's cgroup is still the jail's"
+	expect "open /dev/y" ENXIO
+	from_elsewhere detach vm1 "${roots[@]}" --device /dev/y
+	assert_eq "$rc" 0 "detach from another cgroup ($err)"
+	assert_eq "$(state_plan "$st" .cgroup)" "$CG/vfiojail-vm1" "and after the detach"
+	expect "open /dev/y" ENOENT
+	rmdir "$CG/elsewhere"
+	pass "attach and detach from another cgroup re-plan the jail in its own cgroup"
+
 	# Bad input: exit 2, nothing changed.
 	snapshot before
 	for bad in "--device /dev/x" "--hostdev 0009:06:00.0" "--device /tmp/x" "--hostdev 0009:06:00.9" "--device /dev/x:q" "--name vm2"; do
