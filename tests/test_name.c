@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <errno.h>
+#include <string.h>
 #include <json-c/json.h>
 #include <stdint.h>
 
@@ -339,11 +341,29 @@ static void test_formatters(void **state)
 	assert_string_equal(one, "x");
 }
 
+/* vj_read_small: a /proc file in one read, and its limits. */
+static void test_read_small(void **state)
+{
+	char buf[4096], tiny[8];
+	ssize_t n;
+
+	(void)state;
+	n = vj_read_small("/proc/self/limits", buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal((size_t)n, strlen(buf));
+	assert_non_null(strstr(buf, "Max locked memory"));
+	assert_int_equal(vj_read_small("/proc/self/limits", tiny, sizeof(tiny)), -EFBIG);
+	assert_int_equal(vj_read_small("/nonexistent/file", buf, sizeof(buf)), -ENOENT);
+	n = vj_read_small("/proc/self/stat", buf, sizeof(buf));
+	assert_true(n > 0 && strchr(buf, ')') != NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_names),
 		cmocka_unit_test(test_formatters),
+		cmocka_unit_test(test_read_small),
 		cmocka_unit_test(test_jbuf),
 		cmocka_unit_test(test_invalid_names),
 		cmocka_unit_test(test_null_name_and_default_field),

@@ -195,14 +195,13 @@ int vj_pidfd_running(int pidfd)
 
 int vj_pid_starttime(pid_t pid, uint64_t *ticks)
 {
-	_cleanup_free_ char *path = vj_strdupf("/proc/%d/stat", (int)pid), *buf = NULL;
-	int r;
+	char path[32], buf[4096];
+	ssize_t r;
 
-	if (!path)
-		return -1;
-	r = vj_read_file(path, 4096, &buf);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	r = vj_read_small(path, buf, sizeof(buf));
 	if (r < 0) {
-		errno = r == -ENOENT ? ESRCH : -r;
+		errno = r == -ENOENT ? ESRCH : (int)-r;
 		return -1;
 	}
 	return stat_starttime(buf, ticks);

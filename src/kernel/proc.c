@@ -223,10 +223,10 @@ static uint64_t limit_value(const char *s)
 
 int vj_proc_memlock(pid_t pid, uint64_t *soft, uint64_t *hard)
 {
-	_cleanup_free_ char *path = vj_strdupf("/proc/%d/limits", (int)pid), *buf = NULL;
-	char a[32], b[32], *p;
+	char path[32], buf[8192], a[32], b[32], *p;
 
-	if (!path || vj_read_file(path, 8192, &buf) < 0 || !(p = strstr(buf, "Max locked memory")))
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	if (vj_read_small(path, buf, sizeof(buf)) < 0 || !(p = strstr(buf, "Max locked memory")))
 		return -1;
 	if (sscanf(p + strlen("Max locked memory"), " %31s %31s", a, b) != 2)
 		return -1;
