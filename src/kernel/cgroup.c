@@ -725,15 +725,15 @@ int vj_cgroup_enter(const char *abs_path, pid_t pid, struct vj_error **err)
 int vj_cgroup_populated(const char *abs_path, bool *populated, struct vj_error **err)
 {
 	_cleanup_free_ char *p = vj_path_join(abs_path, "cgroup.events");
-	_cleanup_free_ char *text = NULL;
+	char text[4096];
 	const char *line, *nl;
-	int r;
+	ssize_t r;
 
 	if (!p)
 		return err_oom(err, abs_path);
-	r = vj_read_file(p, 0, &text);
+	r = vj_read_small(p, text, sizeof(text));
 	if (r < 0)
-		return vj_err_sys(err, STEP, p, -r, NULL, "cannot read %s", p);
+		return vj_err_sys(err, STEP, p, (int)-r, NULL, "cannot read %s", p);
 	for (line = text; line; line = nl ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
 		if (strncmp(line, "populated ", 10) != 0)
