@@ -264,7 +264,7 @@ static void tree_close(struct vj_jbuf *b, char close, unsigned level, unsigned f
 	} else if (flags & VJ_JSON_SPACED) {
 		jb_ch(b, ' ');
 	}
-	jb_mem(b, &close, 1);
+	jb_ch(b, close);
 }
 
 static void tree_value(struct vj_jbuf *b, json_object *o, unsigned level, unsigned flags)

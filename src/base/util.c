@@ -99,36 +99,39 @@ char *vj_path_join(const char *root, const char *rel)
 	return s;
 }
 
-ssize_t vj_read_small(const char *path, char *buf, size_t size)
+ssize_t vj_read_fd_small(int fd, char *buf, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	size_t len = 0;
-	int e = 0;
 
-	if (fd < 0)
-		return -errno;
 	while (len + 1 < size) {
 		ssize_t n = read(fd, buf + len, size - 1 - len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			e = errno;
-			break;
-		}
+		if (n < 0)
+			return -errno;
 		len += (size_t)n;
 		/* the end, or a read that left room: procfs and sysfs make a file whole at
 		 * its first read, and a regular file reads short only at its end */
 		if (n == 0 || len + 1 < size)
 			break;
 	}
-	close(fd);
-	if (e)
-		return -e;
 	if (len + 1 >= size)
 		return -EFBIG;
 	buf[len] = '\0';
 	return (ssize_t)len;
+}
+
+ssize_t vj_read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	ssize_t r;
+
+	if (fd < 0)
+		return -errno;
+	r = vj_read_fd_small(fd, buf, size);
+	close(fd);
+	return r;
 }
 
 char *vj_path_parent(const char *path, int levels)

@@ -85,6 +85,8 @@ int vj_read_file(const char *path, size_t max, char **out);
 /* A small file (a /proc or sysfs one) into @buf, NUL-terminated, with one read when it
  * fits: its length, -EFBIG when it does not fit in @size - 1 bytes, or -errno. */
 ssize_t vj_read_small(const char *path, char *buf, size_t size);
+/* The same from @fd, as it stands. */
+ssize_t vj_read_fd_small(int fd, char *buf, size_t size);
 /* Read all of @fd, at most @max bytes, NUL-terminated; 0 or -errno (-EFBIG past @max). */
 int vj_read_fd(int fd, size_t max, char **out, size_t *out_len);
 /* Parse "MAJ:MIN\n" as the kernel writes it in sysfs dev files. */

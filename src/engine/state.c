@@ -454,29 +454,23 @@ static int read_steps(json_object *o, const char *key, unsigned *out, bool *pres
 	return 0;
 }
 
-/* A member holding a JSON object, kept as compact text (absent or null: NULL). */
-static int read_object_text(json_object *o, const char *key, char **out)
+/* A member holding a JSON object, kept as compact text (absent or null: NULL),
+ * and, when @tree is given, the object itself (a reference). */
+static int read_object_text(json_object *o, const char *key, char **out, struct json_object **tree)
 {
 	json_object *v;
 
 	*out = NULL;
+	if (tree)
+		*tree = NULL;
 	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
 		return 0;
 	if (!json_object_is_type(v, json_type_object))
 		return -1;
 	*out = vj_json_text(v, 0);
+	if (*out && tree)
+		*tree = json_object_get(v);
 	return *out ? 0 : -1;
-}
-
-/* The tree of the member @key that read_object_text made @text from, kept. */
-static int keep_tree(json_object *o, const char *key, const char *text, struct json_object **out)
-{
-	json_object *v;
-
-	*out = NULL;
-	if (text && json_object_object_get_ex(o, key, &v))
-		*out = json_object_get(v);
-	return 0;
 }
 
 static int read_plan(json_object *o, struct vj_plan **out)
@@ -498,7 +492,7 @@ static int read_change(json_object *o, struct vj_state *st)
 		return -1;
 	st->change = c;
 	if (read_steps(o, "steps", &c->steps, &present) < 0 || !present ||
-	    read_plan(o, &c->plan) < 0 || !c->plan || read_object_text(o, "spec", &c->spec) < 0 ||
+	    read_plan(o, &c->plan) < 0 || !c->plan || read_object_text(o, "spec", &c->spec, NULL) < 0 ||
 	    !c->spec)
 		return -1;
 	return 0;
@@ -599,7 +593,7 @@ static int read_extra(json_object *o, struct vj_state *st)
 	    vj_jr_str(o, "ns", true, &st->ns_path) < 0 || read_plan(o, &st->plan) < 0 ||
 	    vj_jr_str(o, "cgroup_parent", false, &st->cgroup_parent) < 0 ||
 	    vj_jr_flag(o, "iommufd_best_effort", &st->iommufd_best_effort) < 0 ||
-	    read_object_text(o, "spec", &st->spec) < 0 || keep_tree(o, "spec", st->spec, &st->spec_tree) < 0 ||
+	    read_object_text(o, "spec", &st->spec, &st->spec_tree) < 0 ||
 	    read_steps(o, "ledger", &st->ledger, &ledger) < 0 ||
 	    read_change(o, st) < 0)
 		return -1;

@@ -791,16 +791,23 @@ int vj_devfilter_pinned_cgroup_id(const char *dir, uint64_t *id)
 	return 0;
 }
 
+int vj_devfilter_open_pinned_map(const char *dir, int *map_fd, uint32_t *max_entries, struct vj_error **err)
+{
+	_cleanup_close_ int mfd = open_pin(dir, PIN_RULES, err);
+
+	if (mfd < 0 || check_map(mfd, dir, max_entries, err) < 0)
+		return -1;
+	*map_fd = TAKE_FD(mfd);
+	return 0;
+}
+
 int vj_devfilter_open_pinned(const char *dir, int *map_fd, int *link_fd, struct vj_error **err)
 {
 	_cleanup_close_ int mfd = -1;
 	_cleanup_close_ int lfd = -1;
 
-	if (map_fd) {
-		mfd = open_pin(dir, PIN_RULES, err);
-		if (mfd < 0 || check_map(mfd, dir, NULL, err) < 0)
-			return -1;
-	}
+	if (map_fd && vj_devfilter_open_pinned_map(dir, &mfd, NULL, err) < 0)
+		return -1;
 	if (link_fd) {
 		lfd = open_pin(dir, PIN_LINK, err);
 		if (lfd < 0 || check_link(lfd, dir, err) < 0)
@@ -813,15 +820,6 @@ int vj_devfilter_open_pinned(const char *dir, int *map_fd, int *link_fd, struct 
 	return 0;
 }
 
-int vj_devfilter_open_pinned_map(const char *dir, int *map_fd, uint32_t *max_entries, struct vj_error **err)
-{
-	_cleanup_close_ int mfd = open_pin(dir, PIN_RULES, err);
-
-	if (mfd < 0 || check_map(mfd, dir, max_entries, err) < 0)
-		return -1;
-	*map_fd = TAKE_FD(mfd);
-	return 0;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Growing a pinned filter: a bigger one swapped in on the same link        */

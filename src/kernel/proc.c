@@ -156,53 +156,24 @@ int vj_proc_status(pid_t pid, struct vj_proc_status *out)
 	return vj_proc_status_parse(buf, out);
 }
 
-/*
- * A procfs file of at most STATUS_MAX bytes: the kernel makes it whole at the
- * first read (seq_file's single_open), so a read that leaves room in the buffer
- * has reached its end, and no second read is needed to see it.
- */
+/* /proc/self/status is at most this long (its Groups: line grows with the groups). */
 #define STATUS_MAX 65536
-
-static int read_whole(int fd, char **out, size_t *out_len)
-{
-	_cleanup_free_ char *buf = malloc(STATUS_MAX + 2);
-	size_t len = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, STATUS_MAX + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		len += (size_t)n;
-		if (len > STATUS_MAX)
-			return -EFBIG;
-		if (n == 0 || (size_t)n < STATUS_MAX + 1 - (len - (size_t)n))
-			break; /* the end, or a read that did not fill the room it had */
-	}
-	buf[len] = '\0';
-	*out = TAKE_PTR(buf);
-	*out_len = len;
-	return 0;
-}
 
 int vj_proc_status_self(struct vj_proc_status *out)
 {
 	_cleanup_close_ int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	_cleanup_free_ char *buf = NULL;
+	_cleanup_free_ char *buf = malloc(STATUS_MAX + 2);
 	struct statfs sfs;
-	size_t len = 0;
+	ssize_t len;
 
-	if (fd < 0 || fstatfs(fd, &sfs) < 0)
+	if (!buf || fd < 0 || fstatfs(fd, &sfs) < 0)
 		return -1;
 	if (sfs.f_type != PROC_SUPER_MAGIC) {
 		errno = EXDEV;
 		return -1;
 	}
-	if (read_whole(fd, &buf, &len) < 0 || memchr(buf, '\0', len)) {
+	/* procfs makes the file whole at its first read: one read when it fits */
+	if ((len = vj_read_fd_small(fd, buf, STATUS_MAX + 2)) < 0 || memchr(buf, '\0', (size_t)len)) {
 		errno = EPROTO;
 		return -1;
 	}

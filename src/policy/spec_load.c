@@ -399,28 +399,21 @@ static int read_sized(int fd, char **out, size_t *out_len)
 {
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
-	size_t len = 0, cap;
+	ssize_t n;
 
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 0 || st.st_size > SPEC_FILE_MAX)
 		return vj_read_fd(fd, SPEC_FILE_MAX, out, out_len);
-	cap = (size_t)st.st_size + 1;
-	buf = malloc(cap + 1);
+	buf = malloc((size_t)st.st_size + 2);
 	if (!buf)
 		return -ENOMEM;
-	while (len < cap) {
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0) {
-			buf[len] = '\0';
-			*out = TAKE_PTR(buf);
-			*out_len = len;
-			return 0;
-		}
-		len += (size_t)n;
+	n = vj_read_fd_small(fd, buf, (size_t)st.st_size + 2);
+	if (n >= 0) {
+		*out = TAKE_PTR(buf);
+		*out_len = (size_t)n;
+		return 0;
 	}
+	if (n != -EFBIG)
+		return (int)n;
 	/* Longer than fstat said: read it again from the start, bounded. */
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return -errno;
