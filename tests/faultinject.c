@@ -11,7 +11,8 @@
  *
  * NAME is one of the wrapped entry points below; "write" counts only writes to
  * cgroupfs and "bpf" is syscall(__NR_bpf, ...) as src/kernel/bpfsys.c makes it.  Each process
- * counts its own calls (a child continues from its parent's count at fork).
+ * counts its own calls (a child continues from its parent's count at fork, or
+ * at clone when it shares its parent's memory, as vfiojail's launch child does).
  * Only calls the program makes through the dynamic linker are seen; calls libc
  * makes internally are not.
  */
@@ -46,7 +47,32 @@
 static char fault_name[32];
 static long fault_nth;
 static int fault_errno;
-static long fault_count;
+/* The count of each process, by pid: a child that shares this memory (clone
+ * with CLONE_VM) must not advance its parent's. */
+static struct {
+	pid_t pid;
+	long count;
+} fault_counts[8];
+
+static long *fault_count_of_self(void)
+{
+	pid_t self = getpid(), parent = getppid();
+	size_t n = sizeof(fault_counts) / sizeof(fault_counts[0]), i, slot = n - 1;
+	long from = 0;
+
+	for (i = 0; i < n; i++)
+		if (fault_counts[i].pid == self)
+			return &fault_counts[i].count;
+	for (i = n; i-- > 0;) {
+		if (fault_counts[i].pid == parent)
+			from = fault_counts[i].count;
+		if (fault_counts[i].pid == 0)
+			slot = i;
+	}
+	fault_counts[slot].pid = self;
+	fault_counts[slot].count = from;
+	return &fault_counts[slot].count;
+}
 
 static const struct {
 	const char *name;
@@ -82,7 +108,7 @@ static bool fault_fires_at(const char *name, const char *detail)
 	const char *hit;
 	int saved;
 
-	if (!fault_nth || strcmp(name, fault_name) != 0 || ++fault_count != fault_nth)
+	if (!fault_nth || strcmp(name, fault_name) != 0 || ++*fault_count_of_self() != fault_nth)
 		return false;
 	saved = fault_errno;
 	hit = getenv("VJ_FAULT_HIT");

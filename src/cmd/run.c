@@ -64,7 +64,9 @@ static int join_jail(void *userdata, struct vj_error **err)
 
 /* The VMM's pid goes into the state before the child may exec: a state that
  * cannot be written (a full /run) stops the launch rather than leave a VMM that
- * status and teardown do not know. */
+ * status and teardown do not know.  It runs in the launch child, which shares
+ * our memory (vj_child_run), and may run once more in the parent with the same
+ * pid: the same state again, a new stamp. */
 static int vmm_forked(pid_t pid, void *userdata, struct vj_error **err)
 {
 	struct vj_vmjail *l = userdata;
@@ -123,6 +125,15 @@ static void launch_end(struct vj_vmjail *l)
 	if (l->j.lock_fd < 0 ? vj_teardown_ended_run(l->j.dirfd, &l->j.st, l->stamped ? &l->stamp : NULL, l->o, &e) == 0
 			     : vj_apply_destroy(l->j.dirfd, &l->j.st, true, &e) == 0)
 		return;
+	/* Once more: a passing failure (an open that met ENOMEM, a signal) need
+	 * not leave the jail to a later teardown.  What the first try removed is
+	 * gone; what failed is tried again, under the lock again. */
+	if (l->j.lock_fd < 0 && (!e || e->status != VJ_EXIT_FAIL)) {
+		vj_error_free(e);
+		e = NULL;
+		if (vj_teardown_ended_run(l->j.dirfd, &l->j.st, l->stamped ? &l->stamp : NULL, l->o, &e) == 0)
+			return;
+	}
 	snprintf(msg, sizeof(msg), "cleanup after the VMM exited: %s: %s%s%s",
 		 e && e->object ? e->object : "", e && e->message ? e->message : "",
 		 e && e->errnum ? ": " : "", e && e->errnum ? strerror(e->errnum) : "");
@@ -157,11 +168,14 @@ int vj_run(const struct vj_spec *spec, const struct vj_run_opts *o, struct vj_er
 	if (o->exec) {
 		launch_exec(&l, &old, err); /* returns only on failure */
 		vj_apply_undo(&l.a);
-	} else if ((r = vj_vmm_start_supervised(&l.vmm, join_jail, vmm_forked, vmm_started, &l, &old,
-						&set, err)) < 0) {
-		vj_apply_undo(&l.a);
 	} else {
-		launch_end(&l);
+		r = vj_vmm_start_supervised(&l.vmm, join_jail, vmm_forked, vmm_started, &l, &old, &set, err);
+		/* The child's RLIMIT_MEMLOCK went with it (or became the VMM's). */
+		vj_apply_forget(&l.a, VJ_STEP_VMM_MEMLOCK);
+		if (r < 0)
+			vj_apply_undo(&l.a);
+		else
+			launch_end(&l);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 out:

@@ -926,6 +926,11 @@ int vj_apply_step(struct vj_apply *a, enum vj_step step, struct vj_error **err)
 	return -1;
 }
 
+void vj_apply_forget(struct vj_apply *a, enum vj_step step)
+{
+	a->done &= ~VJ_STEP_BIT(step);
+}
+
 void vj_apply_joined(struct vj_apply *a, char *from)
 {
 	free(a->left_cgroup);

@@ -124,6 +124,11 @@ void vj_apply_vmm_memlock(struct vj_apply *a, enum vj_vmm_memlock_how how, const
  */
 int vj_apply_step(struct vj_apply *a, enum vj_step step, struct vj_error **err);
 
+/* @step was run by another process in this one's memory (the launch child,
+ * which shares it until it execs: vj_child_run): what it changed is that
+ * process's, not this one's to undo. */
+void vj_apply_forget(struct vj_apply *a, enum vj_step step);
+
 /* This process has joined the jail's cgroup, leaving @from (--exec): an undo
  * moves it back first.  Takes @from. */
 void vj_apply_joined(struct vj_apply *a, char *from);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A forked helper and the pipe its error comes back on: one home for the pattern
+ * A child helper and the pipe its error comes back on: one home for the pattern
  * the namespace holder (setup), the hotplug helper and the launch child share.
  * An error crosses as its NUL-separated fields; EOF with nothing means success
  * (or, for the launch child, that exec happened: the pipe is close-on-exec).
@@ -25,15 +25,24 @@ enum vj_child_mode {
 };
 
 /*
- * Fork a child that runs @fn(@arg, &errfd, &e) (@fn may move the error pipe's fd,
- * as the launch child does when it arranges fds 3..).  With @gate, the parent
- * first calls @gate(pid, @arg) and the child runs @fn only once it succeeded
- * (the launch records the VMM's pid before the VMM may exec).  On failure the
- * child sends e and exits with its status.  The parent returns once the child
- * has said how it went: 0, or -1 with the child's error (or a pipe, fork or gate
- * error of step @what, object @object) and the child reaped.  A VJ_CHILD_EXIT
- * child is reaped on success too, and one that died without a word is an error
- * naming @what.
+ * Start a child that runs @fn(@arg, &errfd, &e) (@fn may move the error pipe's
+ * fd, as the launch child does when it arranges fds 3..).  With @gate, @fn runs
+ * only once @gate(pid, @arg) succeeded (the launch records the VMM's pid before
+ * the VMM may exec).  On failure the child sends e and exits with its status.
+ * The parent returns once the child has said how it went: 0, or -1 with the
+ * child's error (or a pipe, fork or gate error of step @what, object @object)
+ * and the child reaped.  A VJ_CHILD_EXIT child is reaped on success too, and
+ * one that died without a word is an error naming @what.
+ *
+ * VJ_CHILD_EXIT and VJ_CHILD_HOLD fork, and @gate runs in the parent.  A
+ * VJ_CHILD_EXEC child of a single-threaded process (not built with ASan) shares
+ * the parent's memory until it execs, as posix_spawn's does, and the parent
+ * sleeps until then: @gate runs in the child with its own pid, and @gate and
+ * @fn must write only what the parent would write itself or never reads again,
+ * and change no environ (vj_vmm's envp).  Where that memory turns out not to be
+ * shared (valgrind makes a fork of it), the parent runs @gate again with the
+ * same pid once the child exec'd: a gate must allow that.  Threaded callers
+ * and ASan builds fork, with @gate in the parent.
  */
 int vj_child_run(struct vj_child *c, enum vj_child_mode mode,
 		 int (*gate)(pid_t pid, void *arg, struct vj_error **err),

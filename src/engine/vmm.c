@@ -194,6 +194,45 @@ static int refuse_daemonize(char *const *argv, struct vj_error **err)
 	return 0;
 }
 
+/* Whether "NAME=..." @a and @b set the same variable. */
+static bool same_name(const char *a, const char *b)
+{
+	size_t n = strcspn(a, "=");
+
+	return strncmp(a, b, n) == 0 && b[n] == '=';
+}
+
+/* v->envp: environ less what the VMM gets anew, then v->env (a later entry of
+ * the same name wins, as with putenv), then LISTEN_PID. */
+static int make_envp(struct vj_vmm *v)
+{
+	size_t n = 0, k = 0, i, j;
+
+	for (char **e = environ; e && *e; e++)
+		n++;
+	v->envp = calloc(n + v->n_fds + 2, sizeof(char *));
+	if (!v->envp)
+		return -1;
+	if (v->listen_pid)
+		memcpy(v->listen_env, "LISTEN_PID=", sizeof("LISTEN_PID="));
+	for (char **e = environ; e && *e; e++) {
+		bool anew = v->listen_pid && same_name(v->listen_env, *e);
+		for (i = 0; !anew && i < v->n_fds; i++)
+			anew = same_name(v->env[i], *e);
+		if (!anew)
+			v->envp[k++] = *e;
+	}
+	for (i = 0; i < v->n_fds; i++) {
+		for (j = i + 1; j < v->n_fds && !same_name(v->env[j], v->env[i]); j++)
+			;
+		if (j == v->n_fds)
+			v->envp[k++] = v->env[i];
+	}
+	if (v->listen_pid)
+		v->envp[k++] = v->listen_env;
+	return 0;
+}
+
 int vj_vmm_prepare(struct vj_vmm *v, struct vj_plan *plan, const struct vj_run_opts *o,
 		   struct vj_error **err)
 {
@@ -219,6 +258,8 @@ int vj_vmm_prepare(struct vj_vmm *v, struct vj_plan *plan, const struct vj_run_o
 	for (i = 0; i < v->n_fds; i++)
 		if (!(v->env[i] = fd_env(v->ids[i], vj_vmm_ctx_first(v) + (int)i)))
 			return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", NULL, NULL, "out of memory");
+	if (make_envp(v) < 0)
+		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", NULL, NULL, "out of memory");
 	return resolve_vmm(argv[0], &v->path, err);
 }
 
@@ -323,6 +364,7 @@ void vj_vmm_free(struct vj_vmm *v)
 	free(v->ids);
 	strv_free(v->argv);
 	strv_free(v->env);
+	free(v->envp); /* its strings are environ's and v->env's */
 	free(v->path);
 	memset(v, 0, sizeof(*v));
 }
@@ -332,7 +374,8 @@ void vj_vmm_free(struct vj_vmm *v)
 
 /* fds 3 .. 3+preserve-1 are the launcher's, kept; the contexts follow in spec
  * order; @keep (the error pipe) goes right after them, close-on-exec; every other
- * fd above 2 is closed. */
+ * fd above 2 is closed.  l->ctx_fds stay as they are: they are the parent's
+ * numbers when the child shares its memory. */
 static int arrange_fds(struct vj_vmm *l, int *keep, struct vj_error **err)
 {
 	size_t n = l->n_fds, i;
@@ -366,8 +409,6 @@ static int arrange_fds(struct vj_vmm *l, int *keep, struct vj_error **err)
 	}
 	if (close_range((unsigned)(first + (int)n + (*keep >= 0 ? 1 : 0)), ~0U, 0) < 0)
 		return vj_err(err, VJ_EXIT_SETUP, errno, "fds", NULL, NULL, "close_range");
-	for (i = 0; i < n; i++)
-		l->ctx_fds[i] = first + (int)i;
 	return 0;
 }
 
@@ -375,16 +416,11 @@ int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err)
 {
 	if (arrange_fds(v, errfd, err) < 0)
 		return -1;
-	for (size_t i = 0; v->env[i]; i++)
-		if (putenv(v->env[i]) < 0)
-			return vj_err(err, VJ_EXIT_SETUP, errno, "exec", v->env[i], NULL, "putenv");
 	/* Socket activation: the fds are the VMM's now, and so is LISTEN_PID (the
 	 * launch child's pid is the VMM's: exec keeps it). */
 	if (v->listen_pid) {
-		char pid[24];
-		snprintf(pid, sizeof(pid), "%d", (int)getpid());
-		if (setenv("LISTEN_PID", pid, 1) < 0)
-			return vj_err(err, VJ_EXIT_SETUP, errno, "exec", "LISTEN_PID", NULL, "setenv");
+		char num[VJ_U64_STR_MAX];
+		strcpy(v->listen_env + strlen("LISTEN_PID="), vj_u64_format((uint64_t)getpid(), num));
 	}
 	if (v->keep_privs) /* contexts: nothing was granted that a setuid program could keep */
 		return 0;
@@ -429,7 +465,7 @@ static void reset_signals(const struct vj_vmm *v, const sigset_t *mask)
 int vj_vmm_exec(struct vj_vmm *v, const sigset_t *mask, struct vj_error **err)
 {
 	reset_signals(v, mask);
-	execv(v->path, v->argv);
+	execve(v->path, v->argv, v->envp);
 	return vj_err(err, errno == ENOENT ? VJ_EXIT_NOTFOUND : VJ_EXIT_NOEXEC, errno, "exec",
 		      v->path, "the VMM must be executable by the VM's user", "cannot execute the VMM");
 }

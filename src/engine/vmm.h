@@ -22,6 +22,12 @@ struct vj_vmm {
 	char *path;            /* argv[0] resolved in PATH          */
 	char **argv;           /* with @fd:ID@ replaced             */
 	char **env;            /* VFIOJAIL_FD_<ID>=N                */
+	/* The VMM's whole environment, made before the child exists: ours, each
+	 * VFIOJAIL_FD_<ID> of @env, and listen_env with listen_pid.  The launch
+	 * child may share this process's memory (vj_child_run), so it changes no
+	 * environ; it writes its pid into listen_env, which nothing else reads. */
+	char **envp;
+	char listen_env[32];   /* LISTEN_PID=<the VMM's pid> */
 	/* The fds handed to the VMM after the launcher's: one per plan->iommufd,
 	 * then one per hostdev handed as an fd (plan->hostdevs[].fd), spec order;
 	 * -1 when not open.  ids[i] is fd i's @fd:ID@ (the plan's strings). */
@@ -67,9 +73,12 @@ void vj_vmm_free(struct vj_vmm *v);
 
 /* In the launch child, once it is in the jail's namespace and cgroup and has its
  * RLIMIT_MEMLOCK (VJ_STEP_VMM_MEMLOCK): fds 3.. (and *errfd moved right after
- * them), environment, dropped privileges. */
+ * them), LISTEN_PID, dropped privileges.  It writes nothing of @v that the
+ * parent reads: v->ctx_fds keep the parent's numbers (the child may share the
+ * parent's memory, vj_child_run). */
 int vj_vmm_child_finish(struct vj_vmm *v, int *errfd, struct vj_error **err);
-/* Reset signals to their defaults and @mask, execv; returns only on failure. */
+/* Reset signals to their defaults and @mask, execve with v->envp; returns only
+ * on failure. */
 int vj_vmm_exec(struct vj_vmm *v, const sigset_t *mask, struct vj_error **err);
 
 
@@ -78,13 +87,14 @@ int vj_vmm_exec(struct vj_vmm *v, const sigset_t *mask, struct vj_error **err);
 void vj_vmm_block_signals(bool exec, sigset_t *set, sigset_t *old);
 
 /*
- * Fork the launch child: @join(@userdata) puts it in the jail, then
- * vj_vmm_child_finish and exec.  When @forked is given, the parent first calls
- * @forked(pid, @userdata) (to record the VMM's pid) and the child waits for it:
- * on failure the child exits without exec and the error is returned.  The parent
- * then waits until the exec happened (or returns the child's error), closes its
- * copies of the contexts, calls @started(pid, @userdata) and supervises: the
- * VMM's status (128 + signal).
+ * Start the launch child (vj_child_run, VJ_CHILD_EXEC: in a single-threaded
+ * process it shares this one's memory until it execs): @join(@userdata) puts it
+ * in the jail, then vj_vmm_child_finish and exec.  With @forked, the VMM's pid
+ * is recorded first by @forked(pid, @userdata), in the child before it goes on
+ * (or in the parent, the child waiting): on failure the child exits without
+ * exec and the error is returned.  The parent then waits until the exec
+ * happened (or returns the child's error), closes its copies of the contexts,
+ * calls @started(pid, @userdata) and supervises: the VMM's status (128 + signal).
  */
 int vj_vmm_start_supervised(struct vj_vmm *v, int (*join)(void *userdata, struct vj_error **err),
 			    int (*forked)(pid_t pid, void *userdata, struct vj_error **err),

@@ -192,7 +192,8 @@ int vj_launch_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, i
 	 * setuid program exec'd since) are both the VM's. */
 	if (!(from = client_home(o, root_parent, client_cg, plan, err)) ||
 	    check_caller(spec, plan, peer, &gid, err) < 0 || check_ids(pidfd, plan, gid, who, err) < 0 ||
-	    vj_preflight(o, plan, err) < 0) {
+	    vj_preflight_keep(o, plan, &l.pf, err) < 0) {
+		vj_preflight_clear(&l.pf);
 		vj_plan_free(plan);
 		return -1;
 	}
@@ -204,6 +205,7 @@ int vj_launch_handoff(const struct vj_spec *spec, const struct vj_run_opts *o, i
 			if (err && !*err)
 				vj_err(err, VJ_EXIT_SETUP, ESRCH, "memlock", who, NULL,
 				       "cannot read the client's RLIMIT_MEMLOCK");
+			vj_preflight_clear(&l.pf);
 			vj_plan_free(plan);
 			return -1;
 		}
