@@ -9,7 +9,7 @@
  *                           command does with what is left
  *   VJ_FAULT_HIT=FILE       appended with "NAME N ERRNO pid" when the fault fires
  *
- * NAME is one of the wrapped entry points below; "write" counts only writes to
+ * NAME is one of the wrapped entry points below ("fork" counts clone too); "write" counts only writes to
  * cgroupfs and "bpf" is syscall(__NR_bpf, ...) as src/kernel/bpfsys.c makes it.  Each process
  * counts its own calls (a child continues from its parent's count at fork, or
  * at clone when it shares its parent's memory, as vfiojail's launch child does).
@@ -263,6 +263,25 @@ int ioctl(int fd, unsigned long req, ...)
 pid_t fork(void)
 {
 	return fault_fires("fork") ? -1 : REAL(fork)();
+}
+
+/* glibc's clone (vfiojail's launch child, CLONE_VM | CLONE_VFORK): a new process
+ * as fork is, counted under the same name. */
+int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	va_list ap;
+	pid_t *ptid;
+	void *tls;
+	pid_t *ctid;
+
+	if (fault_fires("fork"))
+		return -1;
+	va_start(ap, arg);
+	ptid = va_arg(ap, pid_t *);
+	tls = va_arg(ap, void *);
+	ctid = va_arg(ap, pid_t *);
+	va_end(ap);
+	return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
 int execv(const char *path, char *const argv[])
