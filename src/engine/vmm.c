@@ -106,17 +106,24 @@ int vj_vmm_collect_ids(struct vj_vmm *v, struct vj_error **err)
 	return 0;
 }
 
-/* Replace each "@fd:ID@" in @arg by the fd's number (@first + index in v->ids). */
+/* Replace each "@fd:ID@" in @arg by the fd's number (@first + index in v->ids).
+ * Most of a QEMU command line names no fd: those arguments are copied as they
+ * are, without a memory stream (a zeroed buffer of its own for each). */
 static int substitute_arg(const struct vj_vmm *v, int first, const char *arg, size_t index,
 			  char **out, struct vj_error **err)
 {
 	_cleanup_free_ char *res = NULL;
 	size_t len = 0;
-	FILE *m = open_memstream(&res, &len);
+	FILE *m;
 	const char *c = arg, *at, *end;
 	char field[32];
 	int r = 0;
 
+	if (!strstr(arg, "@fd:")) {
+		*out = strdup(arg);
+		return *out ? 0 : vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", NULL, NULL, "out of memory");
+	}
+	m = open_memstream(&res, &len);
 	snprintf(field, sizeof(field), "argv[%zu]", index);
 	if (!m)
 		return vj_err(err, VJ_EXIT_SETUP, ENOMEM, "argv", field, NULL, "out of memory");
