@@ -125,15 +125,6 @@ static void launch_end(struct vj_vmjail *l)
 	if (l->j.lock_fd < 0 ? vj_teardown_ended_run(l->j.dirfd, &l->j.st, l->stamped ? &l->stamp : NULL, l->o, &e) == 0
 			     : vj_apply_destroy(l->j.dirfd, &l->j.st, true, &e) == 0)
 		return;
-	/* Once more: a passing failure (an open that met ENOMEM, a signal) need
-	 * not leave the jail to a later teardown.  What the first try removed is
-	 * gone; what failed is tried again, under the lock again. */
-	if (l->j.lock_fd < 0 && (!e || e->status != VJ_EXIT_FAIL)) {
-		vj_error_free(e);
-		e = NULL;
-		if (vj_teardown_ended_run(l->j.dirfd, &l->j.st, l->stamped ? &l->stamp : NULL, l->o, &e) == 0)
-			return;
-	}
 	snprintf(msg, sizeof(msg), "cleanup after the VMM exited: %s: %s%s%s",
 		 e && e->object ? e->object : "", e && e->message ? e->message : "",
 		 e && e->errnum ? ": " : "", e && e->errnum ? strerror(e->errnum) : "");

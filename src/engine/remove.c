@@ -290,14 +290,36 @@ static int ended_vmm(int held, const char *name, const struct vj_run_opts *o, pi
 	return r;
 }
 
+/* ended_vmm, tried once more after a failure: a passing one (an open that met
+ * ENOMEM, a signal) need not leave the jail to a later teardown.  What the first
+ * try removed is gone; what failed is tried again, under the lock again.  Not
+ * after "left alone" (VJ_EXIT_FAIL): that jail is not this VMM's. */
+static int ended_vmm_retried(int held, const char *name, const struct vj_run_opts *o, pid_t vmm,
+			     uint64_t vmm_start, struct vj_state *kept, const struct vj_state_stamp *stamp,
+			     struct vj_error **err)
+{
+	struct vj_error *e = NULL;
+	int r = ended_vmm(held, name, o, vmm, vmm_start, kept, stamp, &e);
+
+	if (r < 0 && (!e || e->status != VJ_EXIT_FAIL)) {
+		vj_error_free(e);
+		e = NULL;
+		r = ended_vmm(held, name, o, vmm, vmm_start, kept, stamp, &e);
+	}
+	if (r < 0)
+		return vj_err_pass(err, e);
+	vj_error_free(e);
+	return r;
+}
+
 int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
 			  struct vj_error **err)
 {
-	return ended_vmm(-1, name, o, vmm, vmm_start, NULL, NULL, err);
+	return ended_vmm_retried(-1, name, o, vmm, vmm_start, NULL, NULL, err);
 }
 
 int vj_teardown_ended_run(int dirfd, struct vj_state *kept, const struct vj_state_stamp *stamp,
 			  const struct vj_run_opts *o, struct vj_error **err)
 {
-	return ended_vmm(dirfd, kept->name, o, kept->vmm, kept->vmm_start, kept, stamp, err);
+	return ended_vmm_retried(dirfd, kept->name, o, kept->vmm, kept->vmm_start, kept, stamp, err);
 }

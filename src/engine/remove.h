@@ -24,7 +24,8 @@ bool vj_jail_state_absent(int dirfd, const char *name);
 /* The VMM @vmm (started at @vmm_start) of the launch service or of a supervising
  * run has exited: remove its jail, killing what is left in its cgroup, but only
  * if the jail of @name is still the one made for that process (origin launch or
- * run, same pid and start time).
+ * run, same pid and start time).  A failure is tried once more (a passing
+ * ENOMEM or signal need not leave the jail), except "left alone" (status 1).
  * 0, or -1 with *err. */
 int vj_teardown_ended_vmm(const char *name, const struct vj_run_opts *o, pid_t vmm, uint64_t vmm_start,
 			  struct vj_error **err);
